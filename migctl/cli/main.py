@@ -52,7 +52,7 @@ def _root(
 
 def _register_commands() -> None:
     # Each module adds its commands to ``app``; none imports kubernetes or pynvml at import time.
-    for name in ("hardware", "validate", "status", "simulate", "node"):
+    for name in ("hardware", "validate", "status", "cluster", "simulate", "node", "node_daemon"):
         try:
             __import__(f"migctl.cli.{name}")
         except ModuleNotFoundError as exc:  # a command module not written yet
