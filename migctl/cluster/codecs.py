@@ -1,0 +1,655 @@
+"""Codecs for the annotations HAMi writes on Nodes and Pods (``hami.md`` §2–3).
+
+Every decoder takes the annotation text and returns plain frozen dataclasses, or raises
+:class:`AnnotationError` with a message that says what is wrong. Callers (the cluster model) turn that
+error into a warning on the node or pod; nothing here ever crashes on garbage.
+
+Formats covered:
+
+- node register ``hami.io/node-nvidia-register``: colon text (≤ v2.7, 7 or 9 fields per device),
+  JSON ``DeviceInfo`` list (v2.8+), JSON with ``migProfiles`` (v2.10+) — ``hami.md`` §2.2;
+- handshake ``hami.io/node-handshake``: ``Reported <go time>``, ``Requesting_<ts>``, ``Deleted_<ts>`` — §2.1;
+- node lock ``hami.io/mutex.lock``: ``<RFC3339>,<ns>,<pod>`` or a bare RFC3339 time — §2.1;
+- device cordon ``hami.io/device-cordon``: comma list of GPU UUIDs — §2.1;
+- pod devices ``hami.io/vgpu-devices-allocated`` / ``-to-allocate``: ``UUID,Type,mem,cores:`` per device,
+  ``;`` after each container, legacy ``GPU-…[t-s]`` MIG slot suffixes — §3;
+- MIG allocations ``hami.io/vgpu-mig-allocations`` (v2.10+) — §3;
+- the migctl node daemon's ``migctl.io/geometry-applied`` (JSON GPU → geometry text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+# --- annotation keys (hami.md §2.1, §3) ---------------------------------------------------------------
+
+NODE_REGISTER = "hami.io/node-nvidia-register"
+NODE_HANDSHAKE = "hami.io/node-handshake"
+NODE_SCORE = "hami.io/node-nvidia-score"
+NODE_LOCK = "hami.io/mutex.lock"
+DEVICE_CORDON = "hami.io/device-cordon"
+
+POD_DEVICES_TO_ALLOCATE = "hami.io/vgpu-devices-to-allocate"
+POD_DEVICES_ALLOCATED = "hami.io/vgpu-devices-allocated"
+POD_VGPU_NODE = "hami.io/vgpu-node"
+POD_VGPU_TIME = "hami.io/vgpu-time"
+POD_BIND_TIME = "hami.io/bind-time"
+POD_BIND_PHASE = "hami.io/bind-phase"
+POD_MIG_ALLOCATIONS = "hami.io/vgpu-mig-allocations"
+POD_VGPU_MODE = "nvidia.com/vgpu-mode"
+
+# The migctl node daemon's protocol (owned by the daemon; read here for `migctl status`).
+MIGCTL_GEOMETRY = "migctl.io/geometry"
+MIGCTL_GEOMETRY_STATE = "migctl.io/geometry-state"
+MIGCTL_GEOMETRY_APPLIED = "migctl.io/geometry-applied"
+MIGCTL_GEOMETRY_MESSAGE = "migctl.io/geometry-message"
+
+#: HAMi releases a node lock after ``--node-lock-timeout`` (default 5 minutes, hami.md §2.1).
+NODE_LOCK_TIMEOUT = timedelta(minutes=5)
+#: The scheduler calls a ``Requesting_`` handshake stale after 60 seconds (hami.md §2.1).
+HANDSHAKE_TIMEOUT = timedelta(seconds=60)
+
+
+class AnnotationError(ValueError):
+    """An annotation value that does not decode; the message says why (no key, no value dump)."""
+
+
+# --- node register (hami.md §2.2) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigPlacement:
+    """``MigPlacement{start, size}`` in placement units (hami.md §2.2)."""
+
+    start: int
+    size: int
+
+    def overlaps(self, other: MigPlacement) -> bool:
+        """HAMi's overlap rule (hami.md §4.6): ``a.start < b.end and b.start < a.end``."""
+        return self.start < other.start + other.size and other.start < self.start + self.size
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    """One entry of ``migProfiles`` in a v2.10 register annotation (``MemoryMB`` etc. from NVML)."""
+
+    name: str
+    memory_mib: int
+    core: int
+    slice_count: int
+    placements: tuple[MigPlacement, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """HAMi's ``DeviceInfo`` as published by the device plugin (hami.md §2.2)."""
+
+    id: str
+    index: int = 0
+    count: int = 0
+    devmem: int = 0
+    devcore: int = 0
+    type: str = ""
+    numa: int = 0
+    mode: str = ""
+    health: bool = False
+    mig_profiles: tuple[MigProfile, ...] = ()
+
+
+REGISTER_COLON = "colon"  # ≤ v2.7
+REGISTER_JSON = "json"  # v2.8+
+
+
+@dataclass(frozen=True)
+class RegisterAnnotation:
+    """A decoded register annotation: its devices and which format it was written in."""
+
+    devices: tuple[DeviceInfo, ...]
+    format: str  # REGISTER_COLON | REGISTER_JSON
+    colon_fields: int | None = None  # 7 or 9 for the colon format (the lowest seen)
+
+    @property
+    def has_mig_profiles(self) -> bool:
+        return any(d.mig_profiles for d in self.devices)
+
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _int_field(obj: dict[str, Any], key: str, where: str, *, lo: int = _INT32[0], hi: int = _INT32[1]) -> int:
+    value = obj.get(key, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AnnotationError(f"{where}: {key!r} must be an integer, got {_show(value)}")
+    if not lo <= value <= hi:
+        raise AnnotationError(f"{where}: {key!r} = {value} is out of range")
+    return value
+
+
+def _str_field(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise AnnotationError(f"{where}: {key!r} must be a string, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fold(obj: dict[str, Any]) -> dict[str, Any]:
+    """Go's encoding/json matches keys case-insensitively; mirror that (exact key wins)."""
+    folded: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(key, str):
+            folded.setdefault(key.lower(), value)
+    for key, value in obj.items():
+        if isinstance(key, str) and key == key.lower():
+            folded[key] = value
+    return folded
+
+
+def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
+    if not isinstance(raw, dict):
+        raise AnnotationError(f"{where}: a MIG profile must be an object, got {_show(raw)}")
+    obj = _fold(raw)
+    placements_raw = obj.get("placements")
+    placements_raw = [] if placements_raw is None else placements_raw
+    if not isinstance(placements_raw, list):
+        raise AnnotationError(f"{where}: 'placements' must be a list")
+    placements = []
+    for i, p in enumerate(placements_raw):
+        if not isinstance(p, dict):
+            raise AnnotationError(f"{where}: placement {i} must be an object")
+        p = _fold(p)
+        placements.append(
+            MigPlacement(
+                _int_field(p, "start", f"{where} placement {i}", lo=0, hi=2**32 - 1),
+                _int_field(p, "size", f"{where} placement {i}", lo=0, hi=2**32 - 1),
+            )
+        )
+    return MigProfile(
+        name=_str_field(obj, "name", where),
+        memory_mib=_int_field(obj, "memorymb", where),
+        core=_int_field(obj, "core", where),
+        slice_count=_int_field(obj, "slicecount", where),
+        placements=tuple(placements),
+    )
+
+
+def _decode_device_json(raw: Any, i: int) -> DeviceInfo:
+    where = f"device {i}"
+    if not isinstance(raw, dict):
+        raise AnnotationError(f"{where} must be an object, got {_show(raw)}")
+    obj = _fold(raw)
+    health = obj.get("health", False)
+    if health is None:
+        health = False
+    if not isinstance(health, bool):
+        raise AnnotationError(f"{where}: 'health' must be true or false, got {_show(health)}")
+    profiles_raw = obj.get("migprofiles")
+    profiles_raw = [] if profiles_raw is None else profiles_raw
+    if not isinstance(profiles_raw, list):
+        raise AnnotationError(f"{where}: 'migProfiles' must be a list")
+    return DeviceInfo(
+        id=_str_field(obj, "id", where),
+        index=_int_field(obj, "index", where, lo=0, hi=2**63 - 1),
+        count=_int_field(obj, "count", where),
+        devmem=_int_field(obj, "devmem", where),
+        devcore=_int_field(obj, "devcore", where),
+        type=_str_field(obj, "type", where),
+        numa=_int_field(obj, "numa", where, lo=-(2**63), hi=2**63 - 1),
+        mode=_str_field(obj, "mode", where),
+        health=health,
+        mig_profiles=tuple(
+            _decode_mig_profile(p, f"{where} MIG profile {k}") for k, p in enumerate(profiles_raw)
+        ),
+    )
+
+
+def _decode_register_colon(text: str) -> RegisterAnnotation:
+    """``UUID,count,devmem,devcore,type,numa,health[,index,mode]:`` per device (hami.md §2.2 A)."""
+    if ":" not in text:
+        raise AnnotationError("neither a JSON list nor colon-separated device records")
+    devices = []
+    widths = set()
+    for i, record in enumerate(p for p in text.split(":") if "," in p):
+        items = record.split(",")
+        if len(items) not in (7, 9):
+            raise AnnotationError(f"device {i} has {len(items)} comma fields, expected 7 or 9")
+        widths.add(len(items))
+        where = f"device {i}"
+        try:
+            count, devmem, devcore, numa = (int(items[k]) for k in (1, 2, 3, 5))
+        except ValueError:
+            raise AnnotationError(f"{where}: count, devmem, devcore and numa must be integers") from None
+        health_text = items[6].strip().lower()
+        if health_text not in ("true", "false", "1", "0", "t", "f"):
+            raise AnnotationError(f"{where}: health must be true or false, got {items[6]!r}")
+        index, mode = 0, "hami-core"
+        if len(items) == 9:
+            try:
+                index = int(items[7])
+            except ValueError:
+                raise AnnotationError(f"{where}: index must be an integer, got {items[7]!r}") from None
+            mode = items[8]
+        devices.append(
+            DeviceInfo(
+                id=items[0],
+                index=index,
+                count=count,
+                devmem=devmem,
+                devcore=devcore,
+                type=items[4],
+                numa=numa,
+                mode=mode,
+                health=health_text in ("true", "1", "t"),
+            )
+        )
+    if not devices:
+        raise AnnotationError("no device records")
+    return RegisterAnnotation(tuple(devices), REGISTER_COLON, colon_fields=min(widths))
+
+
+def decode_node_register(text: str) -> RegisterAnnotation:
+    """Decode ``hami.io/node-nvidia-register`` in any generation (hami.md §2.2).
+
+    JSON is recognised by a leading ``[``; anything else is the ≤ v2.7 colon format. In JSON a missing
+    ``health`` means *unhealthy* and a missing ``index``/``numa`` means 0, exactly as Go decodes it.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise AnnotationError("empty value")
+    if stripped.startswith("[") or stripped.startswith("{") or stripped == "null":
+        try:
+            raw = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+        if raw is None:
+            raise AnnotationError("the device list is null")
+        if not isinstance(raw, list):
+            raise AnnotationError("expected a JSON list of devices")
+        if not raw:
+            raise AnnotationError("the device list is empty")
+        return RegisterAnnotation(tuple(_decode_device_json(d, i) for i, d in enumerate(raw)), REGISTER_JSON)
+    return _decode_register_colon(stripped)
+
+
+def _profile_to_json(p: MigProfile) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "memoryMB": p.memory_mib,
+        "core": p.core,
+        "sliceCount": p.slice_count,
+        "placements": [{"start": pl.start, "size": pl.size} for pl in p.placements],
+    }
+
+
+def encode_node_register_json(devices: tuple[DeviceInfo, ...] | list[DeviceInfo]) -> str:
+    """Encode like HAMi's ``MarshalNodeDevices`` (v2.8+): every field ``omitempty``."""
+    out = []
+    for d in devices:
+        obj: dict[str, Any] = {}
+        for key, value in (
+            ("id", d.id),
+            ("index", d.index),
+            ("count", d.count),
+            ("devmem", d.devmem),
+            ("devcore", d.devcore),
+            ("type", d.type),
+            ("numa", d.numa),
+            ("mode", d.mode),
+        ):
+            if value:
+                obj[key] = value
+        if d.mig_profiles:
+            obj["migProfiles"] = [_profile_to_json(p) for p in d.mig_profiles]
+        if d.health:
+            obj["health"] = True
+        out.append(obj)
+    return json.dumps(out, separators=(",", ":"))
+
+
+def encode_node_register_colon(devices: tuple[DeviceInfo, ...] | list[DeviceInfo], *, fields: int = 9) -> str:
+    """Encode the ≤ v2.7 colon format with 7 or 9 fields per device."""
+    if fields not in (7, 9):
+        raise ValueError("fields must be 7 or 9")
+    parts = []
+    for d in devices:
+        items = [d.id, str(d.count), str(d.devmem), str(d.devcore), d.type, str(d.numa), str(d.health).lower()]
+        if fields == 9:
+            items += [str(d.index), d.mode]
+        parts.append(",".join(items) + ":")
+    return "".join(parts)
+
+
+# --- handshake and node lock (hami.md §2.1) -------------------------------------------------------------
+
+HANDSHAKE_REPORTED = "reported"  # ≤ v2.7 device plugin
+HANDSHAKE_REQUESTING = "requesting"  # scheduler
+HANDSHAKE_DELETED = "deleted"  # v2.9 cleanup
+
+
+@dataclass(frozen=True)
+class Handshake:
+    state: str  # HANDSHAKE_*
+    at: datetime | None  # timezone-aware; None when the time does not parse
+    raw: str
+
+    def is_stale(self, now: datetime) -> bool:
+        """A ``Requesting_`` handshake older than 60 s: the device plugin stopped answering."""
+        return self.state == HANDSHAKE_REQUESTING and self.at is not None and now - self.at > HANDSHAKE_TIMEOUT
+
+
+_GO_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
+    r"(?:\s*(?P<off>Z|[+-]\d{2}:?\d{2}))?"
+)
+
+
+def _parse_go_time(text: str) -> datetime | None:
+    """Parse Go's ``time.Time.String()`` / ``time.DateTime`` / RFC3339 text; naive times are UTC."""
+    m = _GO_TIME.match(text.strip())
+    if not m:
+        return None
+    frac = (m["frac"] or "")[:7].ljust(7, "0") if m["frac"] else ""  # Python keeps microseconds
+    try:
+        at = datetime.fromisoformat(f"{m['date']}T{m['time']}{frac}")
+    except ValueError:
+        return None
+    off = m["off"]
+    if off and off != "Z":
+        sign = 1 if off[0] == "+" else -1
+        digits = off[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    else:
+        tz = timezone.utc
+    return at.replace(tzinfo=tz)
+
+
+def decode_handshake(text: str) -> Handshake:
+    """Decode ``hami.io/node-handshake``: ``Reported <t>``, ``Requesting_<t>`` or ``Deleted_<t>``."""
+    stripped = text.strip()
+    for prefix, state in (
+        ("Reported", HANDSHAKE_REPORTED),
+        ("Requesting_", HANDSHAKE_REQUESTING),
+        ("Deleted_", HANDSHAKE_DELETED),
+    ):
+        if stripped.startswith(prefix):
+            return Handshake(state, _parse_go_time(stripped[len(prefix) :]), text)
+    raise AnnotationError("expected 'Reported <time>', 'Requesting_<time>' or 'Deleted_<time>'")
+
+
+def encode_handshake(state: str, at: datetime) -> str:
+    stamp = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    prefix = {HANDSHAKE_REPORTED: "Reported ", HANDSHAKE_REQUESTING: "Requesting_", HANDSHAKE_DELETED: "Deleted_"}
+    return prefix[state] + stamp
+
+
+@dataclass(frozen=True)
+class NodeLock:
+    """``hami.io/mutex.lock``: who holds the node between Bind and Allocate."""
+
+    at: datetime
+    namespace: str | None = None  # None in the legacy bare-time form
+    pod: str | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return now - self.at > NODE_LOCK_TIMEOUT
+
+    @property
+    def holder(self) -> str:
+        return f"{self.namespace}/{self.pod}" if self.pod else "(unknown pod)"
+
+
+def _parse_rfc3339(text: str) -> datetime:
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise AnnotationError(f"{text.strip()!r} is not an RFC3339 time") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def decode_node_lock(text: str) -> NodeLock:
+    """``<RFC3339>,<namespace>,<pod>`` or a bare RFC3339 time (legacy)."""
+    parts = text.strip().split(",")
+    if len(parts) == 1:
+        return NodeLock(_parse_rfc3339(parts[0]))
+    if len(parts) == 3 and parts[2]:
+        return NodeLock(_parse_rfc3339(parts[0]), parts[1], parts[2])
+    raise AnnotationError("expected '<RFC3339 time>,<namespace>,<pod>' or a bare RFC3339 time")
+
+
+def encode_node_lock(lock: NodeLock) -> str:
+    stamp = lock.at.isoformat().replace("+00:00", "Z")
+    return stamp if lock.pod is None else f"{stamp},{lock.namespace or ''},{lock.pod}"
+
+
+def decode_device_cordon(text: str) -> frozenset[str]:
+    """``hami.io/device-cordon``: comma-separated GPU UUIDs, spaces trimmed, empties dropped."""
+    return frozenset(u.strip() for u in text.split(",") if u.strip())
+
+
+def encode_device_cordon(uuids: frozenset[str] | set[str] | list[str]) -> str:
+    return ",".join(sorted(uuids))
+
+
+# --- pod device strings (hami.md §3) -------------------------------------------------------------------
+
+_MIG_SUFFIX = re.compile(r"^(?P<uuid>[^\[\]]*)\[(?P<t>-?\d+)-(?P<s>-?\d+)\]$")
+
+
+@dataclass(frozen=True)
+class ContainerDevice:
+    """One device of one container: ``UUID,Type,Usedmem,Usedcores``.
+
+    ``uuid`` is the physical GPU UUID; a legacy MIG slot suffix ``[t-s]`` is split off into
+    ``mig_slot = (template index, slot index)``. ``raw_uuid`` keeps the text as written.
+    """
+
+    uuid: str
+    type: str
+    usedmem: int
+    usedcores: int
+    mig_slot: tuple[int, int] | None = None
+
+    @property
+    def raw_uuid(self) -> str:
+        return self.uuid if self.mig_slot is None else f"{self.uuid}[{self.mig_slot[0]}-{self.mig_slot[1]}]"
+
+
+def split_mig_suffix(raw_uuid: str) -> tuple[str, tuple[int, int] | None]:
+    """``GPU-aaa[1-2]`` -> (``GPU-aaa``, (1, 2)); a plain UUID -> (uuid, None)."""
+    if "[" not in raw_uuid and "]" not in raw_uuid:
+        return raw_uuid, None
+    m = _MIG_SUFFIX.match(raw_uuid)
+    if not m:
+        raise AnnotationError(f"malformed MIG slot suffix in {raw_uuid!r} (expected GPU-…[<template>-<slot>])")
+    return m["uuid"], (int(m["t"]), int(m["s"]))
+
+
+def _int32(text: str, what: str, where: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise AnnotationError(f"{where}: {what} must be an integer, got {text!r}") from None
+    if not _INT32[0] <= value <= _INT32[1]:
+        raise AnnotationError(f"{where}: {what} {value} is out of range")
+    return value
+
+
+def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
+    """Decode ``hami.io/vgpu-devices-allocated`` into per-container device tuples.
+
+    Containers are in HAMi's order: init containers first (v2.9.0+), then app containers. The encoder
+    ends every container with ``;``, so ``"a:;b:;"`` is two containers and ``";;"`` two empty ones.
+    """
+    if text == "":
+        return ()
+    body = text[:-1] if text.endswith(";") else text
+    containers = []
+    for c, chunk in enumerate(body.split(";")):
+        devices = []
+        for d, record in enumerate(r for r in chunk.split(":") if r.strip()):
+            where = f"container {c} device {d}"
+            items = record.split(",")
+            if len(items) < 4:
+                raise AnnotationError(f"{where}: expected 'UUID,Type,Usedmem,Usedcores', got {record!r}")
+            uuid, slot = split_mig_suffix(items[0].strip())
+            if not uuid:
+                raise AnnotationError(f"{where}: empty GPU UUID")
+            devices.append(
+                ContainerDevice(
+                    uuid=uuid,
+                    type=items[1],
+                    usedmem=_int32(items[2].strip(), "Usedmem", where),
+                    usedcores=_int32(items[3].strip(), "Usedcores", where),
+                    mig_slot=slot,
+                )
+            )
+        containers.append(tuple(devices))
+    return tuple(containers)
+
+
+def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | list) -> str:
+    """Encode like HAMi's ``EncodePodSingleDevice``: ``dev:`` per device and ``;`` after each container."""
+    return "".join(
+        "".join(f"{d.raw_uuid},{d.type},{d.usedmem},{d.usedcores}:" for d in ctr) + ";" for ctr in containers
+    )
+
+
+# --- MIG allocations (v2.10, hami.md §3) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigAllocation:
+    """One entry of ``hami.io/vgpu-mig-allocations``; the runtime identity is all-or-nothing."""
+
+    container_index: int
+    device_index: int
+    gpu_uuid: str
+    profile: str
+    placement: MigPlacement
+    mig_uuid: str | None = None
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+
+    @property
+    def runtime_ready(self) -> bool:
+        return bool(self.mig_uuid) and self.gpu_instance_id is not None and self.compute_instance_id is not None
+
+
+def decode_mig_allocations(text: str) -> tuple[MigAllocation, ...]:
+    """Decode with the checks of HAMi's ``DecodeMigAllocations``: one bad entry rejects the whole value."""
+    if text == "":
+        return ()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise AnnotationError("expected a JSON list of allocations")
+    out = []
+    seen: set[tuple[int, int]] = set()
+    for i, entry in enumerate(raw):
+        where = f"allocation {i}"
+        if not isinstance(entry, dict):
+            raise AnnotationError(f"{where} must be an object")
+        obj = _fold(entry)
+        placement = obj.get("placement")
+        placement = {} if placement is None else placement
+        if not isinstance(placement, dict):
+            raise AnnotationError(f"{where}: 'placement' must be an object")
+        placement = _fold(placement)
+        uint32 = {"lo": 0, "hi": 2**32 - 1}
+        start = _int_field(placement, "start", where, **uint32)
+        size = _int_field(placement, "size", where, **uint32)
+        gi = obj.get("gpuinstanceid")
+        ci = obj.get("computeinstanceid")
+        alloc = MigAllocation(
+            container_index=_int_field(obj, "containerindex", where, lo=-(2**63), hi=2**63 - 1),
+            device_index=_int_field(obj, "deviceindex", where, lo=-(2**63), hi=2**63 - 1),
+            gpu_uuid=_str_field(obj, "gpuuuid", where),
+            profile=_str_field(obj, "profile", where),
+            placement=MigPlacement(start, size),
+            mig_uuid=_str_field(obj, "miguuid", where) or None,
+            gpu_instance_id=None if gi is None else _int_field(obj, "gpuinstanceid", where, **uint32),
+            compute_instance_id=None if ci is None else _int_field(obj, "computeinstanceid", where, **uint32),
+        )
+        if alloc.container_index < 0 or alloc.device_index < 0 or not alloc.gpu_uuid or not alloc.profile or size == 0:
+            raise AnnotationError(f"MIG allocation {i} is incomplete")
+        runtime = sum(x is not None for x in (alloc.mig_uuid, alloc.gpu_instance_id, alloc.compute_instance_id))
+        if runtime not in (0, 3):
+            raise AnnotationError(f"MIG allocation {i} has partial runtime identity")
+        key = (alloc.container_index, alloc.device_index)
+        if key in seen:
+            raise AnnotationError(f"duplicate MIG allocation for container {key[0]} device {key[1]}")
+        seen.add(key)
+        out.append(alloc)
+    return tuple(out)
+
+
+def encode_mig_allocations(allocations: tuple[MigAllocation, ...] | list[MigAllocation]) -> str:
+    out = []
+    for a in allocations:
+        obj: dict[str, Any] = {
+            "containerIndex": a.container_index,
+            "deviceIndex": a.device_index,
+            "gpuUUID": a.gpu_uuid,
+            "profile": a.profile,
+            "placement": {"start": a.placement.start, "size": a.placement.size},
+        }
+        if a.mig_uuid:
+            obj["migUUID"] = a.mig_uuid
+        if a.gpu_instance_id is not None:
+            obj["gpuInstanceID"] = a.gpu_instance_id
+        if a.compute_instance_id is not None:
+            obj["computeInstanceID"] = a.compute_instance_id
+        out.append(obj)
+    return json.dumps(out, separators=(",", ":"))
+
+
+# --- migctl node daemon protocol --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigctlGeometry:
+    """What the migctl node daemon was asked for and what it reports (``migctl.io/*`` annotations)."""
+
+    desired: str | None = None
+    state: str | None = None
+    applied: dict[str, str] = field(default_factory=dict)  # GPU (UUID or index) -> canonical geometry
+    message: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return any((self.desired, self.state, self.applied, self.message))
+
+
+def decode_geometry_applied(text: str) -> dict[str, str]:
+    """``migctl.io/geometry-applied``: a JSON object mapping a GPU to its geometry text."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise AnnotationError("expected a JSON object mapping GPU to geometry")
+    out = {}
+    for gpu, geometry in raw.items():
+        if not isinstance(geometry, str):
+            raise AnnotationError(f"geometry for GPU {gpu!r} must be a string")
+        out[str(gpu)] = geometry
+    return out

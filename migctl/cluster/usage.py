@@ -1,0 +1,456 @@
+"""Per-GPU usage rebuilt from pods the way HAMi's scheduler does it (``hami.md`` §2.3).
+
+:class:`DeviceUsage` mirrors HAMi's ``device.DeviceUsage`` for both MIG generations, so that
+``migctl simulate`` can run HAMi's ``Fit`` on exactly these structures:
+
+- legacy (v2.5–v2.9): ``mig_templates`` (the config's geometries for the GPU model, attached by the
+  first-substring rule) and ``mig_usage`` = ``MigInUse{Index, UsageList}``, expanded by
+  :func:`platter_mig` (HAMi's ``PlatternMIG``) and marked from the pods' ``[t-s]`` suffixes;
+- current (v2.10+): ``mig_profiles`` (published by the device plugin) and ``mig_allocations_in_use``
+  (from the pods' ``hami.io/vgpu-mig-allocations``).
+
+Everything is a plain mutable dataclass with a cheap ``copy()`` (simulate copies a node per candidate).
+Problems found while rebuilding (stale devices, out-of-range slots, missing reservations) are kept in
+``NodeUsage.warnings`` beside the numbers, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
+from migctl.cluster.model import ClusterWarning, Node, Pod
+from migctl.cluster.quantity import cpu_millis, memory_bytes
+
+MODE_HAMI_CORE = "hami-core"
+MODE_MIG = "mig"
+
+DESIGN_LEGACY = "legacy"  # knownMigGeometries, [t-s] slot suffixes (v2.5-v2.9)
+DESIGN_CURRENT = "current"  # migProfiles + hami.io/vgpu-mig-allocations (v2.10+)
+
+
+class MigTemplateLike(Protocol):
+    """``migctl.config.model.MigTemplate`` (or anything with these attributes)."""
+
+    name: str
+    memory: int
+    core: int
+    count: int
+
+
+#: One whole-GPU geometry from ``knownMigGeometries``: a list of templates.
+Geometry = Sequence[MigTemplateLike]
+#: Given a device type, the geometries HAMi attaches to it (or None when no model entry matches).
+TemplatesFor = Callable[[str], "Sequence[Geometry] | None"]
+
+
+@dataclass(slots=True)
+class MigTemplateUsage:
+    """HAMi's ``MigTemplateUsage{Name, Core, Memory, InUse}``: one slot of the expanded geometry."""
+
+    name: str
+    memory: int
+    core: int
+    in_use: bool = False
+
+
+@dataclass(slots=True)
+class MigInUse:
+    """HAMi's ``MigInUse{Index, UsageList}``: the geometry in effect and its slots."""
+
+    index: int = 0
+    usage_list: list[MigTemplateUsage] = field(default_factory=list)
+
+    def copy(self) -> MigInUse:
+        return MigInUse(self.index, [MigTemplateUsage(u.name, u.memory, u.core, u.in_use) for u in self.usage_list])
+
+
+@dataclass(slots=True)
+class MigAllocationUsage:
+    """HAMi's ``MigAllocation`` in ``DeviceUsage.MigAllocationsInUse`` (v2.10), plus who holds it."""
+
+    profile: str
+    placement: MigPlacement
+    mig_uuid: str = ""
+    gpu_instance_id: int = 0
+    compute_instance_id: int = 0
+    runtime_ready: bool = False
+    pod: str | None = None  # "namespace/name"; None for a reservation simulate adds
+
+    @classmethod
+    def from_allocation(cls, a: MigAllocation, pod: str | None = None) -> MigAllocationUsage:
+        return cls(
+            profile=a.profile,
+            placement=a.placement,
+            mig_uuid=a.mig_uuid or "",
+            gpu_instance_id=a.gpu_instance_id or 0,
+            compute_instance_id=a.compute_instance_id or 0,
+            runtime_ready=a.runtime_ready,
+            pod=pod,
+        )
+
+
+@dataclass(slots=True)
+class PodOnDevice:
+    """One pod's collapsed usage of one GPU (for display), with its MIG slot or reservation."""
+
+    pod: str
+    usedmem: int
+    usedcores: int
+    slots: int = 1
+    mig_slots: list[tuple[int, int]] = field(default_factory=list)  # legacy [t-s]
+    mig_instances: list[MigAllocationUsage] = field(default_factory=list)  # v2.10
+
+
+@dataclass(slots=True)
+class DeviceUsage:
+    """HAMi's ``device.DeviceUsage`` for one GPU (``hami.md`` §2.3)."""
+
+    id: str
+    index: int
+    count: int
+    totalmem: int
+    totalcore: int
+    used: int = 0
+    usedmem: int = 0
+    usedcores: int = 0
+    mode: str = MODE_HAMI_CORE
+    type: str = ""
+    numa: int = 0
+    health: bool = True
+    cordoned: bool = False
+    # legacy (v2.5-v2.9)
+    mig_templates: Sequence[Geometry] = ()
+    mig_usage: MigInUse = field(default_factory=MigInUse)
+    # current (v2.10+)
+    mig_profiles: tuple[MigProfile, ...] = ()
+    mig_allocations_in_use: list[MigAllocationUsage] = field(default_factory=list)
+    # for display
+    pods: list[PodOnDevice] = field(default_factory=list)
+
+    def copy(self) -> DeviceUsage:
+        """An independent copy of the mutable usage (templates and profiles are shared, read-only)."""
+        return DeviceUsage(
+            id=self.id, index=self.index, count=self.count, totalmem=self.totalmem, totalcore=self.totalcore,
+            used=self.used, usedmem=self.usedmem, usedcores=self.usedcores, mode=self.mode, type=self.type,
+            numa=self.numa, health=self.health, cordoned=self.cordoned,
+            mig_templates=self.mig_templates, mig_usage=self.mig_usage.copy(),
+            mig_profiles=self.mig_profiles,
+            mig_allocations_in_use=[
+                MigAllocationUsage(a.profile, a.placement, a.mig_uuid, a.gpu_instance_id, a.compute_instance_id,
+                                   a.runtime_ready, a.pod)
+                for a in self.mig_allocations_in_use
+            ],
+            pods=list(self.pods),
+        )
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mode == MODE_MIG
+
+    def legacy_geometry(self) -> dict[str, int] | None:
+        """The legacy geometry in effect (template ``mig_usage.index`` expanded), or None when none is."""
+        if not self.mig_usage.usage_list:
+            return None
+        counts: dict[str, int] = {}
+        for slot in self.mig_usage.usage_list:
+            counts[slot.name] = counts.get(slot.name, 0) + 1
+        return counts
+
+
+@dataclass(slots=True)
+class NodeUsage:
+    """HAMi's ``NodeUsage``: the node's GPUs with usage, plus node CPU/memory and decode warnings."""
+
+    node: str
+    devices: list[DeviceUsage] = field(default_factory=list)
+    design: str | None = None  # DESIGN_LEGACY | DESIGN_CURRENT | None (no MIG evidence)
+    cpu_allocatable_millis: int | None = None
+    cpu_requested_millis: int = 0
+    memory_allocatable_bytes: int | None = None
+    memory_requested_bytes: int = 0
+    warnings: list[ClusterWarning] = field(default_factory=list)
+
+    def copy(self) -> NodeUsage:
+        return NodeUsage(
+            node=self.node, devices=[d.copy() for d in self.devices], design=self.design,
+            cpu_allocatable_millis=self.cpu_allocatable_millis, cpu_requested_millis=self.cpu_requested_millis,
+            memory_allocatable_bytes=self.memory_allocatable_bytes,
+            memory_requested_bytes=self.memory_requested_bytes, warnings=list(self.warnings),
+        )
+
+    def device(self, uuid: str) -> DeviceUsage | None:
+        for d in self.devices:
+            if d.id == uuid:
+                return d
+        return None
+
+
+# --- HAMi helpers ----------------------------------------------------------------------------------------
+
+
+def platter_mig(templates: Sequence[Geometry], index: int) -> MigInUse:
+    """HAMi's ``PlatternMIG``: geometry ``index`` flattened in order, each entry repeated ``count`` times.
+
+    ``[1g.5gb×1, 2g.10gb×3]`` -> slots ``[1g, 2g, 2g, 2g]`` (hami.md §2.3). Raises IndexError for a bad index.
+    """
+    if not 0 <= index < len(templates):
+        raise IndexError(index)
+    usage = []
+    for t in templates[index]:
+        for _ in range(max(int(t.count or 0), 0)):
+            usage.append(MigTemplateUsage(t.name, int(t.memory or 0), int(t.core or 0)))
+    return MigInUse(index, usage)
+
+
+@dataclass(slots=True)
+class CollapsedDevice:
+    """One pod's effective use of one device (``CollapseInitContainerUsage`` result)."""
+
+    raw_uuid: str
+    uuid: str
+    mig_slot: tuple[int, int] | None
+    usedmem: int
+    usedcores: int
+    slots: int
+
+
+def collapse_pod_devices(pod: Pod) -> list[CollapsedDevice]:
+    """HAMi's ``CollapseInitContainerUsage`` (HEAD, with sidecars): per device UUID, the usage is
+    ``max(init-phase peak, sidecars + app containers)``; init containers run one at a time.
+
+    Entries are aligned to containers like HAMi's ``alignOffset``: surplus trailing empties are dropped and
+    an annotation shorter than the container list (≤ v2.8, app containers only) is aligned from the end.
+    """
+    if not pod.devices:
+        return []
+    num_init = len(pod.init_containers)
+    total = num_init + len(pod.containers)
+    entries = list(pod.devices)
+    while len(entries) > total and not entries[-1]:
+        entries.pop()
+    offset = max(total - len(entries), 0)
+
+    # per raw UUID: [sidecar mem, cores, slots], [peak ...], [app ...]
+    states: dict[str, list[list[int]]] = {}
+    first_seen: dict[str, Any] = {}
+    for cidx, devices in enumerate(entries):
+        eidx = cidx + offset
+        sidecar = eidx < num_init and pod.init_containers[eidx].sidecar
+        for dev in devices:
+            key = dev.raw_uuid
+            first_seen.setdefault(key, dev)
+            sc, peak, app = states.setdefault(key, [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+            if eidx < num_init and sidecar:
+                sc[0] += dev.usedmem
+                sc[1] += dev.usedcores
+                sc[2] += 1
+                for k in range(3):
+                    peak[k] = max(peak[k], sc[k])
+            elif eidx < num_init:
+                peak[0] = max(peak[0], sc[0] + dev.usedmem)
+                peak[1] = max(peak[1], sc[1] + dev.usedcores)
+                peak[2] = max(peak[2], sc[2] + 1)
+            else:
+                app[0] += dev.usedmem
+                app[1] += dev.usedcores
+                app[2] += 1
+    out = []
+    for key in sorted(states):
+        sc, peak, app = states[key]
+        dev = first_seen[key]
+        out.append(
+            CollapsedDevice(
+                raw_uuid=key,
+                uuid=dev.uuid,
+                mig_slot=dev.mig_slot,
+                usedmem=max(peak[0], sc[0] + app[0]),
+                usedcores=max(peak[1], sc[1] + app[1]),
+                slots=max(peak[2], sc[2] + app[2], 1),
+            )
+        )
+    return out
+
+
+def templates_from_config(config: Any) -> TemplatesFor | None:
+    """``knownMigGeometries`` lookup by HAMi's first-substring rule, from a ``DeviceConfig`` (or None)."""
+    if config is None:
+        return None
+    nvidia = getattr(config, "nvidia", None)
+    geometries_for = getattr(nvidia, "geometries_for", None)
+    if geometries_for is None:
+        return None
+
+    def lookup(device_type: str) -> Sequence[Geometry] | None:
+        entry = geometries_for(device_type)
+        return None if entry is None else entry.geometries
+
+    return lookup
+
+
+def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:
+    """Which MIG design the node's records follow (hami.md §8); None without MIG evidence."""
+    if node.register is not None and node.register.has_mig_profiles:
+        return DESIGN_CURRENT
+    legacy = False
+    for pod in pods:
+        if pod.mig_allocations:
+            return DESIGN_CURRENT
+        legacy = legacy or pod.has_legacy_slots
+    if legacy:
+        return DESIGN_LEGACY
+    if any(d.mode == MODE_MIG for d in node.devices):
+        return DESIGN_LEGACY  # a v2.10 plugin always publishes migProfiles for its mig GPUs (hami.md §2.2)
+    return None
+
+
+# --- the rebuild ------------------------------------------------------------------------------------------
+
+
+def build_node_usage(
+    node: Node,
+    pods: Iterable[Pod],
+    *,
+    templates_for: TemplatesFor | None = None,
+    design: str | None = None,
+) -> NodeUsage:
+    """Rebuild ``NodeUsage`` for ``node`` from ``pods`` (any pods; only those HAMi counts are used).
+
+    ``templates_for`` attaches legacy geometries to mig-mode GPUs (see :func:`templates_from_config`);
+    ``design`` forces the MIG generation (default: :func:`detect_design`).
+    """
+    pods = list(pods)
+    usage = NodeUsage(node=node.name, design=design or detect_design(node, pods))
+    _node_resources(usage, node, pods)
+
+    for info in node.devices:
+        templates: Sequence[Geometry] = ()
+        if info.mode == MODE_MIG and templates_for is not None:
+            templates = templates_for(info.type) or ()
+        usage.devices.append(
+            DeviceUsage(
+                id=info.id, index=info.index, count=info.count, totalmem=info.devmem, totalcore=info.devcore,
+                mode=info.mode, type=info.type, numa=info.numa, health=info.health,
+                cordoned=info.id in node.cordoned, mig_templates=templates, mig_profiles=info.mig_profiles,
+            )
+        )
+    by_id = {d.id: d for d in usage.devices}
+
+    def warn(code: str, message: str, pod: Pod | None = None, gpu: str | None = None) -> None:
+        usage.warnings.append(ClusterWarning(code, message, node=node.name, pod=pod.key if pod else None, gpu=gpu))
+
+    for pod in pods:
+        if not pod.counts_for_usage or pod.vgpu_node != node.name or pod.devices is None:
+            continue
+        allocations: dict[str, list[MigAllocation]] = {}
+        for a in pod.mig_allocations or ():
+            allocations.setdefault(a.gpu_uuid, []).append(a)
+        for entry in collapse_pod_devices(pod):
+            dev = by_id.get(entry.uuid)
+            if dev is None:
+                warn("unknown-gpu", f"pod {pod.key} holds {entry.raw_uuid}, which the node does not register "
+                                    "(stale allocation; HAMi ignores it)", pod, entry.uuid)
+                continue
+            dev.used += entry.slots
+            dev.usedmem += entry.usedmem
+            dev.usedcores += entry.usedcores
+            on_device = PodOnDevice(pod.key, entry.usedmem, entry.usedcores, entry.slots)
+            dev.pods.append(on_device)
+            if entry.mig_slot is not None:
+                _mark_legacy_slot(dev, entry.mig_slot, pod, on_device, warn)
+            elif allocations.get(entry.uuid):
+                if dev.mode == MODE_HAMI_CORE:
+                    dev.health = False
+                    warn("gpu-disagreement", f"pod {pod.key} has a MIG reservation on hami-core GPU {dev.id}; "
+                                             "HAMi marks the GPU unhealthy", pod, dev.id)
+                    continue
+                a = allocations[entry.uuid].pop(0)
+                held = MigAllocationUsage.from_allocation(a, pod.key)
+                dev.mig_allocations_in_use.append(held)
+                on_device.mig_instances.append(held)
+            elif dev.mode == MODE_MIG and usage.design == DESIGN_CURRENT:
+                dev.health = False
+                warn("gpu-disagreement", f"pod {pod.key} uses MIG GPU {dev.id} without a matching "
+                                         f"hami.io/vgpu-mig-allocations reservation; HAMi marks the GPU unhealthy",
+                     pod, dev.id)
+        for gpu_uuid, left in allocations.items():
+            if not left:
+                continue
+            dev = by_id.get(gpu_uuid)
+            if dev is None:
+                for d in usage.devices:
+                    if d.mode == MODE_MIG:
+                        d.health = False
+                warn("gpu-disagreement", f"pod {pod.key} has MIG reservations on unknown GPU {gpu_uuid}; "
+                                         "HAMi marks every MIG GPU of the node unhealthy", pod, gpu_uuid)
+            elif dev.mode != MODE_MIG:
+                dev.health = False
+                warn("gpu-disagreement", f"pod {pod.key} has MIG reservations on non-MIG GPU {gpu_uuid}; "
+                                         "HAMi marks the GPU unhealthy", pod, gpu_uuid)
+            else:
+                for a in left:
+                    held = MigAllocationUsage.from_allocation(a, pod.key)
+                    dev.mig_allocations_in_use.append(held)
+                    for p in dev.pods:
+                        if p.pod == pod.key:
+                            p.mig_instances.append(held)
+                            break
+    return usage
+
+
+def _mark_legacy_slot(
+    dev: DeviceUsage,
+    slot: tuple[int, int],
+    pod: Pod,
+    on_device: PodOnDevice,
+    warn: Callable[..., None],
+) -> None:
+    """v2.9 ``getNodesUsage``: expand template ``t`` on an empty list, then mark slot ``s`` in use."""
+    t, s = slot
+    on_device.mig_slots.append(slot)
+    if dev.mode == MODE_HAMI_CORE:
+        dev.health = False
+        warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on hami-core GPU {dev.id}; "
+                                 "HAMi marks the GPU unhealthy", pod, dev.id)
+        return
+    if not dev.mig_usage.usage_list:
+        if not dev.mig_templates:
+            warn("config-missing-model", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id} but no "
+                                         f"knownMigGeometries entry covers {dev.type!r}", pod, dev.id)
+            return
+        try:
+            dev.mig_usage = platter_mig(dev.mig_templates, t)
+        except IndexError:
+            warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id} but the config has "
+                                     f"only {len(dev.mig_templates)} geometries for {dev.type!r} "
+                                     "(HAMi v2.9.0 panics on this)", pod, dev.id)
+            return
+    elif t != dev.mig_usage.index:
+        warn("gpu-disagreement", f"pod {pod.key} holds slot [{t}-{s}] of geometry {t} on {dev.id}, but other pods "
+                                 f"hold geometry {dev.mig_usage.index}", pod, dev.id)
+    if 0 <= s < len(dev.mig_usage.usage_list):
+        if dev.mig_usage.usage_list[s].in_use:
+            warn("gpu-disagreement", f"MIG slot [{t}-{s}] on {dev.id} is held by more than one pod "
+                                     f"(the last is {pod.key})", pod, dev.id)
+        dev.mig_usage.usage_list[s].in_use = True
+    else:
+        warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id}, outside the "
+                                 f"{len(dev.mig_usage.usage_list)} slots of geometry {dev.mig_usage.index} "
+                                 "(HAMi v2.9.0 panics on this)", pod, dev.id)
+
+
+def _node_resources(usage: NodeUsage, node: Node, pods: list[Pod]) -> None:
+    try:
+        if "cpu" in node.allocatable:
+            usage.cpu_allocatable_millis = cpu_millis(node.allocatable["cpu"])
+        if "memory" in node.allocatable:
+            usage.memory_allocatable_bytes = memory_bytes(node.allocatable["memory"])
+    except ValueError:
+        usage.warnings.append(ClusterWarning("bad-quantity", "node allocatable cpu/memory does not parse",
+                                             node=node.name))
+    for pod in pods:
+        if pod.node_name == node.name and not pod.terminal:
+            usage.cpu_requested_millis += pod.cpu_request_millis
+            usage.memory_requested_bytes += pod.memory_request_bytes

@@ -1,0 +1,205 @@
+"""Usage reconstruction as HAMi's scheduler does it (hami.md §2.3), both MIG generations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from migctl.cluster import codecs
+from migctl.cluster.codecs import DeviceInfo, MigPlacement, MigProfile
+from migctl.cluster.model import Node, Pod
+from migctl.cluster.usage import (
+    DESIGN_CURRENT,
+    DESIGN_LEGACY,
+    build_node_usage,
+    collapse_pod_devices,
+    platter_mig,
+)
+
+
+@dataclass(frozen=True)
+class T:  # stands in for migctl.config.model.MigTemplate
+    name: str
+    memory: int
+    core: int
+    count: int
+
+
+# v2.9 chart geometries for A100-40GB (hami.md §1.4)
+A100_40 = (
+    (T("1g.5gb", 5120, 14, 7),),
+    (T("1g.5gb", 5120, 14, 1), T("2g.10gb", 10240, 28, 3)),
+    (T("3g.20gb", 20480, 42, 2),),
+    (T("7g.40gb", 40960, 100, 1),),
+)
+
+
+def node_obj(name, devices, *, fmt="json", extra=None, allocatable=None):
+    text = codecs.encode_node_register_json(devices) if fmt == "json" else codecs.encode_node_register_colon(devices)
+    ann = {codecs.NODE_REGISTER: text, **(extra or {})}
+    return {"kind": "Node", "metadata": {"name": name, "annotations": ann},
+            "status": {"allocatable": allocatable or {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "10"}}}
+
+
+def pod_obj(name, node, devices, *, init=0, apps=1, phase="Running", mig=None, cpu="1", sidecar=False):
+    ann = {codecs.POD_VGPU_NODE: node, codecs.POD_DEVICES_ALLOCATED: devices}
+    if mig is not None:
+        ann[codecs.POD_MIG_ALLOCATIONS] = mig
+    res = {"requests": {"cpu": cpu, "memory": "1Gi"}}
+    return {
+        "kind": "Pod",
+        "metadata": {"namespace": "default", "name": name, "annotations": ann},
+        "spec": {
+            "nodeName": node,
+            "initContainers": [{"name": f"i{i}", "resources": res, **({"restartPolicy": "Always"} if sidecar else {})}
+                               for i in range(init)],
+            "containers": [{"name": f"c{i}", "resources": res} for i in range(apps)],
+        },
+        "status": {"phase": phase},
+    }
+
+
+GPU = dict(count=10, devmem=40960, devcore=100, type="NVIDIA A100-PCIE-40GB", health=True)
+
+
+def test_hami_core_sums_app_containers_and_takes_init_peak():
+    node = Node.from_object(node_obj("n1", [DeviceInfo("GPU-a", 0, mode="hami-core", **GPU),
+                                            DeviceInfo("GPU-b", 1, mode="hami-core", **GPU)]))
+    pods = [
+        # init 8000 then two app containers 3000 + 2000 on GPU-a -> peak 8000 mem, 2 slots
+        Pod.from_object(pod_obj("p1", "n1", "GPU-a,NVIDIA,8000,50:;GPU-a,NVIDIA,3000,10:;GPU-a,NVIDIA,2000,10:;",
+                                init=1, apps=2)),
+        Pod.from_object(pod_obj("p2", "n1", "GPU-b,NVIDIA,1000,0:;")),
+        Pod.from_object(pod_obj("done", "n1", "GPU-b,NVIDIA,9999,0:;", phase="Succeeded")),
+        Pod.from_object(pod_obj("elsewhere", "n2", "GPU-b,NVIDIA,9999,0:;")),
+    ]
+    usage = build_node_usage(node, pods)
+    a, b = usage.devices
+    assert (a.used, a.usedmem, a.usedcores) == (2, 8000, 50)
+    assert (b.used, b.usedmem, b.usedcores) == (1, 1000, 0)
+    assert usage.design is None and not usage.warnings
+    assert usage.cpu_allocatable_millis == 8000
+    # kube-scheduler: p1 = max(init 1, apps 2) = 2 cores, p2 = 1, elsewhere is on n2, done is terminal
+    assert usage.cpu_requested_millis == 3000
+
+
+def test_sidecar_init_containers_add_to_app_usage():
+    pod = Pod.from_object(pod_obj("p", "n1", "GPU-a,NVIDIA,1000,10:;GPU-a,NVIDIA,3000,10:;", init=1, sidecar=True))
+    (c,) = collapse_pod_devices(pod)
+    assert (c.usedmem, c.usedcores, c.slots) == (4000, 20, 2)
+
+
+def test_short_annotation_aligned_from_the_end_like_v28():
+    # <= v2.8 lists only app containers: one entry for a pod with one init and one app container
+    pod = Pod.from_object(pod_obj("p", "n1", "GPU-a,NVIDIA,3000,0:;", init=1))
+    (c,) = collapse_pod_devices(pod)
+    assert (c.usedmem, c.slots) == (3000, 1)
+
+
+def test_platter_mig_expands_in_order():
+    usage = platter_mig(A100_40, 1)
+    assert usage.index == 1
+    assert [u.name for u in usage.usage_list] == ["1g.5gb", "2g.10gb", "2g.10gb", "2g.10gb"]
+
+
+def test_legacy_slots_mark_geometry_in_effect():
+    node = Node.from_object(node_obj("mig", [DeviceInfo("GPU-m", 0, mode="mig", **GPU)]))
+    pods = [Pod.from_object(pod_obj("p", "mig", "GPU-m[1-1],NVIDIA,10240,28:GPU-m[1-2],NVIDIA,10240,28:;"))]
+    usage = build_node_usage(node, pods, templates_for=lambda t: A100_40 if "A100-PCIE-40GB" in t else None)
+    (d,) = usage.devices
+    assert usage.design == DESIGN_LEGACY
+    assert d.mig_usage.index == 1
+    assert [u.in_use for u in d.mig_usage.usage_list] == [False, True, True, False]
+    assert d.legacy_geometry() == {"1g.5gb": 1, "2g.10gb": 3}
+    assert (d.used, d.usedmem, d.usedcores) == (2, 20480, 56)
+    assert d.health and not usage.warnings
+
+
+def test_legacy_bad_slot_is_a_warning_not_a_panic():
+    node = Node.from_object(node_obj("mig", [DeviceInfo("GPU-m", 0, mode="mig", **GPU)]))
+    pods = [Pod.from_object(pod_obj("p", "mig", "GPU-m[9-0],NVIDIA,1,1:;")),
+            Pod.from_object(pod_obj("q", "mig", "GPU-m[0-42],NVIDIA,1,1:;"))]
+    usage = build_node_usage(node, pods, templates_for=lambda t: A100_40)
+    messages = " ".join(w.message for w in usage.warnings)
+    assert "only 4 geometries" in messages and "outside the 7 slots" in messages
+
+
+def test_legacy_slot_without_config_warns_about_missing_model():
+    node = Node.from_object(node_obj("mig", [DeviceInfo("GPU-m", 0, mode="mig", **GPU)]))
+    pods = [Pod.from_object(pod_obj("p", "mig", "GPU-m[1-1],NVIDIA,10240,28:;"))]
+    usage = build_node_usage(node, pods)
+    assert [w.code for w in usage.warnings] == ["config-missing-model"]
+    assert usage.devices[0].used == 1
+
+
+def test_legacy_slot_on_hami_core_gpu_marks_it_unhealthy():
+    node = Node.from_object(node_obj("n", [DeviceInfo("GPU-a", 0, mode="hami-core", **GPU)]))
+    usage = build_node_usage(node, [Pod.from_object(pod_obj("p", "n", "GPU-a[0-0],NVIDIA,5120,14:;"))])
+    assert not usage.devices[0].health and usage.warnings[0].code == "gpu-disagreement"
+
+
+PROFILES = (
+    MigProfile("1g.5gb", 4864, 15, 1, tuple(MigPlacement(i, 1) for i in range(7))),
+    MigProfile("2g.10gb", 9984, 29, 2, (MigPlacement(0, 2), MigPlacement(2, 2), MigPlacement(4, 2))),
+)
+
+
+def mig_json(*entries):
+    return json.dumps([
+        {"containerIndex": c, "deviceIndex": d, "gpuUUID": g, "profile": p, "placement": {"start": s, "size": z}}
+        for c, d, g, p, s, z in entries
+    ])
+
+
+def test_current_reservations_become_allocations_in_use():
+    node = Node.from_object(node_obj("m", [DeviceInfo("GPU-x", 0, 7, 40960, 100, "NVIDIA A100-PCIE-40GB", 0, "mig",
+                                                      True, PROFILES)]))
+    pod = Pod.from_object(pod_obj("p", "m", "GPU-x,NVIDIA,9984,29:GPU-x,NVIDIA,9984,29:;",
+                                  mig=mig_json((0, 0, "GPU-x", "2g.10gb", 0, 2), (0, 1, "GPU-x", "2g.10gb", 2, 2))))
+    usage = build_node_usage(node, [pod])
+    (d,) = usage.devices
+    assert usage.design == DESIGN_CURRENT
+    assert [(a.profile, a.placement.start, a.pod) for a in d.mig_allocations_in_use] == [
+        ("2g.10gb", 0, "default/p"), ("2g.10gb", 2, "default/p")]
+    assert (d.used, d.usedmem, d.usedcores) == (2, 19968, 58)
+    assert d.health and not usage.warnings
+    assert [len(p.mig_instances) for p in d.pods] == [2]
+
+
+def test_current_mig_pod_without_reservation_marks_gpu_unhealthy():
+    node = Node.from_object(node_obj("m", [DeviceInfo("GPU-x", 0, 7, 40960, 100, "A100", 0, "mig", True, PROFILES)]))
+    usage = build_node_usage(node, [Pod.from_object(pod_obj("p", "m", "GPU-x,NVIDIA,9984,29:;"))])
+    assert not usage.devices[0].health
+    assert "without a matching" in usage.warnings[0].message
+
+
+def test_current_reservation_on_unknown_gpu_marks_every_mig_gpu_unhealthy():
+    node = Node.from_object(node_obj("m", [DeviceInfo("GPU-x", 0, 7, 40960, 100, "A100", 0, "mig", True, PROFILES),
+                                           DeviceInfo("GPU-y", 1, 7, 40960, 100, "A100", 0, "mig", True, PROFILES)]))
+    pod = Pod.from_object(pod_obj("p", "m", "GPU-x,NVIDIA,4864,15:;", mig=mig_json(
+        (0, 0, "GPU-x", "1g.5gb", 6, 1), (0, 1, "GPU-gone", "1g.5gb", 5, 1))))
+    usage = build_node_usage(node, [pod])
+    assert [d.health for d in usage.devices] == [False, False]
+
+
+def test_undecodable_pod_is_skipped_with_warning_and_unknown_gpu_is_reported():
+    node = Node.from_object(node_obj("n", [DeviceInfo("GPU-a", 0, mode="hami-core", **GPU)]))
+    bad = Pod.from_object(pod_obj("bad", "n", "GPU-a,NVIDIA,lots,0:;"))
+    stale = Pod.from_object(pod_obj("stale", "n", "GPU-old,NVIDIA,100,0:;"))
+    assert bad.devices is None and bad.warnings[0].code == "undecodable-pod"
+    usage = build_node_usage(node, [bad, stale])
+    assert usage.devices[0].used == 0
+    assert [w.code for w in usage.warnings] == ["unknown-gpu"]
+
+
+def test_copy_is_independent():
+    node = Node.from_object(node_obj("mig", [DeviceInfo("GPU-m", 0, mode="mig", **GPU)]))
+    pods = [Pod.from_object(pod_obj("p", "mig", "GPU-m[1-1],NVIDIA,10240,28:;"))]
+    usage = build_node_usage(node, pods, templates_for=lambda t: A100_40)
+    clone = usage.copy()
+    clone.devices[0].used += 1
+    clone.devices[0].mig_usage.usage_list[0].in_use = True
+    clone.devices[0].mig_allocations_in_use.append(None)
+    assert usage.devices[0].used == 1
+    assert not usage.devices[0].mig_usage.usage_list[0].in_use
+    assert usage.devices[0].mig_allocations_in_use == []
