@@ -1,0 +1,406 @@
+"""The apply executor: plan, then change the GPU through NVML under a lock, with a journal and rollback.
+
+Per GPU (:func:`apply_geometry` loops over the selected GPUs):
+
+1. take the node lock, re-read the GPU (another run may just have changed it);
+2. a journal left by a run that died: same target -> complete it (plan from what is there now);
+   other target -> roll back to the journal's exact "before" layout first;
+3. MIG mode: enable/disable when the target needs it; a change that stays pending needs a GPU
+   reset or reboot -> status ``reset-required`` (exit 5) with what to do (``mig-parted.md §1.4``);
+4. plan (:mod:`migctl.apply.plan`): infeasible -> ``failed`` before any change; busy instances in
+   the way -> ``refused`` (exit 4) naming the processes, unless ``force``; nothing to do ->
+   ``unchanged`` with no NVML write; ``dry_run`` -> ``planned``;
+5. write the journal, run the actions (destroy CIs then the GI; create the GI *with placement*
+   then its full CI), updating the journal after each;
+6. an action fails -> restore the exact previous layout, status ``rolled-back`` (exit 1) saying
+   what failed; if even that fails, ``failed`` and the journal stays for the next run.
+
+Nothing here prints or exits: the result is an :class:`ApplyReport` (the CLI and the node daemon
+both render it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from migctl.apply.journal import Journal, node_lock, state_dir
+from migctl.apply.plan import Action, Current, Plan, plan_geometry, plan_layout
+from migctl.errors import ExitCode, InputError, MigctlError
+from migctl.hardware.solver import PlacedInstance
+
+if TYPE_CHECKING:
+    from migctl.nvml.adapter import GpuInfo, NvmlSession
+
+__all__ = ["DISABLED", "ApplyReport", "GpuResult", "apply_geometry", "parse_desired", "current_instances"]
+
+Status = Literal["applied", "unchanged", "refused", "failed", "rolled-back", "planned", "reset-required"]
+
+
+class _Disabled:
+    def __repr__(self) -> str:
+        return "DISABLED"
+
+
+#: The desired state "MIG mode off".
+DISABLED: Any = _Disabled()
+
+Desired = Mapping[str, int] | _Disabled
+
+
+def parse_desired(value: str | Mapping[str, int] | None) -> Desired:
+    """``"disabled"`` / ``None`` -> :data:`DISABLED`; canonical text or a mapping -> geometry."""
+    if value is None or value is DISABLED:
+        return DISABLED
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value).strip()
+    if text.lower() in ("disabled", "off", "none"):
+        return DISABLED
+    from migctl.hardware.geometry import parse_geometry
+
+    try:
+        return parse_geometry(text)
+    except ValueError as exc:
+        raise InputError(f"GEOMETRY: {exc}") from None
+
+
+@dataclass
+class GpuResult:
+    """What happened on one GPU. ``busy``: the busy instances that blocked the plan (``refused``)."""
+
+    index: int
+    uuid: str
+    before: str | None
+    after: str | None
+    status: Status
+    actions: tuple[Action, ...] = ()
+    message: str = ""
+    busy: tuple[Current, ...] = ()
+    hint: str | None = None
+    writes: int = 0
+    recovered: str | None = None  # "completed" | "rolled-back" when a journal was found
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            "failed": ExitCode.FAILED,
+            "rolled-back": ExitCode.FAILED,
+            "refused": ExitCode.REFUSED,
+            "reset-required": ExitCode.RESET_REQUIRED,
+        }.get(self.status, ExitCode.OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "index": self.index,
+            "uuid": self.uuid,
+            "before": self.before,
+            "after": self.after,
+            "status": self.status,
+            "actions": [a.to_dict() for a in self.actions],
+            "message": self.message,
+            "writes": self.writes,
+        }
+        if self.busy:
+            data["busy"] = [
+                {"profile": c.profile, "start": c.start, "size": c.size, "gpu_instance_id": c.gpu_instance_id,
+                 "processes": list(c.processes) if c.processes is not None else None}
+                for c in self.busy
+            ]
+        if self.hint:
+            data["hint"] = self.hint
+        if self.recovered:
+            data["recovered"] = self.recovered
+        return data
+
+
+@dataclass
+class ApplyReport:
+    gpus: list[GpuResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """failed/rolled-back (1) before refused (4) before reset-required (5); else 0."""
+        codes = {g.exit_code for g in self.gpus}
+        for code in (ExitCode.FAILED, ExitCode.REFUSED, ExitCode.RESET_REQUIRED):
+            if code in codes:
+                return code
+        return ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gpus": [g.to_dict() for g in self.gpus]}
+
+
+def current_instances(info: GpuInfo) -> list[Current]:
+    return [
+        Current(gi.profile, gi.start, gi.size, gi.id, gi.processes, max(len(gi.compute_instances), 0))
+        for gi in info.instances
+    ]
+
+
+def _desired_text(desired: Desired, info: GpuInfo) -> str | None:
+    if desired is DISABLED:
+        return None
+    from migctl.hardware.geometry import format_geometry
+
+    return format_geometry(_canonical(desired, info), info.model)
+
+
+def _canonical(desired: Mapping[str, int], info: GpuInfo) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, n in desired.items():
+        profile = info.model.profile(name) if info.model else None
+        key = profile.name if profile else name
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def _reset_hint(info: GpuInfo, enabling: bool) -> str:
+    what = "enable" if enabling else "disable"
+    if info.resetless is False:
+        return (
+            f"the MIG mode change ({what}) on GPU {info.index} is pending until the GPU is reset: stop the clients "
+            f"holding it (nvidia-persistenced, dcgm, the device plugin; rmmod nvidia_drm) and run "
+            f"'nvidia-smi -r -i {info.index}', or reboot; then run migctl again"
+        )
+    return (
+        f"the MIG mode change ({what}) on GPU {info.index} is pending: the GPU is not idle. Stop the processes and "
+        f"clients using it and run migctl again, or reset it ('nvidia-smi -r -i {info.index}') or reboot "
+        "(in VM passthrough only a reboot of the host or VM applies it)"
+    )
+
+
+class _Run:
+    def __init__(self, session: NvmlSession, directory: Path, *, dry_run: bool, force: bool) -> None:
+        self.session = session
+        self.directory = directory
+        self.dry_run = dry_run
+        self.force = force
+        self.skip_non_mig = False
+
+    # -- execution
+
+    def _execute(self, index: int, info: GpuInfo, actions: Sequence[Action], journal: Journal | None) -> None:
+        model = info.model
+        live = {gi.id: gi for gi in info.instances}
+        for action in actions:
+            if action.op == "destroy":
+                gi = live.get(action.gpu_instance_id) if action.gpu_instance_id is not None else None
+                for ci in gi.compute_instances if gi else ():
+                    self.session.destroy_compute_instance(index, action.gpu_instance_id, ci.id)
+                self.session.destroy_gpu_instance(index, action.gpu_instance_id)
+            elif action.op == "create":
+                profile = model.profile(action.profile) if model else None
+                if profile is None or profile.board_profile_id is None:
+                    raise InputError(f"GPU {index}: no NVML profile ID known for {action.profile}")
+                gi_id = self.session.create_gpu_instance(index, profile.board_profile_id, action.start, action.size, name=profile.name)
+                self.session.create_compute_instance(index, gi_id)
+            if journal is not None:
+                journal.done += 1
+                journal.save(self.directory)
+
+    def _restore(self, index: int, before: Sequence[PlacedInstance]) -> None:
+        """Put back the exact ``before`` layout (new instances never have processes yet)."""
+        info = self.session.gpu(index)
+        plan = plan_layout(current_instances(info), before, force=False)
+        if not plan.feasible:
+            raise _RestoreRefused(plan.reason or "restore refused")
+        self._execute(index, info, plan.actions, None)
+
+    # -- one GPU
+
+    def apply(self, index: int, desired: Desired) -> GpuResult:
+        self.session.refresh()
+        info = self.session.gpu(index)
+        before_text = info.geometry
+        target_text = _desired_text(desired, info) if info.mig_capable else None
+        recovered = None
+        journal = Journal.load(self.directory, info.uuid) if self._journal_readable() else None
+        if journal is not None:
+            if self.dry_run:
+                note = f"a journal of an interrupted run ({self.directory}) exists; a real run recovers it first"
+                result = self._apply_state(info, desired, target_text)
+                result.message = (result.message + "; " if result.message else "") + note
+                return result
+            recovered = self._recover(index, info, journal, target_text if desired is not DISABLED else None, desired is DISABLED)
+            info = self.session.gpu(index)
+            before_text = info.geometry
+        result = self._apply_state(info, desired, target_text)
+        result.recovered = recovered
+        if recovered:
+            result.message = (result.message + "; " if result.message else "") + f"recovered an interrupted run ({recovered})"
+        return result
+
+    def _journal_readable(self) -> bool:
+        return self.directory.is_dir()
+
+    def _recover(self, index: int, info: GpuInfo, journal: Journal, target_text: str | None, target_disabled: bool) -> str:
+        same_target = (journal.desired is None and target_disabled) or (journal.desired is not None and journal.desired == target_text)
+        if same_target:
+            journal.delete(self.directory)
+            return "completed"
+        if info.mig_enabled and journal.before_mig_enabled:
+            before = [PlacedInstance(b["profile"], b["start"], b["size"]) for b in journal.before]
+            try:
+                self._restore(index, before)
+            except MigctlError as exc:
+                raise MigctlError(
+                    f"GPU {index}: an interrupted run left {self.directory}; rolling it back failed: {exc}",
+                    hint="inspect 'migctl node status' and the journal, fix by hand, then remove the journal",
+                ) from None
+        journal.delete(self.directory)
+        return "rolled-back"
+
+    def _apply_state(self, info: GpuInfo, desired: Desired, target_text: str | None) -> GpuResult:
+        index = info.index
+        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        if not info.mig_capable:
+            if desired is DISABLED or self.skip_non_mig:
+                return GpuResult(**base, after=None, status="unchanged", message="not a MIG-capable GPU; skipped")
+            return GpuResult(**base, after=None, status="failed", message=f"{info.label} is not MIG-capable (NVML: Not Supported)")
+        writes0 = self.session.writes
+
+        # ---- MIG off
+        if desired is DISABLED:
+            if not info.mig_enabled and not info.mig_pending_mode:
+                return GpuResult(**base, after=None, status="unchanged", message="MIG is disabled")
+            plan = plan_layout(current_instances(info), [], force=self.force)
+            if not plan.feasible:
+                return GpuResult(**base, after=info.geometry, status="refused", actions=plan.actions, busy=plan.busy,
+                                 message=plan.reason or "", hint="stop the work first, or use --force")
+            actions = plan.actions + (Action("disable-mig"),)
+            if self.dry_run:
+                return GpuResult(**base, after=None, status="planned", actions=actions)
+            return self._run_actions(info, plan, actions, enable=None, disable=True, target_text=None, writes0=writes0)
+
+        # ---- MIG on with a geometry
+        assert isinstance(desired, Mapping)
+        model = info.model
+        if model is None:
+            return GpuResult(**base, after=info.geometry, status="failed", message=f"{info.label}: no MIG profile data for this GPU")
+        if not info.mig_enabled:
+            plan = plan_geometry(model, [], desired, force=self.force)
+            if not plan.feasible:
+                return GpuResult(**base, after=None, status="failed", message=plan.reason or "infeasible")
+            actions = (Action("enable-mig"),) + plan.actions
+            if info.mig_pending_mode:
+                return GpuResult(**base, after=None, status="reset-required", actions=actions,
+                                 message="MIG enable is pending", hint=_reset_hint(info, True))
+            if self.dry_run:
+                return GpuResult(**base, after=target_text, status="planned", actions=actions)
+            change = self.session.set_mig_mode(index, True)
+            if not change.took_effect or not change.enabled:
+                return GpuResult(**base, after=None, status="reset-required", actions=(Action("enable-mig"),),
+                                 message="MIG enable is pending", hint=_reset_hint(info, True), writes=self.session.writes - writes0)
+            info = self.session.gpu(index)
+            plan = plan_geometry(info.model or model, current_instances(info), desired, force=self.force)
+            result = self._run_actions(info, plan, plan.actions, enable=True, disable=False, target_text=target_text, writes0=writes0)
+            result.before = None
+            result.actions = (Action("enable-mig"),) + result.actions
+            return result
+
+        plan = plan_geometry(model, current_instances(info), desired, force=self.force)
+        prefix: tuple[Action, ...] = ()
+        if info.mig_pending_mode is False:  # a pending disable: cancel it, we want MIG on
+            prefix = (Action("enable-mig"),)
+        if not plan.feasible:
+            status: Status = "refused" if plan.refused else "failed"
+            return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "",
+                             hint="stop the work on these instances, or use --force to destroy them" if plan.refused else None)
+        if plan.unchanged and not prefix:
+            return GpuResult(**base, after=info.geometry, status="unchanged", message="already in effect")
+        if self.dry_run:
+            return GpuResult(**base, after=target_text, status="planned", actions=prefix + plan.actions)
+        if prefix:
+            self.session.set_mig_mode(index, True)
+        return self._run_actions(info, plan, prefix + plan.actions, enable=None, disable=False, target_text=target_text, writes0=writes0)
+
+    def _run_actions(self, info: GpuInfo, plan: Plan, actions: Sequence[Action], *, enable: bool | None, disable: bool,
+                     target_text: str | None, writes0: int) -> GpuResult:
+        index = info.index
+        before_layout = [c.placed for c in current_instances(info)]
+        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        if not plan.feasible:
+            status: Status = "refused" if plan.refused else "failed"
+            return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "")
+        geometry_actions = [a for a in actions if a.op in ("create", "destroy")]
+        journal = Journal(
+            gpu_uuid=info.uuid,
+            gpu_index=index,
+            before=[p.to_dict() for p in before_layout],
+            before_mig_enabled=info.mig_enabled,
+            desired=target_text,
+            actions=[a.to_dict() for a in actions],
+        )
+        journal.save(self.directory)
+        try:
+            self._execute(index, info, geometry_actions, journal)
+        except MigctlError as exc:
+            failure = exc.message
+            try:
+                self._restore(index, before_layout)
+            except (MigctlError, _RestoreRefused) as again:
+                text = again.message if isinstance(again, MigctlError) else str(again)
+                return GpuResult(
+                    **base, after=self.session.gpu(index).geometry, status="failed", actions=tuple(actions),
+                    message=f"{failure}; rolling back also failed: {text}; the journal in {self.directory} is kept",
+                    hint="run migctl again to retry the rollback, or inspect 'migctl node status'",
+                    writes=self.session.writes - writes0,
+                )
+            journal.delete(self.directory)
+            return GpuResult(
+                **base, after=self.session.gpu(index).geometry, status="rolled-back", actions=tuple(actions),
+                message=f"{failure}; rolled back to the previous layout ({info.geometry or 'empty'})",
+                writes=self.session.writes - writes0,
+            )
+        if disable:
+            change = self.session.set_mig_mode(index, False)
+            journal.delete(self.directory)
+            if not change.took_effect or change.enabled:
+                return GpuResult(**base, after=self.session.gpu(index).geometry, status="reset-required", actions=tuple(actions),
+                                 message="MIG disable is pending", hint=_reset_hint(info, False), writes=self.session.writes - writes0)
+            return GpuResult(**base, after=None, status="applied", actions=tuple(actions), writes=self.session.writes - writes0)
+        journal.delete(self.directory)
+        after = self.session.gpu(index)
+        status: Status = "applied"
+        message = ""
+        if target_text is not None and after.geometry != target_text:
+            status, message = "failed", f"after applying, the GPU shows {after.geometry!r}, not {target_text!r}"
+        return GpuResult(**base, after=after.geometry, status=status, actions=tuple(actions), message=message,
+                         writes=self.session.writes - writes0)
+
+
+class _RestoreRefused(Exception):
+    pass
+
+
+def apply_geometry(
+    session: NvmlSession,
+    desired: str | Mapping[str, int] | None,
+    *,
+    gpu: str | int | None = "all",
+    dry_run: bool = False,
+    force: bool = False,
+    state_dir_path: str | Path | None = None,
+    lock_timeout: float = 600.0,
+) -> ApplyReport:
+    """Bring the selected GPUs (``all``, an index or a UUID) to ``desired``.
+
+    ``desired``: canonical geometry text (``"2g.10gb:3,1g.5gb:1"``), a mapping, ``""`` (MIG on,
+    no instances) or ``"disabled"``/``None`` (MIG off). With ``dry_run`` nothing is written (no
+    lock, no journal, no NVML write). Never prints, never exits: read ``report.exit_code``.
+    """
+    target = parse_desired(desired)
+    indices = session.select(gpu)
+    directory = state_dir(state_dir_path)
+    run = _Run(session, directory, dry_run=dry_run, force=force)
+    run.skip_non_mig = gpu is None or str(gpu) == "all"
+    report = ApplyReport()
+    if dry_run:
+        report.gpus.extend(run.apply(index, target) for index in indices)
+        return report
+    with node_lock(directory, timeout=lock_timeout):
+        report.gpus.extend(run.apply(index, target) for index in indices)
+    return report

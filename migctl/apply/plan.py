@@ -1,0 +1,214 @@
+"""The apply planner: current GPU instances + desired geometry -> the minimal ordered actions.
+
+Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md §7``):
+
+- *plan before touching the hardware*: an infeasible geometry is reported with the solver's
+  reason before anything changes (mig-parted tries N! orderings and leaves the GPU empty);
+- *diff-based*: existing instances that already fit the desired geometry stay where they are;
+  the planner keeps the largest set of them with which the rest can still be placed, so it
+  destroys only what is in the way (mig-parted destroys everything on any difference);
+- *never destroys an instance in use*: instances with processes (or whose processes NVML would
+  not report) must be kept; if the desired geometry needs them gone or moved the plan is
+  ``refused`` and names them, unless ``force``;
+- destroys come first (they free slots), then creates, largest first, each with an explicit
+  placement (``nvmlDeviceCreateGpuInstanceWithPlacement``, ``mig-profiles.md`` rule 7).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from migctl.hardware.solver import PlacedInstance, solve
+
+if TYPE_CHECKING:
+    from migctl.hardware.catalogue import GpuModel
+
+__all__ = ["Action", "Current", "Plan", "plan_geometry", "plan_layout", "teardown_writes"]
+
+ActionOp = Literal["destroy", "create", "enable-mig", "disable-mig"]
+
+
+@dataclass(frozen=True)
+class Current:
+    """An existing GPU instance as the planner sees it.
+
+    ``processes`` are the PIDs on its compute instances; ``None`` means NVML would not say,
+    which the planner treats as busy. ``compute_instances`` counts its CIs (for write counts).
+    """
+
+    profile: str
+    start: int
+    size: int
+    gpu_instance_id: int | None = None
+    processes: tuple[int, ...] | None = ()
+    compute_instances: int = 1
+
+    @property
+    def busy(self) -> bool:
+        return self.processes is None or bool(self.processes)
+
+    @property
+    def placed(self) -> PlacedInstance:
+        return PlacedInstance(self.profile, self.start, self.size)
+
+    def __str__(self) -> str:
+        gi = f" (GPU instance {self.gpu_instance_id})" if self.gpu_instance_id is not None else ""
+        return f"{self.profile}@{self.start}:{self.size}{gi}"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step: ``destroy``/``create`` a GPU instance (with its compute instance), or a MIG mode change."""
+
+    op: ActionOp
+    profile: str | None = None
+    start: int | None = None
+    size: int | None = None
+    gpu_instance_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "profile": self.profile, "start": self.start, "size": self.size}
+
+    def __str__(self) -> str:
+        if self.profile is None:
+            return self.op
+        return f"{self.op} {self.profile} at {self.start}:{self.size}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's answer.
+
+    ``feasible`` false: ``reason`` says why; ``refused`` is true when the obstacle is busy
+    instances (listed in ``busy``) rather than the geometry itself.
+    """
+
+    feasible: bool
+    keep: tuple[Current, ...] = ()
+    destroy: tuple[Current, ...] = ()
+    create: tuple[PlacedInstance, ...] = ()
+    reason: str | None = None
+    refused: bool = False
+    busy: tuple[Current, ...] = ()
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        destroys = tuple(Action("destroy", c.profile, c.start, c.size, c.gpu_instance_id) for c in self.destroy)
+        creates = tuple(Action("create", p.profile, p.start, p.size) for p in self.create)
+        return destroys + creates
+
+    @property
+    def writes(self) -> int:
+        """NVML writes the plan costs: per destroy its CIs + the GI, per create the GI + one CI."""
+        return sum(c.compute_instances + 1 for c in self.destroy) + 2 * len(self.create)
+
+    @property
+    def unchanged(self) -> bool:
+        return self.feasible and not self.destroy and not self.create
+
+
+def _canonical(model: GpuModel, desired: Mapping[str, int]) -> tuple[dict[str, int], str | None]:
+    counts: dict[str, int] = {}
+    for name, count in desired.items():
+        if count <= 0:
+            continue
+        profile = model.profile(name)
+        if profile is None:
+            return {}, f"{model.key} has no profile {name!r} (profiles: {', '.join(model.profile_names)})"
+        counts[profile.name] = counts.get(profile.name, 0) + int(count)
+    return counts, None
+
+
+def _count(instances: Sequence[Current]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in instances:
+        counts[c.profile] = counts.get(c.profile, 0) + 1
+    return counts
+
+
+def _describe_busy(busy: Sequence[Current]) -> str:
+    parts = []
+    for c in busy:
+        pids = "unknown processes" if c.processes is None else "processes " + ", ".join(str(p) for p in c.processes)
+        parts.append(f"{c} runs {pids}")
+    return "; ".join(parts)
+
+
+def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Mapping[str, int], *, force: bool = False) -> Plan:
+    """Plan the change from ``current`` instances to the ``desired`` geometry on ``model``.
+
+    Keeps the largest subset of the current instances (busy ones always, unless ``force``) with
+    which the rest of the desired geometry can still be placed; destroys the others.
+    """
+    wanted, problem = _canonical(model, desired)
+    if problem is not None:
+        return Plan(False, reason=problem)
+    from_empty = solve(model, wanted)
+    if not from_empty.feasible:
+        return Plan(False, reason=f"geometry cannot be created on {model.key}: {from_empty.reason}")
+
+    current = [Current(model.profile(c.profile).name if model.profile(c.profile) else c.profile, c.start, c.size,
+                       c.gpu_instance_id, c.processes, c.compute_instances) for c in current]
+    must_keep = [c for c in current if c.busy] if not force else []
+    mandatory_counts = _count(must_keep)
+    over = [c for c in must_keep if mandatory_counts[c.profile] > wanted.get(c.profile, 0)]
+    if over:
+        blocking = [c for c in must_keep if c.profile not in wanted or mandatory_counts[c.profile] > wanted[c.profile]]
+        return Plan(
+            False,
+            reason=f"the desired geometry has no room for busy instances: {_describe_busy(blocking)}",
+            refused=True,
+            busy=tuple(blocking),
+        )
+
+    optional = [c for c in current if c not in must_keep and c.profile in wanted]
+    for size in range(len(optional), -1, -1):
+        for subset in itertools.combinations(optional, size):
+            keep = list(must_keep) + list(subset)
+            kept = _count(keep)
+            if any(n > wanted.get(p, 0) for p, n in kept.items()):
+                continue
+            remaining = {p: wanted[p] - kept.get(p, 0) for p in wanted if wanted[p] - kept.get(p, 0) > 0}
+            solution = solve(model, remaining, existing=[c.placed for c in keep])
+            if solution.feasible:
+                destroy = tuple(c for c in current if c not in keep)
+                return Plan(True, keep=tuple(sorted(keep, key=lambda c: c.start)), destroy=destroy, create=solution.placements)
+    return Plan(
+        False,
+        reason=f"the desired geometry does not fit around busy instances that would have to move: {_describe_busy(must_keep)}",
+        refused=True,
+        busy=tuple(must_keep),
+    )
+
+
+def plan_layout(current: Sequence[Current], target: Sequence[PlacedInstance], *, force: bool = True) -> Plan:
+    """Plan the change to an exact ``target`` layout (rollback and journal recovery).
+
+    Instances already at a target placement with the same profile are kept. With ``force``
+    false, a busy instance that is not in the target refuses the plan.
+    """
+    remaining = list(target)
+    keep: list[Current] = []
+    destroy: list[Current] = []
+    for c in current:
+        match = next((t for t in remaining if (t.profile, t.start, t.size) == (c.profile, c.start, c.size)), None)
+        if match is not None:
+            remaining.remove(match)
+            keep.append(c)
+        else:
+            destroy.append(c)
+    busy = [c for c in destroy if c.busy]
+    if busy and not force:
+        return Plan(False, reason=f"restoring the layout would destroy busy instances: {_describe_busy(busy)}", refused=True, busy=tuple(busy))
+    create = tuple(sorted(remaining, key=lambda p: (-p.size, p.start)))
+    return Plan(True, keep=tuple(keep), destroy=tuple(destroy), create=create)
+
+
+def teardown_writes(current: Sequence[Current], desired_count: int) -> int:
+    """NVML writes of NVIDIA's way (mig-parted ``SetMigConfig``): destroy every instance, create all anew."""
+    if not current and desired_count == 0:
+        return 0
+    return sum(c.compute_instances + 1 for c in current) + 2 * desired_count
