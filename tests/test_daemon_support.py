@@ -158,3 +158,41 @@ def kube() -> Iterator[KubeServer]:
         yield server
     finally:
         server.close()
+
+
+class FakeEngine:
+    """An in-memory engine for loop tests: GPU index -> geometry, busy GPUs, injected failures, a gate."""
+
+    def __init__(self, geometries: dict[int, str], *, model: str = "NVIDIA A100-SXM4-40GB") -> None:
+        self.geometries = dict(geometries)
+        self.model = model
+        self.busy: set[int] = set()
+        self.fail_next: str | None = None
+        self.calls: list[dict[int, str]] = []
+        self.entered = threading.Event()  # set when an apply starts
+        self.release: threading.Event | None = None  # when set, apply waits for it
+        self._lock = threading.Lock()
+
+    def inventory(self) -> list[Any]:
+        from migctl.daemon.engine import GpuInfo
+
+        with self._lock:
+            return [GpuInfo(i, f"GPU-{i:04d}", self.model, g) for i, g in sorted(self.geometries.items())]
+
+    def apply(self, targets: Any) -> Any:
+        from migctl.daemon.engine import ApplyOutcome
+        from migctl.daemon.protocol import State
+
+        self.calls.append(dict(targets))
+        self.entered.set()
+        if self.release is not None:
+            assert self.release.wait(10), "the test never released the apply"
+        with self._lock:
+            busy = sorted(set(targets) & self.busy)
+            if busy:
+                return ApplyOutcome(State.refused, dict(self.geometries), f"GPU {busy[0]}: 1g.5gb (GPU instance 1) is in use by PID 4242")
+            if self.fail_next is not None:
+                message, self.fail_next = self.fail_next, None
+                return ApplyOutcome(State.failed, dict(self.geometries), message)
+            self.geometries.update(targets)
+            return ApplyOutcome(State.success, dict(self.geometries), None, changed=True)
