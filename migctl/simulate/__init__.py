@@ -1,0 +1,27 @@
+"""The HAMi scheduler simulation: where pods would land, or why they would stay Pending.
+
+Pure core (no I/O). The pieces, in the order a pod meets them:
+
+- :mod:`~migctl.simulate.workloads` / :mod:`~migctl.simulate.pod`: pods from YAML objects;
+- :mod:`~migctl.simulate.requests`: the webhook and HAMi's per-container requests (hami.md §4.1–4.2);
+- :mod:`~migctl.simulate.kube_filters`: kube-scheduler's own filters;
+- :mod:`~migctl.simulate.fit` and :mod:`~migctl.simulate.mig`: Fit and MIG instance choice (§4.4–4.6);
+- :mod:`~migctl.simulate.scoring`: GPU and node scores and sorts (§4.8–4.9);
+- :mod:`~migctl.simulate.engine`: pods one after another (:class:`Simulator`).
+
+Typical use::
+
+    state = ClusterState(); state.add(Node("n1", gpus=[Gpu(...)]))
+    result = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions()).run(pods)
+"""
+
+from migctl.simulate.engine import SimulationOptions, Simulator
+from migctl.simulate.result import PodResult, SimulationResult
+from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.simulate.state import ClusterState, Gpu, MigProfileSpec, MigTemplate, Node, Placement
+from migctl.simulate.version import HamiVersion
+
+__all__ = [
+    "ClusterState", "Gpu", "HamiVersion", "MigProfileSpec", "MigTemplate", "Node", "Placement", "PodResult",
+    "SchedulerConfig", "SimulationOptions", "SimulationResult", "Simulator",
+]

@@ -1,0 +1,159 @@
+"""From the cluster model (``migctl.cluster``) to the simulation's :class:`ClusterState`.
+
+Usage is rebuilt by the cluster package (:func:`migctl.cluster.usage.build_node_usage`, HAMi's
+``getNodesUsage``); this module only converts it and fills what the device plugin would publish
+but a snapshot may lack: for 2.10, the ``migProfiles`` of a mig-mode GPU, derived from the hardware
+catalogue and the config's ``migProfileAllowlist`` as ``discoverMigProfiles`` does (hami.md §2.2,
+§5.2). Only the ``<N>g`` prefix of an allowlisted name selects the NVML profile (hami.md §1.5).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.simulate.state import (
+    ClusterState,
+    Gpu,
+    MigAllocation,
+    MigProfileSpec,
+    MigSlot,
+    Node,
+    Placement,
+    Taint,
+)
+from migctl.simulate.version import HamiVersion, VersionEvidence
+
+
+def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> VersionEvidence:
+    """Facts for :func:`~migctl.simulate.version.infer_version` (hami.md §8)."""
+    profiles = any(n.register is not None and n.register.has_mig_profiles for n in cluster.nodes)
+    allocations = any(p.mig_allocations for p in cluster.pods)
+    suffixes = any(p.has_legacy_slots for p in cluster.pods)
+    return VersionEvidence(
+        node_mig_profiles=profiles,
+        pod_mig_allocations=allocations,
+        pod_uuid_suffixes=suffixes,
+        config_allowlist=bool(config and config.mig_profile_allowlist),
+        config_geometries=bool(config and config.known_mig_geometries),
+    )
+
+
+def derive_mig_profiles(device_type: str, config: SchedulerConfig, catalogue: Any) -> tuple[tuple[MigProfileSpec, ...], str | None]:
+    """``migProfiles`` as the v2.10 device plugin would publish them for this GPU type.
+
+    Returns the profiles and a note (None when nothing needs saying). Without a matching allowlist
+    entry the plugin publishes nothing; we then offer every plain ``<N>g`` profile of the model and
+    say so, because a snapshot without ``migProfiles`` usually comes from a pre-2.10 cluster.
+    """
+    match = catalogue.lookup(device_type) if catalogue is not None else None
+    if match is None:
+        return (), f"GPU type {device_type!r} is not in the hardware catalogue; no MIG profiles derived"
+    model = match.model
+    base = {p.compute_slices: p for p in model.profiles
+            if p.nvml_profile == f"NVML_GPU_INSTANCE_PROFILE_{p.compute_slices}_SLICE"}
+    max_mp = max((p.multiprocessors or 0) for p in model.profiles) or 1
+    names = config.allowlist_for(device_type)
+    note = None
+    if not names:
+        names = tuple(base[n].name for n in sorted(base))
+        note = (f"no migProfileAllowlist entry matches {device_type!r}; assuming every plain profile of "
+                f"{model.key} ({', '.join(names)})")
+    out = []
+    for name in names:
+        head = name.split(".", 1)[0]
+        try:
+            slices = int(head[:-1]) if head.endswith("g") else 0
+        except ValueError:
+            slices = 0
+        p = base.get(slices)
+        if p is None:
+            continue
+        core = math.ceil((p.multiprocessors or 0) * 100 / max_mp)
+        out.append(MigProfileSpec(
+            name=name, memory_mb=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
+            placements=tuple(Placement(s, p.placement_size) for s in p.placement_starts),
+        ))
+    return tuple(out), note
+
+
+def _taints(raw: Any) -> tuple[Taint, ...]:
+    out = []
+    for t in raw or ():
+        if isinstance(t, dict) and t.get("key"):
+            out.append(Taint(str(t.get("key")), str(t.get("value") or ""), str(t.get("effect") or "NoSchedule")))
+    return tuple(out)
+
+
+def _pods_allocatable(node: Any) -> int | None:
+    value = node.allocatable.get("pods")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersion, *,
+                       catalogue: Any = None, notes: list[str] | None = None) -> ClusterState:
+    """Convert a :class:`migctl.cluster.model.Cluster` (usage rebuilt per node) into a ClusterState.
+
+    ``notes`` collects sentences for the user (derived profiles, rebuild warnings).
+    """
+    from migctl.cluster.usage import DESIGN_CURRENT, DESIGN_LEGACY, build_node_usage
+
+    notes = notes if notes is not None else []
+    design = DESIGN_LEGACY if version.legacy else DESIGN_CURRENT
+    by_node = cluster.pods_by_node()
+    state = ClusterState(pod_names={p.key for p in cluster.pods})
+    derived_cache: dict[str, tuple[MigProfileSpec, ...]] = {}
+    for knode in cluster.nodes:
+        pods = by_node.get(knode.name, [])
+        usage = build_node_usage(knode, pods, templates_for=config.geometries_for, design=design)
+        for w in usage.warnings:
+            notes.append(getattr(w, "message", str(w)))
+        gpus = []
+        for d in usage.devices:
+            gpu = Gpu(
+                id=d.id, index=d.index, count=d.count, totalmem=d.totalmem, totalcore=d.totalcore, type=d.type,
+                mode=d.mode, numa=d.numa, health=d.health, cordoned=d.cordoned, used=d.used, usedmem=d.usedmem,
+                usedcores=d.usedcores,
+            )
+            if gpu.is_mig and version.legacy:
+                gpu.templates = tuple(tuple(g) for g in d.mig_templates)
+                if d.mig_usage.usage_list:
+                    gpu.mig_index = d.mig_usage.index
+                    gpu.usage_list = [MigSlot(u.name, u.memory, u.core, u.in_use) for u in d.mig_usage.usage_list]
+            elif gpu.is_mig:
+                if d.mig_profiles:
+                    gpu.profiles = tuple(
+                        MigProfileSpec(p.name, p.memory_mib, p.core, p.slice_count,
+                                       tuple(Placement(pl.start, pl.size) for pl in p.placements))
+                        for p in d.mig_profiles
+                    )
+                else:
+                    if d.type not in derived_cache:
+                        profiles, note = derive_mig_profiles(d.type, config, catalogue)
+                        derived_cache[d.type] = profiles
+                        notes.append(f"migProfiles derived from the hardware catalogue for {d.type!r}"
+                                     + (f" ({note})" if note else ""))
+                    gpu.profiles = derived_cache[d.type]
+                gpu.allocations = [MigAllocation(a.profile, Placement(a.placement.start, a.placement.size))
+                                   for a in d.mig_allocations_in_use]
+            gpus.append(gpu)
+        bound = [p for p in cluster.pods if p.node_name == knode.name and not p.terminal]
+        state.add(Node(
+            name=knode.name,
+            gpus=gpus,
+            labels=dict(knode.labels),
+            taints=_taints(knode.taints),
+            unschedulable=bool(knode.unschedulable),
+            ready=knode.ready is not False,
+            cpu_allocatable_m=usage.cpu_allocatable_millis,
+            memory_allocatable=usage.memory_allocatable_bytes,
+            pods_allocatable=_pods_allocatable(knode),
+            cpu_requested_m=usage.cpu_requested_millis,
+            memory_requested=usage.memory_requested_bytes,
+            pods=len(bound),
+        ))
+    return state

@@ -1,0 +1,272 @@
+"""Pods placed one after another, each seeing the ones before (HAMi's ``Filter`` per pod).
+
+For each pod: the webhook (:func:`~migctl.simulate.requests.mutate`), kube-scheduler's filters,
+HAMi's per-node fit and node score, the node choice (hami.md §4.9: binpack takes the highest
+score, spread the lowest; HAMi breaks ties by Go map order, we by node name and say so), then the
+pod is recorded on the node as the next scheduling cycle would rebuild it from its annotations.
+
+Speed: a node's verdict for a pod depends only on the node's state and on the pod's scheduling
+signature (requests, options, selectors, tolerations, CPU/memory). Verdicts are kept per signature
+in a heap ordered by the node-choice key; only nodes changed since the signature was last used are
+evaluated again. ``full_scan=True`` (and ``--explain``) evaluates every node for every pod.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migctl.simulate.fit import Allocation, NodeFit, fit_pod
+from migctl.simulate.kube_filters import kube_filter, least_allocated_score
+from migctl.simulate.mig import legacy_mark
+from migctl.simulate.pod import PodSpec
+from migctl.simulate.requests import ContainerRequests, Denied, PodOptions, mutate, pod_options, pod_requests
+from migctl.simulate.result import NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations
+from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.simulate.scoring import combined_node_score, node_score
+from migctl.simulate.state import ClusterState, Gpu, MigAllocation, Node
+from migctl.simulate.version import HamiVersion
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    version: HamiVersion = HamiVersion.V2_10
+    node_policy: str = "binpack"  # scheduler default (--node-scheduler-policy)
+    gpu_policy: str = "spread"  # scheduler default (--gpu-scheduler-policy)
+    node_score: str = "hami"  # or "combined" (the seed's GPU memory + CPU + memory target)
+    explain: bool = False
+    full_scan: bool = False
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A pod after the webhook, with everything the per-node verdict depends on."""
+
+    pod: PodSpec
+    requests: tuple[ContainerRequests, ...]
+    options: PodOptions
+    cpu_m: int
+    memory: int
+    gpu_pod: bool
+    signature: tuple
+
+
+@dataclass(slots=True)
+class _SignatureCache:
+    heap: list = field(default_factory=list)
+    seen_changes: int = 0
+
+
+class Simulator:
+    """Places pods on a :class:`ClusterState`, mutating it as each pod lands."""
+
+    def __init__(self, state: ClusterState, config: SchedulerConfig, options: SimulationOptions | None = None) -> None:
+        self.state = state
+        self.config = config
+        self.options = options or SimulationOptions()
+        self._changes: list[str] = []
+        self._caches: dict[tuple, _SignatureCache] = {}
+        self._names: set[str] = set(state.pod_names)
+        self._touched: dict[tuple[str, str], None] = {}
+
+    # ------------------------------------------------------------------ public
+
+    def run(self, pods: Iterable[PodSpec], *, version_note: str = "") -> SimulationResult:
+        result = SimulationResult(self.options.version, version_note)
+        for pod in pods:
+            result.pods.append(self.place(pod))
+        result.final_gpus = self.touched_gpus()
+        return result
+
+    def place(self, pod: PodSpec) -> PodResult:
+        version = self.options.version
+        result = PodResult(pod.key, False, containers=tuple(c.name for c in pod.containers), source=pod.source)
+        if pod.key in self._names:
+            result.warnings.append(
+                f"pod {pod.key} already exists: the API server would reject it (AlreadyExists); simulated anyway")
+        self._names.add(pod.key)
+        try:
+            mutated = mutate(pod, self.config, version)
+        except Denied as exc:
+            result.reason = f"admission webhook denied the pod: {exc}"
+            return result
+        prepared = self._prepare(mutated)
+        if self.options.explain or self.options.full_scan:
+            choice, fit, verdicts, tie = self._full_scan(prepared, explain=self.options.explain)
+            result.verdicts = verdicts if self.options.explain else []
+            result.tie = tie
+        else:
+            choice = self._fast_choice(prepared)
+            fit = None
+            if choice is not None and prepared.gpu_pod:
+                fit = fit_pod(choice.gpus, prepared.requests, prepared.options, version)
+            verdicts = []
+        if choice is None:
+            if not verdicts:
+                _, _, verdicts, _ = self._full_scan(prepared, explain=False)
+            result.reason = aggregate_reason(len(self.state.nodes), [v.reasons for v in verdicts])
+            return result
+        self._commit(choice, prepared, fit.allocations if fit else [])
+        result.scheduled = True
+        result.node = choice.name
+        if fit is not None:
+            result.allocations = fit.allocations
+            by_id = {g.id: g for g in choice.gpus}
+            result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
+        result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version)
+        if not fit or not fit.allocations:
+            result.annotations = {}  # HAMi writes nothing on pods without GPU devices
+        return result
+
+    def touched_gpus(self) -> list[dict[str, Any]]:
+        """The GPUs the simulated pods landed on, with the layout the plan would create."""
+        out = []
+        for node_name, gpu_id in self._touched:
+            node = self.state.nodes[node_name]
+            gpu = next(g for g in node.gpus if g.id == gpu_id)
+            entry: dict[str, Any] = {
+                "node": node_name, "gpu_uuid": gpu.id, "gpu_index": gpu.index, "type": gpu.type, "mode": gpu.mode,
+                "used": gpu.used, "memory_used_mib": gpu.usedmem, "memory_total_mib": gpu.totalmem,
+                "cores_used": gpu.usedcores, "geometry": gpu.geometry_text(), "instances": [],
+            }
+            if gpu.is_mig and self.options.version.legacy:
+                entry["instances"] = [
+                    {"slot": i, "profile": s.name, "in_use": s.in_use} for i, s in enumerate(gpu.usage_list)
+                ]
+            elif gpu.is_mig:
+                entry["instances"] = [
+                    {"profile": a.profile, "start": a.placement.start, "size": a.placement.size}
+                    for a in sorted(gpu.allocations, key=lambda a: a.placement.start)
+                ]
+            out.append(entry)
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _prepare(self, pod: PodSpec) -> _Prepared:
+        version = self.options.version
+        requests = pod_requests(pod, self.config, version)
+        options = pod_options(pod, version, gpu_policy=self.options.gpu_policy, node_policy=self.options.node_policy)
+        cpu_m, memory = pod.cpu_request_m(), pod.memory_request()
+        gpu_pod = any(r.request is not None for r in requests)
+        signature = (
+            requests if gpu_pod else None, options if gpu_pod else None, cpu_m, memory, gpu_pod,
+            tuple(sorted(pod.node_selector.items())), pod.affinity_terms, pod.tolerations,
+        )
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature)
+
+    def _score(self, node: Node, p: _Prepared) -> float:
+        if not p.gpu_pod:
+            return least_allocated_score(node, p.cpu_m, p.memory)
+        if self.options.node_score == "combined":
+            return combined_node_score(node)
+        return node_score(node.gpus)
+
+    def _order_key(self, score: float, p: _Prepared) -> float:
+        """Smaller is better: binpack takes the highest score, spread the lowest (hami.md §4.9)."""
+        if p.gpu_pod and p.options.node_policy == "spread":
+            return score
+        return -score
+
+    def _evaluate(self, node: Node, p: _Prepared, *, explain: bool) -> tuple[list[str], NodeFit | None]:
+        reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+        if reasons or not p.gpu_pod:
+            return reasons, None
+        fit = fit_pod(node.gpus, p.requests, p.options, self.options.version, explain=explain)
+        return ([] if fit.ok else [fit.reason]), fit
+
+    def _fast_choice(self, p: _Prepared) -> Node | None:
+        nodes = self.state.nodes
+        cache = self._caches.get(p.signature)
+        if cache is None:
+            cache = self._caches[p.signature] = _SignatureCache()
+            todo: Iterable[str] = nodes
+        else:
+            todo = dict.fromkeys(self._changes[cache.seen_changes:])
+        cache.seen_changes = len(self._changes)
+        heap = cache.heap
+        for name in todo:
+            node = nodes[name]
+            reasons, _ = self._evaluate(node, p, explain=False)
+            if not reasons:
+                heapq.heappush(heap, (self._order_key(self._score(node, p), p), name, node.version))
+        while heap:
+            _, name, version = heap[0]
+            if nodes[name].version == version:
+                return nodes[name]
+            heapq.heappop(heap)
+        return None
+
+    def _full_scan(self, p: _Prepared, *, explain: bool) -> tuple[Node | None, NodeFit | None, list[NodeVerdict], list[str]]:
+        verdicts: list[NodeVerdict] = []
+        best: tuple[float, str] | None = None
+        best_fit: NodeFit | None = None
+        keys: dict[str, float] = {}
+        for name, node in self.state.nodes.items():
+            reasons, fit = self._evaluate(node, p, explain=explain)
+            verdict = NodeVerdict(name, not reasons, reasons, fit.detail if fit and not fit.ok else "")
+            if explain and fit is not None:
+                verdict.gpus = [
+                    {"container": cname, "gpu_index": w.gpu_index, "gpu_uuid": w.gpu_id, "score": round(w.score, 4),
+                     "verdict": w.verdict}
+                    for cname, cfit in fit.containers for w in cfit.walk
+                ]
+            if not reasons:
+                score = self._score(node, p)
+                verdict.score = round(score, 4)
+                key = self._order_key(score, p)
+                keys[name] = key
+                if best is None or (key, name) < best:
+                    best, best_fit = (key, name), fit
+            verdicts.append(verdict)
+        if best is None:
+            return None, None, verdicts, []
+        tie = sorted(n for n, k in keys.items() if k == best[0]) if sum(1 for k in keys.values() if k == best[0]) > 1 else []
+        return self.state.nodes[best[1]], best_fit, verdicts, tie
+
+    def _commit(self, node: Node, p: _Prepared, allocations: list[Allocation]) -> None:
+        node.cpu_requested_m += p.cpu_m
+        node.memory_requested += p.memory
+        node.pods += 1
+        if allocations:
+            record_pod_devices(node.gpus, allocations, self.options.version)
+            for a in allocations:
+                self._touched[(node.name, a.gpu_id)] = None
+        node.version += 1
+        self._changes.append(node.name)
+
+
+def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
+    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (hami.md §2.3).
+
+    Per GPU, init containers count with their peak and app containers summed
+    (``CollapseInitContainerUsage``); every MIG slot/reservation named by the pod is in use.
+    """
+    by_id = {g.id: g for g in gpus}
+    per_gpu: dict[str, dict[tuple[bool, int], list[Allocation]]] = {}
+    for a in allocations:
+        per_gpu.setdefault(a.gpu_id, {}).setdefault((a.init, a.container_index), []).append(a)
+    for gpu_id, containers in per_gpu.items():
+        gpu = by_id.get(gpu_id)
+        if gpu is None:
+            continue
+        app = [0, 0, 0]
+        peak = [0, 0, 0]
+        for (init, _), allocs in containers.items():
+            n, mem, cores = len(allocs), sum(a.memory_mib for a in allocs), sum(a.cores for a in allocs)
+            if init:
+                peak = [max(peak[0], n), max(peak[1], mem), max(peak[2], cores)]
+            else:
+                app = [app[0] + n, app[1] + mem, app[2] + cores]
+        used, mem, cores = (max(x, y) for x, y in zip(app, peak))
+        gpu.used += used
+        gpu.usedmem += mem
+        gpu.usedcores += cores
+        for allocs in containers.values():
+            for a in allocs:
+                if version.legacy:
+                    legacy_mark(gpu, a.template, a.slot)
+                elif a.placement is not None and a.profile is not None:
+                    gpu.allocations.append(MigAllocation(a.profile, a.placement))

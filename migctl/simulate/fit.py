@@ -1,0 +1,286 @@
+"""Fitting one pod's GPU requests onto one node: ``scoreNode`` → ``fitInDevices`` → ``Fit``.
+
+Follows hami.md §4.3–§4.5/§4.6 and §4.10: init containers each on a fresh copy of the node's GPUs,
+app containers in order on one shared copy; per container the GPUs are scored and sorted by the
+pod's GPU policy, then walked from the *end* of the sorted list; a MIG GPU that accepts a device
+is visited again (``i++``) so one GPU can give a container several instances.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from migctl.simulate import mig
+from migctl.simulate.requests import UNSET_PERCENTAGE, ContainerRequest, ContainerRequests, PodOptions
+from migctl.simulate.scoring import device_score, sort_gpus
+from migctl.simulate.state import MIG_MODE, Gpu, Placement
+from migctl.simulate.version import HamiVersion
+
+# Reason names from HAMi's pkg/device/common/common.go (hami.md §4.4)
+CARD_NOT_HEALTH = "CardNotHealth"
+CARD_CORDONED = "CardCordoned"
+CARD_TYPE_MISMATCH = "CardTypeMismatch"
+NUMA_NOT_FIT = "NumaNotFit"
+CARD_UUID_MISMATCH = "CardUuidMismatch"
+CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
+EXCLUSIVE_CONFLICT = "ExclusiveDeviceAllocateConflict"
+CARD_INSUFFICIENT_MEMORY = "CardInsufficientMemory"
+CARD_INSUFFICIENT_CORE = "CardInsufficientCore"
+CARD_COMPUTE_EXHAUSTED = "CardComputeUnitsExhausted"
+CARD_CUSTOM_FILTER = "CardNotFoundCustomFilterRule"
+CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
+NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
+MIG_ALLOCATE_FAIL = "MigTemplateAllocateFail"
+
+
+@dataclass(slots=True)
+class Selected:
+    """A device Fit queued for a container (``ContainerDevice`` before AddResourceUsage)."""
+
+    gpu: Gpu
+    usedmem: int
+    usedcores: int
+
+
+@dataclass(slots=True)
+class DeviceVerdict:
+    """One step of Fit's walk, for ``--explain``."""
+
+    gpu_index: int
+    gpu_id: str
+    score: float
+    verdict: str  # a reason name, or "selected"
+
+
+@dataclass(slots=True)
+class Allocation:
+    """One device given to a container, after AddResourceUsage."""
+
+    container: str
+    container_index: int
+    init: bool
+    gpu_id: str
+    gpu_index: int
+    mode: str
+    memory_mib: int
+    cores: int
+    profile: str | None = None
+    template: int | None = None  # legacy [t-s]
+    slot: int | None = None
+    placement: Placement | None = None  # v2.10
+
+    @property
+    def uuid_text(self) -> str:
+        """The UUID as written into ``hami.io/vgpu-devices-allocated`` (legacy ``[t-s]`` suffix)."""
+        if self.template is not None and self.slot is not None:
+            return f"{self.gpu_id}[{self.template}-{self.slot}]"
+        return self.gpu_id
+
+
+@dataclass(slots=True)
+class ContainerFit:
+    ok: bool
+    reason: str = ""  # dominant reason when not ok
+    reasons: Counter = field(default_factory=Counter)
+    total: int = 0  # devices on the node (GenReason's denominator)
+    walk: list[DeviceVerdict] = field(default_factory=list)
+
+    def detail(self) -> str:
+        """``common.GenReason``: "3/4 CardInsufficientMemory, 1/4 CardTypeMismatch"."""
+        if not self.reasons:
+            return self.reason
+        items = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ", ".join(f"{n}/{self.total} {name}" for name, n in items)
+
+
+@dataclass(slots=True)
+class NodeFit:
+    """The outcome of fitting a pod's GPU requests on one node."""
+
+    ok: bool
+    reason: str = ""
+    detail: str = ""
+    allocations: list[Allocation] = field(default_factory=list)
+    containers: list[tuple[str, ContainerFit]] = field(default_factory=list)
+
+
+def _type_ok(gpu: Gpu, opts: PodOptions) -> bool:
+    """``checkType``: use/nouse gputype (case-insensitive substring) and vgpu-mode ⊇ mode."""
+    t = gpu.type.upper()
+    if opts.use_gputype is not None and not any(u.upper() in t for u in opts.use_gputype):
+        return False
+    if opts.nouse_gputype is not None and any(u.upper() in t for u in opts.nouse_gputype):
+        return False
+    if opts.vgpu_mode is not None and gpu.mode not in opts.vgpu_mode:
+        return False
+    return True
+
+
+def _uuid_ok(gpu: Gpu, opts: PodOptions) -> bool:
+    if opts.use_uuid is not None and gpu.id not in opts.use_uuid:
+        return False
+    if opts.nouse_uuid is not None and gpu.id in opts.nouse_uuid:
+        return False
+    return True
+
+
+def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, version: HamiVersion,
+                  *, explain: bool = False) -> tuple[ContainerFit, list[Selected]]:
+    """``fitInDevices`` up to (not including) AddResourceUsage: sort, count check, ``Fit``."""
+    legacy = version.legacy
+    scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
+    devices = sort_gpus(gpus, scores, opts.gpu_policy, numa_bind=opts.numa_bind, version=version)
+    result = ContainerFit(ok=False, total=len(devices))
+    if legacy:
+        if req.nums > len(gpus):
+            result.reason = NODE_INSUFFICIENT_DEVICE
+            return result, []
+    else:
+        type_devices = [g for g in devices if "nvidia" in g.type.lower()]
+        if req.nums > len(type_devices):
+            mig_request = (opts.vgpu_mode is None or "mig" in opts.vgpu_mode) and any(g.is_mig for g in devices)
+            if not mig_request:
+                result.reason = NODE_INSUFFICIENT_DEVICE
+                return result, []
+    reasons = result.reasons
+    walk = result.walk
+    nums = req.nums
+    cores = min(req.coresreq, 100)
+    selected: list[Selected] = []
+    prev_numa = None
+    i = len(devices) - 1
+    while i >= 0:
+        dev = devices[i]
+        verdict = ""
+        if not dev.health:
+            verdict = CARD_NOT_HEALTH
+        elif not legacy and dev.cordoned:
+            verdict = CARD_CORDONED
+        elif not _type_ok(dev, opts):
+            verdict = CARD_TYPE_MISMATCH
+        if not verdict and opts.numa_bind and prev_numa != dev.numa:
+            if nums != req.nums:
+                reasons[NUMA_NOT_FIT] += len(selected)
+            nums = req.nums
+            prev_numa = dev.numa
+            selected = []
+        if not verdict:
+            verdict = _check_capacity(dev, req, cores, opts, selected, version)
+        if verdict:
+            reasons[verdict] += 1
+            if explain:
+                walk.append(DeviceVerdict(dev.index, dev.id, scores[id(dev)], verdict))
+            i -= 1
+            continue
+        memreq = _memreq(dev, req)
+        nums -= 1
+        selected.append(Selected(dev, memreq, cores))
+        if explain:
+            walk.append(DeviceVerdict(dev.index, dev.id, scores[id(dev)], "selected"))
+        if nums == 0:
+            result.ok = True
+            result.reasons = Counter()
+            return result, selected
+        if dev.mode == MIG_MODE:
+            i += 1
+        i -= 1
+    result.reason = _dominant(reasons) if reasons else "AllocatedCardsInsufficientRequest"
+    return result, []
+
+
+def _memreq(dev: Gpu, req: ContainerRequest) -> int:
+    if req.memreq > 0:
+        return req.memreq
+    if req.mem_percentage != UNSET_PERCENTAGE:
+        return dev.totalmem * req.mem_percentage // 100
+    return 0
+
+
+def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOptions, selected: list[Selected],
+                    version: HamiVersion) -> str:
+    """Steps 5–14 of Fit (hami.md §4.4); the empty string when the device passes."""
+    if not _uuid_ok(dev, opts):
+        return CARD_UUID_MISMATCH
+    if dev.count <= dev.used:
+        return CARD_TIME_SLICING_EXHAUSTED
+    if not version.legacy and opts.gpu_policy == "mutex" and dev.used > 0:
+        return EXCLUSIVE_CONFLICT
+    memreq = _memreq(dev, req)
+    if dev.totalmem - dev.usedmem < memreq:
+        return CARD_INSUFFICIENT_MEMORY
+    if dev.totalcore - dev.usedcores < cores:
+        return CARD_INSUFFICIENT_CORE
+    if dev.totalcore == 100 and cores == 100 and dev.used > 0:
+        return EXCLUSIVE_CONFLICT
+    if dev.totalcore != 0 and dev.usedcores == dev.totalcore and cores == 0:
+        return CARD_COMPUTE_EXHAUSTED
+    if dev.is_mig:
+        if version.legacy:
+            # v2.9 passes the raw request (0 for a percentage request) and counts queued devices
+            # on every GPU, not only this one
+            if not mig.legacy_filter(dev, req.memreq, [s.usedmem for s in selected]):
+                return CARD_CUSTOM_FILTER
+        elif not mig.current_filter(dev, memreq, [s.usedmem for s in selected if s.gpu is dev]):
+            return CARD_MIG_INFEASIBLE
+    return ""
+
+
+def _dominant(reasons: Counter) -> str:
+    return min(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+def add_usage(selected: list[Selected], version: HamiVersion, container: str, container_index: int,
+              init: bool) -> list[Allocation]:
+    """``AddResourceUsage`` for each queued device, in order; may raise :class:`mig.MigAllocateError`."""
+    out = []
+    for s in selected:
+        gpu = s.gpu
+        a = Allocation(container, container_index, init, gpu.id, gpu.index, gpu.mode, s.usedmem, s.usedcores)
+        if gpu.is_mig and version.legacy:
+            choice = mig.legacy_add_usage(gpu, s.usedmem, s.usedcores)
+            a.memory_mib, a.cores, a.profile = choice.memory, choice.core, choice.profile
+            a.template, a.slot = choice.template, choice.slot
+        elif gpu.is_mig:
+            profile, placement = mig.current_add_usage(gpu, s.usedmem)
+            a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mb, profile.core, profile.name, placement
+        else:
+            gpu.used += 1
+            gpu.usedmem += s.usedmem
+            gpu.usedcores += s.usedcores
+        out.append(a)
+    return out
+
+
+def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodOptions, version: HamiVersion,
+            *, explain: bool = False) -> NodeFit:
+    """``scoreNode`` for one node: init containers on fresh copies, app containers on one copy.
+
+    ``gpus`` is never modified. On success the allocations carry what AddResourceUsage chose.
+    """
+    result = NodeFit(ok=True)
+    app_copy: list[Gpu] | None = None
+    for index, cr in enumerate(requests):
+        if cr.request is None:
+            continue
+        if cr.init:
+            work = [g.copy() for g in gpus]
+        else:
+            if app_copy is None:
+                app_copy = [g.copy() for g in gpus]
+            work = app_copy
+        cfit, selected = fit_container(work, cr.request, opts, version, explain=explain)
+        result.containers.append((cr.container, cfit))
+        if not cfit.ok:
+            result.ok = False
+            result.reason = cfit.reason
+            result.detail = f"container {cr.container}: {cfit.detail()}"
+            return result
+        try:
+            result.allocations += add_usage(selected, version, cr.container, index, cr.init)
+        except mig.MigAllocateError as exc:
+            result.ok = False
+            result.reason = MIG_ALLOCATE_FAIL
+            result.detail = f"container {cr.container}: {exc}"
+            return result
+    return result

@@ -1,0 +1,222 @@
+"""What HAMi asks of the GPUs for one pod: webhook defaults, per-container requests, pod options.
+
+- :func:`mutate` is the webhook (``nvidia.MutateAdmission``, hami.md §4.1): it may add a count
+  limit (``defaultGPUNum``) and the exclusive ``gpucores=100`` default, or deny the pod.
+- :func:`container_request` is ``nvidia.GenerateResourceRequests`` (hami.md §4.2).
+- :func:`pod_options` reads the pod annotations that steer Fit and the sorts (hami.md §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migctl.simulate.pod import ContainerSpec, PodSpec
+from migctl.simulate.quantity import as_int64
+from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.simulate.version import HamiVersion
+
+UNSET_PERCENTAGE = 101  # HAMi's sentinel for "gpumem-percentage not given"
+INT32_MAX = 2**31 - 1
+
+VGPU_MODE = "nvidia.com/vgpu-mode"
+USE_GPUTYPE = "nvidia.com/use-gputype"
+NOUSE_GPUTYPE = "nvidia.com/nouse-gputype"
+USE_GPUUUID = "nvidia.com/use-gpuuuid"
+NOUSE_GPUUUID = "nvidia.com/nouse-gpuuuid"
+NUMA_BIND = "nvidia.com/numa-bind"
+GPU_POLICY = "hami.io/gpu-scheduler-policy"
+NODE_POLICY = "hami.io/node-scheduler-policy"
+SCORING_WEIGHTS = "hami.io/device-scoring-weights"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRequest:
+    """``ContainerDeviceRequest`` for NVIDIA (hami.md §4.2)."""
+
+    nums: int
+    memreq: int
+    mem_percentage: int
+    coresreq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRequests:
+    """One container and its NVIDIA request (None: it asks for no GPU)."""
+
+    container: str
+    init: bool
+    request: ContainerRequest | None
+
+
+@dataclass(frozen=True, slots=True)
+class PodOptions:
+    """Pod annotations that steer HAMi's Fit and sorts."""
+
+    vgpu_mode: str | None = None
+    use_gputype: tuple[str, ...] | None = None
+    nouse_gputype: tuple[str, ...] | None = None
+    use_uuid: tuple[str, ...] | None = None
+    nouse_uuid: tuple[str, ...] | None = None
+    numa_bind: bool = False
+    gpu_policy: str = "spread"
+    node_policy: str = "binpack"
+    weights: tuple[int, int, int] = (1, 1, 1)  # slot, core, memory
+
+
+class Denied(Exception):
+    """The webhook (or the API server) would refuse the pod."""
+
+
+def _get(c: ContainerSpec, name: str, *, limits_only: bool = False):
+    if not name:
+        return None
+    if name in c.limits:
+        return c.limits[name]
+    if limits_only:
+        return None
+    return c.requests.get(name)
+
+
+def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
+    """The webhook's mutation of every container (hami.md §4.1); raises :class:`Denied`."""
+    if pod.node_name:
+        raise Denied("the HAMi webhook denies pods that already have spec.nodeName")
+    out = []
+    for c in pod.containers:
+        limits = dict(c.limits)
+        pct_name = cfg.resource_memory_percentage_name
+        if not version.legacy and pct_name and (pct_name in limits or pct_name in c.requests):
+            pct = as_int64(_get(c, pct_name))
+            if pct is None or not 0 <= pct <= 100:
+                raise Denied(f"container {c.name}: {pct_name} must be between 0 and 100")
+        count_name = cfg.resource_count_name
+        if count_name not in limits:
+            others = (cfg.resource_core_name, cfg.resource_memory_name, pct_name)
+            if any(n and n in limits for n in others) and cfg.default_gpu_num > 0:
+                limits[count_name] = cfg.default_gpu_num
+        has_count = count_name in limits or count_name in c.requests
+        if has_count and _get(c, cfg.resource_core_name) is None:
+            # defaultExclusiveCoreIfNeeded (v2.7+): defaultMemory is not looked at (quirk)
+            pct = as_int64(_get(c, pct_name)) if _get(c, pct_name) is not None else None
+            no_mem = _get(c, cfg.resource_memory_name) is None and _get(c, pct_name) is None
+            if pct == 100 or not cfg.resource_memory_name or no_mem:
+                if cfg.resource_core_name:
+                    limits[cfg.resource_core_name] = 100
+        if has_count and c.privileged:
+            raise Denied(f"container {c.name}: the HAMi webhook denies privileged containers that request GPUs")
+        out.append(ContainerSpec(c.name, limits, c.requests, c.init, c.privileged))
+    return PodSpec(pod.namespace, pod.name, pod.annotations, tuple(out), pod.node_selector, pod.affinity_terms,
+                   pod.tolerations, pod.node_name, pod.source)
+
+
+def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersion) -> ContainerRequest | None:
+    """``GenerateResourceRequests``: None when the container asks for no NVIDIA GPU."""
+    count = _get(c, cfg.resource_count_name)
+    if count is None:
+        return None
+    nums = as_int64(count)
+    if nums is None or nums <= 0:
+        return None
+    factor = max(cfg.memory_factor, 1)
+    memnum = 0
+    mem_raw = _get(c, cfg.resource_memory_name)
+    if mem_raw is not None:
+        mem = as_int64(mem_raw)
+        if version.legacy:
+            memnum = (mem or 0) * factor
+        else:
+            if mem is None or mem < 0 or mem > INT32_MAX // factor:
+                return None  # HEAD: an unreadable gpumem empties the whole request
+            memnum = mem * factor
+    pct = UNSET_PERCENTAGE
+    pct_raw = _get(c, cfg.resource_memory_percentage_name)
+    if pct_raw is not None:
+        value = as_int64(pct_raw)
+        if value is not None:
+            pct = value
+            if not version.legacy:
+                if pct > 100:
+                    pct = 100
+                elif pct <= 0:
+                    pct = UNSET_PERCENTAGE
+    if pct == UNSET_PERCENTAGE and memnum == 0:
+        if cfg.default_memory != 0:
+            memnum = cfg.default_memory
+        else:
+            pct = 100
+    cores = cfg.default_cores
+    core_raw = _get(c, cfg.resource_core_name)
+    if core_raw is not None:
+        value = as_int64(core_raw)
+        if value is not None:
+            cores = value
+    return ContainerRequest(nums=int(nums), memreq=int(memnum), mem_percentage=int(pct), coresreq=int(cores))
+
+
+def pod_requests(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> tuple[ContainerRequests, ...]:
+    """Per-container requests, init containers first (``device.Resourcereqs``, hami.md §4.3)."""
+    return tuple(ContainerRequests(c.name, c.init, container_request(c, cfg, version)) for c in pod.containers)
+
+
+def _split(value: str, *, trim: bool) -> tuple[str, ...]:
+    parts = value.split(",")
+    if trim:
+        parts = [p.strip() for p in parts]
+        parts = [p for p in parts if p]
+    return tuple(parts)
+
+
+def _parse_bool(value: str) -> bool:
+    """Go's ``strconv.ParseBool`` (false on anything unparseable)."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
+def _parse_weights(value: str) -> tuple[int, int, int] | None:
+    """``util.ParseDeviceScoringWeights``: ``slot=1,core=1,memory=3`` (all keys, ints >= 0, one > 0)."""
+    found: dict[str, int] = {}
+    for part in value.split(","):
+        k, sep, v = part.partition("=")
+        k = k.strip()
+        if not sep or k not in ("slot", "core", "memory") or k in found:
+            return None
+        try:
+            n = int(v.strip())
+        except ValueError:
+            return None
+        if n < 0:
+            return None
+        found[k] = n
+    if len(found) != 3 or not any(found.values()):
+        return None
+    return found["slot"], found["core"], found["memory"]
+
+
+def pod_options(pod: PodSpec, version: HamiVersion, *, gpu_policy: str, node_policy: str) -> PodOptions:
+    """Annotations that steer the scheduler, with HAMi's per-version parsing (hami.md §3)."""
+    a = pod.annotations
+    trim = not version.legacy
+
+    def lst(key: str) -> tuple[str, ...] | None:
+        if key not in a:
+            return None
+        parts = _split(a[key], trim=trim)
+        return parts if (parts or version.legacy) else None
+
+    use_uuid = lst(USE_GPUUUID)
+    nouse_uuid = lst(NOUSE_GPUUUID)
+    if version.legacy and use_uuid is not None:
+        nouse_uuid = None  # v2.9: when use-gpuuuid is present nouse-gpuuuid is ignored
+    weights = (1, 1, 1)
+    if not version.legacy and SCORING_WEIGHTS in a:
+        weights = _parse_weights(a[SCORING_WEIGHTS]) or weights
+    return PodOptions(
+        vgpu_mode=a.get(VGPU_MODE),
+        use_gputype=lst(USE_GPUTYPE),
+        nouse_gputype=lst(NOUSE_GPUTYPE),
+        use_uuid=use_uuid,
+        nouse_uuid=nouse_uuid,
+        numa_bind=_parse_bool(a.get(NUMA_BIND, "")),
+        gpu_policy=a.get(GPU_POLICY) or gpu_policy,
+        node_policy=a.get(NODE_POLICY) or node_policy,
+        weights=weights,
+    )

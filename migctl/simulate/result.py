@@ -1,0 +1,145 @@
+"""What the simulation reports: per pod, per node verdict, and the annotations HAMi would write."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from migctl.simulate.fit import Allocation
+from migctl.simulate.version import HamiVersion
+
+VGPU_NODE = "hami.io/vgpu-node"
+DEVICES_ALLOCATED = "hami.io/vgpu-devices-allocated"
+DEVICES_TO_ALLOCATE = "hami.io/vgpu-devices-to-allocate"
+MIG_ALLOCATIONS = "hami.io/vgpu-mig-allocations"
+
+
+@dataclass(slots=True)
+class NodeVerdict:
+    """One node's answer for one pod (``--explain``)."""
+
+    node: str
+    ok: bool
+    reasons: list[str] = field(default_factory=list)  # kube-style tokens, one per failing reason
+    detail: str = ""  # HAMi's GenReason text, e.g. "container c: 3/4 CardInsufficientMemory"
+    score: float | None = None
+    gpus: list[dict[str, Any]] = field(default_factory=list)  # per GPU verdict and score
+
+
+@dataclass(slots=True)
+class PodResult:
+    pod: str  # namespace/name
+    scheduled: bool
+    node: str | None = None
+    reason: str | None = None
+    allocations: list[Allocation] = field(default_factory=list)
+    geometries: dict[str, str | None] = field(default_factory=dict)  # gpu id -> geometry after the pod
+    annotations: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    verdicts: list[NodeVerdict] = field(default_factory=list)
+    tie: list[str] = field(default_factory=list)  # nodes tied with the chosen one
+    containers: tuple[str, ...] = ()  # container names, init first (annotation order)
+    source: str = ""
+
+    def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pod": self.pod,
+            "scheduled": self.scheduled,
+            "node": self.node,
+            "reason": self.reason,
+            "devices": [
+                {
+                    "container": a.container,
+                    "gpu_uuid": a.gpu_id,
+                    "gpu_index": a.gpu_index,
+                    "mode": a.mode,
+                    "memory_mib": a.memory_mib,
+                    "cores": a.cores,
+                    "profile": a.profile,
+                    "geometry": self.geometries.get(a.gpu_id) if a.template is not None else None,
+                    "slot": a.slot,
+                    "placement": {"start": a.placement.start, "size": a.placement.size} if a.placement else None,
+                }
+                for a in self.allocations
+            ],
+        }
+        if self.scheduled:
+            out["annotations"] = dict(self.annotations)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        if explain:
+            out["explain"] = {
+                "tie": list(self.tie),
+                "nodes": [
+                    {"node": v.node, "ok": v.ok, "score": v.score, "reasons": v.reasons, "detail": v.detail,
+                     "gpus": v.gpus}
+                    for v in self.verdicts
+                ],
+            }
+        return out
+
+
+def aggregate_reason(total_nodes: int, node_reasons: list[list[str]]) -> str:
+    """kube-scheduler's FailedScheduling text: "0/3 nodes are available: 2 CardInsufficientMemory, 1 Insufficient cpu."."""
+    counts: Counter[str] = Counter()
+    for reasons in node_reasons:
+        counts.update(reasons)
+    if not counts:
+        return f"0/{total_nodes} nodes are available."
+    parts = ", ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"0/{total_nodes} nodes are available: {parts}."
+
+
+def encode_annotations(node: str, containers: tuple[str, ...], allocations: list[Allocation],
+                       version: HamiVersion) -> dict[str, str]:
+    """The annotations HAMi's Filter patches onto the pod (hami.md §3).
+
+    ``hami.io/vgpu-devices-allocated``: per container (init first; an empty ``;`` for containers
+    without devices) ``UUID,NVIDIA,mem,cores:`` entries; legacy UUIDs carry ``[t-s]``. v2.10 adds
+    ``hami.io/vgpu-mig-allocations``.
+    """
+    by_container: dict[int, list[Allocation]] = {}
+    for a in allocations:
+        by_container.setdefault(a.container_index, []).append(a)
+    text = "".join(
+        "".join(f"{a.uuid_text},NVIDIA,{a.memory_mib},{a.cores}:" for a in by_container.get(i, [])) + ";"
+        for i in range(len(containers))
+    )
+    out = {VGPU_NODE: node, DEVICES_ALLOCATED: text, DEVICES_TO_ALLOCATE: text}
+    if not version.legacy:
+        reservations = []
+        for ci, allocs in sorted(by_container.items()):
+            for di, a in enumerate(allocs):
+                if a.placement is None or a.profile is None:
+                    continue
+                reservations.append({
+                    "containerIndex": ci, "deviceIndex": di, "gpuUUID": a.gpu_id, "profile": a.profile,
+                    "placement": {"start": a.placement.start, "size": a.placement.size},
+                })
+        if reservations:
+            out[MIG_ALLOCATIONS] = json.dumps(reservations, separators=(",", ":"))
+    return out
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    version: HamiVersion
+    version_note: str = ""
+    pods: list[PodResult] = field(default_factory=list)
+    final_gpus: list[dict[str, Any]] = field(default_factory=list)  # per GPU touched: node, index, uuid, geometry/instances
+    config_findings: list[str] = field(default_factory=list)
+
+    @property
+    def scheduled(self) -> int:
+        return sum(1 for p in self.pods if p.scheduled)
+
+    def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
+        return {
+            "summary": {"pods": len(self.pods), "scheduled": self.scheduled,
+                        "unschedulable": len(self.pods) - self.scheduled},
+            "hami_version": self.version.value,
+            "pods": [p.to_dict(explain=explain) for p in self.pods],
+            "gpus": self.final_gpus,
+        }

@@ -1,0 +1,123 @@
+"""GPU and node scores and the sorts built on them (hami.md §4.8, §4.9).
+
+HAMi keeps scores as Go ``float32``; :func:`f32` rounds every step the same way so that ties (and
+near-ties) fall exactly as they do in HAMi. Sorts are stable, which matches Go's ``sort.Sort`` for
+the 12 or fewer elements of a node's GPU list (insertion sort), so among equal keys the GPU listed
+*last* in the register annotation is the one Fit meets first.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+
+from migctl.simulate.state import Gpu, Node
+from migctl.simulate.version import HamiVersion
+
+_F = struct.Struct("f")
+
+
+def f32(x: float) -> float:
+    """Round a Python float to the nearest IEEE-754 single (Go's ``float32(x)``)."""
+    return _F.unpack(_F.pack(x))[0]
+
+
+def _ratio(num: int, den: int) -> float:
+    return f32(f32(float(num)) / f32(float(den)))
+
+
+def device_score(gpu: Gpu, weights: tuple[int, int, int] = (1, 1, 1), *, legacy: bool = False) -> float:
+    """``DeviceListsScore.ComputeScore``: current utilisation only (the request terms never apply
+    to NVIDIA because request.Type "NVIDIA" never equals the device type; hami.md §4.8)."""
+    if gpu.count == 0 or gpu.totalcore == 0 or gpu.totalmem == 0:
+        return 0.0
+    used = _ratio(gpu.used, gpu.count)
+    core = _ratio(gpu.usedcores, gpu.totalcore)
+    mem = _ratio(gpu.usedmem, gpu.totalmem)
+    if legacy:
+        return f32(10.0 * f32(f32(used + core) + mem))
+    ws, wc, wm = weights
+    total = f32(f32(f32(ws * used) + f32(wc * core)) + f32(wm * mem))
+    return f32(10.0 * total)
+
+
+def sort_gpus(gpus: Sequence[Gpu], scores: dict[int, float], policy: str, *, numa_bind: bool,
+              version: HamiVersion) -> list[Gpu]:
+    """``sort.Sort(DeviceUsageList)`` under the pod's GPU policy; ``scores`` is keyed by ``id(gpu)``.
+
+    v2.9: NUMA is the primary key (binpack: NUMA descending then score ascending; spread: NUMA
+    ascending then score descending). v2.10: the score is primary with NUMA ascending as the
+    tie-break; ``mutex`` sorts by Used descending; comma chains (``binpack,numa``) compare key by
+    key and end on the device index; ``numa-bind`` keeps NUMA groups contiguous.
+    """
+    if version.legacy:
+        if policy == "binpack":
+            key = lambda g: (-g.numa, scores[id(g)])  # noqa: E731
+        else:
+            key = lambda g: (g.numa, -scores[id(g)])  # noqa: E731
+        return sorted(gpus, key=key)
+    chain = [p.strip() for p in policy.split(",") if p.strip()] or ["spread"]
+    if len(chain) == 1:
+        p = chain[0]
+        if p == "mutex":
+            key = lambda g: -g.used  # noqa: E731
+        elif p == "binpack":
+            key = lambda g: (scores[id(g)], g.numa)  # noqa: E731
+        else:  # spread, and anything else HAMi treats as the default
+            key = lambda g: (-scores[id(g)], g.numa)  # noqa: E731
+        if numa_bind:
+            return sorted(gpus, key=lambda g: (g.numa, key(g)))
+        return sorted(gpus, key=key)
+
+    def chained(g: Gpu) -> tuple:
+        parts: list = [g.numa] if numa_bind else []
+        for p in chain:
+            if p == "binpack":
+                parts.append(scores[id(g)])
+            elif p == "spread":
+                parts.append(-scores[id(g)])
+            elif p == "numa":
+                parts.append(g.numa)
+            elif p == "mutex":
+                parts.append(-g.used)
+        parts.append(g.index)
+        return tuple(parts)
+
+    return sorted(gpus, key=chained)
+
+
+def node_score(gpus: Iterable[Gpu]) -> float:
+    """``ComputeDefaultScore``: 10 * (ΣUsed/ΣCount + ΣUsedcores/ΣTotalcore + ΣUsedmem/ΣTotalmem),
+    before the pod is placed; CPU and host memory do not count (hami.md §4.9)."""
+    used = count = cores = totalcore = mem = totalmem = 0
+    for g in gpus:
+        used += g.used
+        count += g.count
+        cores += g.usedcores
+        totalcore += g.totalcore
+        mem += g.usedmem
+        totalmem += g.totalmem
+    score = 0.0
+    if count:
+        score = f32(score + _ratio(used, count))
+    if totalcore:
+        score = f32(score + _ratio(cores, totalcore))
+    if totalmem:
+        score = f32(score + _ratio(mem, totalmem))
+    return f32(10.0 * score)
+
+
+def combined_node_score(node: Node) -> float:
+    """The seed's target (``--node-score combined``): GPU memory, CPU and host memory together.
+
+    10 * (ΣUsedmem/ΣTotalmem + CPU requested/allocatable + memory requested/allocatable), before
+    the pod; a term whose capacity is unknown or zero counts 0. Binpack picks the highest.
+    """
+    mem = sum(g.usedmem for g in node.gpus)
+    total = sum(g.totalmem for g in node.gpus)
+    score = mem / total if total else 0.0
+    if node.cpu_allocatable_m:
+        score += node.cpu_requested_m / node.cpu_allocatable_m
+    if node.memory_allocatable:
+        score += node.memory_requested / node.memory_allocatable
+    return 10.0 * score

@@ -1,0 +1,189 @@
+"""The scheduler's view of a cluster while pods are being placed.
+
+These classes mirror HAMi's scheduler structures (``device.DeviceUsage``, ``NodeUsage``;
+hami.md §2.3) plus what kube-scheduler needs from a Node (allocatable, labels, taints). They are
+small mutable objects with cheap ``copy()`` so that a placement attempt copies only the node being
+tried, never the whole cluster.
+
+MIG state comes in the two generations of HAMi:
+
+- legacy (v2.5–v2.9, hami.md §4.5): ``templates`` (the geometries from ``knownMigGeometries``),
+  ``mig_index`` (the geometry in effect) and ``usage_list`` (one :class:`MigSlot` per instance of
+  that geometry, ``PlatternMIG`` order);
+- current (v2.10, hami.md §4.6): ``profiles`` (``migProfiles`` of the register annotation) and
+  ``allocations`` (the reservations in use, each a profile name and a placement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MIG_MODE = "mig"
+HAMI_CORE_MODE = "hami-core"
+
+
+@dataclass(frozen=True, slots=True)
+class MigTemplate:
+    """One entry of a legacy geometry: ``count`` instances of ``name`` (hami.md §1.4)."""
+
+    name: str
+    memory: int
+    core: int
+    count: int
+
+
+Geometry = tuple[MigTemplate, ...]
+
+
+@dataclass(slots=True)
+class MigSlot:
+    """One instance of the legacy geometry in effect (``MigTemplateUsage``)."""
+
+    name: str
+    memory: int
+    core: int
+    in_use: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    start: int
+    size: int
+
+    def overlaps(self, other: Placement) -> bool:
+        """Two placements overlap when their memory-slice ranges intersect (``migPlacementsOverlap``)."""
+        return self.start < other.start + other.size and other.start < self.start + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class MigProfileSpec:
+    """A ``migProfiles`` entry published by the v2.10 device plugin (hami.md §2.2)."""
+
+    name: str
+    memory_mb: int
+    core: int
+    slice_count: int
+    placements: tuple[Placement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MigAllocation:
+    """A v2.10 reservation in use on a GPU: a profile at a placement."""
+
+    profile: str
+    placement: Placement
+
+
+def expand_geometry(geometry: Geometry) -> list[MigSlot]:
+    """``PlatternMIG``: one slot per instance, in geometry order (hami.md §2.3)."""
+    return [MigSlot(t.name, t.memory, t.core) for t in geometry for _ in range(max(t.count, 0))]
+
+
+@dataclass(slots=True)
+class Gpu:
+    """One GPU as HAMi's scheduler sees it (``device.DeviceUsage``)."""
+
+    id: str
+    index: int
+    count: int
+    totalmem: int
+    totalcore: int
+    type: str
+    mode: str = HAMI_CORE_MODE
+    numa: int = 0
+    health: bool = True
+    cordoned: bool = False
+    used: int = 0
+    usedmem: int = 0
+    usedcores: int = 0
+    # legacy MIG (v2.9)
+    templates: tuple[Geometry, ...] = ()
+    mig_index: int = -1
+    usage_list: list[MigSlot] = field(default_factory=list)
+    # current MIG (v2.10)
+    profiles: tuple[MigProfileSpec, ...] = ()
+    allocations: list[MigAllocation] = field(default_factory=list)
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mode == MIG_MODE
+
+    def copy(self) -> Gpu:
+        return Gpu(
+            self.id, self.index, self.count, self.totalmem, self.totalcore, self.type, self.mode,
+            self.numa, self.health, self.cordoned, self.used, self.usedmem, self.usedcores,
+            self.templates, self.mig_index, [MigSlot(s.name, s.memory, s.core, s.in_use) for s in self.usage_list],
+            self.profiles, list(self.allocations),
+        )
+
+    def geometry_text(self) -> str | None:
+        """Canonical text (larger profiles first) of the legacy geometry in effect, if any."""
+        if self.mig_index < 0 or not self.usage_list:
+            return None
+        counts: dict[str, int] = {}
+        for slot in self.usage_list:
+            counts[slot.name] = counts.get(slot.name, 0) + 1
+        return format_counts(counts)
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """``PROFILE:COUNT,...`` with larger profiles first (the canonical geometry text)."""
+    return ",".join(f"{name}:{n}" for name, n in sorted(counts.items(), key=lambda kv: _profile_order(kv[0])))
+
+
+def _profile_order(name: str) -> tuple[int, int, str]:
+    """Sort key: more compute slices first, then more memory, then name."""
+    head, _, rest = name.partition(".")
+    g = _leading_int(head.split("c.")[-1])
+    mem = _leading_int(rest)
+    return (-g, -mem, name)
+
+
+def _leading_int(text: str) -> int:
+    digits = ""
+    for ch in text:
+        if ch.isdigit():
+            digits += ch
+        else:
+            break
+    return int(digits) if digits else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+
+@dataclass(slots=True)
+class Node:
+    """A node: what kube-scheduler's filters read and the GPUs HAMi registered on it."""
+
+    name: str
+    gpus: list[Gpu] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    unschedulable: bool = False
+    ready: bool = True
+    cpu_allocatable_m: int | None = None  # millicores; None = not limited
+    memory_allocatable: int | None = None  # bytes; None = not limited
+    pods_allocatable: int | None = None
+    cpu_requested_m: int = 0
+    memory_requested: int = 0
+    pods: int = 0
+    version: int = 0  # bumped on every change; lets the engine cache per-node verdicts
+
+    def copy_gpus(self) -> list[Gpu]:
+        return [g.copy() for g in self.gpus]
+
+
+@dataclass(slots=True)
+class ClusterState:
+    """All nodes, by name, in a stable order (the order they were given)."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    pod_names: set[str] = field(default_factory=set)  # "namespace/name" of pods already in the cluster
+
+    def add(self, node: Node) -> None:
+        self.nodes[node.name] = node
