@@ -1,0 +1,274 @@
+"""``migctl node status`` and ``migctl node apply-geometry``: this node's GPUs through NVML.
+
+Imports only typer and the standard library at module level; pynvml, rich and the domain
+packages are imported inside the commands. ``node_app`` is shared: the daemon commands
+(``migctl.cli.node_daemon``) add themselves to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from migctl.cli.main import app
+from migctl.cli.output import OutputFormat, OutputOption, emit
+
+if TYPE_CHECKING:
+    from migctl.apply.engine import ApplyReport
+    from migctl.nvml.adapter import GpuInfo
+
+node_app = typer.Typer(
+    name="node",
+    help="This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
+    no_args_is_help=True,
+)
+app.add_typer(node_app, name="node")
+
+GpuOption = Annotated[str, typer.Option("--gpu", help="GPU index, GPU UUID, or 'all'.")]
+
+
+# --------------------------------------------------------------------------------------------
+# node status
+
+
+def status_dict(gpus: list[GpuInfo]) -> dict[str, Any]:
+    """The ``-o json`` document of ``node status``."""
+    return {
+        "gpus": [
+            {
+                "index": g.index,
+                "uuid": g.uuid,
+                "name": g.name,
+                "mig_enabled": g.mig_enabled,
+                "mig_pending": g.mig_pending,
+                "geometry": g.geometry,
+                "instances": [
+                    {
+                        "profile": gi.profile,
+                        "start": gi.start,
+                        "size": gi.size,
+                        "gpu_instance_id": gi.id,
+                        "compute_instance_ids": [ci.id for ci in gi.compute_instances],
+                        "mig_uuid": gi.compute_instances[0].mig_uuid if gi.compute_instances else None,
+                        "processes": sum(len(ci.processes or ()) for ci in gi.compute_instances),
+                    }
+                    for gi in g.instances
+                ],
+            }
+            for g in gpus
+        ]
+    }
+
+
+def slot_grid(gpu: GpuInfo, width: int = 5) -> list[str]:
+    """Two lines drawing the placement grid: unit numbers, then each instance across its units."""
+    units = gpu.model.placement_units if gpu.model is not None else 8
+    units = max([units] + [gi.start + gi.size for gi in gpu.instances])
+    header = "".join(f"{u:<{width}}" for u in range(units)).rstrip()
+    cells: list[str] = []
+    u = 0
+    by_start = {gi.start: gi for gi in gpu.instances}
+    while u < units:
+        gi = by_start.get(u)
+        if gi is None:
+            cells.append("·".ljust(width))
+            u += 1
+            continue
+        span = gi.size * width - 1
+        label = gi.profile if len(gi.profile) <= span - 2 else gi.profile.split(".")[0]
+        cells.append("[" + label.center(span - 2, "─")[: span - 2] + "]" + " ")
+        u += gi.size
+    return [header, "".join(cells).rstrip()]
+
+
+def _render_status(gpus: list[GpuInfo]) -> None:
+    from rich.table import Table
+
+    from migctl.cli.output import stdout_console
+
+    console = stdout_console()
+    if not gpus:
+        console.print("no GPUs")
+    for g in gpus:
+        console.print(f"[bold]GPU {g.index}[/bold]  {g.name}  {g.uuid}")
+        if not g.mig_capable:
+            console.print("  MIG: not supported on this GPU")
+            continue
+        mode = "enabled" if g.mig_enabled else "disabled"
+        pending = ""
+        if g.mig_pending:
+            pending = f"  (pending: {'enabled' if g.mig_pending_mode else 'disabled'} after a GPU reset)"
+        console.print(f"  MIG: {mode}{pending}")
+        if not g.mig_enabled:
+            continue
+        console.print(f"  geometry: {g.geometry or '(empty)'}")
+        for line in slot_grid(g):
+            console.print(f"    {line}", markup=False)
+        if g.instances:
+            table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0))
+            for column in ("profile", "placement", "GI", "CI", "MIG UUID", "processes"):
+                table.add_column(column)
+            for gi in g.instances:
+                procs = [ci.processes for ci in gi.compute_instances]
+                count = "?" if any(p is None for p in procs) else str(sum(len(p or ()) for p in procs))
+                table.add_row(
+                    gi.profile,
+                    f"{gi.start}:{gi.size}",
+                    str(gi.id),
+                    ",".join(str(ci.id) for ci in gi.compute_instances) or "-",
+                    ", ".join(ci.mig_uuid or "?" for ci in gi.compute_instances) or "-",
+                    count,
+                )
+            console.print(table)
+
+
+@node_app.command("status")
+def status_command(
+    gpu: GpuOption = "all",
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Show each GPU's MIG mode, geometry, instances (placement, IDs, MIG UUID, processes)."""
+    from migctl.nvml.adapter import open_session
+
+    with open_session() as session:
+        gpus = session.gpus(gpu)
+    emit(status_dict(gpus), output, lambda: _render_status(gpus))
+
+
+# --------------------------------------------------------------------------------------------
+# node apply-geometry
+
+
+def _render_report(report: ApplyReport) -> None:
+    from migctl.cli.output import stdout_console
+
+    console = stdout_console()
+    for g in report.gpus:
+        before = "MIG disabled" if g.before is None else (g.before or "(empty)")
+        after = "MIG disabled" if g.after is None else (g.after or "(empty)")
+        console.print(f"[bold]GPU {g.index}[/bold] {g.uuid}: [bold]{g.status}[/bold]  {before} -> {after}", soft_wrap=True)
+        for action in g.actions:
+            console.print(f"  {action}", markup=False)
+        if g.message:
+            console.print(f"  {g.message}", markup=False)
+        if g.hint:
+            console.print(f"  hint: {g.hint}", markup=False)
+        if g.writes:
+            console.print(f"  NVML writes: {g.writes}")
+
+
+def _template_geometry(template: str, config: Path | None) -> str:
+    if config is None:
+        raise _usage("--template needs --config FILE (the HAMi device-config holding knownMigGeometries)")
+    model, sep, index_text = template.rpartition(":")
+    if not sep or not index_text.isdigit() or not model:
+        raise _usage(f"--template {template!r}: expected MODEL:INDEX, e.g. 'A100-SXM4-40GB:0'")
+    from migctl.config.model import DeviceConfig
+
+    try:
+        import yaml
+
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _usage(f"{config}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise _usage(f"{config}: not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "nvidia" not in data and isinstance(data.get("data"), dict):  # a ConfigMap
+        inner = data["data"].get("device-config.yaml")
+        data = yaml.safe_load(inner) if isinstance(inner, str) else data
+    cfg = DeviceConfig.from_dict(data)
+    entry = cfg.nvidia.geometries_for(model)
+    if entry is None:
+        raise _usage(f"{config}: nvidia.knownMigGeometries has no entry whose models match {model!r}")
+    index = int(index_text)
+    if index >= len(entry.geometries):
+        raise _usage(f"{config}: the entry for {model!r} has {len(entry.geometries)} geometries; index {index} is out of range")
+    counts: dict[str, int] = {}
+    for t in entry.geometries[index]:
+        counts[t.name] = counts.get(t.name, 0) + t.count
+    from migctl.hardware.geometry import format_geometry
+
+    return format_geometry(counts)
+
+
+def _usage(message: str) -> Exception:
+    from migctl.errors import InputError
+
+    return InputError(message)
+
+
+def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int, str]:
+    from migctl.daemon.engine import GpuInfo as DaemonGpu
+    from migctl.daemon.migparted import load_mig_parted_config
+    from migctl.daemon.protocol import ProtocolError
+
+    config = load_mig_parted_config(file)
+    if name is None:
+        if len(config.configs) != 1:
+            raise _usage(f"{file}: holds {len(config.configs)} configs; choose one with -c ({', '.join(sorted(config.configs))})")
+        name = next(iter(config.configs))
+    gpus = session.gpus("all")
+    refs = [DaemonGpu(index=g.index, uuid=g.uuid, model=g.name, geometry=g.geometry if g.geometry is not None else "disabled",
+                      pci_device_id=g.pci_device_id) for g in gpus]
+    try:
+        return config.targets(name, refs)
+    except ProtocolError as exc:
+        raise _usage(str(exc)) from None
+
+
+@node_app.command("apply-geometry")
+def apply_geometry_command(
+    geometry: Annotated[
+        Optional[str],
+        typer.Argument(help="Canonical geometry text ('2g.10gb:3,1g.5gb:1'), '' for MIG on and empty, or 'disabled'.", show_default=False),
+    ] = None,
+    gpu: GpuOption = "all",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Destroy instances even when processes run on them.")] = False,
+    template: Annotated[Optional[str], typer.Option("--template", help="MODEL:INDEX of nvidia.knownMigGeometries in --config.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="HAMi device-config (for --template).")] = None,
+    file: Annotated[Optional[Path], typer.Option("-f", "--config-file", help="A mig-parted config file (drop-in for 'nvidia-mig-parted apply').")] = None,
+    selected: Annotated[Optional[str], typer.Option("-c", "--selected-config", help="The config name in the mig-parted file.")] = None,
+    state_dir: Annotated[
+        Optional[Path], typer.Option("--state-dir", help="Lock and journal directory [default: $MIGCTL_STATE_DIR or /var/lib/migctl].")
+    ] = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply to finish.")] = 600.0,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Apply a MIG geometry: plan first, change only what differs, never destroy busy instances, roll back on failure.
+
+    Exit codes: 0 applied or unchanged; 1 infeasible or failed (rolled back); 2 bad input;
+    3 NVML unreachable; 4 refused (busy instances, lock held); 5 a GPU reset or reboot is needed.
+    """
+    from migctl.apply.engine import ApplyReport, apply_geometry
+    from migctl.cli.output import progress
+    from migctl.nvml.adapter import open_session
+
+    sources = [s for s in (geometry is not None, template is not None, file is not None) if s]
+    if len(sources) != 1:
+        raise _usage("give exactly one of GEOMETRY, --template MODEL:INDEX (with --config) or -f FILE [-c NAME]")
+    if selected is not None and file is None:
+        raise _usage("-c/--selected-config goes with -f FILE")
+    if template is not None:
+        geometry = _template_geometry(template, config)
+    with open_session() as session:
+        if file is not None:
+            if gpu != "all":
+                raise _usage("--gpu cannot be combined with -f: the mig-parted config selects the GPUs")
+            targets = _mig_parted_targets(session, file, selected)
+        else:
+            targets = {index: geometry or "" for index in session.select(gpu)}
+            if gpu == "all":
+                targets = {"all": geometry or ""}  # type: ignore[dict-item]
+        report = ApplyReport()
+        with progress("applying MIG geometry", total=len(targets)) as bar:
+            for selector, desired in targets.items():
+                part = apply_geometry(session, desired, gpu=selector, dry_run=dry_run, force=force,
+                                      state_dir_path=state_dir, lock_timeout=lock_timeout)
+                report.gpus.extend(part.gpus)
+                bar.advance()
+    emit(report.to_dict(), output, lambda: _render_report(report))
+    if report.exit_code:
+        raise typer.Exit(int(report.exit_code))
