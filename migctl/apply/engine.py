@@ -191,6 +191,8 @@ class _Run:
                 for ci in gi.compute_instances if gi else ():
                     self.session.destroy_compute_instance(index, action.gpu_instance_id, ci.id)
                 self.session.destroy_gpu_instance(index, action.gpu_instance_id)
+            elif action.op == "create-compute-instance":
+                self.session.create_compute_instance(index, action.gpu_instance_id)
             elif action.op == "create":
                 profile = model.profile(action.profile) if model else None
                 if profile is None or profile.board_profile_id is None:
@@ -207,7 +209,7 @@ class _Run:
         plan = plan_layout(current_instances(info), before, force=False)
         if not plan.feasible:
             raise _RestoreRefused(plan.reason or "restore refused")
-        self._execute(index, info, plan.actions, None)
+        self._execute(index, info, plan.actions + _repairs(info, plan), None)
 
     # -- one GPU
 
@@ -309,13 +311,14 @@ class _Run:
             status: Status = "refused" if plan.refused else "failed"
             return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "",
                              hint="stop the work on these instances, or use --force to destroy them" if plan.refused else None)
-        if plan.unchanged and not prefix:
+        repairs = _repairs(info, plan)
+        if plan.unchanged and not prefix and not repairs:
             return GpuResult(**base, after=info.geometry, status="unchanged", message="already in effect")
         if self.dry_run:
-            return GpuResult(**base, after=target_text, status="planned", actions=prefix + plan.actions)
+            return GpuResult(**base, after=target_text, status="planned", actions=prefix + repairs + plan.actions)
         if prefix:
             self.session.set_mig_mode(index, True)
-        return self._run_actions(info, plan, prefix + plan.actions, enable=None, disable=False, target_text=target_text, writes0=writes0)
+        return self._run_actions(info, plan, prefix + repairs + plan.actions, enable=None, disable=False, target_text=target_text, writes0=writes0)
 
     def _run_actions(self, info: GpuInfo, plan: Plan, actions: Sequence[Action], *, enable: bool | None, disable: bool,
                      target_text: str | None, writes0: int) -> GpuResult:
@@ -325,7 +328,7 @@ class _Run:
         if not plan.feasible:
             status: Status = "refused" if plan.refused else "failed"
             return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "")
-        geometry_actions = [a for a in actions if a.op in ("create", "destroy")]
+        geometry_actions = [a for a in actions if a.op in ("create", "destroy", "create-compute-instance")]
         journal = Journal(
             gpu_uuid=info.uuid,
             gpu_index=index,
@@ -335,8 +338,11 @@ class _Run:
             actions=[a.to_dict() for a in actions],
         )
         journal.save(self.directory)
+        change = None
         try:
             self._execute(index, info, geometry_actions, journal)
+            if disable:
+                change = self.session.set_mig_mode(index, False)
         except MigctlError as exc:
             failure = exc.message
             try:
@@ -355,8 +361,7 @@ class _Run:
                 message=f"{failure}; rolled back to the previous layout ({info.geometry or 'empty'})",
                 writes=self.session.writes - writes0,
             )
-        if disable:
-            change = self.session.set_mig_mode(index, False)
+        if disable and change is not None:
             journal.delete(self.directory)
             if not change.took_effect or change.enabled:
                 return GpuResult(**base, after=self.session.gpu(index).geometry, status="reset-required", actions=tuple(actions),
@@ -370,6 +375,16 @@ class _Run:
             status, message = "failed", f"after applying, the GPU shows {after.geometry!r}, not {target_text!r}"
         return GpuResult(**base, after=after.geometry, status=status, actions=tuple(actions), message=message,
                          writes=self.session.writes - writes0)
+
+
+def _repairs(info: GpuInfo, plan: Plan) -> tuple[Action, ...]:
+    """A kept GPU instance without a compute instance (drift, or a half-done destroy) gets its CI back."""
+    kept = {c.gpu_instance_id for c in plan.keep}
+    return tuple(
+        Action("create-compute-instance", gi.profile, gi.start, gi.size, gi.id)
+        for gi in info.instances
+        if gi.id in kept and not gi.compute_instances
+    )
 
 
 class _RestoreRefused(Exception):
