@@ -49,3 +49,131 @@ class Engine(Protocol):
     def apply(self, targets: Mapping[int, str]) -> ApplyOutcome:
         """Make each GPU index in ``targets`` hold its geometry; never leave a GPU half-changed."""
         ...
+
+
+def _geometry(text: str | None) -> str:
+    """The adapter's geometry (``None`` = MIG off) as protocol text."""
+    return DISABLED if text is None else text
+
+
+def _engine_target(geometry: str) -> str | None:
+    return None if geometry == DISABLED else geometry
+
+
+class NvmlEngine:
+    """:class:`Engine` over NVML with ``migctl.apply.engine`` (lock, journal, per-GPU rollback).
+
+    Each call opens its own NVML session (an open session blocks GPU resets, ``mig-parted.md``
+    §1.3 step 5). ``fake`` selects an in-memory simulator (tests); otherwise ``MIGCTL_FAKE_NVML``
+    or the real driver. An apply over several GPUs is all-or-nothing as far as NVML allows:
+
+    1. every GPU is planned first (``dry_run``): a busy instance in the way or an infeasible
+       geometry on *any* GPU refuses or fails the whole request before anything changes;
+    2. the GPUs are applied in index order; the engine rolls a failing GPU back to its layout;
+    3. GPUs already changed in this request are then put back to their previous geometry.
+    """
+
+    def __init__(self, *, state_dir: str | None = None, lock_timeout: float = 60.0, fake: object | None = None) -> None:
+        self.state_dir = state_dir
+        self.lock_timeout = lock_timeout
+        self.fake = fake
+
+    def _session(self):  # noqa: ANN202 - a context manager of NvmlSession
+        from migctl.nvml.adapter import open_session
+
+        return open_session(self.fake)  # type: ignore[arg-type]
+
+    def inventory(self) -> list[GpuInfo]:
+        from migctl.errors import MigctlError
+
+        try:
+            with self._session() as session:
+                return self._read(session)
+        except MigctlError as exc:
+            raise EngineUnavailable(exc.message) from None
+
+    @staticmethod
+    def _read(session) -> list[GpuInfo]:  # noqa: ANN001
+        return [
+            GpuInfo(gpu.index, gpu.uuid, gpu.name, _geometry(gpu.geometry), gpu.pci_device_id)
+            for gpu in session.gpus()
+            if gpu.mig_capable
+        ]
+
+    def apply(self, targets: Mapping[int, str]) -> ApplyOutcome:
+        from migctl.errors import ExitCode, MigctlError
+
+        try:
+            with self._session() as session:
+                return self._apply(session, targets)
+        except MigctlError as exc:
+            state = State.refused if exc.exit_code == ExitCode.REFUSED else State.failed
+            message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            return ApplyOutcome(state, self._applied_now(), message)
+
+    def _applied_now(self) -> dict[int, str]:
+        try:
+            return {gpu.index: gpu.geometry for gpu in self.inventory()}
+        except EngineUnavailable:
+            return {}
+
+    def _apply(self, session, targets: Mapping[int, str]) -> ApplyOutcome:  # noqa: ANN001
+        from migctl.apply.engine import apply_geometry
+
+        def run(index: int, geometry: str, *, dry_run: bool = False):  # noqa: ANN202
+            report = apply_geometry(
+                session, _engine_target(geometry), gpu=index, dry_run=dry_run,
+                state_dir_path=self.state_dir, lock_timeout=self.lock_timeout,
+            )
+            return report.gpus[0]
+
+        details: dict[str, object] = {}
+        order = sorted(targets)
+        # 1. plan everything before touching anything
+        plans = {index: run(index, targets[index], dry_run=True) for index in order}
+        details["plan"] = [plan.to_dict() for plan in plans.values()]
+        blocked = [plan for plan in plans.values() if plan.status in ("refused", "failed", "reset-required")]
+        if blocked:
+            state = State.refused if any(p.status == "refused" for p in blocked) else State.failed
+            return ApplyOutcome(state, self._read_applied(session), _describe(blocked), False, details)
+        # 2. apply GPU by GPU
+        done: list[tuple[int, str]] = []  # (index, geometry before) of GPUs changed so far
+        results = []
+        for index in order:
+            result = run(index, targets[index])
+            results.append(result)
+            if result.status in ("applied", "unchanged"):
+                if result.status == "applied":
+                    done.append((index, _geometry(result.before)))
+                continue
+            # 3. this GPU was rolled back (or could not be); put the earlier ones back too
+            undone = [run(i, before) for i, before in reversed(done)]
+            details["results"] = [r.to_dict() for r in results]
+            details["undo"] = [r.to_dict() for r in undone]
+            message = _describe([result])
+            if done:
+                failed_undo = [r for r in undone if r.status not in ("applied", "unchanged")]
+                message += (
+                    f"; GPUs {', '.join(str(i) for i, _ in done)} were put back to their previous geometry"
+                    if not failed_undo else f"; putting back GPUs changed earlier failed: {_describe(failed_undo)}"
+                )
+            state = State.refused if result.status == "refused" else State.failed
+            return ApplyOutcome(state, self._read_applied(session), message, True, details)
+        details["results"] = [r.to_dict() for r in results]
+        return ApplyOutcome(State.success, self._read_applied(session), None, bool(done), details)
+
+    def _read_applied(self, session) -> dict[int, str]:  # noqa: ANN001
+        session.refresh()
+        return {gpu.index: gpu.geometry for gpu in self._read(session)}
+
+
+def _describe(results: Sequence[object]) -> str:
+    parts = []
+    for result in results:
+        text = f"GPU {result.index} ({result.uuid}): {result.status}"  # type: ignore[attr-defined]
+        if result.message:  # type: ignore[attr-defined]
+            text += f": {result.message}"  # type: ignore[attr-defined]
+        if result.hint:  # type: ignore[attr-defined]
+            text += f" ({result.hint})"  # type: ignore[attr-defined]
+        parts.append(text)
+    return "; ".join(parts)

@@ -1,0 +1,306 @@
+"""``migctl node daemon`` and ``migctl node set-geometry``: the cluster asks, each node answers.
+
+``set-geometry`` runs on an admin's machine: it writes the desired ``migctl.io/geometry``
+annotation on a Node and, with ``--wait``, follows ``migctl.io/geometry-state`` until the daemon
+on that node answers. ``daemon`` runs on every GPU node (``deploy/daemonset.yaml``).
+
+Only typer and the standard library are imported at module level; kubernetes, pynvml and the
+daemon package load inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from migctl.cli.output import OutputFormat, OutputOption, emit, progress
+from migctl.errors import CheckFailed, InputError, UnreachableError
+
+if TYPE_CHECKING:
+    from migctl.daemon.protocol import Report
+
+try:
+    from migctl.cli.node import node_app
+except ModuleNotFoundError as exc:  # the node commands are not there: register nothing
+    if exc.name != "migctl.cli.node":
+        raise
+    node_app = None
+
+KubeconfigOption = Annotated[
+    Optional[Path], typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).")
+]
+ContextOption = Annotated[Optional[str], typer.Option("--context", help="Kubeconfig context to use.")]
+
+DEFAULT_METRICS_PORT = 9477
+
+
+def _kube_failure(exc: Any, what: str) -> Exception:
+    """A :class:`~migctl.daemon.kube.KubeError` as the user-facing error with the right exit code."""
+    status = getattr(exc, "status", None)
+    if status == 404:
+        return InputError(f"{what}: not found in the cluster", hint="'kubectl get nodes' lists the node names")
+    if status in (401, 403):
+        return UnreachableError(f"{what}: {exc}", hint="your credentials may not patch nodes; see deploy/rbac.yaml")
+    return UnreachableError(f"{what}: {exc}", hint="is the API server reachable (kubectl get nodes)?")
+
+
+# --------------------------------------------------------------------------------------------
+# set-geometry
+
+
+def set_geometry(
+    node: str,
+    geometry: str,
+    *,
+    gpus: list[str] | None = None,
+    wait: bool = False,
+    timeout: float = 600.0,
+    poll_interval: float = 1.0,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    output: OutputFormat = OutputFormat.text,
+) -> int:
+    """The ``set-geometry`` command as a function (returns the exit code)."""
+    from migctl.daemon import protocol
+    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
+    from migctl.daemon.reconcile import annotations_of
+
+    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
+    try:
+        current = annotations_of(api.get()).get(protocol.DESIRED)
+    except KubeError as exc:
+        raise _kube_failure(exc, f"node {node}") from None
+    try:
+        desired = protocol.with_gpu_geometry(current, geometry, gpus or ())
+    except protocol.ProtocolError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        api.patch(protocol.annotations_patch({protocol.DESIRED: desired}))
+    except KubeError as exc:
+        raise _kube_failure(exc, f"patch node {node}") from None
+    result: dict[str, Any] = {"node": node, "desired": desired, "previous": current}
+    if not wait:
+        emit(result, output, lambda: sys.stdout.write(f"node {node}: {protocol.DESIRED}={desired}\n"))
+        return 0
+    report = _wait_for_answer(api, desired, timeout=timeout, poll_interval=poll_interval)
+    result["report"] = report.to_dict()
+    emit(result, output, lambda: _render_answer(node, desired, report))
+    if report.state is protocol.State.success:
+        return 0
+    return 4 if report.state is protocol.State.refused else 1
+
+
+def _wait_for_answer(api: Any, desired: str, *, timeout: float, poll_interval: float) -> Report:
+    from migctl.daemon import protocol
+    from migctl.daemon.kube import KubeError
+    from migctl.daemon.reconcile import annotations_of
+
+    deadline = time.monotonic() + timeout
+    last_state = "not reported yet"
+    last_error: str | None = None
+    with progress(f"waiting for node {api.name}") as bar:
+        while True:
+            try:
+                annotations = annotations_of(api.get())
+                last_error = None
+            except KubeError as exc:  # keep waiting through a blip of the API server
+                annotations, last_error = None, str(exc)
+            if annotations is not None:
+                answer = protocol.answer_for(annotations, desired)
+                if answer is not None:
+                    return answer
+                if annotations.get(protocol.OBSERVED) == desired:
+                    last_state = annotations.get(protocol.STATE, last_state)
+                bar.update(f"node {api.name}: {last_state}")
+            if time.monotonic() >= deadline:
+                detail = f"; last error: {last_error}" if last_error else ""
+                raise CheckFailed(
+                    f"node {api.name}: no answer to {protocol.DESIRED}={desired!r} within {timeout:g}s "
+                    f"(state: {last_state}){detail}",
+                    hint="is 'migctl node daemon' running on that node (kubectl -n migctl-system get pods -o wide)?",
+                )
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+
+def _render_answer(node: str, desired: str, report: Report) -> None:
+    lines = [f"node {node}: {report.state.value} ({desired})"]
+    for index, geometry in sorted(report.applied.items()):
+        lines.append(f"  GPU {index}: {geometry or '(MIG on, no instances)'}")
+    if report.message:
+        lines.append(f"  {report.message}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# daemon
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("migctl")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def run_daemon(
+    node: str,
+    *,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    state_dir: Path | None = None,
+    metrics_port: int | None = DEFAULT_METRICS_PORT,
+    resync_interval: float = 60.0,
+    retry_interval: float = 30.0,
+    lock_timeout: float = 60.0,
+    allow_hami_managed: bool = False,
+    mig_parted_config: Path | None = None,
+    once: bool = False,
+    output: OutputFormat = OutputFormat.text,
+    stop: threading.Event | None = None,
+    log_level: str = "info",
+) -> int:
+    """The ``daemon`` command as a function (returns the exit code). ``stop`` ends it (tests)."""
+    from migctl.daemon.engine import NvmlEngine
+    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
+    from migctl.daemon.loop import Daemon, DaemonOptions
+    from migctl.daemon.metrics import HealthServer
+    from migctl.daemon.migparted import load_mig_parted_config
+
+    if not node:
+        raise InputError("--node is required (the DaemonSet sets NODE_NAME from the downward API)")
+    mig_parted = load_mig_parted_config(mig_parted_config) if mig_parted_config else None
+    _configure_logging(log_level)
+    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
+    engine = NvmlEngine(state_dir=str(state_dir) if state_dir else None, lock_timeout=lock_timeout)
+    options = DaemonOptions(
+        resync_interval=resync_interval,
+        retry_base=retry_interval,
+        retry_max=max(retry_interval, 20 * retry_interval),
+        allow_hami_managed=allow_hami_managed,
+        mig_parted=mig_parted,
+    )
+    daemon = Daemon(api, engine, options)
+
+    if once:
+        try:
+            report = daemon.reconcile_once()
+        except KubeError as exc:
+            raise _kube_failure(exc, f"node {node}") from None
+        if daemon.reporter.pending and not daemon.reporter.flush():
+            raise UnreachableError(f"node {node}: the report could not be written to the API server")
+        data = {"node": node, "report": report.to_dict() if report else None}
+        emit(data, output, lambda: _render_answer(node, report.observed or "", report) if report else
+             sys.stdout.write(f"node {node}: nothing asked (no migctl.io/geometry)\n"))
+        if report is None or report.state.value == "success":
+            return 0
+        return 4 if report.state.value == "refused" else 1
+
+    stop = stop or threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        def _on_signal(signum: int, _frame: Any) -> None:
+            logging.getLogger("migctl.daemon").info("%s: finishing the change in flight, then exiting",
+                                                    signal.Signals(signum).name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _on_signal)
+    server = None
+    try:
+        if metrics_port is not None and metrics_port >= 0:
+            try:
+                server = HealthServer(daemon.metrics, daemon.health, port=metrics_port).start()
+            except OSError as exc:
+                raise InputError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
+            logging.getLogger("migctl.daemon").info("serving /healthz and /metrics on port %d", server.port)
+        logging.getLogger("migctl.daemon").info("watching node %s (pid %d)", node, os.getpid())
+        daemon.run(stop)
+    finally:
+        if server is not None:
+            server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if node_app is not None:
+
+    @node_app.command("set-geometry")
+    def set_geometry_command(
+        node: Annotated[str, typer.Argument(metavar="NODE", help="The Node to change.", show_default=False)],
+        geometry: Annotated[
+            str,
+            typer.Argument(metavar="GEOMETRY", help="Canonical geometry ('2g.10gb:3,1g.5gb:1'), '' or 'disabled'.",
+                           show_default=False),
+        ],
+        gpu: Annotated[
+            Optional[list[str]],
+            typer.Option("--gpu", help="Only this GPU (index or UUID); repeat for several. Default: every GPU."),
+        ] = None,
+        wait: Annotated[bool, typer.Option("--wait", help="Wait for the daemon's answer: exit 0 success, 1 failed, 4 refused.")] = False,
+        timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 600.0,
+        poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between reads with --wait.", hidden=True)] = 1.0,
+        kubeconfig: KubeconfigOption = None,
+        context: ContextOption = None,
+        output: OutputOption = OutputFormat.text,
+    ) -> None:
+        """Ask the daemon on NODE for a MIG geometry (annotation migctl.io/geometry)."""
+        code = set_geometry(node, geometry, gpus=gpu, wait=wait, timeout=timeout, poll_interval=poll_interval,
+                            kubeconfig=kubeconfig, context=context, output=output)
+        if code:
+            raise typer.Exit(code)
+
+    @node_app.command("daemon")
+    def daemon_command(
+        node: Annotated[
+            str, typer.Option("--node", envvar="NODE_NAME", help="This node's name.", show_default=False)
+        ] = "",
+        kubeconfig: KubeconfigOption = None,
+        context: ContextOption = None,
+        state_dir: Annotated[
+            Optional[Path],
+            typer.Option("--state-dir", help="Lock and journal directory, a hostPath (default: $MIGCTL_STATE_DIR or /var/lib/migctl)."),
+        ] = None,
+        metrics_port: Annotated[
+            int, typer.Option("--metrics-port", help="Port of /healthz and /metrics (0: any free port, -1: off).")
+        ] = DEFAULT_METRICS_PORT,
+        resync_interval: Annotated[float, typer.Option("--resync-interval", help="Seconds between full re-reads of the Node.")] = 60.0,
+        retry_interval: Annotated[
+            float, typer.Option("--retry-interval", help="Seconds before retrying a failed or refused request (doubles, up to 20x).")
+        ] = 30.0,
+        lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
+        allow_hami_managed: Annotated[
+            bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (hami.md §5.3).")
+        ] = False,
+        mig_parted_config: Annotated[
+            Optional[Path],
+            typer.Option("--mig-parted-config", help="Honour the nvidia.com/mig.config label with this mig-parted config file."),
+        ] = None,
+        once: Annotated[bool, typer.Option("--once", help="Reconcile once, report, and exit (0 success, 1 failed, 4 refused).")] = False,
+        log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+        output: OutputOption = OutputFormat.text,
+    ) -> None:
+        """Run on a GPU node: apply the geometry its Node annotation asks for, and report back."""
+        if log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise InputError(f"--log-level: {log_level!r} is not one of debug, info, warning, error")
+        if resync_interval <= 0 or retry_interval <= 0 or lock_timeout < 0:
+            raise InputError("--resync-interval and --retry-interval must be positive, --lock-timeout not negative")
+        code = run_daemon(
+            node, kubeconfig=kubeconfig, context=context, state_dir=state_dir, metrics_port=metrics_port,
+            resync_interval=resync_interval, retry_interval=retry_interval, lock_timeout=lock_timeout,
+            allow_hami_managed=allow_hami_managed, mig_parted_config=mig_parted_config, once=once, output=output,
+            log_level=log_level,
+        )
+        if code:
+            raise typer.Exit(code)
+
