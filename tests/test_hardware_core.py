@@ -408,3 +408,34 @@ def test_build_catalogue_without_extras():
     reference = yaml.safe_load((REFERENCE / "mig-profiles.yaml").read_text())
     cat = build_catalogue(reference)
     assert len(cat) == 16 and cat.model("a100-80gb").profile("7g.79gb") is None
+
+
+def test_parsed_json_cache_is_fresh_and_equal_to_the_yaml():
+    from importlib.resources import files
+
+    from migctl.hardware.package_data import read_documents, render_cache
+
+    data = files("migctl.hardware") / "data"
+    assert (data / "catalogue.json").read_text(encoding="utf-8") == render_cache(), (
+        "migctl/hardware/data/catalogue.json is stale; run: python -m migctl.hardware.package_data"
+    )
+    profiles, extras = read_documents()
+    assert profiles == yaml.safe_load((data / "mig-profiles.yaml").read_text(encoding="utf-8"))
+    assert extras == yaml.safe_load((data / "catalogue-extras.yaml").read_text(encoding="utf-8"))
+
+
+def test_stale_cache_is_never_used(monkeypatch, tmp_path):
+    import shutil
+    from importlib.resources import files
+
+    from migctl.hardware import package_data
+
+    for name in ("mig-profiles.yaml", "catalogue-extras.yaml", "catalogue.json"):
+        shutil.copy(str(files("migctl.hardware") / "data" / name), tmp_path / name)
+    edited = (tmp_path / "catalogue-extras.yaml").read_text().replace("7g.80gb: [7g.79gb]", "7g.80gb: [7g.79gb, 7g.81gb]")
+    (tmp_path / "catalogue-extras.yaml").write_text(edited)
+    monkeypatch.setattr(package_data, "_data", lambda: tmp_path)
+    profiles, extras = package_data.read_documents()
+    assert extras["models"]["a100-80gb"]["aliases"]["7g.80gb"] == ["7g.79gb", "7g.81gb"]
+    (tmp_path / "catalogue.json").write_text("not json")
+    assert package_data.read_documents()[0]["models"][0]["key"] == "a100-40gb"

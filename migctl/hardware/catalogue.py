@@ -15,7 +15,8 @@ Model lookup (:meth:`Catalogue.lookup`) tries, in order: the catalogue key, an N
 model string, then HAMi's own rule, "first entry whose model string is a substring of the
 device type" (``hami.md §1.4``), and reports which rule matched.
 
-Everything here is pure; :func:`load_catalogue` reads the package data once.
+Everything here is pure; :func:`load_catalogue` reads the package data once
+(through :mod:`migctl.hardware.package_data`, which keeps a pre-parsed JSON copy for speed).
 """
 
 from __future__ import annotations
@@ -391,12 +392,7 @@ def build_catalogue(profiles_doc: Mapping[str, Any], extras_doc: Mapping[str, An
 @functools.cache
 def load_catalogue() -> Catalogue:
     """The shipped catalogue (cached): the 16 model groups of ``mig-profiles.yaml``."""
-    from importlib.resources import files
+    from migctl.hardware.package_data import read_documents
 
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~15x faster start-up
-    data = files("migctl.hardware") / "data"
-    profiles_doc = yaml.load((data / "mig-profiles.yaml").read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
-    extras_doc = yaml.load((data / "catalogue-extras.yaml").read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+    profiles_doc, extras_doc = read_documents()
     return build_catalogue(profiles_doc, extras_doc)
