@@ -350,19 +350,20 @@ class Handshake:
 
 
 _GO_TIME = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
+    r"^(?P<date>\d{4}[-.]\d{2}[-.]\d{2})[ T](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
     r"(?:\s*(?P<off>Z|[+-]\d{2}:?\d{2}))?"
 )
 
 
 def _parse_go_time(text: str) -> datetime | None:
-    """Parse Go's ``time.Time.String()`` / ``time.DateTime`` / RFC3339 text; naive times are UTC."""
+    """Parse Go's ``time.Time.String()``, ``time.DateTime``, ``2006.01.02 15:04:05`` (older HAMi) or RFC3339
+    text; naive times are taken as UTC (HAMi writes the scheduler's local time)."""
     m = _GO_TIME.match(text.strip())
     if not m:
         return None
     frac = (m["frac"] or "")[:7].ljust(7, "0") if m["frac"] else ""  # Python keeps microseconds
     try:
-        at = datetime.fromisoformat(f"{m['date']}T{m['time']}{frac}")
+        at = datetime.fromisoformat(f"{m['date'].replace('.', '-')}T{m['time']}{frac}")
     except ValueError:
         return None
     off = m["off"]

@@ -356,8 +356,13 @@ def build_node_usage(
             dev.used += entry.slots
             dev.usedmem += entry.usedmem
             dev.usedcores += entry.usedcores
-            on_device = PodOnDevice(pod.key, entry.usedmem, entry.usedcores, entry.slots)
-            dev.pods.append(on_device)
+            on_device = next((p for p in dev.pods if p.pod == pod.key), None)
+            if on_device is None:
+                on_device = PodOnDevice(pod.key, 0, 0, 0)
+                dev.pods.append(on_device)
+            on_device.usedmem += entry.usedmem
+            on_device.usedcores += entry.usedcores
+            on_device.slots += entry.slots
             if entry.mig_slot is not None:
                 _mark_legacy_slot(dev, entry.mig_slot, pod, on_device, warn)
             elif allocations.get(entry.uuid):

@@ -1,0 +1,355 @@
+"""``migctl status``: what is on the GPUs right now, from HAMi's node and pod annotations.
+
+Sources: the live cluster (kubeconfig / in-cluster, ``--kubeconfig``, ``--context``) or a snapshot file
+(``--cluster FILE``: ``kubectl get nodes,pods -A -o yaml`` or ``migctl cluster snapshot``).
+Exit codes: 0 shown; 2 unreadable snapshot / config or unknown ``--node``; 3 cluster unreachable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from migctl.cli.main import app
+
+if TYPE_CHECKING:  # imported lazily at run time
+    from migctl.cluster.model import Cluster
+    from migctl.cluster.status import ClusterStatus, GpuStatus, NodeStatus
+
+
+class StatusFormat(str, Enum):
+    text = "text"
+    wide = "wide"
+    json = "json"
+    yaml = "yaml"
+
+
+StatusOutput = Annotated[
+    StatusFormat,
+    typer.Option(
+        "-o",
+        "--output",
+        help="text: one row per node; wide: also one block per GPU; json/yaml for programs (stdout only).",
+        case_sensitive=False,
+    ),
+]
+
+
+@app.command("status")
+def status_command(
+    cluster_file: Annotated[
+        Path | None,
+        typer.Option("--cluster", help="Read a snapshot file (kubectl get nodes,pods -A -o yaml) instead of "
+                                       "the live cluster.", dir_okay=False),
+    ] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="HAMi device-config.yaml to use instead of the cluster's "
+                                      "hami-scheduler-device ConfigMap.", dir_okay=False),
+    ] = None,
+    node: Annotated[str | None, typer.Option("--node", help="Show one node, one block per GPU.")] = None,
+    output: StatusOutput = StatusFormat.text,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
+                                           help="Objects per LIST page from the API server.")] = 500,
+) -> None:
+    """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
+    from migctl.cluster.status import build_status
+
+    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size)
+    if node is not None and cluster.node(node) is None:
+        from migctl.errors import InputError
+
+        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
+        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
+        raise InputError(f"--node: no node {node!r} in {cluster.source} (nodes: {names}{more})")
+    report = build_status(cluster, now=datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node)
+
+    if output in (StatusFormat.json, StatusFormat.yaml):
+        from migctl.cli.output import OutputFormat, emit
+
+        emit(report.to_dict(), OutputFormat(output.value), lambda: None)
+        return
+    render_text(report, wide=output is StatusFormat.wide or node is not None)
+
+
+def load_cluster(
+    cluster_file: Path | None,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    config: Path | None = None,
+    page_size: int = 500,
+) -> Cluster:
+    """The cluster from a snapshot or the live API, with the device config attached (shared with simulate)."""
+    from migctl.cli.output import progress
+    from migctl.cluster.device_config import attach_device_config, parse_device_config
+    from migctl.errors import InputError
+
+    config_text = None
+    if config is not None:
+        try:
+            config_text = config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"--config: {config}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--config: {config}: cannot read it ({type(exc).__name__})") from None
+        parsed, problems = parse_device_config(config_text, str(config))
+        if parsed is None:
+            raise InputError(f"--config: {problems[0].message}")
+
+    if cluster_file is not None:
+        from migctl.cluster.snapshot import load_snapshot
+
+        with progress(f"Reading {cluster_file}") as bar:
+            cluster = load_snapshot(cluster_file, on_item=bar.advance)
+    else:
+        from migctl.cluster.kube import read_cluster
+
+        with progress("Listing nodes and pods") as bar:
+            cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=bar.advance)
+    attach_device_config(cluster, config_text, str(config) if config is not None else None)
+    return cluster
+
+
+def _catalogue() -> Any:
+    try:
+        from migctl.hardware.catalogue import load_catalogue
+
+        return load_catalogue()
+    except Exception:  # noqa: BLE001 - status still works without the slot grid
+        return None
+
+
+# --- text rendering ------------------------------------------------------------------------------------
+
+_STYLE = {"bad": "bold red", "warn": "yellow", "ok": "green", "dim": "dim", "head": "bold", "used": "bold cyan"}
+
+
+class _Out:
+    """Lines of (text, style) segments printed through rich (colour only on a terminal)."""
+
+    def __init__(self) -> None:
+        from migctl.cli.output import stdout_console
+
+        self.console = stdout_console()
+
+    def line(self, *segments: tuple[str, str | None] | str) -> None:
+        from rich.text import Text
+
+        text = Text(no_wrap=True, overflow="ignore")
+        for seg in segments:
+            if isinstance(seg, str):
+                text.append(seg)
+            else:
+                text.append(seg[0], style=_STYLE.get(seg[1] or "", seg[1]) if seg[1] else None)
+        self.console.print(text, crop=False, soft_wrap=True)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _gib(mib: int) -> str:
+    return f"{mib / 1024:.1f}"
+
+
+def _pct(used: int, total: int) -> str:
+    return f"{100 * used // total}%" if total else "-"
+
+
+def _node_row(n: NodeStatus) -> list[tuple[str, str | None]]:
+    models = n.gpu_models
+    gpus = ", ".join(f"{count}× {model}" for model, count in models.items()) if n.gpus else "-"
+    bad = sum(not g.health for g in n.gpus)
+    health = ("-", None) if not n.gpus else ((f"{bad} unhealthy", "bad") if bad else ("ok", "ok"))
+    if n.ready is False:
+        health = ("NotReady" + (f", {bad} unhealthy" if bad else ""), "bad")
+    in_use = f"{sum(g.in_use for g in n.gpus)}/{len(n.gpus)}" if n.gpus else "-"
+    total = sum(g.memory_total_mib for g in n.gpus)
+    used = sum(g.memory_used_mib for g in n.gpus)
+    memory = f"{_gib(used)}/{_gib(total)} GiB {_pct(used, total)}" if n.gpus else "-"
+    mig = "-"
+    if n.mode in ("mig", "mixed"):
+        geometries = n.geometries
+        if geometries:
+            mig = "; ".join(f"{g}" + (f" ×{c}" if c > 1 else "") for g, c in geometries.items())
+            idle = sum(1 for g in n.gpus if g.mode == "mig" and g.geometry is None)
+            if idle:
+                mig += f"; {idle} idle"
+        else:
+            instances: dict[str, int] = {}
+            for g in n.gpus:
+                for inst in g.instances:
+                    instances[inst.profile] = instances.get(inst.profile, 0) + 1
+            mig = ", ".join(f"{c}× {p}" for p, c in instances.items()) if instances else "no instances"
+    return [
+        (n.name, None),
+        (n.generation, None),
+        (n.mode or "-", None),
+        (gpus, None),
+        health,
+        (in_use, None),
+        (memory, None),
+        (mig, None),
+    ]
+
+
+def _migctl_cell(n: NodeStatus) -> tuple[str, str | None]:
+    m = n.migctl
+    if not m.present:
+        return ("-", None)
+    state = m.state or "no answer"
+    style = {"success": "ok", "failed": "bad", "refused": "bad"}.get(state, "warn")
+    return (f"{m.desired or '-'} [{state}]", style)
+
+
+def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, (text, _) in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    out.line(*[(h.ljust(widths[i] + 2) if i < len(headers) - 1 else h, "head") for i, h in enumerate(headers)])
+    for row in rows:
+        segments: list[tuple[str, str | None] | str] = []
+        for i, (text, style) in enumerate(row):
+            last = i == len(row) - 1
+            segments.append((text, style))
+            if not last:
+                segments.append(" " * (widths[i] - len(text) + 2))
+        out.line(*segments)
+
+
+def render_text(report: ClusterStatus, *, wide: bool) -> None:
+    out = _Out()
+    nodes = report.nodes
+    if not nodes:
+        out.line(("no nodes", "dim"))
+    else:
+        headers = ["NODE", "HAMI", "MODE", "GPUS", "HEALTH", "IN USE", "GPU MEMORY", "MIG GEOMETRY"]
+        rows = [_node_row(n) for n in nodes]
+        if any(n.migctl.present for n in nodes):
+            headers.append("MIGCTL DESIRED [STATE]")
+            for row, n in zip(rows, nodes):
+                row.append(_migctl_cell(n))
+        _table(out, headers, rows)
+    if wide:
+        for n in nodes:
+            out.line()
+            _render_node_block(out, n)
+    _render_warnings(out, report, with_nodes=True)
+    s = report.summary()
+    out.line()
+    out.line((f"{_n(s['nodes'], 'node')} ({s['gpu_nodes']} with GPUs), {_n(s['gpus'], 'GPU')}: {s['gpus_in_use']} in use, "
+              f"{s['gpus_unhealthy']} unhealthy; GPU memory {_gib(s['memory_used_mib'])}/"
+              f"{_gib(s['memory_total_mib'])} GiB used; "
+              f"{_n(s['gpu_pods'], 'GPU pod')} of {s['pods']}", None))
+    out.line((f"HAMi generation {report.generation}; device config: {report.config_source or 'none'}; "
+              f"source: {report.source}", "dim"))
+
+
+def _render_warnings(out: _Out, report: ClusterStatus, *, with_nodes: bool) -> None:
+    lines: list[tuple[str, str]] = [("cluster", w.message) for w in report.warnings]
+    if with_nodes:
+        for n in report.nodes:
+            lines.extend((n.name, w.message) for w in n.warnings)
+    if not lines:
+        return
+    out.line()
+    out.line((f"Problems ({len(lines)}):", "warn"))
+    limit = 50
+    for where, message in lines[:limit]:
+        out.line("  ", ("!", "warn"), f" {where}: {message}")
+    if len(lines) > limit:
+        out.line((f"  ... and {len(lines) - limit} more (use -o json for all)", "dim"))
+
+
+def _render_node_block(out: _Out, n: NodeStatus) -> None:
+    ready = {True: ("Ready", "ok"), False: ("NotReady", "bad"), None: ("Ready unknown", "dim")}[n.ready]
+    out.line((n.name, "head"), f"  HAMi {n.generation}  mode {n.mode or '-'}  ", ready,
+             ("  cordoned (unschedulable)", "warn") if n.unschedulable else "")
+    u = n.usage
+    if u.cpu_allocatable_millis is not None or u.memory_allocatable_bytes is not None:
+        cpu = f"cpu {u.cpu_requested_millis / 1000:g}/{(u.cpu_allocatable_millis or 0) / 1000:g} requested"
+        mem = f"memory {u.memory_requested_bytes / 2**30:.1f}/{(u.memory_allocatable_bytes or 0) / 2**30:.1f} GiB requested"
+        out.line("  ", (f"{cpu}, {mem}", "dim"))
+    if n.lock is not None:
+        out.line("  ", (f"node lock: {n.lock.holder} since {n.lock.at.isoformat()}", "warn"))
+    m = n.migctl
+    if m.present:
+        applied = ", ".join(f"{k}: {v or '(empty)'}" for k, v in sorted(m.applied.items())) or "-"
+        out.line("  migctl: desired ", (m.desired or "-", None), "  state ", _migctl_cell(n)[0].rsplit(" ", 1)[-1],
+                 f"  applied {applied}")
+        if m.message:
+            out.line("          ", (m.message, "dim"))
+    if not n.gpus:
+        out.line("  ", ("no GPUs registered by HAMi", "dim"))
+    for g in n.gpus:
+        _render_gpu(out, g)
+
+
+def _render_gpu(out: _Out, g: GpuStatus) -> None:
+    from migctl.cluster.status import short_model
+
+    health = ("healthy", "ok") if g.health else ("UNHEALTHY", "bad")
+    out.line(f"  GPU {g.index}  ", (g.uuid, "dim"), f"  {short_model(g.type)}  {g.mode}  ", health,
+             ("  cordoned", "warn") if g.cordoned else "")
+    out.line(f"    memory {g.memory_used_mib}/{g.memory_total_mib} MiB ({_pct(g.memory_used_mib, g.memory_total_mib)})"
+             f"   cores {g.cores_used}/{g.cores_total}   slots {g.slots_used}/{g.slots_total}")
+    if g.mode == "mig":
+        if g.geometry is not None:
+            out.line("    geometry ", (g.geometry, "head"), (f"  (template {g.geometry_template} of the device config)", "dim"))
+        elif not g.instances:
+            out.line("    ", ("no MIG instances in use (HAMi picks a geometry with the next pod)", "dim"))
+        if g.instances:
+            _render_slot_bar(out, g)
+    else:
+        width = 30
+        filled = round(width * g.memory_used_mib / g.memory_total_mib) if g.memory_total_mib else 0
+        filled = max(0, min(width, filled))
+        out.line("    [", ("█" * filled, "used"), ("░" * (width - filled), "dim"), "] memory")
+    for p in g.pods:
+        extra = ""
+        if p.get("mig_slots"):
+            extra = "  slots " + ", ".join(p["mig_slots"])
+        if p.get("mig_instances"):
+            extra = "  " + ", ".join(f"{i['profile']}@{i['placement']['start']}" for i in p["mig_instances"])
+        out.line(f"    pod {p['pod']}  {p['memory_mib']} MiB  {p['cores']}% cores{extra}")
+
+
+def _render_slot_bar(out: _Out, g: GpuStatus) -> None:
+    """Draw the GPU's placement grid: each instance spans its units, ● in use, ○ free, · not carved."""
+    placed = [i for i in g.instances if i.placement is not None]
+    units = g.placement_units or (max((i.placement[0] + i.placement[1] for i in placed), default=0))
+    if not placed or not units:
+        items = ", ".join(f"{i.profile} {'●' if i.used else '○'}" for i in g.instances)
+        out.line(f"    instances {items}")
+        return
+    labels = {id(i): f"{i.profile} {'●' if i.used else '○'}" for i in placed}
+    unit_width = max(3, max(-(-(len(labels[id(i)]) + 2) // i.placement[1]) for i in placed))
+    by_start = {i.placement[0]: i for i in placed}
+    segments: list[tuple[str, str | None] | str] = ["    "]
+    ruler = "    "
+    pos = 0
+    while pos < units:
+        inst = by_start.get(pos)
+        if inst is None:
+            segments.append(("·" * unit_width, "dim"))
+            ruler += str(pos).ljust(unit_width)
+            pos += 1
+            continue
+        width = unit_width * inst.placement[1]
+        segments.append(("[" + labels[id(inst)].center(width - 2) + "]", "used" if inst.used else None))
+        ruler += str(pos).ljust(width)
+        pos += inst.placement[1]
+    out.line(*segments)
+    out.line((ruler.rstrip() + "  (placement units; ● in use, ○ free, · not carved)", "dim"))
+    unplaced = [i for i in g.instances if i.placement is None]
+    if unplaced:
+        out.line("    not on the grid: " + ", ".join(f"{i.profile} {'●' if i.used else '○'}" for i in unplaced))
+

@@ -1,0 +1,41 @@
+"""The scheduler device config as seen from the cluster: the ``hami-scheduler-device`` ConfigMap or ``--config``.
+
+``migctl status`` and ``simulate`` need it for the legacy ``knownMigGeometries`` (the geometry in effect)
+and for the resource names. A config that does not parse becomes a cluster warning, never an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migctl.cluster.model import Cluster, ClusterWarning
+
+
+def parse_device_config(text: str, source: str) -> tuple[Any, list[ClusterWarning]]:
+    """``device-config.yaml`` text -> (``DeviceConfig`` or None, warnings)."""
+    import yaml
+
+    from migctl.config.model import DeviceConfig
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        return None, [ClusterWarning("bad-config", f"{source}{where}: device-config.yaml is not valid YAML; "
+                                                   "geometries in effect cannot be shown")]
+    if not isinstance(data, dict):
+        return None, [ClusterWarning("bad-config", f"{source}: device-config.yaml is not a mapping")]
+    return DeviceConfig.from_dict(data), []
+
+
+def attach_device_config(cluster: Cluster, text: str | None = None, source: str | None = None) -> None:
+    """Set ``cluster.device_config`` from ``text`` (``--config``) or the snapshot's ConfigMap text."""
+    if text is not None:
+        cluster.device_config_text = text
+        cluster.device_config_source = source or "--config"
+    if cluster.device_config_text is None:
+        return
+    config, warnings = parse_device_config(cluster.device_config_text, cluster.device_config_source or "config")
+    cluster.device_config = config
+    cluster.warnings.extend(warnings)

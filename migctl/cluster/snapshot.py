@@ -1,0 +1,335 @@
+"""Cluster snapshot files: what ``kubectl get nodes,pods -A -o yaml`` (or ``-o json``) prints.
+
+A snapshot is a ``v1 List`` of Nodes, Pods and optionally the ``hami-scheduler-device`` ConfigMap. It is
+read item by item, so a 100,000-pod file never exists as one big tree in memory:
+
+- JSON: the ``items`` array is walked with the C JSON scanner one item at a time;
+- YAML: kubectl's block layout (``items:`` then ``- `` entries at column 0) is split into items, each
+  parsed with libyaml's ``CSafeLoader``; any other YAML layout (several documents, single objects,
+  flow style) falls back to one whole-file load.
+
+Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right away and the dict is dropped.
+A file that is not YAML/JSON, or not a List/objects, raises :class:`~migctl.errors.InputError` naming
+the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from migctl.cluster.model import Cluster, ClusterWarning
+from migctl.errors import InputError
+
+try:  # libyaml is much faster; PyYAML without it still works
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+#: The kinds a snapshot may hold; anything else is skipped.
+KINDS = ("Node", "Pod", "ConfigMap")
+
+
+def load_snapshot(
+    path: str | Path,
+    *,
+    on_item: Callable[[], None] | None = None,
+) -> Cluster:
+    """Read a snapshot file into a :class:`Cluster` (``on_item`` is called per item, for progress)."""
+    path = Path(path)
+    cluster = Cluster(source=f"snapshot {path}")
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            first = _first_char(fh)
+            fh.seek(0)
+            items = _json_items(fh, path) if first in ("{", "[") else _yaml_items(fh, path)
+            for obj in items:
+                cluster.add_object(obj)
+                if on_item is not None:
+                    on_item()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a snapshot file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    cluster.finish()
+    if not cluster.nodes:
+        cluster.warnings.append(ClusterWarning("empty-snapshot", f"{path} holds no Node objects"))
+    return cluster
+
+
+def _first_char(fh: IO[str]) -> str:
+    while True:
+        chunk = fh.read(4096)
+        if not chunk:
+            return ""
+        stripped = chunk.lstrip()
+        if stripped:
+            return stripped[0]
+
+
+def _check_item(obj: Any, path: Path, where: str) -> dict[str, Any] | None:
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}:{where}: a list item must be a Kubernetes object (a mapping), got {_kind_of(obj)}")
+    kind = obj.get("kind")
+    if kind == "List" or (kind is None and isinstance(obj.get("items"), list)):
+        return obj  # a nested List; the caller expands it
+    if kind in KINDS:
+        return obj
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    return {list: "a list", str: "text", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _expand(obj: dict[str, Any], path: Path, where: str) -> Iterator[dict[str, Any]]:
+    if obj.get("kind") in KINDS:
+        yield obj
+        return
+    items = obj.get("items")
+    if not isinstance(items, list):
+        raise InputError(f"{path}:{where}: 'items' must be a list of Kubernetes objects")
+    for i, item in enumerate(items):
+        checked = _check_item(item, path, f"{where} items[{i}]")
+        if checked is not None:
+            yield from _expand(checked, path, where)
+
+
+# --- JSON ------------------------------------------------------------------------------------------------
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _json_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
+    text = fh.read()
+    decoder = json.JSONDecoder()
+    ws = " \t\n\r"
+
+    def skip(pos: int) -> int:
+        while pos < len(text) and text[pos] in ws:
+            pos += 1
+        return pos
+
+    def fail(pos: int, message: str) -> InputError:
+        return InputError(f"{path}:{_line_of(text, pos)}: not valid JSON: {message}")
+
+    def value(pos: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise fail(exc.pos, exc.msg) from None
+
+    pos = skip(0)
+    if text.startswith("[", pos):  # a bare JSON list of objects
+        whole, end = value(pos)
+        if text[skip(end) :].strip():
+            raise fail(skip(end), "extra data after the list")
+        yield from _expand({"items": whole}, path, f"{_line_of(text, pos)}")
+        return
+    if not text.startswith("{", pos):
+        raise fail(pos, "expected a JSON object")
+    pos = skip(pos + 1)
+    top: dict[str, Any] = {}
+    saw_items = False
+    while pos < len(text) and text[pos] != "}":
+        key, pos = value(pos)
+        pos = skip(pos)
+        if not text.startswith(":", pos):
+            raise fail(pos, "expected ':'")
+        pos = skip(pos + 1)
+        if key == "items" and text.startswith("[", pos):
+            saw_items = True
+            pos = skip(pos + 1)
+            index = 0
+            while not text.startswith("]", pos):
+                start = pos
+                item, pos = value(pos)
+                checked = _check_item(item, path, f"{_line_of(text, start)} items[{index}]")
+                if checked is not None:
+                    yield from _expand(checked, path, str(_line_of(text, start)))
+                pos = skip(pos)
+                if text.startswith(",", pos):
+                    pos = skip(pos + 1)
+                elif not text.startswith("]", pos):
+                    raise fail(pos, "expected ',' or ']' in 'items'")
+                index += 1
+            pos = skip(pos + 1)
+        else:
+            top[key], pos = value(pos)
+            pos = skip(pos)
+        if text.startswith(",", pos):
+            pos = skip(pos + 1)
+        elif not text.startswith("}", pos):
+            raise fail(pos, "expected ',' or '}'")
+    if pos >= len(text):
+        raise fail(len(text), "unexpected end of file")
+    if text[skip(pos + 1) :].strip():
+        raise fail(skip(pos + 1), "extra data after the object")
+    if not saw_items:
+        checked = _check_item(top, path, "1")
+        if checked is None:
+            raise InputError(f"{path}:1: not a Kubernetes List or Node/Pod/ConfigMap object "
+                             f"(kind {top.get('kind')!r})")
+        yield from _expand(checked, path, "1")
+
+
+# --- YAML ------------------------------------------------------------------------------------------------
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> InputError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return InputError(f"{path}:{mark.line + 1 + line_offset}:{mark.column + 1}: not valid YAML: {problem}")
+    return InputError(f"{path}: not valid YAML: {problem}")
+
+
+def _yaml_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
+    """Split kubectl's layout into items; fall back to a whole-file load for any other layout."""
+    first_item_line = _find_kubectl_items(fh)
+    if first_item_line is None:
+        fh.seek(0)
+        yield from _yaml_whole(fh, path)
+        return
+    rest: list[str] = []
+    for first_line, chunk in _item_chunks(fh, first_item_line, rest):
+        try:
+            loaded = yaml.load(chunk, Loader=_Loader)  # noqa: S506 - CSafeLoader
+        except yaml.YAMLError as exc:
+            raise _yaml_error(path, exc, first_line - 1) from None
+        if not isinstance(loaded, list) or len(loaded) != 1:
+            raise InputError(f"{path}:{first_line}: expected one Kubernetes object in this list item")
+        checked = _check_item(loaded[0], path, f"{first_line}")
+        if checked is not None:
+            yield from _expand(checked, path, str(first_line))
+    if rest:  # more YAML documents after the List
+        offset = int(rest.pop(0))
+        try:
+            documents = list(yaml.load_all("".join(rest), Loader=_Loader))  # noqa: S506
+        except yaml.YAMLError as exc:
+            raise _yaml_error(path, exc, offset - 1) from None
+        for doc in documents:
+            if isinstance(doc, dict):
+                checked = _check_item(doc, path, str(offset))
+                if checked is not None:
+                    yield from _expand(checked, path, str(offset))
+
+
+def _find_kubectl_items(fh: IO[str]) -> int | None:
+    """Position ``fh`` just before the first ``- `` item under a column-0 ``items:`` key.
+
+    Returns that item's line number, or None when the file is not in kubectl's block layout (flow style,
+    an indented sequence, a bare list, several documents before the List).
+    """
+    line_no = 0
+    content = False
+    found_items = False
+    while True:
+        pos = fh.tell()
+        line = fh.readline()
+        if not line:
+            return None
+        line_no += 1
+        bare = line.strip()
+        if not bare or bare.startswith("#"):
+            continue
+        if found_items:
+            if line.startswith("- ") or line.rstrip("\r\n") == "-":
+                fh.seek(pos)
+                return line_no
+            return None
+        if line.startswith("---"):
+            if content:
+                return None
+            continue
+        if line.startswith(("[", "{", "-")):
+            return None
+        content = True
+        if line.startswith("items:"):
+            rest = line[len("items:") :].strip()
+            if rest and not rest.startswith("#"):
+                return None  # `items: []` or flow style
+            found_items = True
+
+
+def _item_chunks(fh: IO[str], line_no: int, rest: list[str]) -> Iterator[tuple[int, str]]:
+    """Yield (first line, text) per ``- `` item; lines after a later ``---`` go to ``rest``."""
+    buf: list[str] = []
+    first = line_no
+    in_items = True
+    for line in iter(fh.readline, ""):
+        if in_items:
+            if line.startswith("- ") or line.rstrip("\r\n") == "-":
+                if buf:
+                    yield first, "".join(buf)
+                buf, first = [line], line_no
+            elif line[:1] in (" ", "\t", "\n", "\r", "#"):
+                buf.append(line)
+            else:  # a top-level key after the items (kind: List, metadata:) or a new document
+                if buf:
+                    yield first, "".join(buf)
+                    buf = []
+                in_items = False
+        if not in_items and line.startswith("---"):
+            rest.append(str(line_no + 1))
+            rest.extend(iter(fh.readline, ""))
+            return
+        line_no += 1
+    if buf:
+        yield first, "".join(buf)
+
+
+def _yaml_whole(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        documents = list(yaml.load_all(fh, Loader=_Loader))  # noqa: S506 - CSafeLoader
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
+    found = False
+    for n, doc in enumerate(documents, start=1):
+        if doc is None:
+            continue
+        where = f"document {n}" if len(documents) > 1 else "1"
+        if isinstance(doc, list):
+            yield from _expand({"items": doc}, path, where)
+            found = True
+            continue
+        checked = _check_item(doc, path, where)
+        if checked is None:
+            if not isinstance(doc.get("kind"), str):
+                raise InputError(f"{path}:{where}: not a Kubernetes List or object (no 'kind')")
+            continue
+        found = True
+        yield from _expand(checked, path, where)
+    if not found and not any(isinstance(d, dict) and isinstance(d.get("kind"), str) for d in documents):
+        raise InputError(f"{path}: empty, or not a Kubernetes List of Nodes and Pods")
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+
+def snapshot_document(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A ``v1 List`` around Node/Pod/ConfigMap objects (what ``migctl cluster snapshot`` writes)."""
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": list(objects)}
+
+
+def dump_snapshot(objects: Iterable[dict[str, Any]], fh: IO[str], *, fmt: str = "yaml") -> None:
+    """Write a snapshot in kubectl's layout (``items:`` entries at column 0) as YAML or JSON."""
+    doc = snapshot_document(objects)
+    if fmt == "json":
+        json.dump(doc, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+        return
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    yaml.dump(doc, fh, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)

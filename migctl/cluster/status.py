@@ -1,0 +1,496 @@
+"""The picture ``migctl status`` shows: per node and per GPU, from the cluster model and rebuilt usage.
+
+Pure: takes a :class:`~migctl.cluster.model.Cluster`, the current time and (optionally) the hardware
+catalogue, returns plain dataclasses with ``to_dict()`` for JSON/YAML. Problems are collected as warnings
+per node (stale handshake, held node lock, unhealthy GPUs, disagreeing records, config not covering a
+GPU model, undecodable pods) and cluster-wide.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from migctl.cluster import codecs, generation
+from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
+from migctl.cluster.usage import (
+    DESIGN_CURRENT,
+    MODE_MIG,
+    DeviceUsage,
+    NodeUsage,
+    build_node_usage,
+    templates_from_config,
+)
+
+
+@dataclass(slots=True)
+class Instance:
+    """One MIG instance on a GPU: its profile, where it sits, and who uses it."""
+
+    profile: str
+    used: bool
+    placement: tuple[int, int] | None = None  # (start, size) in placement units, when known
+    slot: int | None = None  # legacy: index in the expanded geometry (the [t-s] slot)
+    memory_mib: int | None = None
+    core: int | None = None
+    pod: str | None = None
+    mig_uuid: str | None = None
+    runtime_ready: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"profile": self.profile, "used": self.used}
+        out["placement"] = None if self.placement is None else {"start": self.placement[0], "size": self.placement[1]}
+        for key in ("slot", "memory_mib", "core", "pod", "mig_uuid", "runtime_ready"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(slots=True)
+class GpuStatus:
+    uuid: str
+    index: int
+    type: str
+    mode: str
+    health: bool
+    cordoned: bool
+    numa: int
+    slots_total: int
+    slots_used: int
+    memory_total_mib: int
+    memory_used_mib: int
+    cores_total: int
+    cores_used: int
+    geometry: str | None = None  # legacy geometry in effect (canonical text)
+    geometry_template: int | None = None
+    placement_units: int | None = None  # width of the slot grid, when the model is known
+    instances: list[Instance] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    migctl_applied: str | None = None
+
+    @property
+    def in_use(self) -> bool:
+        return self.slots_used > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "index": self.index,
+            "type": self.type,
+            "mode": self.mode,
+            "health": self.health,
+            "cordoned": self.cordoned,
+            "numa": self.numa,
+            "slots_total": self.slots_total,
+            "slots_used": self.slots_used,
+            "memory_total_mib": self.memory_total_mib,
+            "memory_used_mib": self.memory_used_mib,
+            "cores_total": self.cores_total,
+            "cores_used": self.cores_used,
+            "geometry": self.geometry,
+            "geometry_template": self.geometry_template,
+            "placement_units": self.placement_units,
+            "instances": [i.to_dict() for i in self.instances],
+            "pods": self.pods,
+            "migctl_applied": self.migctl_applied,
+        }
+
+
+@dataclass(slots=True)
+class NodeStatus:
+    name: str
+    generation: str
+    evidence: tuple[str, ...]
+    mode: str | None  # the node's GPU mode, "mixed" when GPUs differ, None without GPUs
+    ready: bool | None
+    unschedulable: bool
+    gpus: list[GpuStatus]
+    usage: NodeUsage
+    handshake: codecs.Handshake | None
+    lock: codecs.NodeLock | None
+    migctl: codecs.MigctlGeometry
+    warnings: list[ClusterWarning]
+
+    @property
+    def gpu_models(self) -> Counter[str]:
+        return Counter(short_model(g.type) for g in self.gpus)
+
+    @property
+    def geometries(self) -> Counter[str]:
+        return Counter(g.geometry for g in self.gpus if g.geometry is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        u = self.usage
+        hs = self.handshake
+        return {
+            "name": self.name,
+            "generation": self.generation,
+            "generation_evidence": list(self.evidence),
+            "mode": self.mode,
+            "ready": self.ready,
+            "unschedulable": self.unschedulable,
+            "gpu_count": len(self.gpus),
+            "gpus_in_use": sum(g.in_use for g in self.gpus),
+            "gpus_unhealthy": sum(not g.health for g in self.gpus),
+            "memory_total_mib": sum(g.memory_total_mib for g in self.gpus),
+            "memory_used_mib": sum(g.memory_used_mib for g in self.gpus),
+            "cpu": {"allocatable_millis": u.cpu_allocatable_millis, "requested_millis": u.cpu_requested_millis},
+            "memory": {"allocatable_bytes": u.memory_allocatable_bytes, "requested_bytes": u.memory_requested_bytes},
+            "handshake": None if hs is None else {"state": hs.state, "at": _iso(hs.at), "raw": hs.raw},
+            "lock": None if self.lock is None else {"holder": self.lock.holder, "at": _iso(self.lock.at)},
+            "migctl_desired": self.migctl.desired,
+            "migctl_applied": self.migctl.applied or None,
+            "migctl_state": self.migctl.state,
+            "migctl_message": self.migctl.message,
+            "gpus": [g.to_dict() for g in self.gpus],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+@dataclass(slots=True)
+class ClusterStatus:
+    source: str
+    generation: str
+    config_source: str | None
+    nodes: list[NodeStatus]
+    warnings: list[ClusterWarning]
+    pod_count: int
+    gpu_pod_count: int
+
+    def summary(self) -> dict[str, Any]:
+        gpus = [g for n in self.nodes for g in n.gpus]
+        return {
+            "nodes": len(self.nodes),
+            "gpu_nodes": sum(1 for n in self.nodes if n.gpus),
+            "gpus": len(gpus),
+            "gpus_in_use": sum(g.in_use for g in gpus),
+            "gpus_unhealthy": sum(not g.health for g in gpus),
+            "memory_total_mib": sum(g.memory_total_mib for g in gpus),
+            "memory_used_mib": sum(g.memory_used_mib for g in gpus),
+            "pods": self.pod_count,
+            "gpu_pods": self.gpu_pod_count,
+            "warnings": len(self.warnings) + sum(len(n.warnings) for n in self.nodes),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "generation": self.generation,
+            "config": self.config_source,
+            "summary": self.summary(),
+            "nodes": [n.to_dict() for n in self.nodes],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def short_model(device_type: str) -> str:
+    """``NVIDIA-NVIDIA A100-PCIE-40GB`` / ``NVIDIA A100-PCIE-40GB`` -> ``A100-PCIE-40GB``."""
+    text = device_type
+    for prefix in ("NVIDIA-", "NVIDIA "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    for prefix in ("NVIDIA-", "NVIDIA "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text or device_type or "?"
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _ago(now: datetime, at: datetime) -> str:
+    seconds = int((now - at).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    if seconds < 172800:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+# --- building ---------------------------------------------------------------------------------------------
+
+
+def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only_node: str | None = None) -> ClusterStatus:
+    """The status of every node (or only ``only_node``, still checking the whole cluster's generation)."""
+    config = cluster.device_config
+    templates_for = templates_from_config(config)
+    by_node = cluster.pods_by_node()
+    warnings: list[ClusterWarning] = list(cluster.warnings)
+
+    findings: dict[str, generation.GenerationFinding] = {}
+    for node in cluster.nodes:
+        findings[node.name] = generation.node_generation(node, by_node.get(node.name, ()))
+    cluster_gen, gen_warnings = generation.cluster_generation((f.generation for f in findings.values()), config)
+    warnings.extend(gen_warnings)
+
+    known = {n.name for n in cluster.nodes}
+    for target, pods in by_node.items():
+        if target not in known:
+            gpu_pods = [p for p in pods if p.counts_for_usage]
+            if gpu_pods:
+                warnings.append(ClusterWarning(
+                    "unknown-node", f"{len(gpu_pods)} GPU pod(s) are assigned to node {target}, which is not in "
+                                    f"the cluster (e.g. {gpu_pods[0].key})", node=target))
+
+    legacy_mig = any(
+        d.mode == MODE_MIG for n in cluster.nodes for d in n.devices
+        if generation.mig_design(findings[n.name].generation) == "legacy"
+    )
+    if legacy_mig and config is None:
+        warnings.append(ClusterWarning(
+            "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
+                         "--config): the geometries in effect cannot be shown"))
+
+    nodes = []
+    for node in cluster.nodes:
+        if only_node is not None and node.name != only_node:
+            continue
+        pods = by_node.get(node.name, [])
+        finding = findings[node.name]
+        if finding.generation == generation.JSON and cluster_gen in (generation.CURRENT, generation.LEGACY_JSON):
+            # a JSON node without MIG evidence of its own runs what the rest of the cluster runs
+            finding = generation.GenerationFinding(
+                cluster_gen, finding.evidence + (f"the rest of the cluster runs {cluster_gen}",))
+        design = generation.mig_design(finding.generation)
+        usage = build_node_usage(node, pods, templates_for=templates_for, design=design)
+        nodes.append(_node_status(node, pods, usage, finding, config, catalogue, now))
+
+    gpu_pods = sum(1 for p in cluster.pods if p.counts_for_usage)
+    return ClusterStatus(
+        source=cluster.source,
+        generation=cluster_gen,
+        config_source=cluster.device_config_source if config is not None else None,
+        nodes=nodes,
+        warnings=warnings,
+        pod_count=len(cluster.pods),
+        gpu_pod_count=gpu_pods,
+    )
+
+
+def _node_status(
+    node: Node,
+    pods: list[Pod],
+    usage: NodeUsage,
+    finding: generation.GenerationFinding,
+    config: Any,
+    catalogue: Any,
+    now: datetime,
+) -> NodeStatus:
+    warnings = list(node.warnings)
+    for pod in pods:
+        if pod.vgpu_node == node.name or pod.node_name == node.name:
+            warnings.extend(pod.warnings)
+    warnings.extend(usage.warnings)
+
+    if finding.conflict:
+        warnings.append(ClusterWarning("mixed-generation", f"records disagree: {finding.conflict}", node=node.name))
+
+    hs = node.handshake
+    if hs is not None and hs.is_stale(now):
+        # <= v2.7: the plugin answers 'Requesting_' with 'Reported', so an unanswered one means it is gone.
+        # v2.8+: the plugin never answers; HAMi drops the node only when allocatable nvidia.com/gpu is 0 too.
+        allocatable = node.allocatable_count()
+        if finding.generation == generation.COLON or not allocatable:
+            warnings.append(ClusterWarning(
+                "stale-handshake",
+                f"handshake {hs.raw!r} is {_ago(now, hs.at)} and unanswered"
+                + ("; allocatable nvidia.com/gpu is 0, so HAMi treats the node as unhealthy" if not allocatable
+                   else ": the device plugin stopped reporting"),
+                node=node.name))
+    if node.lock is not None:
+        age = _ago(now, node.lock.at)
+        if node.lock.is_expired(now):
+            warnings.append(ClusterWarning(
+                "node-lock-expired", f"node lock held by {node.lock.holder} since {age}, past the 5m timeout "
+                                     "(the next Bind will take it over)", node=node.name))
+        else:
+            warnings.append(ClusterWarning(
+                "node-lock-held", f"node lock held by {node.lock.holder} ({age}): a pod is being allocated",
+                node=node.name))
+
+    modes = {d.mode for d in usage.devices}
+    mode = None if not modes else (modes.pop() if len(modes) == 1 else "mixed")
+    if mode == "mixed":
+        warnings.append(ClusterWarning("gpu-disagreement", "GPUs on this node register different modes "
+                                                            "(HAMi sets the mode per node)", node=node.name))
+
+    gpus = []
+    for dev in usage.devices:
+        gpu = _gpu_status(dev, node, catalogue, usage.design)
+        gpus.append(gpu)
+        if not dev.health:
+            warnings.append(ClusterWarning("unhealthy-gpu", f"GPU {dev.index} ({dev.id}) is unhealthy",
+                                           node=node.name, gpu=dev.id))
+        if dev.mode == MODE_MIG and config is not None:
+            nvidia = config.nvidia
+            if usage.design == DESIGN_CURRENT:
+                covered = nvidia.allowlist_for(dev.type) is not None or bool(dev.mig_profiles)
+                what = "migProfileAllowlist"
+            else:
+                covered = nvidia.geometries_for(dev.type) is not None
+                what = "knownMigGeometries"
+            if not covered:
+                warnings.append(ClusterWarning(
+                    "config-missing-model", f"no {what} entry of the device config matches GPU {dev.index} "
+                                            f"type {dev.type!r}", node=node.name, gpu=dev.id))
+        if gpu.migctl_applied is not None and gpu.geometry is not None and gpu.migctl_applied != gpu.geometry:
+            warnings.append(ClusterWarning(
+                "gpu-disagreement", f"GPU {dev.index}: migctl applied {gpu.migctl_applied or '(empty)'} but HAMi's "
+                                    f"pods hold geometry {gpu.geometry}", node=node.name, gpu=dev.id))
+    if node.migctl.state in ("failed", "refused"):
+        warnings.append(ClusterWarning(
+            "geometry-" + node.migctl.state,
+            f"migctl node daemon {node.migctl.state}: {node.migctl.message or 'no message'}", node=node.name))
+    cordoned_unknown = node.cordoned - {d.id for d in usage.devices}
+    if cordoned_unknown:
+        warnings.append(ClusterWarning("gpu-disagreement", "hami.io/device-cordon names GPUs the node does not "
+                                                            f"register: {', '.join(sorted(cordoned_unknown))}",
+                                       node=node.name))
+
+    # one warning per distinct problem, in a stable order
+    unique: dict[tuple[str, str, str | None], ClusterWarning] = {}
+    for w in warnings:
+        unique.setdefault((w.code, w.message, w.pod), w)
+    return NodeStatus(
+        name=node.name,
+        generation=finding.generation,
+        evidence=finding.evidence,
+        mode=mode,
+        ready=node.ready,
+        unschedulable=node.unschedulable,
+        gpus=gpus,
+        usage=usage,
+        handshake=hs,
+        lock=node.lock,
+        migctl=node.migctl,
+        warnings=list(unique.values()),
+    )
+
+
+def _model_for(catalogue: Any, device_type: str) -> Any:
+    if catalogue is None:
+        return None
+    match = catalogue.lookup(device_type)
+    return None if match is None else match.model
+
+
+def _canonical(counts: dict[str, int], model: Any) -> str:
+    try:
+        from migctl.hardware.geometry import format_geometry
+
+        return format_geometry(counts, model)
+    except (ImportError, ValueError):
+        return ",".join(f"{name}:{count}" for name, count in counts.items())
+
+
+def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None) -> GpuStatus:
+    model = _model_for(catalogue, dev.type)
+    gpu = GpuStatus(
+        uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
+        numa=dev.numa, slots_total=dev.count, slots_used=dev.used, memory_total_mib=dev.totalmem,
+        memory_used_mib=dev.usedmem, cores_total=dev.totalcore, cores_used=dev.usedcores,
+        placement_units=getattr(model, "placement_units", None),
+    )
+    applied = node.migctl.applied
+    for key in (dev.id, str(dev.index)):
+        if key in applied:
+            gpu.migctl_applied = applied[key]
+            break
+    for p in dev.pods:
+        entry: dict[str, Any] = {"pod": p.pod, "memory_mib": p.usedmem, "cores": p.usedcores, "slots": p.slots}
+        if p.mig_slots:
+            entry["mig_slots"] = [f"{t}-{s}" for t, s in p.mig_slots]
+        if p.mig_instances:
+            entry["mig_instances"] = [
+                {"profile": a.profile, "placement": {"start": a.placement.start, "size": a.placement.size}}
+                for a in p.mig_instances
+            ]
+        gpu.pods.append(entry)
+
+    if dev.mode != MODE_MIG:
+        return gpu
+    legacy = dev.legacy_geometry()
+    if legacy is not None:
+        gpu.geometry = _canonical(legacy, model)
+        gpu.geometry_template = dev.mig_usage.index
+        gpu.instances = _legacy_instances(dev, model)
+    elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:
+        gpu.instances = [
+            Instance(
+                profile=a.profile, used=True, placement=(a.placement.start, a.placement.size),
+                memory_mib=_profile_memory(dev, a.profile), core=_profile_core(dev, a.profile), pod=a.pod,
+                mig_uuid=a.mig_uuid or None, runtime_ready=a.runtime_ready,
+            )
+            for a in sorted(dev.mig_allocations_in_use, key=lambda a: a.placement.start)
+        ]
+        if gpu.placement_units is None and dev.mig_profiles:
+            gpu.placement_units = max((p.start + p.size for prof in dev.mig_profiles for p in prof.placements),
+                                      default=None)
+    return gpu
+
+
+def _profile_memory(dev: DeviceUsage, name: str) -> int | None:
+    for p in dev.mig_profiles:
+        if p.name == name:
+            return p.memory_mib
+    return None
+
+
+def _profile_core(dev: DeviceUsage, name: str) -> int | None:
+    for p in dev.mig_profiles:
+        if p.name == name:
+            return p.core
+    return None
+
+
+def _legacy_instances(dev: DeviceUsage, model: Any) -> list[Instance]:
+    """The expanded legacy geometry as instances, placed on the model's grid when the solver can.
+
+    HAMi never records where a legacy slot sits (hami.md §5.1: the slot index is assumed to equal NVML's
+    MIG device index); the k-th slot of a profile is drawn at the k-th placement of that profile.
+    """
+    holders: dict[int, str] = {}
+    for p in dev.pods:
+        for t, s in p.mig_slots:
+            if t == dev.mig_usage.index:
+                holders.setdefault(s, p.pod)
+    placements: dict[str, list[tuple[int, int]]] = {}
+    if model is not None:
+        try:
+            from migctl.hardware.solver import solve
+
+            counts: dict[str, int] = {}
+            for slot in dev.mig_usage.usage_list:
+                counts[slot.name] = counts.get(slot.name, 0) + 1
+            solution = solve(model, counts)
+            if solution.feasible:
+                for placed in sorted(solution.placements, key=lambda p: p.start):
+                    placements.setdefault(placed.profile, []).append((placed.start, placed.size))
+        except (ImportError, ValueError, KeyError):
+            placements = {}
+    taken: Counter[str] = Counter()
+    out = []
+    for s, slot in enumerate(dev.mig_usage.usage_list):
+        spots = placements.get(slot.name) or placements.get(_canonical_name(slot.name, model)) or []
+        k = taken[slot.name]
+        taken[slot.name] += 1
+        out.append(Instance(
+            profile=slot.name, used=slot.in_use, placement=spots[k] if k < len(spots) else None, slot=s,
+            memory_mib=slot.memory, core=slot.core, pod=holders.get(s),
+        ))
+    return out
+
+
+def _canonical_name(name: str, model: Any) -> str:
+    if model is None:
+        return name
+    profile = model.profile(name)
+    return profile.name if profile is not None else name
