@@ -12,18 +12,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from migctl.cli.main import app
-from migctl.cli.output import OutputFormat, OutputOption, emit
-
-if TYPE_CHECKING:
-    from migctl.apply.engine import ApplyReport
-    from migctl.nvml.adapter import GpuInfo
-
+# Defined before importing the app: importing migctl.cli.main registers migctl.cli.node_daemon,
+# which adds its commands to this node_app.
 node_app = typer.Typer(
     name="node",
     help="This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
     no_args_is_help=True,
 )
+
+from migctl.cli.main import app  # noqa: E402
+from migctl.cli.output import OutputFormat, OutputOption, emit  # noqa: E402
+
+if TYPE_CHECKING:
+    from migctl.apply.engine import ApplyReport
+    from migctl.nvml.adapter import GpuInfo
+
 app.add_typer(node_app, name="node")
 
 GpuOption = Annotated[str, typer.Option("--gpu", help="GPU index, GPU UUID, or 'all'.")]
