@@ -74,14 +74,11 @@ CODES: dict[str, CodeInfo] = _codes(
     ("mig-keys-both", "warning", "Both knownMigGeometries (HAMi <= v2.9) and migProfileAllowlist (v2.10+) are set; each version ignores the other's key."),
     ("mig-key-ignored", "error", "The only MIG key present is ignored by the HAMi version given with --hami-version."),
     # --- MIG entries (both generations) -------------------------------------------------------
-    ("entry-no-models", "error", "A MIG entry has no models (v2.10 refuses to start; v2.9 never matches it)."),
-    ("entry-no-profiles", "error", "A migProfileAllowlist entry has no profiles (v2.10 refuses to start)."),
-    ("entry-no-geometries", "warning", "A knownMigGeometries entry has no allowedGeometries: MIG pods never fit its GPUs."),
     ("model-unknown", "warning", "The hardware catalogue does not know this model string; the entry cannot be checked."),
     ("model-never-matches", "warning", "No known GPU reports an NVML name containing this model string, so it never matches."),
     ("model-duplicate", "warning", "A model string is listed twice."),
+    ("model-substring-match", "warning", "The model string is part of a longer model's NVML name ('H20' in 'NVIDIA H200'): HAMi applies the entry to those GPUs too."),
     ("model-shadowed", "warning", "An earlier entry's model string is a substring of this one, so HAMi's first-substring rule picks the earlier entry."),
-    ("model-not-mig", "error", "The model does not support MIG."),
     ("profile-name-syntax", "error", "A profile name that is not '<N>g.<M>gb' (optionally with +me, -me, +me.all, +gfx)."),
     ("profile-slice-unsupported", "error", "HAMi v2.10 maps only 1g, 2g, 3g, 4g, 6g, 7g and 8g to NVML GPU-instance profiles."),
     ("profile-unknown", "error", "The profile does not exist on the model the entry names."),
@@ -91,7 +88,6 @@ CODES: dict[str, CodeInfo] = _codes(
     ("profile-count-exceeded", "error", "More instances of a profile than the GPU can hold."),
     ("geometry-infeasible", "error", "The geometry cannot be created on the GPU (no non-overlapping placement exists)."),
     ("geometry-not-list", "error", "An allowedGeometries item is a template, not a list of templates (the flat form from HAMi's website); yaml.v2 fails."),
-    ("geometry-empty", "warning", "A geometry with no templates."),
     ("geometry-unreachable", "warning", "First-fit order never selects this geometry: an earlier one serves every request it could."),
     ("memory-over-profile", "warning", "A template's memory is larger than the hardware profile's: pods get less memory than they asked for."),
     ("core-missing", "warning", "A template without 'core': HAMi accounts 0 % of the GPU's cores for its instances."),
@@ -100,7 +96,6 @@ CODES: dict[str, CodeInfo] = _codes(
     # --- node config ---------------------------------------------------------------------------
     ("node-name-missing", "warning", "A nodeconfig entry without a name never applies."),
     ("node-name-duplicate", "warning", "Two nodeconfig entries for one node; both apply, the later overriding."),
-    ("operating-mode-invalid", "error", "operatingmode is not one of hami-core, mig, mps."),
     ("migstrategy-no-effect", "warning", "nodeconfig 'migstrategy' is parsed but never read by the device plugin."),
 )
 

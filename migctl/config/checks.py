@@ -1,0 +1,590 @@
+"""Semantic checks of a device-config and of the device plugin's node config.
+
+Each check reads the raw parsed document (so every finding has an exact JSON Pointer) and is defensive
+about shapes the JSON Schema already reported. Facts come from ``hami.md``:
+
+- §1.1 ``validateConfig``: every vendor section empty is fatal (``config-empty``);
+- §1.3 ``resourceCountName`` effectively required; the device plugin dereferences ``deviceSplitCount``,
+  ``deviceMemoryScaling``, ``deviceCoreScaling`` and ``libCudaLogLevel`` without a nil check;
+- §1.4 legacy geometries: first-substring model match, template selection "first geometry, first entry
+  with memory >= request" (§4.5), the ``[t-s]`` slot-index bug (§4.5, PR #2513), ``core`` defaulting to 0;
+- §1.5 allowlist: HAMi's own name rule, only the ``<N>g`` prefix picks the NVML profile;
+- §1.6 ``nodeconfig`` belongs to ConfigMap ``hami-device-plugin`` (``config.json``), ``migstrategy`` is dead;
+- §1.7 the checklist these checks implement.
+
+Hardware facts (profile names, maximum counts, placements, memory) come from the catalogue and the exact
+placement solver (``migctl.hardware``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from migctl.config.diagnostics import Diagnostic, Severity, child, diag, pointer, pointer_parts
+from migctl.config.model import VENDOR_SECTIONS
+from migctl.config.schema import device_config_schema, schema_diagnostics
+
+if TYPE_CHECKING:
+    from migctl.hardware.catalogue import Catalogue, GpuModel, Profile
+
+HamiVersion = Literal["auto", "2.9", "2.10"]
+
+PLUGIN_POINTER_FIELDS = ("deviceSplitCount", "deviceMemoryScaling", "deviceCoreScaling", "libCudaLogLevel")
+# hami.md §1.5: profileNameToGIProfileID knows only these prefixes.
+HAMI_SLICE_PREFIXES = ("1g", "2g", "3g", "4g", "6g", "7g", "8g")
+_LEGACY = "knownMigGeometries"
+_ALLOW = "migProfileAllowlist"
+
+
+# --- models ------------------------------------------------------------------------------------
+def _whole_token(needle: str, haystack: str) -> bool:
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before_ok = start == 0 or not haystack[start - 1].isalnum()
+        after_ok = end == len(haystack) or not haystack[end].isalnum()
+        if before_ok and after_ok:
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
+
+
+@dataclass
+class ModelTargets:
+    """What one model string of an entry refers to.
+
+    ``intended``: catalogue models the string names (a whole-token part of an NVML name, or a known HAMi
+    model string / NVML name / catalogue key); ``incidental``: NVML names that contain the string only as
+    part of a longer token (``"H20"`` in ``"NVIDIA H200"``); ``matches_any``: some known NVML name contains it.
+    """
+
+    text: str
+    intended: list[GpuModel] = field(default_factory=list)
+    incidental: list[tuple[GpuModel, str]] = field(default_factory=list)
+    matches_any: bool = False
+
+
+def resolve_model_string(catalogue: Catalogue, text: str) -> ModelTargets:
+    targets = ModelTargets(text)
+    for model in catalogue:
+        for name in model.nvml_names:
+            if text and text in name:
+                targets.matches_any = True
+                if _whole_token(text, name):
+                    if model not in targets.intended:
+                        targets.intended.append(model)
+                else:
+                    targets.incidental.append((model, name))
+    if not targets.intended:
+        match = catalogue.lookup(text)
+        if match is not None and match.rule != "hami-substring":
+            targets.intended.append(match.model)
+    return targets
+
+
+def _first_entry_matching(entries: list[list[str]], device_type: str) -> int | None:
+    for index, models in enumerate(entries):
+        if any(m and m in device_type for m in models):
+            return index
+    return None
+
+
+def _entry_models(entries: list[Any]) -> list[list[str]]:
+    out = []
+    for entry in entries:
+        models = entry.get("models") if isinstance(entry, dict) else None
+        out.append([m for m in models if isinstance(m, str)] if isinstance(models, list) else [])
+    return out
+
+
+def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[list[Diagnostic], list[list[GpuModel]]]:
+    """Duplicates, shadowing, unknown and never-matching model strings; the models each entry targets."""
+    out: list[Diagnostic] = []
+    per_entry = _entry_models(entries)
+    targets_per_entry: list[list[GpuModel]] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        targets: list[GpuModel] = []
+        raw = entry.get("models") if isinstance(entry, dict) else None
+        for j, text in enumerate(raw if isinstance(raw, list) else []):
+            if not isinstance(text, str) or not text:
+                continue
+            path = child(base, i, "models", j)
+            if text in seen:
+                first = seen[text]
+                where = "earlier in this entry" if first == i else f"in entry {first} ({child(base, first)})"
+                out.append(diag("model-duplicate", path, f"model {text!r} is already listed {where}",
+                                "remove the repeat" if first == i else
+                                "HAMi uses the first entry that matches; this one never applies to it"))
+                continue
+            seen[text] = i
+            resolved = resolve_model_string(catalogue, text)
+            for model in resolved.intended:
+                if model not in targets:
+                    targets.append(model)
+            if not resolved.intended and not resolved.matches_any:
+                out.append(diag("model-unknown", path, f"the hardware catalogue does not know model {text!r}",
+                                "its profiles and geometries are not checked; HAMi matches the GPU's NVML name "
+                                "(e.g. 'NVIDIA A100-SXM4-40GB') by substring"))
+            elif not resolved.matches_any:
+                names = ", ".join(repr(n) for m in resolved.intended for n in m.nvml_names)
+                out.append(diag("model-never-matches", path,
+                                f"no GPU reports an NVML name containing {text!r}, so this string never matches",
+                                f"HAMi matches case-sensitive substrings of the NVML name; {resolved.intended[0].key} "
+                                f"reports {names}"))
+            # Shadowing: GPUs this string is meant for are taken by an earlier entry.
+            shadowers: dict[int, str] = {}
+            for model in resolved.intended:
+                for name in model.nvml_names:
+                    if text not in name and resolved.matches_any:
+                        continue
+                    winner = _first_entry_matching(per_entry, name)
+                    if winner is not None and winner < i:
+                        shadowers.setdefault(winner, name)
+            for winner, name in sorted(shadowers.items()):
+                culprit = next((m for m in per_entry[winner] if m in name), "?")
+                out.append(diag("model-shadowed", path,
+                                f"GPUs named {name!r} match entry {winner}'s model {culprit!r} first "
+                                f"(HAMi takes the first entry with a substring match), so {text!r} here is not used for them",
+                                f"move this entry before entry {winner}, or make {culprit!r} longer"))
+            for model, name in resolved.incidental:
+                if _first_entry_matching(per_entry, name) == i:
+                    out.append(diag("model-substring-match", path,
+                                    f"{text!r} is a substring of {name!r} ({model.key}): HAMi applies this entry to those GPUs too",
+                                    f"list {model.key} in an entry before this one, or use a longer model string"))
+        targets_per_entry.append(targets)
+    return out, targets_per_entry
+
+
+# --- legacy knownMigGeometries -------------------------------------------------------------------
+def _resolve_on(model: GpuModel, name: str, path: str, *, legacy: bool, out: list[Diagnostic],
+                reported: set[tuple[str, str, str]]) -> Profile | None:
+    from migctl.hardware.profile_name import parse_profile_name
+
+    try:
+        parse_profile_name(name)
+    except ValueError:
+        return None  # the schema reports the syntax
+    resolution = model.resolve_profile(name)
+    key = (path, model.key, resolution.how or "none")
+    if resolution.how == "exact":
+        return resolution.profile
+    if resolution.how == "alias" and resolution.profile is not None:
+        if legacy and key not in reported:
+            reported.add(key)
+            out.append(diag("profile-name-drift", path,
+                            f"{name!r} is another spelling of {resolution.profile.name!r} on {model.key}",
+                            f"HAMi <= v2.9 applies geometries with nvidia-mig-parted, which names the profile from the "
+                            f"driver's memory size ({resolution.profile.name!r} on current drivers); write "
+                            f"{resolution.profile.name!r} unless your driver prints {name!r}"))
+        return resolution.profile
+    if key not in reported:
+        reported.add(key)
+        hint = f"{model.key} profiles: {', '.join(model.profile_names)}"
+        if resolution.how == "nearest" and resolution.profile is not None:
+            hint = f"did you mean {resolution.profile.name!r}? " + hint
+        out.append(diag("profile-unknown", path, f"{model.key} has no MIG profile {name!r}", hint))
+    return None
+
+
+def _legacy_order_checks(base: str, geometries: list[Any]) -> list[Diagnostic]:
+    """Template-selection order (hami.md §4.5): first geometry, then first entry, with memory >= request."""
+    out: list[Diagnostic] = []
+    best_before = -1  # largest memory of any earlier geometry
+    best_index = -1
+    for g, geometry in enumerate(geometries):
+        if not isinstance(geometry, list):
+            continue
+        memories = [t.get("memory") if isinstance(t, dict) else None for t in geometry]
+        valid = [m for m in memories if isinstance(m, int) and not isinstance(m, bool)]
+        if not valid:
+            continue
+        top = max(valid)
+        gpath = child(base, g)
+        if best_before >= top:
+            out.append(diag("geometry-unreachable", gpath,
+                            f"geometry {g} is never chosen: geometry {best_index} already serves every request up to "
+                            f"{best_before} MiB, and this one offers at most {top} MiB",
+                            "HAMi picks the first geometry with a template whose memory covers the request; "
+                            "order geometries by their largest template, smallest first"))
+        # Within the geometry: entries after a larger one; the [t-s] slot-index bug.
+        largest_so_far = -1
+        slots_before = 0
+        order_reported = False
+        for t, memory in enumerate(memories):
+            template = geometry[t]
+            count = template.get("count") if isinstance(template, dict) else None
+            count = count if isinstance(count, int) and not isinstance(count, bool) else 1
+            if not isinstance(memory, int) or isinstance(memory, bool):
+                slots_before += count
+                continue
+            tpath = child(gpath, t)
+            if memory < largest_so_far and not order_reported:
+                order_reported = True
+                out.append(diag("template-order", tpath,
+                                f"template {t} ({memory} MiB) comes after a larger one: a request that fits it takes "
+                                "a larger slot while one is free",
+                                "list templates smallest memory first (HAMi's chart does since v2.8)"))
+            selectable = memory > max(largest_so_far, best_before)
+            if t > 0 and selectable and slots_before != t:
+                out.append(diag("legacy-slot-index", tpath,
+                                f"when HAMi <= v2.9 picks this template on an empty GPU it records slot {t} "
+                                f"(the template index) instead of slot {slots_before}, so two pods can get one instance",
+                                "put templates whose count is above 1 last, or give this geometry one template "
+                                "(HAMi PR #2513, unmerged)"))
+            largest_so_far = max(largest_so_far, memory)
+            slots_before += count
+        if top > best_before:
+            best_before, best_index = top, g
+    return out
+
+
+def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
+    from migctl.hardware.solver import solve
+
+    base = pointer("nvidia", _LEGACY)
+    entries = nvidia.get(_LEGACY)
+    if not isinstance(entries, list):
+        return []
+    out, targets = _model_checks(catalogue, base, entries)
+    reported: set[tuple[str, str, str]] = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        geometries = entry.get("allowedGeometries")
+        if not isinstance(geometries, list):
+            continue
+        gbase = child(base, i, "allowedGeometries")
+        out.extend(_legacy_order_checks(gbase, geometries))
+        missing_core: list[str] = []
+        templates_total = 0
+        for g, geometry in enumerate(geometries):
+            if not isinstance(geometry, list):
+                continue
+            per_model: dict[str, dict[str, int]] = {m.key: {} for m in targets[i]}
+            complete = {m.key: True for m in targets[i]}
+            for t, template in enumerate(geometry):
+                if not isinstance(template, dict):
+                    continue
+                templates_total += 1
+                tpath = child(gbase, g, t)
+                if "core" not in template:
+                    missing_core.append(tpath)
+                name = template.get("name")
+                count = template.get("count")
+                memory = template.get("memory")
+                if not isinstance(name, str):
+                    continue
+                for model in targets[i]:
+                    profile = _resolve_on(model, name, child(tpath, "name"), legacy=True, out=out, reported=reported)
+                    if profile is None:
+                        complete[model.key] = False
+                        continue
+                    if (isinstance(memory, int) and not isinstance(memory, bool) and profile.memory_mib is not None
+                            and memory > profile.memory_mib):
+                        out.append(diag("memory-over-profile", child(tpath, "memory"),
+                                        f"memory {memory} MiB is more than {profile.name} has on {model.key} "
+                                        f"({profile.memory_mib} MiB): a pod asking for up to {memory} MiB gets this "
+                                        f"instance with {memory - profile.memory_mib} MiB less",
+                                        f"set memory to {profile.memory_mib} (or less)"))
+                    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                        totals = per_model[model.key]
+                        totals[profile.name] = totals.get(profile.name, 0) + count
+                    else:
+                        complete[model.key] = False
+            for model in targets[i]:
+                counts = per_model[model.key]
+                if not complete[model.key] or not counts:
+                    continue
+                gpath = child(gbase, g)
+                over = [(p, c) for p, c in counts.items() if (prof := model.profile(p)) and c > prof.max_instances]
+                if over:
+                    for name, count in over:
+                        prof = model.profile(name)
+                        out.append(diag("profile-count-exceeded", gpath,
+                                        f"geometry {g} asks for {count} x {name}, but one {model.key} GPU holds at most "
+                                        f"{prof.max_instances if prof else '?'}",
+                                        "lower the count; nvidia-mig-parted fails to apply it and the device plugin exits"))
+                    continue
+                solution = solve(model, counts)
+                if not solution.feasible:
+                    text = ",".join(f"{p}:{c}" for p, c in counts.items())
+                    out.append(diag("geometry-infeasible", gpath,
+                                    f"geometry {g} ({text}) cannot be created on {model.key}: {solution.reason}",
+                                    "run 'migctl hardware show' for the model's valid layouts"))
+        if missing_core:
+            out.append(diag("core-missing", missing_core[0],
+                            f"{len(missing_core)} of {templates_total} templates in entry {i} have no 'core'",
+                            "HAMi then accounts 0 % of the GPU's cores to these instances; set core to the instance's "
+                            "share of SMs (e.g. 14 for a 1g on a 7-slice GPU)"))
+    return out
+
+
+# --- v2.10 migProfileAllowlist --------------------------------------------------------------------
+def _allowlist_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
+    from migctl.hardware.profile_name import parse_profile_name
+
+    base = pointer("nvidia", _ALLOW)
+    entries = nvidia.get(_ALLOW)
+    if not isinstance(entries, list):
+        return []
+    out, targets = _model_checks(catalogue, base, entries)
+    reported: set[tuple[str, str, str]] = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("profiles"), list):
+            continue
+        seen: dict[str, int] = {}
+        for k, name in enumerate(entry["profiles"]):
+            if not isinstance(name, str):
+                continue
+            path = child(base, i, "profiles", k)
+            if name in seen:
+                out.append(diag("profile-duplicate", path, f"profile {name!r} is already listed at index {seen[name]}"))
+                continue
+            seen[name] = k
+            prefix, dot, rest = name.partition(".")
+            if not (dot and rest and len(prefix) >= 2 and prefix.endswith("g")):
+                continue  # HAMi's own rule; the schema reports it
+            if prefix not in HAMI_SLICE_PREFIXES:
+                out.append(diag("profile-slice-unsupported", path,
+                                f"{name!r}: HAMi maps only {', '.join(HAMI_SLICE_PREFIXES)} to NVML profiles, not {prefix!r}",
+                                "the device plugin cannot create it; remove it"))
+                continue
+            try:
+                parse_profile_name(name)
+            except ValueError as exc:
+                out.append(diag("profile-name-syntax", path, str(exc),
+                                "HAMi accepts it but uses only the prefix; the name is shown to users as the profile label"))
+                continue
+            for model in targets[i]:
+                profile = _resolve_on(model, name, path, legacy=False, out=out, reported=reported)
+                if profile is None:
+                    continue
+                plain = f"NVML_GPU_INSTANCE_PROFILE_{profile.compute_slices}_SLICE"
+                if profile.nvml_profile != plain:
+                    base_profile = next((p for p in model.profiles if p.nvml_profile == plain), None)
+                    becomes = f" ({base_profile.name})" if base_profile else ""
+                    out.append(diag("profile-variant-collapsed", path,
+                                    f"{name!r} is a variant profile on {model.key} ({profile.nvml_profile}); HAMi v2.10 "
+                                    f"creates the plain {profile.compute_slices}-slice profile{becomes} under this name",
+                                    "list the plain profile instead; HAMi cannot select variants (hami.md §1.5)"))
+    return out
+
+
+# --- node config -------------------------------------------------------------------------------
+def node_entry_checks(entries: Any, base: str) -> list[Diagnostic]:
+    """Names present and unique, the dead ``migstrategy`` (hami.md §1.6). Keys are already normalised."""
+    out: list[Diagnostic] = []
+    if not isinstance(entries, list):
+        return out
+    names: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        path = child(base, i)
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            out.append(diag("node-name-missing", path, f"nodeconfig entry {i} has no name, so it never applies",
+                            "set name to the node's name (matched exactly against NODE_NAME)"))
+        elif name in names:
+            out.append(diag("node-name-duplicate", child(path, "name"),
+                            f"node {name!r} already has entry {names[name]}; both apply, the later overriding",
+                            "merge the two entries"))
+        else:
+            names[name] = i
+        strategy = entry.get("migstrategy")
+        if isinstance(strategy, str) and strategy:
+            out.append(diag("migstrategy-no-effect", child(path, "migstrategy"),
+                            "the device plugin parses 'migstrategy' but never reads it",
+                            "set the MIG strategy with the device plugin's --mig-strategy flag "
+                            "(Helm devicePlugin.migStrategy) instead", at_key=True))
+    return out
+
+
+def _normalise_node_keys(value: Any, known: dict[str, Any], ptr: str, orig: str,
+                         paths: dict[str, str]) -> Any:
+    """Go's encoding/json matches keys case-insensitively: rename keys to their schema spelling."""
+    paths[ptr] = orig
+    if isinstance(value, list):
+        return [_normalise_node_keys(v, known, ptr + pointer(i), orig + pointer(i), paths) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    props = known.get("properties") or {}
+    by_fold = {k.casefold(): k for k in props}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = by_fold.get(str(key).casefold(), key)
+        sub = props.get(name) or {}
+        if "$ref" in sub:
+            sub = device_config_schema()["$defs"][sub["$ref"].rsplit("/", 1)[-1]]
+        if "items" in sub and "$ref" in sub["items"]:
+            sub = {"items": device_config_schema()["$defs"][sub["items"]["$ref"].rsplit("/", 1)[-1]]}
+        if "items" in sub:
+            items = item if isinstance(item, list) else None
+            if items is not None:
+                out[name] = [_normalise_node_keys(v, sub["items"], ptr + pointer(name, i), orig + pointer(key, i), paths)
+                             for i, v in enumerate(items)]
+                paths[ptr + pointer(name)] = orig + pointer(key)
+                continue
+        out[name] = _normalise_node_keys(item, sub, ptr + pointer(name), orig + pointer(key), paths)
+    return out
+
+
+def _remap(diagnostics: Iterable[Diagnostic], paths: dict[str, str]) -> list[Diagnostic]:
+    from dataclasses import replace
+
+    out = []
+    for d in diagnostics:
+        parts = pointer_parts(d.path)
+        for n in range(len(parts), -1, -1):
+            prefix = pointer(*parts[:n])
+            if prefix in paths:
+                out.append(replace(d, path=paths[prefix] + pointer(*parts[n:])))
+                break
+        else:
+            out.append(d)
+    return out
+
+
+def check_node_config(document: Any) -> list[Diagnostic]:
+    """Lint the device plugin's ``config.json`` (``hami.md §1.6``); keys match case-insensitively."""
+    if not isinstance(document, dict):
+        return [diag("document-type", "", "the node config must be a JSON object like {\"nodeconfig\": [...]}")]
+    defs = device_config_schema()["$defs"]
+    paths: dict[str, str] = {}
+    normalised = _normalise_node_keys(document, defs["nodeConfigFile"], "", "", paths)
+    found = schema_diagnostics(normalised, definition="nodeConfigFile", case_sensitive=False)
+    found += node_entry_checks(normalised.get("nodeconfig"), pointer("nodeconfig"))
+    return _remap(found, paths)
+
+
+# --- the device-config --------------------------------------------------------------------------
+def _flat_geometry_checks(nvidia: dict[str, Any]) -> tuple[list[Diagnostic], list[str]]:
+    out: list[Diagnostic] = []
+    suppressed: list[str] = []
+    entries = nvidia.get(_LEGACY)
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        geometries = entry.get("allowedGeometries") if isinstance(entry, dict) else None
+        for g, item in enumerate(geometries if isinstance(geometries, list) else []):
+            if isinstance(item, dict):
+                path = pointer("nvidia", _LEGACY, i, "allowedGeometries", g)
+                suppressed.append(path)
+                out.append(diag("geometry-not-list", path,
+                                "this geometry is a single template, but allowedGeometries is a list of lists of templates",
+                                "write each geometry as its own list: '- - name: 1g.5gb' (two dashes); the flat form "
+                                "on HAMi's website makes yaml.v2 fail and the scheduler exit"))
+    return out, suppressed
+
+
+def _generation_checks(nvidia: dict[str, Any], version: HamiVersion) -> list[Diagnostic]:
+    legacy = nvidia.get(_LEGACY) is not None
+    allow = nvidia.get(_ALLOW) is not None
+    out: list[Diagnostic] = []
+    if legacy and allow:
+        ignored = {"2.9": f"HAMi v2.9 ignores {_ALLOW}", "2.10": f"HAMi v2.10 ignores {_LEGACY}"}.get(
+            version, f"HAMi <= v2.9 ignores {_ALLOW} and v2.10 ignores {_LEGACY}")
+        out.append(diag("mig-keys-both", pointer("nvidia", _LEGACY if version != "2.9" else _ALLOW),
+                        f"both {_LEGACY} and {_ALLOW} are set: {ignored}",
+                        "keep only the key of the HAMi version you run (migration: the allowlist is the union of the "
+                        "profile names of the legacy geometries)", at_key=True))
+    elif legacy and version == "2.10":
+        out.append(diag("mig-key-ignored", pointer("nvidia", _LEGACY),
+                        f"HAMi v2.10 ignores {_LEGACY}; with no {_ALLOW} no MIG profile is advertised",
+                        f"convert it: {_ALLOW} entries with the same models and the union of their profile names",
+                        at_key=True))
+    elif allow and version == "2.9":
+        out.append(diag("mig-key-ignored", pointer("nvidia", _ALLOW),
+                        f"HAMi <= v2.9 ignores {_ALLOW}; with no {_LEGACY} no GPU gets MIG templates",
+                        f"use {_LEGACY} (whole-GPU geometries) on HAMi <= v2.9", at_key=True))
+    return out
+
+
+def _nvidia_field_checks(nvidia: dict[str, Any]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    count_name = nvidia.get("resourceCountName")
+    if count_name is None or count_name == "":
+        where = pointer("nvidia", "resourceCountName") if "resourceCountName" in nvidia else pointer("nvidia")
+        out.append(diag("resource-name-missing", where,
+                        "resourceCountName is empty: no pod is ever seen as requesting an NVIDIA GPU",
+                        "set resourceCountName: nvidia.com/gpu", at_key=True))
+    if "nodeconfig" in nvidia:
+        out.append(diag("nodeconfig-in-device-config", pointer("nvidia", "nodeconfig"),
+                        "'nodeconfig' under 'nvidia' is silently ignored by HAMi (NvidiaConfig has no such field)",
+                        "per-node settings belong in ConfigMap hami-device-plugin, key config.json "
+                        "(check it with: migctl validate config --kind node-config)", at_key=True))
+    missing = [k for k in PLUGIN_POINTER_FIELDS if nvidia.get(k) is None]
+    if missing:
+        out.append(diag("plugin-field-missing", pointer("nvidia"),
+                        f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the device plugin "
+                        "dereferences a nil pointer (and crashes) unless every node's nodeconfig sets "
+                        f"{'it' if len(missing) == 1 else 'them'}",
+                        "the chart sets deviceSplitCount: 10, deviceMemoryScaling: 1, deviceCoreScaling: 1, "
+                        "libCudaLogLevel: 1", at_key=True))
+    return out
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (dict, list, str)) and not value)
+
+
+def effective_version(nvidia: Any, version: HamiVersion) -> str | None:
+    """The HAMi generation the checks assume: the one given, else inferred from the MIG key present."""
+    if version != "auto":
+        return version
+    if not isinstance(nvidia, dict):
+        return None
+    legacy = nvidia.get(_LEGACY) is not None
+    allow = nvidia.get(_ALLOW) is not None
+    if legacy and not allow:
+        return "2.9"
+    if allow and not legacy:
+        return "2.10"
+    return None
+
+
+def check_device_config(document: Any, *, hami_version: HamiVersion = "auto",
+                        catalogue: Catalogue | None = None) -> list[Diagnostic]:
+    """Every finding for one parsed device-config document (paths are JSON Pointers into it)."""
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else type(document).__name__
+        return [diag("document-type", "", f"a device-config must be a mapping with an 'nvidia:' section, not {kind}",
+                     "HAMi's parser fails on it and the scheduler exits")]
+    if catalogue is None:
+        from migctl.hardware.catalogue import load_catalogue
+
+        catalogue = load_catalogue()
+    out: list[Diagnostic] = []
+    nvidia = document.get("nvidia")
+    suppressed: list[str] = []
+    if isinstance(nvidia, dict):
+        flat, suppressed = _flat_geometry_checks(nvidia)
+        out.extend(flat)
+    for d in schema_diagnostics(document):
+        if not any(d.path == s or d.path.startswith(s + "/") for s in suppressed):
+            out.append(d)
+    if all(_is_empty(document.get(v)) for v in VENDOR_SECTIONS):
+        out.append(diag("config-empty", "", "no vendor section has any settings: HAMi fails with "
+                        "'all configurations are empty'", "add an 'nvidia:' section (resourceCountName: nvidia.com/gpu, ...)"))
+        return out
+    if not isinstance(nvidia, dict):
+        if nvidia is None:
+            out.append(diag("no-nvidia-section", "", "there is no 'nvidia' section; nothing MIG-related to check"))
+        return out
+    out.extend(_nvidia_field_checks(nvidia))
+    out.extend(_generation_checks(nvidia, hami_version))
+    version = effective_version(nvidia, hami_version)
+    if version != "2.10":
+        out.extend(_legacy_checks(catalogue, nvidia))
+    if version != "2.9":
+        out.extend(_allowlist_checks(catalogue, nvidia))
+    if isinstance(nvidia.get("nodeconfig"), list):
+        out.extend(d for d in node_entry_checks(nvidia["nodeconfig"], pointer("nvidia", "nodeconfig"))
+                   if d.code != "node-name-missing")
+    return out
+
+
+def sort_key(d: Diagnostic) -> tuple[Any, ...]:
+    order = {Severity.error: 0, Severity.warning: 1, Severity.info: 2}
+    return (d.line if d.line is not None else 0, d.column or 0, order[d.severity], d.code)
