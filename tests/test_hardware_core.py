@@ -311,6 +311,9 @@ def test_a30_four_unit_grid(cat):
     assert not _check(a30, "4g.24gb:1,1g.6gb:1").feasible
     assert _check(a30, "2g.12gb+me:1,2g.12gb:1").feasible
     assert not _check(a30, "2g.12gb+me:2").feasible
+    # One OFA/NVJPG on the A30 (NVIDIA's DRA engine budget): the two +me profiles exclude each other.
+    both = _check(a30, "2g.12gb+me:1,1g.6gb+me:1")
+    assert not both.feasible and "NVJPG" in both.reason and both.unplaced == "1g.6gb+me"
     assert [str(p) for p in _check(a30, "2g.12gb:1,1g.6gb:2").placements] == ["2g.12gb@0:2", "1g.6gb@2:1", "1g.6gb@3:1"]
 
 
@@ -368,6 +371,15 @@ def test_existing_instances_that_are_impossible(cat):
     assert not unknown.feasible and "1g.24gb" in unknown.reason
     odd = solve(model, {"1g.5gb": 1}, existing=[PlacedInstance("1g.5gb", 7, 1)])
     assert odd.feasible and odd.warnings and "not one of the catalogue's placements" in odd.warnings[0]
+
+
+def test_feasible_solutions_carry_driver_caveats(cat):
+    model = cat.model("a100-40gb")
+    assert any("R510" in w for w in _check(model, "4g.20gb:1,3g.20gb:1").warnings)
+    assert _check(model, "1g.10gb:1").warnings == ("1g.10gb needs driver R525 or later",)
+    mixed = _check(model, "1g.5gb+me:1,1g.5gb:6")
+    assert any("not confirmed" in w for w in mixed.warnings)
+    assert _check(model, "2g.10gb:3,1g.5gb:1").warnings == ()
 
 
 def test_solution_to_dict(cat):

@@ -30,6 +30,12 @@ def _rules_allow(model, names: list[str]) -> bool:
             return False
         if any(not n.endswith("-me") for n in names if not n.endswith("+me.all")):
             return False
+    # Engine budget: what the whole-GPU profile (most slices, no suffix) has, where known.
+    whole = max((p for p in model.profiles if "+" not in p.name and "-" not in p.name), key=lambda p: p.compute_slices)
+    for engine in ("multiprocessors", "copy_engines", "decoders", "encoders", "jpeg", "ofa"):
+        values = [getattr(model.profile(n), engine) for n in names]
+        if getattr(whole, engine) is not None and None not in values and sum(values) > getattr(whole, engine):
+            return False
     return True
 
 

@@ -11,6 +11,11 @@ The rules (``mig-profiles.md`` "Validity rules for a geometry"):
    number of instances is capped by the model's ``max_gpu_instances``.
 4. ``+me.all`` *exclusivity*: beside a ``+me.all`` instance only ``-me`` profiles may exist
    (rule 4, nvml.h: "prevents allocation of all but _NO_ME profiles").
+5. *Engine budget* (rule 3, NVIDIA's DRA model): the instances' SMs, copy engines, NVDEC, NVENC,
+   NVJPG and OFA must not add up to more than the full-GPU profile's, where the catalogue knows
+   them all. On A30 this is what forbids ``1g.6gb+me`` beside ``2g.12gb+me`` (one OFA).
+   ``+me`` next to plain ``1g`` instances passes (rule 5: believed valid, not confirmed; the
+   solution carries a warning).
 
 The search is exact, not greedy (greedy first-fit strands ``3g`` behind ``1g`` instances:
 ``mig-profiles.md`` rule 7, ``peers.md`` §1): a depth-first search over the instances, largest
@@ -32,7 +37,7 @@ from migctl.hardware.geometry import Geometry, sort_geometry
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
 
-__all__ = ["PlacedInstance", "Solution", "solve", "maximal_geometries", "can_create"]
+__all__ = ["PlacedInstance", "Solution", "solve", "maximal_geometries", "can_create", "full_gpu_profile"]
 
 
 @dataclass(frozen=True, order=True)
@@ -143,6 +148,48 @@ def _rule_violation(model: GpuModel, totals: Mapping[Profile, int], existing_cou
                 f"_NO_ME profiles'), and {other.name} is not one",
                 culprit.name,
             )
+    return _engine_violation(model, totals, existing_counts)
+
+
+ENGINES = (
+    ("multiprocessors", "SMs"),
+    ("copy_engines", "copy engines"),
+    ("decoders", "NVDECs"),
+    ("encoders", "NVENCs"),
+    ("jpeg", "NVJPG engines"),
+    ("ofa", "OFA engines"),
+)
+
+
+def full_gpu_profile(model: GpuModel) -> Profile | None:
+    """The profile that takes the whole GPU (most compute slices, no attribute): its engine
+    counts are the GPU's budget."""
+    plain = [p for p in model.profiles if p.attribute == ""]
+    return max(plain, key=lambda p: (p.compute_slices, p.placement_size), default=None)
+
+
+def _engine_violation(model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]) -> tuple[str, str] | None:
+    """NVIDIA's DRA model (``mig-profiles.md`` rule 3): the instances' SMs and engines must not add
+    up to more than the full-GPU profile has, e.g. one OFA on A30 for ``1g.6gb+me`` and
+    ``2g.12gb+me``. Engine counts the catalogue does not know (``null``) are not checked."""
+    full = full_gpu_profile(model)
+    if full is None:
+        return None
+    for attribute, label in ENGINES:
+        budget = getattr(full, attribute)
+        values = {p: getattr(p, attribute) for p in totals}
+        if budget is None or any(v is None for v in values.values()):
+            continue
+        used = sum(values[p] * totals[p] for p in totals)
+        if used > budget:
+            users = sorted((p for p in totals if values[p]), key=lambda p: p.sort_key)
+            culprit = next((p for p in reversed(users) if totals[p] > existing_counts.get(p, 0)), users[-1])
+            names = ", ".join(f"{p.name} x{totals[p]}" if totals[p] > 1 else p.name for p in users)
+            return (
+                f"{names} need {used} {label} together, but one {model.key} GPU has {budget} "
+                f"(the {full.name} profile's count; NVIDIA's DRA engine budget)",
+                culprit.name,
+            )
     return None
 
 
@@ -185,6 +232,24 @@ class _Search:
             starts.pop()
         self.dead.add(state)
         return False
+
+
+def _caveats(model: GpuModel, totals: Mapping[Profile, int]) -> list[str]:
+    """What a feasible layout still depends on (``mig-profiles.md`` rules 5 and 6)."""
+    notes: list[str] = []
+    slices = {p.compute_slices for p in totals}
+    if model.placement_units == 8 and 4 in slices and 3 in slices:
+        notes.append("a 4g and a 3g instance on one GPU need driver R510 or later (MIG guide, 'Partitioning')")
+    for profile in sorted(totals, key=lambda p: p.sort_key):
+        if profile.min_driver:
+            notes.append(f"{profile.name} needs driver {profile.min_driver} or later")
+    me = [p for p in totals if p.attribute == "+me"]
+    if me and any(p.compute_slices == 1 and p.attribute == "" and p.placement_size == me[0].placement_size for p in totals):
+        notes.append(
+            f"{me[0].name} next to plain 1g instances is believed valid (NVML counts them separately) but not "
+            "confirmed; mig-parted's own configs never mix them"
+        )
+    return notes
 
 
 def _resolve_existing(model: GpuModel, existing: Iterable[PlacedInstance]) -> tuple[list[tuple[Profile, PlacedInstance]], list[str], str | None]:
@@ -260,6 +325,7 @@ def solve(model: GpuModel, wanted: Mapping[str, int], existing: Iterable[PlacedI
     starts = search.run()
     if starts is not None:
         placements = tuple(PlacedInstance(p.name, s, p.placement_size) for p, s in zip(instances, starts))
+        warnings += _caveats(model, totals)
         return Solution(True, placements, None, None, existing_out, tuple(warnings))
 
     # Infeasible: the longest prefix (largest instances first) that fits tells which instance cannot.
