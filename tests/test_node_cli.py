@@ -150,6 +150,9 @@ def test_mig_parted_config_drop_in(cli, fake_env):
     result = cli("node", "apply-geometry", "-f", config, "-c", "all-balanced", "--dry-run", "-o", "json")
     gpus = json.loads(result.stdout)["gpus"]
     assert [g["after"] for g in gpus] == ["3g.20gb:1,2g.10gb:1,1g.5gb:2"] * 2
+    result = cli("node", "apply-geometry", "-f", config, "-c", "all-1g.5gb", "--dry-run", "-o", "json")
+    assert result.exit_code == 0  # devices: all skips the L4 like mig-parted does
+    assert [g["index"] for g in json.loads(result.stdout)["gpus"]] == [0, 1]
     result = cli("node", "apply-geometry", "-f", config)
     assert result.exit_code == 2 and "-c" in result.stderr
     result = cli("node", "apply-geometry", "-f", config, "-c", "nope")

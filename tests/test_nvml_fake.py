@@ -248,3 +248,18 @@ def test_no_nvml_library_is_exit_3(monkeypatch):
             pass
     assert err.value.exit_code == ExitCode.UNREACHABLE and "NVML" in err.value.message
     assert isinstance(err.value, MigctlError)
+
+
+def test_gpu_unknown_to_the_catalogue_uses_nvml_profiles(tmp_path):
+    """A MIG GPU the catalogue lacks: profiles, names, board IDs and placements come from NVML itself."""
+    from migctl.apply.engine import apply_geometry
+
+    state = FakeState.from_dict({"gpus": [{"name": "NVIDIA Hypothetical X100", "model": "h100-80gb", "mig_current": True}]})
+    with open_session(FakeNvml(state)) as s:
+        gpu = s.gpu(0)
+        assert gpu.model is not None and gpu.model.key == "nvml:NVIDIA Hypothetical X100"
+        assert gpu.model.placement_units == 8
+        assert gpu.model.profile("3g.40gb").board_profile_id == 9
+        report = apply_geometry(s, "3g.40gb:1,2g.20gb:1,1g.10gb:2", gpu=0, state_dir_path=tmp_path)
+        assert report.gpus[0].status == "applied"
+        assert s.gpu(0).geometry == "3g.40gb:1,2g.20gb:1,1g.10gb:2"

@@ -216,9 +216,13 @@ def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int,
     refs = [DaemonGpu(index=g.index, uuid=g.uuid, model=g.name, geometry=g.geometry if g.geometry is not None else "disabled",
                       pci_device_id=g.pci_device_id) for g in gpus]
     try:
-        return config.targets(name, refs)
+        targets = config.targets(name, refs)
     except ProtocolError as exc:
         raise _usage(str(exc)) from None
+    # like mig-parted: a GPU without MIG is skipped unless an entry names its index and wants MIG on
+    named = {i for e in config.configs.get(name, ()) if e.devices is not None and e.mig_enabled for i in e.devices}
+    capable = {g.index for g in gpus if g.mig_capable}
+    return {i: geometry for i, geometry in targets.items() if i in capable or i in named}
 
 
 @node_app.command("apply-geometry")

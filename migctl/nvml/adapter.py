@@ -317,10 +317,9 @@ class NvmlSession:
             if known is not None:
                 live.append(dataclasses.replace(known, board_profile_id=int(info.id), placement_size=size, placement_starts=starts))
                 continue
-            nvml_name = _text(getattr(info, "name", b"")).removeprefix("MIG ").strip()
             live.append(
                 Profile(
-                    name=nvml_name or f"{int(info.sliceCount)}g.{int(info.memorySizeMB) // 1024}gb{attribute}",
+                    name=_profile_name_from_nvml(info, attribute),
                     nvml_profile=f"NVML_GPU_INSTANCE_PROFILE enum {enum}",
                     nvml_profile_value=enum,
                     board_profile_id=int(info.id),
@@ -358,7 +357,7 @@ class NvmlSession:
         profiles = [p for p in (model.profiles if model else ()) if p.board_profile_id is not None]
         result: list[GpuInstance] = []
         for profile in profiles:
-            capacity = max(profile.max_instances, len(profile.placement_starts), 1)
+            capacity = max(profile.max_instances, len(profile.placement_starts), 8)  # NVML wants >= instanceCount
             array = (nv.c_nvmlGpuInstance_t * capacity)()
             count = ctypes.c_uint(capacity)
             try:
@@ -390,7 +389,7 @@ class NvmlSession:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
                 continue
-            capacity = max(int(info.instanceCount), 1)
+            capacity = max(int(info.instanceCount), 8)
             array = (nv.c_nvmlComputeInstance_t * capacity)()
             count = ctypes.c_uint(capacity)
             try:
@@ -484,6 +483,18 @@ def _match_profile(model: GpuModel, slices: int, size: int, attribute: str, enum
     if not candidates:
         return None
     return next((p for p in candidates if p.nvml_profile_value == enum), candidates[0])
+
+
+def _profile_name_from_nvml(info: Any, attribute: str) -> str:
+    """A profile the catalogue does not know: NVML's own name (``MIG 1g.18gb-me``) if it parses."""
+    from migctl.hardware.profile_name import parse_profile_name
+
+    name = _text(getattr(info, "name", b"")).removeprefix("MIG ").strip()
+    try:
+        return str(parse_profile_name(name))
+    except ValueError:
+        gb = max(1, round(int(info.memorySizeMB) / 1024))
+        return f"{int(info.sliceCount)}g.{gb}gb{attribute}"
 
 
 def _text(value: Any) -> str:

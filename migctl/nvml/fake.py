@@ -202,6 +202,7 @@ class FakeGpu:
     clients_holding: bool = False
     passthrough: bool = False
     gpu_instances: list[FakeGpuInstance] = field(default_factory=list)
+    model_key: str | None = None  # set when the state file names the board explicitly
 
     @property
     def mig_capable(self) -> bool:
@@ -345,8 +346,14 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise FakeStateError(f"{where}: expected an object with a 'name' (the NVML device name)")
     name = data["name"]
-    match = catalogue.lookup(name)
-    model = match.model if match is not None else None
+    if data.get("model"):  # a board from the catalogue under another name (e.g. a GPU the catalogue lacks)
+        try:
+            model = catalogue.model(str(data["model"]))
+        except KeyError:
+            raise FakeStateError(f"{where}.model: {data['model']!r} is not a catalogue model key") from None
+    else:
+        match = catalogue.lookup(name)
+        model = match.model if match is not None else None
     board = board_table(model) if model is not None else {}
     arch, cc, resetless = _architecture(model) if model is not None else (10, (8, 9), True)
     index = position  # NVML enumeration order is the list order
@@ -371,6 +378,7 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
         mig_pending=bool(data.get("mig_pending", data.get("mig_current", False))) and bool(board),
         clients_holding=bool(data.get("clients_holding", False)),
         passthrough=bool(data.get("passthrough", False)),
+        model_key=str(data["model"]) if data.get("model") else None,
     )
     for j, gi_data in enumerate(data.get("gpu_instances") or []):
         gi_where = f"{where}.gpu_instances[{j}]"
@@ -407,9 +415,10 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
 
 
 def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
-    return {
-        "index": gpu.index,
-        "name": gpu.name,
+    data: dict[str, Any] = {"index": gpu.index, "name": gpu.name}
+    if gpu.model_key:
+        data["model"] = gpu.model_key
+    return data | {
         "uuid": gpu.uuid,
         "pci_bus_id": gpu.pci_bus_id,
         "memory_mib": gpu.memory_mib,
