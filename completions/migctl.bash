@@ -3,36 +3,60 @@
 
 _migctl_subcommands() {
     case "$1" in
-        '') echo 'hardware node' ;;
+        '') echo 'status simulate hardware validate cluster node' ;;
         'hardware') echo 'list show geometries check' ;;
-        'node') echo 'status apply-geometry' ;;
+        'validate') echo 'config' ;;
+        'cluster') echo 'snapshot' ;;
+        'node') echo 'status apply-geometry set-geometry daemon' ;;
     esac
 }
 _migctl_options() {
     case "$1" in
-        '') echo '--version --debug -h --help' ;;
-        'hardware') echo '-h --help' ;;
-        'hardware list') echo '-o --output -h --help' ;;
-        'hardware show') echo '-o --output -h --help' ;;
-        'hardware geometries') echo '-o --output -h --help' ;;
-        'hardware check') echo '--existing -e -o --output -h --help' ;;
-        'node') echo '-h --help' ;;
-        'node status') echo '--gpu -o --output -h --help' ;;
-        'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
+        '') echo '--version --debug --help -h' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size --help -h' ;;
+        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output --help -h' ;;
+        'hardware') echo '--help -h' ;;
+        'hardware list') echo '-o --output --help -h' ;;
+        'hardware show') echo '-o --output --help -h' ;;
+        'hardware geometries') echo '-o --output --help -h' ;;
+        'hardware check') echo '--existing -e -o --output --help -h' ;;
+        'validate') echo '--help -h' ;;
+        'validate config') echo '--from-cluster --namespace -n --name --kubeconfig --context --kind --hami-version --strict -o --output --help -h' ;;
+        'cluster') echo '--help -h' ;;
+        'cluster snapshot') echo '-o --output --kubeconfig --context --all-pods --page-size --help -h' ;;
+        'node') echo '--help -h' ;;
+        'node status') echo '--gpu -o --output --help -h' ;;
+        'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output --help -h' ;;
+        'node set-geometry') echo '--gpu --wait --timeout --kubeconfig --context -o --output --help -h' ;;
+        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output --help -h' ;;
     esac
 }
 _migctl_value_options() {
     case "$1" in
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size' ;;
+        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
         'hardware check') echo '--existing -e -o --output' ;;
+        'validate config') echo '--namespace -n --name --kubeconfig --context --kind --hami-version -o --output' ;;
+        'cluster snapshot') echo '-o --output --kubeconfig --context --page-size' ;;
         'node status') echo '--gpu -o --output' ;;
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;
+        'node set-geometry') echo '--gpu --timeout --kubeconfig --context -o --output' ;;
+        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --mig-parted-config --log-level -o --output' ;;
     esac
 }
 _migctl_option_values() {
     case "$1" in
+        'status|-o') echo 'text wide json yaml' ;;
+        'status|--output') echo 'text wide json yaml' ;;
+        'simulate|--node-policy') echo 'binpack spread' ;;
+        'simulate|--gpu-policy') echo 'binpack spread' ;;
+        'simulate|--hami-version') echo 'auto 2.9 2.10' ;;
+        'simulate|--node-score') echo 'hami combined' ;;
+        'simulate|-o') echo 'text json yaml' ;;
+        'simulate|--output') echo 'text json yaml' ;;
         'hardware list|-o') echo 'text json yaml' ;;
         'hardware list|--output') echo 'text json yaml' ;;
         'hardware show|-o') echo 'text json yaml' ;;
@@ -41,10 +65,18 @@ _migctl_option_values() {
         'hardware geometries|--output') echo 'text json yaml' ;;
         'hardware check|-o') echo 'text json yaml' ;;
         'hardware check|--output') echo 'text json yaml' ;;
+        'validate config|--kind') echo 'auto device-config node-config' ;;
+        'validate config|--hami-version') echo 'auto 2.9 2.10' ;;
+        'validate config|-o') echo 'text json yaml sarif' ;;
+        'validate config|--output') echo 'text json yaml sarif' ;;
         'node status|-o') echo 'text json yaml' ;;
         'node status|--output') echo 'text json yaml' ;;
         'node apply-geometry|-o') echo 'text json yaml' ;;
         'node apply-geometry|--output') echo 'text json yaml' ;;
+        'node set-geometry|-o') echo 'text json yaml' ;;
+        'node set-geometry|--output') echo 'text json yaml' ;;
+        'node daemon|-o') echo 'text json yaml' ;;
+        'node daemon|--output') echo 'text json yaml' ;;
     esac
 }
 _migctl_argument_values() {
