@@ -5,7 +5,7 @@ loop in a daemon thread; tests talk to it over real HTTP through a kubeconfig th
 
 Usage::
 
-    from tests.kube_emulator import KubeEmulator
+    from kube_emulator import KubeEmulator  # tests/ is on sys.path (pytest prepend mode)
 
     with KubeEmulator() as kube:                      # or the ``kube`` pytest fixture below
         kube.add(node_dict, pod_dict, configmap_dict) # any objects with kind + metadata
@@ -18,7 +18,8 @@ Beyond kmock's own behaviour this adds what tests need and kmock lacks:
 
 - **paging**: kmock ignores ``limit``/``continue``; here a LIST honours them like the API server
   (``metadata.continue`` is set while more items remain). ``page_size`` caps pages even without a limit.
-- **failures**: ``kube.fail_lists(403)`` makes every LIST answer with that HTTP status (a k8s ``Status``).
+- **failures**: ``kube.fail_lists(403)`` makes every LIST answer with that HTTP status (a k8s ``Status``);
+  ``kube.fail_lists(403, "configmaps")`` only the LISTs of one resource.
 
 kmock ignores label and field selectors (it serves every object of the resource).
 """
@@ -51,12 +52,14 @@ class _Emulator(KubernetesEmulator):
 
     page_size: int | None = None
     fail_status: int | None = None
+    fail_plural: str | None = None
     list_log: list[tuple[str, dict[str, str]]]
 
     async def _serve_list(self, request):  # type: ignore[override]
         params = dict(request.params)
         self.list_log.append((request.resource.plural if request.resource else "", params))
-        if self.fail_status is not None:
+        plural = request.resource.plural if request.resource else ""
+        if self.fail_status is not None and self.fail_plural in (None, plural):
             reason = {401: "Unauthorized", 403: "Forbidden"}.get(self.fail_status, "Failure")
             raise KubernetesError(status=self.fail_status, reason=reason,
                                   message=f"emulated {self.fail_status} {reason}", details={})
@@ -98,6 +101,7 @@ class KubeEmulator:
         handler = _Emulator()
         handler.page_size = page_size
         handler.fail_status = None
+        handler.fail_plural = None
         handler.list_log = []
         await handler.__aenter__()
         server = Server(handler)
@@ -147,10 +151,11 @@ class KubeEmulator:
         assert self._handler is not None
         return list(self._handler.list_log)
 
-    def fail_lists(self, status: int | None) -> None:
-        """Answer every LIST with this HTTP status (None to stop)."""
+    def fail_lists(self, status: int | None, plural: str | None = None) -> None:
+        """Answer every LIST (or only LISTs of ``plural``, e.g. "configmaps") with this HTTP status; None stops."""
         assert self._handler is not None
         self._handler.fail_status = status
+        self._handler.fail_plural = plural
 
     def add(self, *objects: dict[str, Any]) -> None:
         """Store objects (Node, Pod, ConfigMap, ...) as if they had been created."""

@@ -145,12 +145,10 @@ def _current_context(path: str) -> str:
 
 def _strip(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     """Give a list item back its kind/apiVersion and drop managedFields (as kubectl does)."""
-    obj["kind"] = kind
-    obj["apiVersion"] = "v1"
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
-    return obj
+    return {"apiVersion": "v1", "kind": kind, **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> _Session:

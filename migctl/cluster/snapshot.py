@@ -191,6 +191,10 @@ def _json_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
 def _yaml_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> InputError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and context_mark is not mark:
+        problem += f" ({context} at line {context_mark.line + 1 + line_offset})"
     if mark is not None:
         return InputError(f"{path}:{mark.line + 1 + line_offset}:{mark.column + 1}: not valid YAML: {problem}")
     return InputError(f"{path}: not valid YAML: {problem}")
@@ -305,6 +309,8 @@ def _yaml_whole(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
             yield from _expand({"items": doc}, path, where)
             found = True
             continue
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}:{where}: not a Kubernetes List or object (the document is {_kind_of(doc)})")
         checked = _check_item(doc, path, where)
         if checked is None:
             if not isinstance(doc.get("kind"), str):

@@ -1,0 +1,217 @@
+"""`migctl status` on snapshot files: the text a person reads, the JSON programs read, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+DATA = Path(__file__).parent / "data" / "cluster"
+EXAMPLE = EXAMPLES / "cluster.yaml"
+
+
+def rows(stdout: str) -> dict[str, list[str]]:
+    """The node table as {node: columns split on 2+ spaces}."""
+    import re
+
+    lines = stdout.splitlines()
+    table = {}
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        table[cells[0]] = cells
+    return table
+
+
+def test_default_table_shows_one_row_per_node(cli):
+    r = cli("status", "--cluster", EXAMPLE)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["NODE", "HAMI", "MODE", "GPUS", "HEALTH", "IN", "USE", "GPU", "MEMORY",
+                                                "MIG", "GEOMETRY"]
+    table = rows(r.stdout)
+    assert table["gpu-node-a"] == ["gpu-node-a", "v2.8-v2.9", "hami-core", "2× A100-PCIE-40GB", "ok", "2/2",
+                                   "27.3/80.0 GiB 34%", "-"]
+    assert table["gpu-node-b"] == ["gpu-node-b", "v2.8-v2.9", "mig", "2× A100-PCIE-40GB", "ok", "2/2",
+                                   "25.0/80.0 GiB 31%", "2g.10gb:3,1g.5gb:1; 1g.5gb:7"]
+    assert table["cpu-node-1"][1:3] == ["none", "-"]
+    assert "3 nodes (2 with GPUs), 4 GPUs: 4 in use, 0 unhealthy" in r.stdout
+    assert "HAMi generation v2.8-v2.9; device config: ConfigMap kube-system/hami-scheduler-device" in r.stdout
+    assert "Problems" not in r.stdout
+    assert r.stderr == ""
+
+
+def test_node_view_draws_the_slot_grid(cli):
+    r = cli("status", "--cluster", EXAMPLE, "--node", "gpu-node-b")
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout
+    assert "gpu-node-a" not in out
+    assert "GPU 0  GPU-7a3e9b10-2c4d-4e5f-8a9b-1c2d3e4f5b00  A100-PCIE-40GB  mig  healthy" in out
+    assert "geometry 2g.10gb:3,1g.5gb:1  (template 1 of the device config)" in out
+    bar = next(line for line in out.splitlines() if line.strip().startswith("[") and "2g.10gb" in line)
+    # three 2g.10gb instances (two used by gpu-pod1, one free), one free 1g.5gb, the 8th unit not carved
+    assert [seg.strip() for seg in bar.strip().rstrip("·").strip("[]").split("][")] == [
+        "2g.10gb ●", "2g.10gb ●", "2g.10gb ○", "1g.5gb ○"]
+    assert bar.rstrip().endswith("·")
+    assert "pod ml/gpu-pod1  20480 MiB  0% cores  slots 1-0, 1-1" in out
+    assert "geometry 1g.5gb:7  (template 0 of the device config)" in out
+    assert "pod ml/small-infer  5120 MiB  0% cores  slots 0-0" in out
+
+
+def test_wide_shows_every_node_block_and_hami_core_memory_bar(cli):
+    r = cli("status", "--cluster", EXAMPLE, "-o", "wide")
+    assert r.exit_code == 0
+    assert "gpu-node-a  HAMi v2.8-v2.9  mode hami-core  Ready" in r.stdout
+    assert "pod default/train-llm  20000 MiB  50% cores" in r.stdout
+    # notebook: init container 8000 MiB, app container 4000 MiB -> the init peak counts
+    assert "pod default/notebook  8000 MiB  0% cores" in r.stdout
+    assert "batch-done" not in r.stdout  # Succeeded pods do not count
+    assert "cpu-node-1  HAMi none" in r.stdout and "no GPUs registered by HAMi" in r.stdout
+
+
+def test_json_shape(cli):
+    r = cli("status", "--cluster", EXAMPLE, "-o", "json")
+    assert r.exit_code == 0 and r.stderr == ""
+    doc = json.loads(r.stdout)
+    assert doc["generation"] == "v2.8-v2.9" and doc["warnings"] == []
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    b = nodes["gpu-node-b"]
+    assert b["generation"] == "v2.8-v2.9" and b["warnings"] == []
+    gpu0 = b["gpus"][0]
+    for key, kind in [("uuid", str), ("index", int), ("type", str), ("mode", str), ("health", bool),
+                      ("memory_total_mib", int), ("memory_used_mib", int), ("cores_used", int), ("slots_used", int),
+                      ("instances", list), ("pods", list)]:
+        assert isinstance(gpu0[key], kind), key
+    assert gpu0["geometry"] == "2g.10gb:3,1g.5gb:1"
+    assert (gpu0["memory_used_mib"], gpu0["slots_used"]) == (20480, 2)
+    assert [(i["profile"], i["used"], i["placement"]["start"], i.get("pod")) for i in gpu0["instances"]] == [
+        ("2g.10gb", True, 0, "ml/gpu-pod1"), ("2g.10gb", True, 2, "ml/gpu-pod1"),
+        ("2g.10gb", False, 4, None), ("1g.5gb", False, 6, None)]
+    a = nodes["gpu-node-a"]
+    assert [g["geometry"] for g in a["gpus"]] == [None, None]
+    assert a["cpu"] == {"allocatable_millis": 32000, "requested_millis": 10000}
+    assert {"migctl_desired", "migctl_applied", "migctl_state"} <= set(a)
+    assert doc["summary"]["gpus"] == 4 and doc["summary"]["gpu_pods"] == 4
+
+
+def test_yaml_output_is_the_same_document(cli):
+    as_json = json.loads(cli("status", "--cluster", EXAMPLE, "-o", "json").stdout)
+    as_yaml = yaml.safe_load(cli("status", "--cluster", EXAMPLE, "-o", "yaml").stdout)
+    assert as_yaml == as_json
+
+
+def test_v27_colon_cluster(cli):
+    doc = json.loads(cli("status", "--cluster", DATA / "v27-colon.yaml", "-o", "json").stdout)
+    assert doc["generation"] == "<=v2.7"
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    mig = nodes["old-mig"]
+    assert [g["geometry"] for g in mig["gpus"]] == ["2g.10gb:3,1g.5gb:1", None]
+    assert mig["gpus"][0]["type"] == "NVIDIA-NVIDIA A100-PCIE-40GB"
+    core = nodes["old-core"]
+    assert [w["code"] for w in core["warnings"]] == ["stale-handshake"]
+
+
+def test_v210_cluster_shows_reservations_lock_cordon_and_daemon(cli):
+    doc = json.loads(cli("status", "--cluster", DATA / "v210-current.json", "-o", "json").stdout)
+    assert doc["generation"] == "v2.10+"
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    mig = nodes["mig-node"]
+    gpu0, gpu1 = mig["gpus"]
+    assert gpu0["geometry"] is None
+    assert [(i["profile"], i["placement"], i["pod"], i["runtime_ready"]) for i in gpu0["instances"]] == [
+        ("2g.10gb", {"start": 0, "size": 2}, "ml/two-slices", True),
+        ("2g.10gb", {"start": 2, "size": 2}, "ml/two-slices", False),
+        ("1g.5gb", {"start": 6, "size": 1}, "ml/one-slice", False)]
+    assert (gpu0["memory_used_mib"], gpu0["cores_used"], gpu0["slots_used"]) == (24832, 73, 3)
+    assert gpu1["cordoned"] is True
+    assert mig["lock"]["holder"] == "ml/pending-pod"
+    assert any(w["code"] in ("node-lock-held", "node-lock-expired") for w in mig["warnings"])
+    core = nodes["core-node"]
+    assert (core["migctl_desired"], core["migctl_state"]) == ("3g.40gb:2", "refused")
+    assert [w["code"] for w in core["warnings"]] == ["geometry-refused"]
+
+
+def test_problems_are_flagged_and_the_rest_still_shows(cli):
+    r = cli("status", "--cluster", DATA / "problems.yaml", "-o", "json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    codes = {name: sorted({w["code"] for w in n["warnings"]}) for name, n in nodes.items()}
+    assert codes["garbled"] == ["bad-annotation"]
+    assert nodes["garbled"]["generation"] == "unknown"
+    assert {"stale-handshake", "node-lock-expired", "unhealthy-gpu", "undecodable-pod", "bad-annotation"} <= set(
+        codes["sick"])
+    assert {"undecodable-pod", "config-missing-model"} <= set(codes["mig-uncovered"])
+    # the good pod on the sick node is still counted
+    assert nodes["sick"]["gpus"][0]["memory_used_mib"] == 4000
+    assert [w["code"] for w in doc["warnings"]] == ["config-generation", "unknown-node"]
+    text = cli("status", "--cluster", DATA / "problems.yaml")
+    assert "Problems (13):" in text.stdout and "sick" in text.stdout and "1 unhealthy" in text.stdout
+
+
+def test_config_override_replaces_the_configmap(cli, tmp_path):
+    cfg = tmp_path / "device-config.yaml"
+    cfg.write_text("nvidia:\n  knownMigGeometries:\n  - models: [A30]\n    allowedGeometries:\n"
+                   "    - - {name: 1g.6gb, memory: 6144, count: 4}\n")
+    doc = json.loads(cli("status", "--cluster", EXAMPLE, "--config", cfg, "-o", "json").stdout)
+    assert doc["config"] == str(cfg)
+    b = next(n for n in doc["nodes"] if n["name"] == "gpu-node-b")
+    assert [g["geometry"] for g in b["gpus"]] == [None, None]
+    assert {w["code"] for w in b["warnings"]} == {"config-missing-model"}
+
+
+def test_without_config_legacy_geometry_is_unknown_but_usage_shows(cli, tmp_path):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["items"] = [i for i in doc["items"] if i["kind"] != "ConfigMap"]
+    path = tmp_path / "no-config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    assert [w["code"] for w in out["warnings"]] == ["no-config"]
+    b = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
+    assert b["gpus"][0]["memory_used_mib"] == 20480 and b["gpus"][0]["geometry"] is None
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("apiVersion: v1\nitems:\n- kind: Node\n  metadata: {name: a\n", "flow mapping at line 4"),
+        ("apiVersion: v1\nitems:\n- 42\n", ":3: a list item must be a Kubernetes object"),
+        ('{"apiVersion": "v1", "items": [{"kind": "Node"}, }', ":1: not valid JSON"),
+        ("just some text\n", "not a Kubernetes List"),
+        ("", "empty"),
+    ],
+)
+def test_unreadable_snapshot_is_exit_2_with_file_and_line(cli, tmp_path, content, fragment):
+    path = tmp_path / "snap.yaml"
+    path.write_text(content)
+    r = cli("status", "--cluster", path)
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"migctl: error: {path}")
+    assert fragment in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_missing_snapshot_and_binary_file(cli, tmp_path):
+    r = cli("status", "--cluster", tmp_path / "nope.yaml")
+    assert r.exit_code == 2 and "no such file" in r.stderr
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    r = cli("status", "--cluster", binary)
+    assert r.exit_code == 2 and "not a text file" in r.stderr
+
+
+def test_unknown_node_and_bad_config_are_usage_errors(cli, tmp_path):
+    r = cli("status", "--cluster", EXAMPLE, "--node", "nope")
+    assert r.exit_code == 2 and "no node 'nope'" in r.stderr and "gpu-node-a" in r.stderr
+    bad = tmp_path / "cfg.yaml"
+    bad.write_text("nvidia: [\n")
+    r = cli("status", "--cluster", EXAMPLE, "--config", bad)
+    assert r.exit_code == 2 and "not valid YAML" in r.stderr
+    r = cli("status", "--cluster", EXAMPLE, "--config", tmp_path / "missing.yaml")
+    assert r.exit_code == 2 and "no such file" in r.stderr
+    r = cli("status", "--cluster", EXAMPLE, "-o", "xml")
+    assert r.exit_code == 2
