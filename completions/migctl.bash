@@ -12,23 +12,23 @@ _migctl_subcommands() {
 }
 _migctl_options() {
     case "$1" in
-        '') echo '--version --debug --help -h' ;;
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size --help -h' ;;
-        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output --help -h' ;;
-        'hardware') echo '--help -h' ;;
-        'hardware list') echo '-o --output --help -h' ;;
-        'hardware show') echo '-o --output --help -h' ;;
-        'hardware geometries') echo '-o --output --help -h' ;;
-        'hardware check') echo '--existing -e -o --output --help -h' ;;
-        'validate') echo '--help -h' ;;
-        'validate config') echo '--from-cluster --namespace -n --name --kubeconfig --context --kind --hami-version --strict -o --output --help -h' ;;
-        'cluster') echo '--help -h' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context --all-pods --page-size --help -h' ;;
-        'node') echo '--help -h' ;;
-        'node status') echo '--gpu -o --output --help -h' ;;
-        'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output --help -h' ;;
-        'node set-geometry') echo '--gpu --wait --timeout --kubeconfig --context -o --output --help -h' ;;
-        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output --help -h' ;;
+        '') echo '--version --debug -h --help' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -h --help' ;;
+        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
+        'hardware') echo '-h --help' ;;
+        'hardware list') echo '-o --output -h --help' ;;
+        'hardware show') echo '-o --output -h --help' ;;
+        'hardware geometries') echo '-o --output -h --help' ;;
+        'hardware check') echo '-e --existing -o --output -h --help' ;;
+        'validate') echo '-h --help' ;;
+        'validate config') echo '--from-cluster -n --namespace --name --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;
+        'cluster') echo '-h --help' ;;
+        'cluster snapshot') echo '-o --output --kubeconfig --context --all-pods --page-size -h --help' ;;
+        'node') echo '-h --help' ;;
+        'node status') echo '--gpu -o --output -h --help' ;;
+        'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
+        'node set-geometry') echo '--gpu --wait --timeout --kubeconfig --context -o --output -h --help' ;;
+        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output -h --help' ;;
     esac
 }
 _migctl_value_options() {
@@ -38,8 +38,8 @@ _migctl_value_options() {
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
-        'hardware check') echo '--existing -e -o --output' ;;
-        'validate config') echo '--namespace -n --name --kubeconfig --context --kind --hami-version -o --output' ;;
+        'hardware check') echo '-e --existing -o --output' ;;
+        'validate config') echo '-n --namespace --name --kubeconfig --context --kind --hami-version -o --output' ;;
         'cluster snapshot') echo '-o --output --kubeconfig --context --page-size' ;;
         'node status') echo '--gpu -o --output' ;;
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;

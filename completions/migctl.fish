@@ -31,9 +31,9 @@ function __migctl_value_options
         case 'hardware geometries'
             echo -o --output
         case 'hardware check'
-            echo --existing -e -o --output
+            echo -e --existing -o --output
         case 'validate config'
-            echo --namespace -n --name --kubeconfig --context --kind --hami-version -o --output
+            echo -n --namespace --name --kubeconfig --context --kind --hami-version -o --output
         case 'cluster snapshot'
             echo -o --output --kubeconfig --context --page-size
         case 'node status'
@@ -91,7 +91,7 @@ complete -c migctl -n '__migctl_at \'\'' -f -a 'cluster' -d 'Work with the clust
 complete -c migctl -n '__migctl_at \'\'' -f -a 'node' -d 'This node\'s GPUs through NVML: show MIG state, apply MIG geometry safely.'
 complete -c migctl -n '__migctl_at \'\'' -l version -d 'Print the version and exit.'
 complete -c migctl -n '__migctl_at \'\'' -l debug -d 'Show tracebacks for errors (for bug reports).'
-complete -c migctl -n '__migctl_at \'\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'status\'' -l cluster -r -F -d 'Read a snapshot file (kubectl get nodes,pods -A -o yaml) instead of the live cluster.'
 complete -c migctl -n '__migctl_at \'status\'' -l kubeconfig -x -d 'Path to the kubeconfig file.'
 complete -c migctl -n '__migctl_at \'status\'' -l context -x -d 'The kubeconfig context to use.'
@@ -99,7 +99,7 @@ complete -c migctl -n '__migctl_at \'status\'' -l config -r -F -d 'HAMi device-c
 complete -c migctl -n '__migctl_at \'status\'' -l node -x -d 'Show one node, one block per GPU.'
 complete -c migctl -n '__migctl_at \'status\'' -s o -l output -x -a 'text wide json yaml' -d 'text: one row per node; wide: also one block per GPU; json/yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'status\'' -l page-size -x -d 'Objects per LIST page from the API server.'
-complete -c migctl -n '__migctl_at \'status\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'status\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'status\'' -f
 complete -c migctl -n '__migctl_at \'simulate\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
@@ -113,33 +113,33 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l repeat -x -d 'Submit the pod
 complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\'s and GPU\'s verdict and score.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'simulate\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'simulate\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'simulate\'' -f
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'list' -d 'List the GPU models: catalogue key, NVML names, HAMi model strings, slices, grid, confidence.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'show' -d 'Show a model\'s profiles and a drawing of its slot grid with each profile\'s placements.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'geometries' -d 'Every maximal valid geometry of a model (no instance can be added), with memory used/unused.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'check' -d 'Check that a geometry can be created; show its placements, or which instance cannot be placed.'
-complete -c migctl -n '__migctl_at \'hardware\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'hardware\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'hardware list\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'hardware list\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'hardware list\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'hardware list\'' -f
 complete -c migctl -n '__migctl_at \'hardware show\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'hardware show\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'hardware show\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_arg \'hardware show\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware show\'' -f
 complete -c migctl -n '__migctl_at \'hardware geometries\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'hardware geometries\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'hardware geometries\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_arg \'hardware geometries\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware geometries\'' -f
-complete -c migctl -n '__migctl_at \'hardware check\'' -l existing -s e -x -d 'Instances that already exist, e.g. \'1g.5gb@6\'.'
+complete -c migctl -n '__migctl_at \'hardware check\'' -s e -l existing -x -d 'Instances that already exist, e.g. \'1g.5gb@6\'.'
 complete -c migctl -n '__migctl_at \'hardware check\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'hardware check\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'hardware check\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_arg \'hardware check\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware check\'' -f
 complete -c migctl -n '__migctl_at \'validate\'' -f -a 'config' -d 'Lint a HAMi device-config against its JSON Schema and the real MIG hardware rules.'
-complete -c migctl -n '__migctl_at \'validate\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'validate\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l from-cluster -d 'Read the ConfigMap from the cluster (hami-scheduler-device in kube-system).'
-complete -c migctl -n '__migctl_at \'validate config\'' -l namespace -s n -x -d 'Namespace of the ConfigMap.'
+complete -c migctl -n '__migctl_at \'validate config\'' -s n -l namespace -x -d 'Namespace of the ConfigMap.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l name -x -d 'ConfigMap name (default hami-scheduler-device; hami-device-plugin with --kind node-config).'
 complete -c migctl -n '__migctl_at \'validate config\'' -l kubeconfig -x -d 'Path to a kubeconfig file.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l context -x -d 'kubeconfig context to use.'
@@ -147,25 +147,25 @@ complete -c migctl -n '__migctl_at \'validate config\'' -l kind -x -a 'auto devi
 complete -c migctl -n '__migctl_at \'validate config\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation the config is for: 2.9 (knownMigGeometries), 2.10 (migProfileAllowlist); auto infers it from the key present.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l strict -d 'Warnings count as errors.'
 complete -c migctl -n '__migctl_at \'validate config\'' -s o -l output -x -a 'text json yaml sarif' -d 'Output format: text for people; json, yaml or sarif (code scanning) on stdout.'
-complete -c migctl -n '__migctl_at \'validate config\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'validate config\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'validate config\'' -f
 complete -c migctl -n '__migctl_at \'cluster\'' -f -a 'snapshot' -d 'Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster to a file.'
-complete -c migctl -n '__migctl_at \'cluster\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'cluster\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'File to write (.json for JSON, otherwise YAML); \'-\' for stdout.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l kubeconfig -x -d 'Path to the kubeconfig file.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l context -x -d 'The kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l all-pods -d 'Also save Succeeded/Failed pods.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l page-size -x -d 'Objects per LIST page from the API server.'
-complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -f
 complete -c migctl -n '__migctl_at \'node\'' -f -a 'status' -d 'Show each GPU\'s MIG mode, geometry, instances (placement, IDs, MIG UUID, processes).'
 complete -c migctl -n '__migctl_at \'node\'' -f -a 'apply-geometry' -d 'Apply a MIG geometry: plan first, change only what differs, never destroy busy instances, roll back on failure.'
 complete -c migctl -n '__migctl_at \'node\'' -f -a 'set-geometry' -d 'Ask the daemon on NODE for a MIG geometry (annotation migctl.io/geometry).'
 complete -c migctl -n '__migctl_at \'node\'' -f -a 'daemon' -d 'Run on a GPU node: apply the geometry its Node annotation asks for, and report back.'
-complete -c migctl -n '__migctl_at \'node\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'node\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node status\'' -l gpu -x -d 'GPU index, GPU UUID, or \'all\'.'
 complete -c migctl -n '__migctl_at \'node status\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'node status\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'node status\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node status\'' -f
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l gpu -x -d 'GPU index, GPU UUID, or \'all\'.'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l dry-run -d 'Print the plan; change nothing.'
@@ -177,7 +177,7 @@ complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s c -l selected-con
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l state-dir -r -F -d 'Lock and journal directory [default: $MIGCTL_STATE_DIR or /var/lib/migctl].'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l lock-timeout -x -d 'Seconds to wait for another apply to finish.'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -f
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l gpu -x -d 'Only this GPU (index or UUID); repeat for several. Default: every GPU.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l wait -d 'Wait for the daemon\'s answer: exit 0 success, 1 failed, 4 refused.'
@@ -185,7 +185,7 @@ complete -c migctl -n '__migctl_at \'node set-geometry\'' -l timeout -x -d 'Seco
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l kubeconfig -r -F -d 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l context -x -d 'Kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'node set-geometry\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'node set-geometry\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -f
 complete -c migctl -n '__migctl_at \'node daemon\'' -l node -x -d 'This node\'s name.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l kubeconfig -r -F -d 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).'
@@ -200,5 +200,5 @@ complete -c migctl -n '__migctl_at \'node daemon\'' -l mig-parted-config -r -F -
 complete -c migctl -n '__migctl_at \'node daemon\'' -l once -d 'Reconcile once, report, and exit (0 success, 1 failed, 4 refused).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l log-level -x -d 'debug, info, warning or error.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
-complete -c migctl -n '__migctl_at \'node daemon\'' -l help -s h -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'node daemon\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -f

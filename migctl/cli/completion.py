@@ -95,7 +95,8 @@ def _spec(command: Any, ctx: Any, path: tuple[str, ...], help_text: str) -> Comm
             values = _model_keys() if getattr(param, "metavar", None) == "MODEL" else ()
             spec.arguments.append((values + _choices(param), _is_path(param)))
             continue
-        names = tuple(param.opts) + tuple(getattr(param, "secondary_opts", ()))
+        # Sorted: click builds the help option's names from a set (random order per process).
+        names = tuple(sorted(set(param.opts) | set(getattr(param, "secondary_opts", ())), key=lambda n: (n.startswith("--"), n)))
         takes_value = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
         spec.options.append(OptionSpec(names, takes_value, _one_line(getattr(param, "help", "")), _choices(param), _is_path(param)))
     if hasattr(command, "list_commands"):
