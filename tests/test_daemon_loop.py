@@ -253,3 +253,94 @@ def test_metrics_and_healthz_endpoints(kube) -> None:  # noqa: F811
     assert f'migctl_daemon_state{{node="{NODE}",state="success"}} 1' in text
     assert "migctl_daemon_last_success_timestamp_seconds" in text
     assert f'migctl_daemon_gpu_geometry_info{{node="{NODE}",gpu="0",uuid="GPU-0000",model="NVIDIA A100-SXM4-40GB",geometry="1g.5gb:7"}} 1' in text
+
+
+def test_no_busy_loop_after_a_failed_request_goes_away(kube) -> None:  # noqa: F811
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
+    engine = FakeEngine({0: "disabled"})
+    engine.fail_next = "injected"
+    with running(make_daemon(kube, engine, retry_base=0.05, resync_interval=5)):
+        wait_for(lambda: state_of(kube) == "failed")
+        patch_annotations(kube.api_client(), NODE, {protocol.DESIRED: None})
+        wait_for(lambda: protocol.DESIRED not in kube.annotations(NODE))
+        import time
+
+        time.sleep(0.1)
+        before = engine.inventory_calls
+        time.sleep(0.5)
+        assert engine.inventory_calls - before <= 1  # no retry timer left spinning
+
+
+def test_gpus_unreadable_is_reported_and_retried(kube) -> None:  # noqa: F811
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
+    engine = FakeEngine({0: "disabled"})
+    engine.unavailable = "NVML is not available: Driver Not Loaded"
+    with running(make_daemon(kube, engine, retry_base=0.1, resync_interval=5)):
+        wait_for(lambda: state_of(kube) == "failed")
+        assert "Driver Not Loaded" in kube.annotations(NODE)[protocol.MESSAGE]
+        engine.unavailable = None  # the driver came back: the retry timer picks it up (no Node change)
+        wait_for(lambda: state_of(kube) == "success")
+
+
+class ScriptedApi:
+    """A NodeApi stand-in whose watch follows a script, recording the resourceVersions asked for."""
+
+    name = NODE
+
+    def __init__(self, script: list) -> None:
+        self.script = script
+        self.watched: list[str | None] = []
+        self.gets = 0
+
+    def get(self):
+        self.gets += 1
+        return {"metadata": {"name": NODE, "resourceVersion": f"get{self.gets}"}}
+
+    def patch(self, patch):
+        return self.get()
+
+    def event(self, node, reason, message, *, warning=False):
+        pass
+
+    def watch(self, resource_version, *, timeout_seconds=300):
+        from migctl.daemon.kube import KubeError
+
+        self.watched.append(resource_version)
+        step = self.script.pop(0) if self.script else "stop"
+        if step == "stop":
+            self.stop.set()
+            return
+        if isinstance(step, Exception):
+            raise step
+        for version in step:
+            yield "MODIFIED", {"metadata": {"name": NODE, "resourceVersion": version}}
+        raise KubeError("connection reset")
+
+    def interrupt(self):
+        pass
+
+
+def test_watch_resumes_from_the_last_resource_version_and_relists_on_410() -> None:
+    from migctl.daemon.kube import KubeError, WatchExpired
+
+    api = ScriptedApi([["5", "6"], KubeError("refused"), WatchExpired(), ["9"], "stop"])
+    daemon = Daemon(api, FakeEngine({}), DaemonOptions(**FAST))
+    api.stop = threading.Event()
+    daemon.watch_forever(api.stop)
+    # first get -> watch from get1; resume from 6 after the break and after the refusal;
+    # 410 -> get again -> watch from get2; then from 9
+    assert api.watched == ["get1", "6", "6", "get2", "9"]
+    assert daemon.metrics.kube_errors == 3
+
+
+def test_metrics_text_escapes_label_values() -> None:
+    from migctl.daemon.metrics import DaemonMetrics, GpuGeometry
+
+    metrics = DaemonMetrics('node"1')
+    metrics.set_gpus((GpuGeometry(0, "GPU-a", 'A100 "x"\\y', "1g.5gb:7"),))
+    metrics.record(State.failed, now=1700000000.5, changed=False)
+    text = metrics.render()
+    assert 'node="node\\"1"' in text and 'model="A100 \\"x\\"\\\\y"' in text
+    assert 'migctl_daemon_apply_failures_total{node="node\\"1"} 1' in text
+    assert "migctl_daemon_last_success_timestamp_seconds" not in text  # never succeeded
+    assert text.count("# TYPE") == text.count("# HELP")

@@ -169,13 +169,18 @@ class FakeEngine:
         self.busy: set[int] = set()
         self.fail_next: str | None = None
         self.calls: list[dict[int, str]] = []
+        self.inventory_calls = 0
+        self.unavailable: str | None = None  # inventory raises EngineUnavailable with this text
         self.entered = threading.Event()  # set when an apply starts
         self.release: threading.Event | None = None  # when set, apply waits for it
         self._lock = threading.Lock()
 
     def inventory(self) -> list[Any]:
-        from migctl.daemon.engine import GpuInfo
+        from migctl.daemon.engine import EngineUnavailable, GpuInfo
 
+        self.inventory_calls += 1
+        if self.unavailable is not None:
+            raise EngineUnavailable(self.unavailable)
         with self._lock:
             return [GpuInfo(i, f"GPU-{i:04d}", self.model, g) for i, g in sorted(self.geometries.items())]
 

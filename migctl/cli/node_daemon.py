@@ -10,12 +10,14 @@ daemon package load inside the commands.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -143,13 +145,20 @@ def _render_answer(node: str, desired: str, report: Report) -> None:
 # daemon
 
 
-def _configure_logging(level: str) -> None:
+@contextlib.contextmanager
+def _daemon_logging(level: str) -> Iterator[None]:
+    """Log lines on stderr for the daemon's lifetime; the previous logging setup is put back after."""
+    logger = logging.getLogger("migctl")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("migctl")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def run_daemon(
@@ -170,16 +179,25 @@ def run_daemon(
     log_level: str = "info",
 ) -> int:
     """The ``daemon`` command as a function (returns the exit code). ``stop`` ends it (tests)."""
-    from migctl.daemon.engine import NvmlEngine
-    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
-    from migctl.daemon.loop import Daemon, DaemonOptions
-    from migctl.daemon.metrics import HealthServer
     from migctl.daemon.migparted import load_mig_parted_config
 
     if not node:
         raise InputError("--node is required (the DaemonSet sets NODE_NAME from the downward API)")
     mig_parted = load_mig_parted_config(mig_parted_config) if mig_parted_config else None
-    _configure_logging(log_level)
+    with _daemon_logging(log_level):
+        return _run_daemon(node, kubeconfig, context, state_dir, metrics_port, resync_interval, retry_interval,
+                           lock_timeout, allow_hami_managed, mig_parted, once, output, stop)
+
+
+def _run_daemon(node: str, kubeconfig: Path | None, context: str | None, state_dir: Path | None,
+                metrics_port: int | None, resync_interval: float, retry_interval: float, lock_timeout: float,
+                allow_hami_managed: bool, mig_parted: Any, once: bool, output: OutputFormat,
+                stop: threading.Event | None) -> int:
+    from migctl.daemon.engine import NvmlEngine
+    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
+    from migctl.daemon.loop import Daemon, DaemonOptions
+    from migctl.daemon.metrics import HealthServer
+
     api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
     engine = NvmlEngine(state_dir=str(state_dir) if state_dir else None, lock_timeout=lock_timeout)
     options = DaemonOptions(

@@ -312,6 +312,7 @@ class Daemon:
         options = self.options
         request = read_request(node, mig_parted=options.mig_parted)
         if request is None:
+            self.gate.reset()
             return None
         with self._lock:
             self._superseded_by = None
@@ -320,6 +321,7 @@ class Daemon:
         except EngineUnavailable as exc:
             report = Report(State.failed, request.observed, {}, f"cannot read the GPUs: {exc}")
             self._publish(report, request.source)
+            self.gate.record(request.observed, State.failed, self.clock())
             return report
         self._show_gpus(gpus)
         decision = decide(
@@ -330,6 +332,9 @@ class Daemon:
             mig_parted=options.mig_parted,
         )
         if not decision.needs_apply:
+            # Answered without touching the GPUs: in sync, invalid, or refused for the node's sake.
+            # Nothing to retry on a timer; a change of the Node brings a new decision.
+            self.gate.reset()
             self._publish(decision.report, request.source)
             return decision.report
         now = self.clock()

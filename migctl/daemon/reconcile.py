@@ -196,6 +196,10 @@ class RetryGate:
         self.final = not retryable
         self.not_before = now + min(self.cap, self.base * 2 ** (self.failures - 1))
 
+    def reset(self) -> None:
+        """Nothing to retry (the request went away or was answered without an apply)."""
+        self.observed, self.failures, self.not_before, self.final = None, 0, 0.0, False
+
     def next_retry_in(self, now: float) -> float | None:
         if self.final or self.failures == 0:
             return None
