@@ -67,26 +67,35 @@ class ModelTargets:
 
 
 def resolve_model_string(catalogue: Catalogue, text: str) -> ModelTargets:
+    """Which catalogue models a model string of an entry is meant for, and which it catches besides.
+
+    A string that names a model exactly (catalogue key, NVML name, HAMi's chart string) is meant for that
+    model; otherwise for every model with an NVML name holding it as a whole token (``"A100"``). Any other
+    NVML name that contains it is caught incidentally (HAMi's plain substring rule).
+    """
     targets = ModelTargets(text)
+    exact = catalogue.lookup(text) if text else None
+    if exact is not None and exact.rule != "hami-substring":
+        targets.intended.append(exact.model)
     for model in catalogue:
         for name in model.nvml_names:
-            if text and text in name:
-                targets.matches_any = True
-                if _whole_token(text, name):
-                    if model not in targets.intended:
-                        targets.intended.append(model)
-                else:
+            if not text or text not in name:
+                continue
+            targets.matches_any = True
+            if exact is not None and exact.rule != "hami-substring":
+                if model is not exact.model:
                     targets.incidental.append((model, name))
-    if not targets.intended:
-        match = catalogue.lookup(text)
-        if match is not None and match.rule != "hami-substring":
-            targets.intended.append(match.model)
+            elif _whole_token(text, name):
+                if model not in targets.intended:
+                    targets.intended.append(model)
+            else:
+                targets.incidental.append((model, name))
     return targets
 
 
 def _first_entry_matching(entries: list[list[str]], device_type: str) -> int | None:
     for index, models in enumerate(entries):
-        if any(m and m in device_type for m in models):
+        if any(m in device_type for m in models):  # "" matches everything, as in Go
             return index
     return None
 
@@ -149,11 +158,15 @@ def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[
                                 f"GPUs named {name!r} match entry {winner}'s model {culprit!r} first "
                                 f"(HAMi takes the first entry with a substring match), so {text!r} here is not used for them",
                                 f"move this entry before entry {winner}, or make {culprit!r} longer"))
+            caught: dict[str, list[str]] = {}
             for model, name in resolved.incidental:
                 if _first_entry_matching(per_entry, name) == i:
-                    out.append(diag("model-substring-match", path,
-                                    f"{text!r} is a substring of {name!r} ({model.key}): HAMi applies this entry to those GPUs too",
-                                    f"list {model.key} in an entry before this one, or use a longer model string"))
+                    caught.setdefault(model.key, []).append(name)
+            for key, names in caught.items():
+                shown = ", ".join(repr(n) for n in names)
+                out.append(diag("model-substring-match", path,
+                                f"{text!r} is also a substring of {shown} ({key}): HAMi applies this entry to those GPUs too",
+                                f"list {key} in an entry before this one, or use a longer model string"))
         targets_per_entry.append(targets)
     return out, targets_per_entry
 
