@@ -114,6 +114,9 @@ def test_exit_codes(cli, fake_env):
     assert result.exit_code == 5
     gpu = json.loads(result.stdout)["gpus"][0]
     assert gpu["status"] == "reset-required" and "nvidia-smi -r -i 1" in gpu["hint"]
+    status = json.loads(cli("node", "status", "--gpu", "1", "-o", "json").stdout)["gpus"][0]
+    assert (status["mig_enabled"], status["mig_pending"], status["geometry"]) == (False, True, None)
+    assert "pending: enabled after a GPU reset" in cli("node", "status", "--gpu", "1").stdout
 
 
 def test_fault_rolls_back_with_exit_1(cli, fake_env, monkeypatch):
@@ -198,3 +201,25 @@ def test_no_nvml_is_exit_3(cli, monkeypatch):
 def test_node_commands_do_not_import_pynvml_at_startup():
     code = "import sys; from migctl.cli import node; assert 'pynvml' not in sys.modules and 'rich' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_empty_geometry_means_mig_on_without_instances(cli, fake_env):
+    assert cli("node", "apply-geometry", "1g.5gb:2", "--gpu", "0").exit_code == 0
+    result = cli("node", "apply-geometry", "", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    gpus = json.loads(result.stdout)["gpus"]
+    assert [(g["status"], g["after"]) for g in gpus] == [("applied", ""), ("unchanged", ""), ("unchanged", None)]
+    assert fake_env().gpus[0].mig_current is True and fake_env().gpus[0].gpu_instances == []
+
+
+def test_one_gpu_failing_does_not_stop_the_others(cli, fake_env, monkeypatch):
+    state = fake_env()
+    for gpu in state.gpus[:2]:
+        gpu.mig_current = gpu.mig_pending = False
+    state.save(fake_env.path)
+    monkeypatch.setenv("MIGCTL_FAKE_NVML_FAIL", "set_mig_mode:1")
+    result = cli("node", "apply-geometry", "7g.40gb:1", "-o", "json")
+    assert result.exit_code == 1
+    gpus = json.loads(result.stdout)["gpus"]
+    assert gpus[0]["status"] == "failed" and "enable MIG mode failed" in gpus[0]["message"]
+    assert gpus[1]["status"] == "applied" and gpus[1]["after"] == "7g.40gb:1"

@@ -414,8 +414,21 @@ def apply_geometry(
     run.skip_non_mig = gpu is None or str(gpu) == "all"
     report = ApplyReport()
     if dry_run:
-        report.gpus.extend(run.apply(index, target) for index in indices)
+        report.gpus.extend(_apply_one(run, session, index, target) for index in indices)
         return report
     with node_lock(directory, timeout=lock_timeout):
-        report.gpus.extend(run.apply(index, target) for index in indices)
+        report.gpus.extend(_apply_one(run, session, index, target) for index in indices)
     return report
+
+
+def _apply_one(run: _Run, session: NvmlSession, index: int, target: Desired) -> GpuResult:
+    """One GPU; an error on it (an NVML call outside the rollback, a bad journal) fails it, not the others."""
+    try:
+        return run.apply(index, target)
+    except MigctlError as exc:
+        try:
+            info = session.gpu(index)
+            uuid, geometry = info.uuid, info.geometry
+        except MigctlError:
+            uuid, geometry = "", None
+        return GpuResult(index, uuid, geometry, geometry, "failed", message=exc.message, hint=exc.hint)

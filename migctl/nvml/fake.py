@@ -563,6 +563,7 @@ class FakeNvml:
         self.callback_errors: list[BaseException] = []
         self.initialized = 0
         self._saved: tuple[Any, dict[str, Any]] | None = None
+        self._depth = 0
         self.lib = _Library()
         for attr in dir(type(self)):
             method = getattr(self, attr)
@@ -575,6 +576,8 @@ class FakeNvml:
     # ---- lifecycle
 
     def install(self) -> FakeNvml:
+        """Put the simulator under pynvml (nested installs are counted; the last uninstall restores)."""
+        self._depth += 1
         if self._saved is None:
             self._saved = (pynvml.nvmlLib, dict(pynvml._nvmlGetFunctionPointer_cache))
         with pynvml.libLoadLock:
@@ -583,7 +586,8 @@ class FakeNvml:
         return self
 
     def uninstall(self) -> None:
-        if self._saved is None:
+        self._depth = max(0, self._depth - 1)
+        if self._saved is None or self._depth:
             return
         lib, cache = self._saved
         with pynvml.libLoadLock:
