@@ -32,6 +32,7 @@ class _Session:
     """A configured ``CoreV1Api`` plus where it points, for messages."""
 
     def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        import yaml
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
@@ -53,6 +54,10 @@ class _Session:
             where = f"kubeconfig {path}" if path else "in-cluster config"
             raise UnreachableError(f"cannot load {where}: {_one_line(exc)}",
                                    hint="pass --kubeconfig FILE / --context NAME, or --cluster FILE") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark is not None else ""
+            raise UnreachableError(f"cannot load kubeconfig {path}: not valid YAML{line}") from None
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             where = f"kubeconfig {path}" if path else "in-cluster config"
             raise UnreachableError(f"cannot load {where}: {type(exc).__name__}: {_one_line(exc)}") from None

@@ -46,11 +46,26 @@ def load_snapshot(
         with path.open("r", encoding="utf-8") as fh:
             first = _first_char(fh)
             fh.seek(0)
-            items = _json_items(fh, path) if first in ("{", "[") else _yaml_items(fh, path)
-            for obj in items:
-                cluster.add_object(obj)
-                if on_item is not None:
-                    on_item()
+            if first in ("{", "["):
+                try:
+                    for obj in _json_items(fh, path):
+                        cluster.add_object(obj)
+                        if on_item is not None:
+                            on_item()
+                except InputError as json_error:
+                    # YAML flow style also starts with { or [: if it reads as YAML, it is YAML.
+                    fh.seek(0)
+                    cluster = Cluster(source=f"snapshot {path}")
+                    try:
+                        for obj in _yaml_whole(fh, path):
+                            cluster.add_object(obj)
+                    except InputError:
+                        raise json_error from None
+            else:
+                for obj in _yaml_items(fh, path):
+                    cluster.add_object(obj)
+                    if on_item is not None:
+                        on_item()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -79,7 +94,7 @@ def _check_item(obj: Any, path: Path, where: str) -> dict[str, Any] | None:
     if not isinstance(obj, dict):
         raise InputError(f"{path}:{where}: a list item must be a Kubernetes object (a mapping), got {_kind_of(obj)}")
     kind = obj.get("kind")
-    if kind == "List" or (kind is None and isinstance(obj.get("items"), list)):
+    if kind == "List" or (kind is None and "items" in obj):
         return obj  # a nested List; the caller expands it
     if kind in KINDS:
         return obj
