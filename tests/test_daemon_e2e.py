@@ -268,3 +268,18 @@ def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_pat
     saved = FakeState.load(nvml)
     assert sorted((gi.profile.name, gi.start) for gi in saved.gpus[0].gpu_instances) == [("3g.20gb", 0), ("3g.20gb", 4)]
     assert not list((tmp_path / "state").glob("journal-*.json"))
+
+
+def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(kube, tmp_path) -> None:  # noqa: F811
+    """A crash after the last NVML change but before the journal was removed: the daemon finishes it."""
+    from migctl.apply.journal import Journal
+
+    fake = fake_nvml(a100(("3g.20gb", 0, []), ("3g.20gb", 4, [])))
+    uuid = fake.state.gpus[0].uuid
+    Journal(gpu_uuid=uuid, gpu_index=0, before=[{"profile": "7g.40gb", "start": 0, "size": 8}], before_mig_enabled=True,
+            desired="3g.20gb:2", actions=[], done=3).save(tmp_path)
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "3g.20gb:2"})
+    with daemon_running(kube, NvmlEngine(state_dir=str(tmp_path), fake=fake)):
+        wait_for(lambda: answered(kube, "3g.20gb:2") == "success")
+    assert not Journal.path_for(tmp_path, uuid).exists()
+    assert geometry(fake, 0) == {"3g.20gb": 2} and fake.writes == 0

@@ -24,6 +24,7 @@ class GpuInfo:
     model: str = ""
     geometry: str = DISABLED
     pci_device_id: int | None = None  # 0xDDDDVVVV as mig-parted's device-filter writes it
+    interrupted: bool = False  # an apply died midway on this GPU (its journal is still there)
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,13 @@ class NvmlEngine:
         except MigctlError as exc:
             raise EngineUnavailable(exc.message) from None
 
-    @staticmethod
-    def _read(session) -> list[GpuInfo]:  # noqa: ANN001
+    def _read(self, session) -> list[GpuInfo]:  # noqa: ANN001
+        from migctl.apply.journal import Journal, state_dir
+
+        directory = state_dir(self.state_dir)
         return [
-            GpuInfo(gpu.index, gpu.uuid, gpu.name, _geometry(gpu.geometry), gpu.pci_device_id)
+            GpuInfo(gpu.index, gpu.uuid, gpu.name, _geometry(gpu.geometry), gpu.pci_device_id,
+                    interrupted=Journal.path_for(directory, gpu.uuid).exists())
             for gpu in session.gpus()
             if gpu.mig_capable
         ]

@@ -157,8 +157,14 @@ def decide(
         targets = targets_for(request, gpus, mig_parted)
     except ProtocolError as exc:
         return Decision(Report(State.failed, request.observed, applied, f"invalid request: {exc}"))
-    current = {gpu.index: gpu.geometry for gpu in gpus}
-    changes = {index: geometry for index, geometry in targets.items() if not same_geometry(current[index], geometry)}
+    by_index = {gpu.index: gpu for gpu in gpus}
+    # A GPU whose last apply died midway goes through the engine even if it looks right: the
+    # engine completes or rolls back its journal first (migctl.apply.engine).
+    changes = {
+        index: geometry
+        for index, geometry in targets.items()
+        if by_index[index].interrupted or not same_geometry(by_index[index].geometry, geometry)
+    }
     if not changes:
         return Decision(Report(State.success, request.observed, applied))
     if hami_reason is not None and not allow_hami_managed:
