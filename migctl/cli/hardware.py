@@ -79,23 +79,20 @@ def _grid_header(units: int, label_width: int) -> str:
 
 
 def _grid_row(units: int, boxes: Sequence[tuple[int, int, str]], label: str, label_width: int) -> str:
-    """One row of the slot grid: each box ``(start, size, text)`` spans its units as ``[ text ]``."""
+    """One row of the slot grid: each box ``(start, size, text)`` spans its units as ``[ text ]``;
+    units outside every box show ``·``."""
     width = _cell_width(units)
-    cells = [" " * width] * units
+    by_start = {start: (size, text) for start, size, text in boxes}
     line = ""
-    covered: dict[int, tuple[int, int, str]] = {}
-    for box in boxes:
-        covered[box[0]] = box
     unit = 0
     while unit < units:
-        if unit in covered:
-            start, size, text = covered[unit]
-            span = max(1, min(size, units - start)) * width
-            inner = text if len(text) <= span - 2 else text[: max(0, span - 2)]
-            line += "[" + inner.center(span - 2) + "]"
+        if unit in by_start:
+            size, text = by_start[unit]
+            span = max(1, min(size, units - unit)) * width
+            line += "[" + text[: span - 2].center(span - 2) + "]"
             unit += max(1, size)
         else:
-            line += "·".center(width) if cells[unit] else " " * width
+            line += "·".center(width)
             unit += 1
     return label.ljust(label_width) + line.rstrip()
 
@@ -353,9 +350,9 @@ def check_geometry(
             lines = [f"infeasible: {shown} on {model.key}", f"  {solution.reason}"]
             if hint:
                 lines.append(f"  hint: {hint}")
-        for message in solution.warnings:
-            lines.append(f"  warning: {message}")
         _echo(lines)
+        for message in solution.warnings:
+            warn(message)
 
     emit(data, output, render)
     if not solution.feasible:

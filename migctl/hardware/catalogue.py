@@ -74,7 +74,7 @@ class Profile:
     status: str = ""
     notes: str = ""
 
-    @property
+    @functools.cached_property
     def parsed(self) -> ProfileName:
         return parse_profile_name(self.name)
 
@@ -93,7 +93,7 @@ class Profile:
         """``(start, size)`` for every possible placement, lowest start first."""
         return tuple((start, self.placement_size) for start in self.placement_starts)
 
-    @property
+    @functools.cached_property
     def sort_key(self) -> tuple[int, int, str]:
         """"Larger instances first": compute slices desc, memory desc, then name."""
         memory = self.memory_mib if self.memory_mib is not None else self.name_memory_gb * 1024
@@ -161,7 +161,7 @@ class GpuModel:
     placement_status: str = ""
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    _index: Mapping[str, tuple[Profile, bool]] = field(default_factory=dict, repr=False)
+    _index: Mapping[str, tuple[Profile, bool]] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         index: dict[str, tuple[Profile, bool]] = {}
