@@ -164,3 +164,26 @@ def test_check_empty_geometry_is_feasible(cli):
 def test_check_rtx_pro_me_all(cli):
     result = cli("hardware", "check", "RTX PRO 6000 Blackwell Server Edition", "1g.24gb+me.all:1,1g.24gb:1")
     assert result.exit_code == 1 and "-me" in result.stdout
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["1g.5gb", "2g.10gb", "3g.20gb", "7g.79gb", "1g.5gb+me", "1c.1g.5gb", "9g.9gb", ":", ",", "@", "+", "-", "x", "0", "7", " ", "g.", "gb"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    model=st.sampled_from(["a100-40gb", "A100-SXM4-40GB", "rtx-pro-6000-blackwell", "a30", "nope", ""]),
+    geometry=st.one_of(st.text(max_size=30), st.lists(_PIECES, max_size=8).map("".join), st.just("-x")),
+    existing=st.one_of(st.just(""), st.lists(_PIECES, max_size=5).map("".join)),
+)
+def test_check_never_shows_a_traceback(cli, model, geometry, existing):
+    result = cli("hardware", "check", model, geometry, "--existing", existing, "-o", "json")
+    assert result.exit_code in (0, 1, 2), (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.exit_code in (0, 1):
+        assert json.loads(result.stdout)["feasible"] is (result.exit_code == 0)
+    else:
+        # Our own message, or click's usage error for a GEOMETRY that looks like an option ("-x").
+        assert result.stdout == "" and (result.stderr.startswith("migctl: error:") or "No such option" in result.stderr)
