@@ -183,6 +183,11 @@ class NvmlSession:
             return fn(*args)
         except self._nvml.NVMLError as exc:
             raise _nvml_error(exc, operation, self._label(index)) from None
+        except getattr(self._nvml, "NVMLLibraryMismatchError", ()) as exc:  # driver older than nvidia-ml-py
+            raise NvmlCallError(
+                f"{self._label(index)}: {operation} failed: {exc}", code=-1, operation=operation, gpu=self._label(index),
+                hint="the NVIDIA driver is older than this nvidia-ml-py expects",
+            ) from None
 
     def _handle(self, index: int) -> Any:
         return self._call("get device handle", index, self._nvml.nvmlDeviceGetHandleByIndex, index)
@@ -411,7 +416,7 @@ class NvmlSession:
             uuid = None
         try:
             procs: tuple[int, ...] | None = tuple(sorted(int(p.pid) for p in nv.nvmlDeviceGetComputeRunningProcesses(device)))
-        except nv.NVMLError:
+        except Exception:  # noqa: BLE001 - NVMLError, or a library too old for _v3: unknown, treated as busy
             procs = None
         return uuid, procs
 
