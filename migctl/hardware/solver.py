@@ -108,8 +108,13 @@ def _instance_order(profile: Profile) -> tuple[Any, ...]:
     return (-profile.placement_size, len(profile.placement_starts)) + profile.sort_key
 
 
-def _rule_violation(model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]) -> tuple[str, str] | None:
-    """Counting rules (max per profile, max instances, ``+me.all``): ``(reason, profile)`` or None."""
+def _rule_violation(
+    model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]
+) -> tuple[str, str | None] | None:
+    """Counting rules (max per profile, max instances, ``+me.all``, engine budget): ``(reason, profile)`` or None.
+
+    The profile named is that of a NEW instance where one is to blame, so callers can say which
+    instance of their request cannot be created."""
     for profile in sorted(totals, key=lambda p: p.sort_key):
         total = totals[profile]
         if total > profile.max_instances:
@@ -124,7 +129,7 @@ def _rule_violation(model: GpuModel, totals: Mapping[Profile, int], existing_cou
     if count > model.max_gpu_instances:
         largest_new = min((p for p in totals if totals[p] > existing_counts.get(p, 0)), key=lambda p: p.sort_key, default=None)
         name = largest_new.name if largest_new else None
-        return (f"{count} GPU instances, but one {model.key} GPU holds at most {model.max_gpu_instances}", name)  # type: ignore[return-value]
+        return (f"{count} GPU instances, but one {model.key} GPU holds at most {model.max_gpu_instances}", name)
     exclusive = [p for p in totals if p.attribute == "+me.all"]
     if exclusive and sum(totals[p] for p in exclusive) > 1:
         ordered = sorted(exclusive, key=lambda p: p.sort_key)
@@ -168,7 +173,9 @@ def full_gpu_profile(model: GpuModel) -> Profile | None:
     return max(plain, key=lambda p: (p.compute_slices, p.placement_size), default=None)
 
 
-def _engine_violation(model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]) -> tuple[str, str] | None:
+def _engine_violation(
+    model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]
+) -> tuple[str, str | None] | None:
     """NVIDIA's DRA model (``mig-profiles.md`` rule 3): the instances' SMs and engines must not add
     up to more than the full-GPU profile has, e.g. one OFA on A30 for ``1g.6gb+me`` and
     ``2g.12gb+me``. Engine counts the catalogue does not know (``null``) are not checked."""
@@ -243,7 +250,7 @@ def _caveats(model: GpuModel, totals: Mapping[Profile, int]) -> list[str]:
     for profile in sorted(totals, key=lambda p: p.sort_key):
         if profile.min_driver:
             notes.append(f"{profile.name} needs driver {profile.min_driver} or later")
-    me = [p for p in totals if p.attribute == "+me"]
+    me = sorted((p for p in totals if p.attribute == "+me" and p.compute_slices == 1), key=lambda p: p.sort_key)
     if me and any(p.compute_slices == 1 and p.attribute == "" and p.placement_size == me[0].placement_size for p in totals):
         notes.append(
             f"{me[0].name} next to plain 1g instances is believed valid (NVML counts them separately) but not "
