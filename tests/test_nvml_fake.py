@@ -110,10 +110,15 @@ def test_mig_mode_rules(nvml):
     with pytest.raises(pynvml.NVMLError_NotSupported):  # not a MIG board
         pynvml.nvmlDeviceGetMigMode(l4)
     h = pynvml.nvmlDeviceGetHandleByIndex(1)
-    pynvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, 0, _placement(0, 8))
-    with pytest.raises(pynvml.NVMLError_InUse):  # instances first
+    gi = pynvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, 0, _placement(0, 8))
+    pynvml.nvmlGpuInstanceCreateComputeInstance(gi, pynvml.NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE)
+    nvml.state.gpus[1].gpu_instances[0].compute_instances[0].processes.append(5)
+    with pytest.raises(pynvml.NVMLError_InUse):  # work is running
         pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE)
-    nvml.state.gpus[1].gpu_instances.clear()
+    nvml.state.gpus[1].gpu_instances[0].compute_instances[0].processes.clear()
+    assert pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE) == 0  # idle: at once
+    assert pynvml.nvmlDeviceGetMigMode(h) == [0, 0] and nvml.state.gpus[1].gpu_instances == []  # instances lost
+    pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_ENABLE)
     nvml.state.gpus[1].clients_holding = True
     status = pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE)
     assert status == pynvml.NVML_ERROR_IN_USE  # ret is success; the activation status says pending

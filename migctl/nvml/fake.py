@@ -18,7 +18,8 @@ What is modelled (mig-parted.md §5 "Recommended Python fake", mig-profiles.md "
   non-MIG board is ``NOT_SUPPORTED``;
 - ``nvmlDeviceSetMigMode``: applied at once when the GPU is idle; with ``clients_holding`` the mode
   stays *pending* and the activation status is ``IN_USE``; with ``passthrough`` it is
-  ``RESET_REQUIRED``; disabling with GPU instances left is ``IN_USE``. :func:`reset_gpu` and
+  ``RESET_REQUIRED``; a change while processes run is ``IN_USE``; when MIG goes off, the instances
+  are lost (k8s-test-infra's mock does the same). :func:`reset_gpu` and
   :func:`reboot` finish pending changes (a reboot wipes geometry, and on Hopper+ also the mode,
   mig-parted.md §1.4);
 - MIG device handles and UUIDs (new UUID on every re-create), processes per compute instance;
@@ -854,8 +855,8 @@ class FakeNvml:
         if fault is not None and not fault.crash:
             return fault.code
         want = bool(mode)
-        if not want and gpu.mig_current and gpu.gpu_instances:
-            return ERROR_IN_USE  # instances (and their work) must go first
+        if want != gpu.mig_current and any(ci.processes for gi in gpu.gpu_instances for ci in gi.compute_instances):
+            return ERROR_IN_USE  # work is running on the GPU
         gpu.mig_pending = want
         activation = SUCCESS
         if want != gpu.mig_current:
