@@ -187,3 +187,19 @@ def test_check_never_shows_a_traceback(cli, model, geometry, existing):
     else:
         # Our own message, or click's usage error for a GEOMETRY that looks like an option ("-x").
         assert result.stdout == "" and (result.stderr.startswith("migctl: error:") or "No such option" in result.stderr)
+
+
+def test_hardware_commands_import_no_heavy_modules():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from migctl.cli.main import run\n"
+        "assert run(['hardware', 'list', '-o', 'json']) == 0\n"
+        "assert run(['hardware', 'check', 'a100-40gb', '2g.10gb:3,1g.5gb:1']) == 0\n"
+        "heavy = [m for m in ('kubernetes', 'pynvml', 'jsonschema') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
