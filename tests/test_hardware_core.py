@@ -451,3 +451,29 @@ def test_stale_cache_is_never_used(monkeypatch, tmp_path):
     assert extras["models"]["a100-80gb"]["aliases"]["7g.80gb"] == ["7g.79gb", "7g.81gb"]
     (tmp_path / "catalogue.json").write_text("not json")
     assert package_data.read_documents()[0]["models"][0]["key"] == "a100-40gb"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ATTRS = st.lists(st.from_regex(r"[a-z][a-z0-9]{0,3}(\.[a-z0-9]{1,3})?", fullmatch=True), min_size=0, max_size=3, unique=True)
+
+
+@given(
+    g=st.integers(0, 99),
+    c=st.one_of(st.none(), st.integers(0, 99)),
+    gb=st.integers(0, 999),
+    attrs=_ATTRS,
+    negative=st.booleans(),
+)
+def test_profile_name_roundtrip(g, c, gb, attrs, negative):
+    text = (f"{c}c." if c is not None else "") + f"{g}g.{gb}gb"
+    if attrs:
+        text += ("-" if negative else "+") + ",".join(attrs)
+    parsed = parse_profile_name(text)
+    assert (parsed.gpu_slices, parsed.memory_gb, parsed.compute) == (g, gb, g if c is None else c)
+    assert parsed.attributes == tuple(sorted(attrs))
+    assert parse_profile_name(str(parsed)) == parsed
+    assert str(parsed) == canonical_profile_name(str(parsed))
+    # A geometry of it survives the text form.
+    assert parse_geometry(format_geometry({str(parsed): 2})) == {str(parsed): 2}
