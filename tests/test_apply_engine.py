@@ -293,3 +293,16 @@ def test_journal_written_before_change(node, tmp_path):
     journal = Journal(gpu_uuid="GPU-x", gpu_index=0, before=[], before_mig_enabled=True, desired="", actions=[])
     journal.save(tmp_path / "j")
     assert Journal.load(tmp_path / "j", "GPU-x") == journal
+
+
+def test_enable_then_failed_create_restores_mig_off(node, tmp_path):
+    fake = node("NVIDIA H200:1")
+    fake.state.gpus[0].mig_current = fake.state.gpus[0].mig_pending = False
+    fake.save()
+    fake.faults = parse_faults("create_gpu_instance:2")
+    report = apply(fake, "3g.71gb:2", tmp_path)
+    gpu = report.gpus[0]
+    assert gpu.status == "rolled-back" and gpu.before is None and gpu.after is None
+    assert "MIG mode turned off again" in gpu.message
+    fake.reload()
+    assert fake.state.gpus[0].mig_current is False and not fake.state.gpus[0].gpu_instances

@@ -214,32 +214,26 @@ class _Run:
     # -- one GPU
 
     def apply(self, index: int, desired: Desired) -> GpuResult:
-        self.session.refresh()
+        self.session.refresh()  # another process may have changed the GPU (the simulator's file) meanwhile
         info = self.session.gpu(index)
-        before_text = info.geometry
         target_text = _desired_text(desired, info) if info.mig_capable else None
-        recovered = None
         journal = Journal.load(self.directory, info.uuid) if self._journal_readable() else None
-        if journal is not None:
-            if self.dry_run:
-                note = f"a journal of an interrupted run ({self.directory}) exists; a real run recovers it first"
-                result = self._apply_state(info, desired, target_text)
-                result.message = (result.message + "; " if result.message else "") + note
-                return result
-            recovered = self._recover(index, info, journal, target_text if desired is not DISABLED else None, desired is DISABLED)
-            info = self.session.gpu(index)
-            before_text = info.geometry
-        result = self._apply_state(info, desired, target_text)
+        if journal is None:
+            return self._apply_state(info, desired, target_text)
+        if self.dry_run:
+            result = self._apply_state(info, desired, target_text)
+            return _note(result, f"a journal of an interrupted run is in {self.directory}; a real run recovers it first")
+        recovered = self._recover(index, info, journal, target_text, desired is DISABLED)
+        result = self._apply_state(self.session.gpu(index), desired, target_text)
         result.recovered = recovered
-        if recovered:
-            result.message = (result.message + "; " if result.message else "") + f"recovered an interrupted run ({recovered})"
-        return result
+        return _note(result, f"recovered an interrupted run ({recovered})")
 
     def _journal_readable(self) -> bool:
         return self.directory.is_dir()
 
     def _recover(self, index: int, info: GpuInfo, journal: Journal, target_text: str | None, target_disabled: bool) -> str:
-        same_target = (journal.desired is None and target_disabled) or (journal.desired is not None and journal.desired == target_text)
+        """Complete (same target: the new plan starts from what is there) or roll back an interrupted run."""
+        same_target = journal.desired is None if target_disabled else journal.desired == target_text
         if same_target:
             journal.delete(self.directory)
             return "completed"
@@ -275,7 +269,7 @@ class _Run:
             actions = plan.actions + (Action("disable-mig"),)
             if self.dry_run:
                 return GpuResult(**base, after=None, status="planned", actions=actions)
-            return self._run_actions(info, plan, actions, enable=None, disable=True, target_text=None, writes0=writes0)
+            return self._run_actions(info, plan, actions, disable=True, target_text=None, writes0=writes0)
 
         # ---- MIG on with a geometry
         assert isinstance(desired, Mapping)
@@ -298,9 +292,14 @@ class _Run:
                                  message="MIG enable is pending", hint=_reset_hint(info, True), writes=self.session.writes - writes0)
             info = self.session.gpu(index)
             plan = plan_geometry(info.model or model, current_instances(info), desired, force=self.force)
-            result = self._run_actions(info, plan, plan.actions, enable=True, disable=False, target_text=target_text, writes0=writes0)
-            result.before = None
+            result = self._run_actions(info, plan, plan.actions, disable=False, target_text=target_text, writes0=writes0)
+            result.before = None  # MIG was off when the run began
             result.actions = (Action("enable-mig"),) + result.actions
+            if result.status == "rolled-back":  # the state before the run had MIG off: put that back too
+                change = self.session.set_mig_mode(index, False)
+                result.after = None if not change.enabled else result.after
+                result.writes = self.session.writes - writes0
+                _note(result, "MIG mode turned off again" if not change.enabled else "turning MIG mode off again is pending a reset")
             return result
 
         plan = plan_geometry(model, current_instances(info), desired, force=self.force)
@@ -318,9 +317,9 @@ class _Run:
             return GpuResult(**base, after=target_text, status="planned", actions=prefix + repairs + plan.actions)
         if prefix:
             self.session.set_mig_mode(index, True)
-        return self._run_actions(info, plan, prefix + repairs + plan.actions, enable=None, disable=False, target_text=target_text, writes0=writes0)
+        return self._run_actions(info, plan, prefix + repairs + plan.actions, disable=False, target_text=target_text, writes0=writes0)
 
-    def _run_actions(self, info: GpuInfo, plan: Plan, actions: Sequence[Action], *, enable: bool | None, disable: bool,
+    def _run_actions(self, info: GpuInfo, plan: Plan, actions: Sequence[Action], *, disable: bool,
                      target_text: str | None, writes0: int) -> GpuResult:
         index = info.index
         before_layout = [c.placed for c in current_instances(info)]
@@ -375,6 +374,11 @@ class _Run:
             status, message = "failed", f"after applying, the GPU shows {after.geometry!r}, not {target_text!r}"
         return GpuResult(**base, after=after.geometry, status=status, actions=tuple(actions), message=message,
                          writes=self.session.writes - writes0)
+
+
+def _note(result: GpuResult, text: str) -> GpuResult:
+    result.message = f"{result.message}; {text}" if result.message else text
+    return result
 
 
 def _repairs(info: GpuInfo, plan: Plan) -> tuple[Action, ...]:
