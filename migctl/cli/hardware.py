@@ -195,6 +195,7 @@ def show_model(model_name: ModelArgument, output: OutputOption = OutputFormat.te
             ("placements", model.placement_status),
         ]
         lines = [f"{k + ':':<16}{v}" for k, v in facts]
+        lines += [f"{'note:':<16}{note}" for note in model.notes]
         lines.append("")
         rows = []
         for p in sorted(model.profiles, key=lambda p: p.sort_key):
