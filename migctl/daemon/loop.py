@@ -292,7 +292,6 @@ class Daemon:
         self._applying: str | None = None  # the observed value being applied now
         self._superseded_by: str | None = None  # a newer request seen while applying
         self._watch_connected = False
-        self._last_step: float | None = None
         self._stopping = False
 
     # --- one step ---------------------------------------------------------------------------------
@@ -308,7 +307,6 @@ class Daemon:
         self._node = node
         self.reporter.observe(node, fresh=fresh)
         self.reporter.flush()
-        self._last_step = self.clock()
         options = self.options
         request = read_request(node, mig_parted=options.mig_parted)
         if request is None:
@@ -405,7 +403,10 @@ class Daemon:
         if request is None:
             return
         with self._lock:
-            if self._applying is None or request.observed == self._applying:
+            if self._applying is None:
+                return
+            if request.observed == self._applying:
+                self._superseded_by = None  # asked back for what is being applied: nothing supersedes it
                 return
             if self._superseded_by == request.observed:
                 return
