@@ -55,7 +55,8 @@ def status_dict(gpus: list[GpuInfo]) -> dict[str, Any]:
                         "gpu_instance_id": gi.id,
                         "compute_instance_ids": [ci.id for ci in gi.compute_instances],
                         "mig_uuid": gi.compute_instances[0].mig_uuid if gi.compute_instances else None,
-                        "processes": sum(len(ci.processes or ()) for ci in gi.compute_instances),
+                        # null when NVML would not report them (e.g. without root): apply treats that as busy
+                        "processes": None if gi.processes is None else len(gi.processes),
                     }
                     for gi in g.instances
                 ],
@@ -114,8 +115,7 @@ def _render_status(gpus: list[GpuInfo]) -> None:
             for column in ("profile", "placement", "GI", "CI", "MIG UUID", "processes"):
                 table.add_column(column)
             for gi in g.instances:
-                procs = [ci.processes for ci in gi.compute_instances]
-                count = "?" if any(p is None for p in procs) else str(sum(len(p or ()) for p in procs))
+                count = "?" if gi.processes is None else str(len(gi.processes))
                 table.add_row(
                     gi.profile,
                     f"{gi.start}:{gi.size}",

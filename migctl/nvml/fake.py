@@ -445,9 +445,9 @@ def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
 
 
 def _full_ci_enum(profile: BoardProfile) -> int:
-    return min(e for e, s in CI_ENUM_SLICES.items() if s == profile.compute_slices and e not in _CI_ENUMS_UNSUPPORTED) if any(
-        s == profile.compute_slices for s in CI_ENUM_SLICES.values()
-    ) else 0
+    """The lowest CI profile enum that spans all of the GI's compute slices."""
+    full = (e for e, slices in CI_ENUM_SLICES.items() if slices == profile.compute_slices and e not in _CI_ENUMS_UNSUPPORTED)
+    return min(full, default=0)
 
 
 def reset_gpu(state: FakeState, index: int) -> None:
