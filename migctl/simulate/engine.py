@@ -50,12 +50,14 @@ class _Prepared:
     cpu_m: int
     memory: int
     gpu_pod: bool
-    signature: tuple
+    signature: tuple  # everything a node's verdict and score depend on
+    gpu_signature: tuple  # what HAMi's fit depends on (shared by pods that differ only in CPU, selectors...)
 
 
 @dataclass(slots=True)
 class _SignatureCache:
-    heap: list = field(default_factory=list)
+    heap: list = field(default_factory=list)  # (order key, node name, node version) of feasible nodes
+    failed: dict[str, list[str]] = field(default_factory=dict)  # node -> reasons, at its current version
     seen_changes: int = 0
 
 
@@ -70,6 +72,8 @@ class Simulator:
         self._caches: dict[tuple, _SignatureCache] = {}
         self._names: set[str] = set(state.pod_names)
         self._touched: dict[tuple[str, str], None] = {}
+        self._fit_cache: dict[tuple, tuple[int, list[str]]] = {}  # (gpu signature, node) -> (version, reasons)
+        self._node_scores: dict[str, tuple[int, float]] = {}  # node -> (version, HAMi node score)
 
     # ------------------------------------------------------------------ public
 
@@ -98,14 +102,12 @@ class Simulator:
             result.verdicts = verdicts if self.options.explain else []
             result.tie = tie
         else:
-            choice = self._fast_choice(prepared)
+            choice, failed = self._fast_choice(prepared)
             fit = None
             if choice is not None and prepared.gpu_pod:
                 fit = fit_pod(choice.gpus, prepared.requests, prepared.options, version)
-            verdicts = []
+            verdicts = [NodeVerdict(name, False, reasons) for name, reasons in failed.items()] if choice is None else []
         if choice is None:
-            if not verdicts:
-                _, _, verdicts, _ = self._full_scan(prepared, explain=False)
             result.reason = aggregate_reason(len(self.state.nodes), [v.reasons for v in verdicts])
             return result
         self._commit(choice, prepared, fit.allocations if fit else [])
@@ -155,14 +157,19 @@ class Simulator:
             requests if gpu_pod else None, options if gpu_pod else None, cpu_m, memory, gpu_pod,
             tuple(sorted(pod.node_selector.items())), pod.affinity_terms, pod.tolerations,
         )
-        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature)
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, signature[:2])
 
     def _score(self, node: Node, p: _Prepared) -> float:
         if not p.gpu_pod:
             return least_allocated_score(node, p.cpu_m, p.memory)
         if self.options.node_score == "combined":
             return combined_node_score(node)
-        return node_score(node.gpus)
+        hit = self._node_scores.get(node.name)
+        if hit is not None and hit[0] == node.version:
+            return hit[1]
+        score = node_score(node.gpus)
+        self._node_scores[node.name] = (node.version, score)
+        return score
 
     def _order_key(self, score: float, p: _Prepared) -> float:
         """Smaller is better: binpack takes the highest score, spread the lowest (hami.md §4.9)."""
@@ -170,14 +177,26 @@ class Simulator:
             return score
         return -score
 
-    def _evaluate(self, node: Node, p: _Prepared, *, explain: bool) -> tuple[list[str], NodeFit | None]:
+    def _evaluate(self, node: Node, p: _Prepared, *, explain: bool, cached: bool = False) -> tuple[list[str], NodeFit | None]:
+        """Reasons the node fails (empty: it fits) and HAMi's fit; ``cached`` reuses (and keeps) verdicts
+        per GPU signature and node version, without the fit itself."""
         reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
         if reasons or not p.gpu_pod:
             return reasons, None
+        if cached:
+            key = (p.gpu_signature, node.name)
+            hit = self._fit_cache.get(key)
+            if hit is not None and hit[0] == node.version:
+                return hit[1], None
         fit = fit_pod(node.gpus, p.requests, p.options, self.options.version, explain=explain)
-        return ([] if fit.ok else [fit.reason]), fit
+        reasons = [] if fit.ok else [fit.reason]
+        if cached:
+            self._fit_cache[key] = (node.version, reasons)
+        return reasons, fit
 
-    def _fast_choice(self, p: _Prepared) -> Node | None:
+    def _fast_choice(self, p: _Prepared) -> tuple[Node | None, dict[str, list[str]]]:
+        """The best node from the signature's heap, re-evaluating only nodes changed since its last
+        use; with the reasons of every failing node (complete when no node fits)."""
         nodes = self.state.nodes
         cache = self._caches.get(p.signature)
         if cache is None:
@@ -186,18 +205,21 @@ class Simulator:
         else:
             todo = dict.fromkeys(self._changes[cache.seen_changes:])
         cache.seen_changes = len(self._changes)
-        heap = cache.heap
+        heap, failed = cache.heap, cache.failed
         for name in todo:
             node = nodes[name]
-            reasons, _ = self._evaluate(node, p, explain=False)
-            if not reasons:
+            reasons, _ = self._evaluate(node, p, explain=False, cached=True)
+            if reasons:
+                failed[name] = reasons
+            else:
+                failed.pop(name, None)
                 heapq.heappush(heap, (self._order_key(self._score(node, p), p), name, node.version))
         while heap:
             _, name, version = heap[0]
             if nodes[name].version == version:
-                return nodes[name]
+                return nodes[name], failed
             heapq.heappop(heap)
-        return None
+        return None, failed
 
     def _full_scan(self, p: _Prepared, *, explain: bool) -> tuple[Node | None, NodeFit | None, list[NodeVerdict], list[str]]:
         verdicts: list[NodeVerdict] = []

@@ -257,25 +257,33 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
     """``scoreNode`` for one node: init containers on fresh copies, app containers on one copy.
 
     ``gpus`` is never modified. On success the allocations carry what AddResourceUsage chose.
+    A pod with a single GPU container (the common case) is fitted on the node's GPUs read-only and
+    only the GPUs it selects are copied for AddResourceUsage.
     """
     result = NodeFit(ok=True)
+    gpu_requests = [(i, cr) for i, cr in enumerate(requests) if cr.request is not None]
+    single = len(gpu_requests) == 1
     app_copy: list[Gpu] | None = None
-    for index, cr in enumerate(requests):
-        if cr.request is None:
-            continue
-        if cr.init:
+    for index, cr in gpu_requests:
+        if single:
+            work = gpus
+        elif cr.init:
             work = [g.copy() for g in gpus]
         else:
             if app_copy is None:
                 app_copy = [g.copy() for g in gpus]
             work = app_copy
-        cfit, selected = fit_container(work, cr.request, opts, version, explain=explain)
+        cfit, selected = fit_container(work, cr.request, opts, version, explain=explain)  # type: ignore[arg-type]
         result.containers.append((cr.container, cfit))
         if not cfit.ok:
             result.ok = False
             result.reason = cfit.reason
             result.detail = f"container {cr.container}: {cfit.detail()}"
             return result
+        if single:
+            copies: dict[int, Gpu] = {}
+            for s in selected:
+                s.gpu = copies.setdefault(id(s.gpu), s.gpu.copy())
         try:
             result.allocations += add_usage(selected, version, cr.container, index, cr.init)
         except mig.MigAllocateError as exc:

@@ -8,6 +8,7 @@ the 12 or fewer elements of a node's GPU list (insertion sort), so among equal k
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable, Sequence
 
@@ -22,6 +23,7 @@ def f32(x: float) -> float:
     return _F.unpack(_F.pack(x))[0]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _ratio(num: int, den: int) -> float:
     return f32(f32(float(num)) / f32(float(den)))
 
@@ -29,11 +31,18 @@ def _ratio(num: int, den: int) -> float:
 def device_score(gpu: Gpu, weights: tuple[int, int, int] = (1, 1, 1), *, legacy: bool = False) -> float:
     """``DeviceListsScore.ComputeScore``: current utilisation only (the request terms never apply
     to NVIDIA because request.Type "NVIDIA" never equals the device type; hami.md §4.8)."""
-    if gpu.count == 0 or gpu.totalcore == 0 or gpu.totalmem == 0:
+    return _device_score(gpu.used, gpu.count, gpu.usedcores, gpu.totalcore, gpu.usedmem, gpu.totalmem, weights, legacy)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _device_score(used_n: int, count: int, usedcores: int, totalcore: int, usedmem: int, totalmem: int,
+                  weights: tuple[int, int, int], legacy: bool) -> float:
+    # pure function of small integers: cached (scores are recomputed for every GPU on every fit)
+    if count == 0 or totalcore == 0 or totalmem == 0:
         return 0.0
-    used = _ratio(gpu.used, gpu.count)
-    core = _ratio(gpu.usedcores, gpu.totalcore)
-    mem = _ratio(gpu.usedmem, gpu.totalmem)
+    used = _ratio(used_n, count)
+    core = _ratio(usedcores, totalcore)
+    mem = _ratio(usedmem, totalmem)
     if legacy:
         return f32(10.0 * f32(f32(used + core) + mem))
     ws, wc, wm = weights

@@ -1,0 +1,127 @@
+"""The engine's cached node choice against a simple full-scan reference kept here.
+
+The reference evaluates every node for every pod with the core building blocks (webhook, kube
+filters, Fit, scores, usage recording) and sorts the candidates; the engine keeps per-signature
+heaps and only re-evaluates changed nodes. Placements and reasons must be identical.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_simulate_support import cluster, core_gpu, node, pod, simulate
+
+from migctl.simulate import HamiVersion, SimulationOptions, Simulator
+from migctl.simulate.engine import record_pod_devices
+from migctl.simulate.fit import fit_pod
+from migctl.simulate.kube_filters import kube_filter, least_allocated_score
+from migctl.simulate.requests import Denied, mutate, pod_options, pod_requests
+from migctl.simulate.result import aggregate_reason
+from migctl.simulate.scoring import combined_node_score, node_score
+from migctl.simulate.synthetic import synthetic_cluster, synthetic_config, synthetic_pods
+
+
+def reference(state, config, pods, version: str, node_policy: str = "binpack", node_score_kind: str = "hami"):
+    """Full scan: every node, every pod; returns [(pod, node, devices, reason)]."""
+    v = HamiVersion(version)
+    out = []
+    for p in pods:
+        try:
+            m = mutate(p, config, v)
+        except Denied as exc:
+            out.append((p.key, None, (), f"admission webhook denied the pod: {exc}"))
+            continue
+        reqs = pod_requests(m, config, v)
+        opts = pod_options(m, v, gpu_policy="spread", node_policy=node_policy)
+        gpu_pod = any(r.request for r in reqs)
+        cpu, mem = m.cpu_request_m(), m.memory_request()
+        candidates, failures = [], []
+        for n in state.nodes.values():
+            reasons = kube_filter(m, n, cpu, mem)
+            fit = None
+            if not reasons and gpu_pod:
+                fit = fit_pod(n.gpus, reqs, opts, v)
+                reasons = [] if fit.ok else [fit.reason]
+            if reasons:
+                failures.append(reasons)
+                continue
+            if not gpu_pod:
+                score = least_allocated_score(n, cpu, mem)
+                key = -score
+            else:
+                score = combined_node_score(n) if node_score_kind == "combined" else node_score(n.gpus)
+                key = score if opts.node_policy == "spread" else -score
+            candidates.append((key, n.name, n, fit))
+        if not candidates:
+            out.append((p.key, None, (), aggregate_reason(len(state.nodes), failures)))
+            continue
+        _, _, chosen, fit = min(candidates, key=lambda c: (c[0], c[1]))
+        chosen.cpu_requested_m += cpu
+        chosen.memory_requested += mem
+        chosen.pods += 1
+        allocations = fit.allocations if fit else []
+        if allocations:
+            record_pod_devices(chosen.gpus, allocations, v)
+        out.append((p.key, chosen.name, tuple((a.gpu_id, a.profile, a.slot, a.placement) for a in allocations), None))
+    return out
+
+
+def engine(state, config, pods, version: str, **opts):
+    result = Simulator(state, config, SimulationOptions(version=HamiVersion(version), **opts)).run(pods)
+    return [(p.pod, p.node, tuple((a.gpu_id, a.profile, a.slot, a.placement) for a in p.allocations), p.reason)
+            for p in result.pods]
+
+
+def test_engine_matches_full_scan_reference_v2_10():
+    pods = synthetic_pods(1200)
+    got = engine(synthetic_cluster(40, 8), synthetic_config(), pods, "2.10")
+    want = reference(synthetic_cluster(40, 8), synthetic_config(), pods, "2.10")
+    assert got == want
+    assert sum(1 for g in got if g[1] is None) > 50  # the cluster fills up: reasons are compared too
+
+
+def test_engine_matches_full_scan_reference_v2_9_spread():
+    pods = synthetic_pods(1000, seed=5)
+    got = engine(synthetic_cluster(30, 8, seed=3), synthetic_config(), pods, "2.9", node_policy="spread")
+    want = reference(synthetic_cluster(30, 8, seed=3), synthetic_config(), pods, "2.9", node_policy="spread")
+    assert got == want
+
+
+def test_engine_matches_reference_with_combined_node_score():
+    pods = synthetic_pods(600, seed=7)
+    got = engine(synthetic_cluster(20, 4), synthetic_config(), pods, "2.10", node_score="combined")
+    want = reference(synthetic_cluster(20, 4), synthetic_config(), pods, "2.10", node_score_kind="combined")
+    assert got == want
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(1, 12), gpus=st.integers(1, 8),
+       version=st.sampled_from(["2.9", "2.10"]), policy=st.sampled_from(["binpack", "spread"]))
+def test_engine_matches_reference_property(seed, nodes, gpus, version, policy):
+    pods = synthetic_pods(120, seed=seed)
+    got = engine(synthetic_cluster(nodes, gpus, seed=seed), synthetic_config(), pods, version, node_policy=policy)
+    want = reference(synthetic_cluster(nodes, gpus, seed=seed), synthetic_config(), pods, version, node_policy=policy)
+    assert got == want
+
+
+def test_full_scan_and_explain_give_the_same_placements():
+    pods = synthetic_pods(300, seed=11)
+    fast = engine(synthetic_cluster(10, 8), synthetic_config(), pods, "2.10")
+    explained = engine(synthetic_cluster(10, 8), synthetic_config(), pods, "2.10", explain=True)
+    assert fast == explained
+
+
+def test_an_unschedulable_pod_leaves_the_cluster_untouched():
+    state = cluster(node("n1", [core_gpu(0, used=1, usedmem=100, usedcores=10), core_gpu(1)]))
+    before = [(g.used, g.usedmem, g.usedcores) for g in state.nodes["n1"].gpus]
+    result = simulate(state, [pod("big", gpu=2, gpumem=40900, gpucores=10)])
+    assert not result.pods[0].scheduled
+    assert [(g.used, g.usedmem, g.usedcores) for g in state.nodes["n1"].gpus] == before
+    assert state.nodes["n1"].version == 0
+
+
+def test_placed_pods_update_the_node_once():
+    state = cluster(node("n1", [core_gpu(0)]))
+    simulate(state, [pod("a", gpu=1, gpumem=1000, gpucores=10, cpu="1")])
+    n = state.nodes["n1"]
+    assert (n.gpus[0].used, n.gpus[0].usedmem, n.gpus[0].usedcores, n.cpu_requested_m, n.pods) == (1, 1000, 10, 1000, 1)
