@@ -318,3 +318,35 @@ def test_hami_chart_v29_defaults_only_warn():
     assert result.errors == 0, [(d.code, d.path, d.message) for d in result.diagnostics if d.severity.value == "error"]
     codes = {d.code for d in result.diagnostics}
     assert {"model-shadowed", "model-substring-match", "model-never-matches", "memory-over-profile"} <= codes
+
+
+# --- property: any config-shaped document gives registered, locatable findings --------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.sampled_from(["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb", "1g.10gb", "1g.5gb+me", "3g.40gb",
+                          "1g.6gb", "7g.79gb", "9g.9gb", "xg.foo", "1g", "", "2g.12gb+me"])
+_models = st.sampled_from(["A100-SXM4-40GB", "A100-PCIE-40GB", "A100-40GB-PCIe", "A100", "A30", "H20", "H200 NVL",
+                           "NVIDIA H200", "B200", "T4", "", "a100-80gb", "RTX PRO 6000 Blackwell Server Edition"])
+_ints = st.one_of(st.integers(min_value=-2, max_value=100_000), st.sampled_from([None, "7", 1.5, True]))
+_template = st.fixed_dictionaries({"name": _names, "memory": _ints, "count": st.integers(min_value=-1, max_value=9)},
+                                  optional={"core": _ints, "Core": _ints})
+_legacy = st.lists(st.fixed_dictionaries({
+    "models": st.lists(_models, max_size=3),
+    "allowedGeometries": st.lists(st.one_of(st.lists(_template, max_size=4), _template), max_size=4)}), max_size=3)
+_allow = st.lists(st.fixed_dictionaries({"models": st.lists(_models, max_size=3), "profiles": st.lists(_names, max_size=5)}),
+                  max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries({}, optional={"knownMigGeometries": _legacy, "migProfileAllowlist": _allow,
+                                           "resourceCountName": st.sampled_from(["nvidia.com/gpu", ""]),
+                                           "deviceSplitCount": _ints, "nodeconfig": st.just([{"name": "a"}])}),
+       st.sampled_from(["auto", "2.9", "2.10"]))
+def test_any_config_shaped_document_gives_registered_located_findings(nvidia, version):
+    result = lint_doc({"nvidia": nvidia}, hami_version=version)
+    for d in result.diagnostics:
+        assert d.code in CODES
+        assert d.line is not None and d.column is not None
+        assert d.path == "" or d.path.startswith("/")
+    assert result.config is not None
