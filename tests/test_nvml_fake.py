@@ -268,3 +268,21 @@ def test_gpu_unknown_to_the_catalogue_uses_nvml_profiles(tmp_path):
         report = apply_geometry(s, "3g.40gb:1,2g.20gb:1,1g.10gb:2", gpu=0, state_dir_path=tmp_path)
         assert report.gpus[0].status == "applied"
         assert s.gpu(0).geometry == "3g.40gb:1,2g.20gb:1,1g.10gb:2"
+
+
+def test_processes_nvml_will_not_report_count_as_busy(tmp_path):
+    """A driver without nvmlDeviceGetComputeRunningProcesses_v3: processes unknown -> never destroyed."""
+    from migctl.apply.engine import apply_geometry
+    from migctl.cli.node import status_dict
+
+    state = FakeState.from_dict({"gpus": [{"name": A100, "mig_current": True, "gpu_instances": [
+        {"profile": "3g.20gb", "start": 0, "compute_instances": [{"id": 0}]}]}]})
+    fake = FakeNvml(state)
+    delattr(fake.lib, "nvmlDeviceGetComputeRunningProcesses_v3")
+    with open_session(fake) as s:
+        gpu = s.gpu(0)
+        assert gpu.instances[0].processes is None
+        assert status_dict([gpu])["gpus"][0]["instances"][0]["processes"] is None
+        report = apply_geometry(s, "7g.40gb:1", gpu=0, state_dir_path=tmp_path)
+        assert report.gpus[0].status == "refused" and "unknown processes" in report.gpus[0].message
+        assert apply_geometry(s, "3g.20gb:2", gpu=0, state_dir_path=tmp_path).gpus[0].status == "applied"  # kept
