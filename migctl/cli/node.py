@@ -155,9 +155,9 @@ def _render_report(report: ApplyReport) -> None:
         for action in g.actions:
             console.print(f"  {action}", markup=False)
         if g.message:
-            console.print(f"  {g.message}", markup=False)
+            console.print(f"  {g.message}", markup=False, soft_wrap=True)
         if g.hint:
-            console.print(f"  hint: {g.hint}", markup=False)
+            console.print(f"  hint: {g.hint}", markup=False, soft_wrap=True)
         if g.writes:
             console.print(f"  NVML writes: {g.writes}")
 
