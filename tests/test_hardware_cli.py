@@ -95,6 +95,11 @@ def test_geometries(cli):
     assert seven["memory_mib_used"] == 7 * 4864
     assert seven["memory_mib_unused"] == 40960 - 7 * 4864
     assert "3g.20gb:1" not in by_text
+    assert by_text["7g.40gb:1"]["placements"] == [{"profile": "7g.40gb", "start": 0, "size": 8}]
+    assert any("R510" in w for w in by_text["4g.20gb:1,3g.20gb:1"]["warnings"])
+    assert by_text["2g.10gb:3,1g.5gb:1"]["warnings"] == []
+    # Text: caveats are numbered footnotes.
+    assert "[1] a 4g and a 3g instance on one GPU need driver R510" in text.stdout
 
 
 def test_geometries_unknown_memory_is_null(cli):

@@ -230,12 +230,14 @@ def show_model(model_name: ModelArgument, output: OutputOption = OutputFormat.te
 
 def _geometry_facts(model: GpuModel, geometry: dict[str, int]) -> dict[str, Any]:
     from migctl.hardware.geometry import format_geometry
+    from migctl.hardware.solver import solve
 
     profiles = [(model.profile(name), count) for name, count in geometry.items()]
     memories = [p.memory_mib for p, _ in profiles]
     used = None if any(m is None for m in memories) else sum(p.memory_mib * c for p, c in profiles)  # type: ignore[operator]
     unused = None if used is None or model.total_memory_mib is None else model.total_memory_mib - used
     units = sum(p.placement_size * c for p, c in profiles)
+    solution = solve(model, geometry)
     return {
         "geometry": format_geometry(geometry, model),
         "profiles": dict(geometry),
@@ -245,6 +247,8 @@ def _geometry_facts(model: GpuModel, geometry: dict[str, int]) -> dict[str, Any]
         "units_free": model.placement_units - units,
         "memory_mib_used": used,
         "memory_mib_unused": unused,
+        "placements": [p.to_dict() for p in solution.layout],
+        "warnings": list(solution.warnings),
     }
 
 
@@ -258,19 +262,30 @@ def list_geometries(model_name: ModelArgument, output: OutputOption = OutputForm
     data = {"model": model.key, "total_memory_mib": model.total_memory_mib, "geometries": facts}
 
     def render() -> None:
-        rows = [
-            (
-                f["geometry"],
-                f["instances"],
-                f"{f['compute_slices']}/{model.compute_slices}",
-                f"{f['units_used']}/{model.placement_units}",
-                _memory(f["memory_mib_used"]),
-                _memory(f["memory_mib_unused"]),
+        notes: list[str] = []  # distinct caveats, numbered in the NOTES column
+        rows = []
+        for f in facts:
+            marks = []
+            for message in f["warnings"]:
+                if message not in notes:
+                    notes.append(message)
+                marks.append(str(notes.index(message) + 1))
+            rows.append(
+                (
+                    f["geometry"],
+                    f["instances"],
+                    f"{f['compute_slices']}/{model.compute_slices}",
+                    f"{f['units_used']}/{model.placement_units}",
+                    _memory(f["memory_mib_used"]),
+                    _memory(f["memory_mib_unused"]),
+                    ",".join(marks),
+                )
             )
-            for f in facts
-        ]
         lines = [f"{len(facts)} maximal geometries of {model.key} (total memory {_memory(model.total_memory_mib)} MiB)", ""]
-        lines += _table(("GEOMETRY", "INSTANCES", "COMPUTE", "UNITS", "USED MiB", "UNUSED MiB"), rows)
+        lines += _table(("GEOMETRY", "INSTANCES", "COMPUTE", "UNITS", "USED MiB", "UNUSED MiB", "NOTES"), rows)
+        if notes:
+            lines.append("")
+            lines += [f"[{i}] {message}" for i, message in enumerate(notes, start=1)]
         _echo(lines)
 
     emit(data, output, render)
