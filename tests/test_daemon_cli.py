@@ -93,3 +93,36 @@ def test_command_module_imports_no_heavy_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_set_geometry_with_gpu_retries_on_conflict_and_merges_the_fresh_request(monkeypatch, cli) -> None:
+    """Two admins editing different GPUs at once: the 409 makes us re-read and merge, nothing is lost."""
+    from migctl.daemon import kube as kube_module
+    from migctl.daemon.kube import KubeError
+
+    nodes = [
+        {"metadata": {"name": NODE, "resourceVersion": "1", "annotations": {protocol.DESIRED: '{"0":"7g.40gb:1"}'}}},
+        {"metadata": {"name": NODE, "resourceVersion": "2",
+                      "annotations": {protocol.DESIRED: '{"0":"7g.40gb:1","2":"disabled"}'}}},
+    ]
+    patches = []
+
+    class ConflictingApi:
+        def __init__(self, client, name):
+            self.name = name
+
+        def get(self):
+            return nodes[min(len(patches), 1)]
+
+        def patch(self, patch):
+            patches.append(patch)
+            if len(patches) == 1:
+                raise KubeError("the object has been modified", status=409)
+            return nodes[1]
+
+    monkeypatch.setattr(kube_module, "NodeApi", ConflictingApi)
+    monkeypatch.setattr(kube_module, "api_client_for", lambda *a: None)
+    result = cli("node", "set-geometry", NODE, "1g.5gb:7", "--gpu", "1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [p["metadata"]["resourceVersion"] for p in patches] == ["1", "2"]
+    assert patches[-1]["metadata"]["annotations"][protocol.DESIRED] == '{"0":"7g.40gb:1","1":"1g.5gb:7","2":"disabled"}'

@@ -76,18 +76,29 @@ def set_geometry(
     from migctl.daemon.reconcile import annotations_of
 
     api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
-    try:
-        current = annotations_of(api.get()).get(protocol.DESIRED)
-    except KubeError as exc:
-        raise _kube_failure(exc, f"node {node}") from None
-    try:
-        desired = protocol.with_gpu_geometry(current, geometry, gpus or ())
-    except protocol.ProtocolError as exc:
-        raise InputError(str(exc)) from None
-    try:
-        api.patch(protocol.annotations_patch({protocol.DESIRED: desired}))
-    except KubeError as exc:
-        raise _kube_failure(exc, f"patch node {node}") from None
+    for attempt in range(5):
+        try:
+            current_node = api.get()
+        except KubeError as exc:
+            raise _kube_failure(exc, f"node {node}") from None
+        current = annotations_of(current_node).get(protocol.DESIRED)
+        try:
+            desired = protocol.with_gpu_geometry(current, geometry, gpus or ())
+        except protocol.ProtocolError as exc:
+            hint = "without --gpu the whole request is replaced" if gpus else None
+            raise InputError(str(exc), hint=hint) from None
+        patch = protocol.annotations_patch({protocol.DESIRED: desired})
+        version = (current_node.get("metadata") or {}).get("resourceVersion")
+        if gpus and version:
+            # --gpu edits the current request: fail (409) instead of losing another admin's edit
+            patch["metadata"]["resourceVersion"] = version
+        try:
+            api.patch(patch)
+            break
+        except KubeError as exc:
+            if exc.status == 409 and attempt < 4:
+                continue  # the Node changed since we read it: read and merge again
+            raise _kube_failure(exc, f"patch node {node}") from None
     result: dict[str, Any] = {"node": node, "desired": desired, "previous": current}
     if not wait:
         emit(result, output, lambda: sys.stdout.write(f"node {node}: {protocol.DESIRED}={desired}\n"))
