@@ -239,15 +239,14 @@ def apply_geometry_command(
     file: Annotated[Optional[Path], typer.Option("-f", "--config-file", help="A mig-parted config file (drop-in for 'nvidia-mig-parted apply').")] = None,
     selected: Annotated[Optional[str], typer.Option("-c", "--selected-config", help="The config name in the mig-parted file.")] = None,
     state_dir: Annotated[
-        Optional[Path], typer.Option("--state-dir", help="Lock and journal directory [default: $MIGCTL_STATE_DIR or /var/lib/migctl].")
+        Optional[Path], typer.Option("--state-dir", help="Lock and journal directory (default: $MIGCTL_STATE_DIR, else /var/lib/migctl).")
     ] = None,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply to finish.")] = 600.0,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Apply a MIG geometry: plan first, change only what differs, never destroy busy instances, roll back on failure.
 
-    Exit codes: 0 applied or unchanged; 1 infeasible or failed (rolled back); 2 bad input;
-    3 NVML unreachable; 4 refused (busy instances, lock held); 5 a GPU reset or reboot is needed.
+    Exit codes: 0 applied or unchanged; 1 infeasible or failed (rolled back); 2 bad input; 3 NVML unreachable; 4 refused (busy instances, lock held); 5 a GPU reset or reboot is needed.
     """
     from migctl.apply.engine import ApplyReport, apply_geometry
     from migctl.cli.output import progress
