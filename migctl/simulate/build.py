@@ -78,6 +78,9 @@ def derive_mig_profiles(device_type: str, config: SchedulerConfig, catalogue: An
     return tuple(out), note
 
 
+NOT_READY = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+
+
 def _taints(raw: Any) -> tuple[Taint, ...]:
     out = []
     for t in raw or ():
@@ -105,6 +108,10 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
     notes = notes if notes is not None else []
     design = DESIGN_LEGACY if version.legacy else DESIGN_CURRENT
     by_node = cluster.pods_by_node()
+    bound: dict[str, int] = {}
+    for p in cluster.pods:
+        if p.node_name and not p.terminal:
+            bound[p.node_name] = bound.get(p.node_name, 0) + 1
     state = ClusterState(pod_names={p.key for p in cluster.pods})
     derived_cache: dict[str, tuple[MigProfileSpec, ...]] = {}
     for knode in cluster.nodes:
@@ -141,12 +148,14 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
                 gpu.allocations = [MigAllocation(a.profile, Placement(a.placement.start, a.placement.size))
                                    for a in d.mig_allocations_in_use]
             gpus.append(gpu)
-        bound = [p for p in cluster.pods if p.node_name == knode.name and not p.terminal]
+        taints = _taints(knode.taints)
+        if knode.ready is False and not any(t.key == NOT_READY.key for t in taints):
+            taints += (NOT_READY,)  # the node lifecycle controller taints NotReady nodes
         state.add(Node(
             name=knode.name,
             gpus=gpus,
             labels=dict(knode.labels),
-            taints=_taints(knode.taints),
+            taints=taints,
             unschedulable=bool(knode.unschedulable),
             ready=knode.ready is not False,
             cpu_allocatable_m=usage.cpu_allocatable_millis,
@@ -154,6 +163,6 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
             pods_allocatable=_pods_allocatable(knode),
             cpu_requested_m=usage.cpu_requested_millis,
             memory_requested=usage.memory_requested_bytes,
-            pods=len(bound),
+            pods=bound.get(knode.name, 0),
         ))
     return state
