@@ -190,60 +190,68 @@ def run_daemon(
     log_level: str = "info",
 ) -> int:
     """The ``daemon`` command as a function (returns the exit code). ``stop`` ends it (tests)."""
+    from migctl.daemon.engine import NvmlEngine
+    from migctl.daemon.kube import NodeApi, api_client_for
+    from migctl.daemon.loop import Daemon, DaemonOptions
     from migctl.daemon.migparted import load_mig_parted_config
 
     if not node:
         raise InputError("--node is required (the DaemonSet sets NODE_NAME from the downward API)")
-    mig_parted = load_mig_parted_config(mig_parted_config) if mig_parted_config else None
-    with _daemon_logging(log_level):
-        return _run_daemon(node, kubeconfig, context, state_dir, metrics_port, resync_interval, retry_interval,
-                           lock_timeout, allow_hami_managed, mig_parted, once, output, stop)
-
-
-def _run_daemon(node: str, kubeconfig: Path | None, context: str | None, state_dir: Path | None,
-                metrics_port: int | None, resync_interval: float, retry_interval: float, lock_timeout: float,
-                allow_hami_managed: bool, mig_parted: Any, once: bool, output: OutputFormat,
-                stop: threading.Event | None) -> int:
-    from migctl.daemon.engine import NvmlEngine
-    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
-    from migctl.daemon.loop import Daemon, DaemonOptions
-    from migctl.daemon.metrics import HealthServer
-
-    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
-    engine = NvmlEngine(state_dir=str(state_dir) if state_dir else None, lock_timeout=lock_timeout)
     options = DaemonOptions(
         resync_interval=resync_interval,
         retry_base=retry_interval,
         retry_max=max(retry_interval, 20 * retry_interval),
         allow_hami_managed=allow_hami_managed,
-        mig_parted=mig_parted,
+        mig_parted=load_mig_parted_config(mig_parted_config) if mig_parted_config else None,
     )
+    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
+    engine = NvmlEngine(state_dir=str(state_dir) if state_dir else None, lock_timeout=lock_timeout)
     daemon = Daemon(api, engine, options)
+    with _daemon_logging(log_level):
+        if once:
+            return _reconcile_once(daemon, output)
+        _serve(daemon, metrics_port, stop or threading.Event())
+    return 0
 
-    if once:
-        try:
-            report = daemon.reconcile_once()
-        except KubeError as exc:
-            raise _kube_failure(exc, f"node {node}") from None
-        if daemon.reporter.pending and not daemon.reporter.flush():
-            raise UnreachableError(f"node {node}: the report could not be written to the API server")
-        data = {"node": node, "report": report.to_dict() if report else None}
-        emit(data, output, lambda: _render_answer(node, report.observed or "", report) if report else
-             sys.stdout.write(f"node {node}: nothing asked (no migctl.io/geometry)\n"))
-        if report is None or report.state.value == "success":
-            return 0
-        return 4 if report.state.value == "refused" else 1
 
-    stop = stop or threading.Event()
+def _reconcile_once(daemon: Any, output: OutputFormat) -> int:
+    from migctl.daemon.kube import KubeError
+    from migctl.daemon.protocol import State
+
+    node = daemon.api.name
+    try:
+        report = daemon.reconcile_once()
+    except KubeError as exc:
+        raise _kube_failure(exc, f"node {node}") from None
+    if daemon.reporter.pending and not daemon.reporter.flush():
+        raise UnreachableError(f"node {node}: the report could not be written to the API server")
+
+    def render() -> None:
+        if report is None:
+            sys.stdout.write(f"node {node}: nothing asked (no migctl.io/geometry)\n")
+        else:
+            _render_answer(node, report.observed or "", report)
+
+    emit({"node": node, "report": report.to_dict() if report else None}, output, render)
+    if report is None or report.state is State.success:
+        return 0
+    return 4 if report.state is State.refused else 1
+
+
+def _serve(daemon: Any, metrics_port: int | None, stop: threading.Event) -> None:
+    """Run the loop with /healthz + /metrics until SIGTERM/SIGINT (or ``stop``)."""
+    from migctl.daemon.metrics import HealthServer
+
+    log = logging.getLogger("migctl.daemon")
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        def _on_signal(signum: int, _frame: Any) -> None:
-            logging.getLogger("migctl.daemon").info("%s: finishing the change in flight, then exiting",
-                                                    signal.Signals(signum).name)
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("%s: finishing the change in flight, then exiting", signal.Signals(signum).name)
             stop.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, _on_signal)
+            previous[sig] = signal.signal(sig, on_signal)
     server = None
     try:
         if metrics_port is not None and metrics_port >= 0:
@@ -251,15 +259,14 @@ def _run_daemon(node: str, kubeconfig: Path | None, context: str | None, state_d
                 server = HealthServer(daemon.metrics, daemon.health, port=metrics_port).start()
             except OSError as exc:
                 raise InputError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
-            logging.getLogger("migctl.daemon").info("serving /healthz and /metrics on port %d", server.port)
-        logging.getLogger("migctl.daemon").info("watching node %s (pid %d)", node, os.getpid())
+            log.info("serving /healthz and /metrics on port %d", server.port)
+        log.info("watching node %s (pid %d)", daemon.api.name, os.getpid())
         daemon.run(stop)
     finally:
         if server is not None:
             server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
 
 
 if node_app is not None:
