@@ -174,7 +174,7 @@ complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l template -x -d 'M
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l config -r -F -d 'HAMi device-config (for --template).'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s f -l config-file -r -F -d 'A mig-parted config file (drop-in for \'nvidia-mig-parted apply\').'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s c -l selected-config -x -d 'The config name in the mig-parted file.'
-complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l state-dir -r -F -d 'Lock and journal directory [default: $MIGCTL_STATE_DIR or /var/lib/migctl].'
+complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l state-dir -r -F -d 'Lock and journal directory (default: $MIGCTL_STATE_DIR, else /var/lib/migctl).'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l lock-timeout -x -d 'Seconds to wait for another apply to finish.'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -s h -l help -d 'Show this message and exit.'
