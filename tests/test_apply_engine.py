@@ -206,13 +206,21 @@ def test_journal_left_by_a_killed_run_is_recovered(node, tmp_path):
 
 
 def test_two_concurrent_runs_are_serialised(node, tmp_path):
+    import time
+
+    from migctl.apply.journal import node_lock
+
     fake = node(f"{A100}:1")
     env = _cli_env(tmp_path, fake.path)
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "migctl", "node", "apply-geometry", geometry, "-o", "json"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for geometry in ("1g.5gb:7", "3g.20gb:2")
-    ]
+    with node_lock(tmp_path / "state"):  # hold the lock so both runs start and queue up behind it
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "migctl", "node", "apply-geometry", geometry, "-o", "json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for geometry in ("1g.5gb:7", "3g.20gb:2")
+        ]
+        time.sleep(1.5)
+        assert [p.poll() for p in procs] == [None, None]  # both waiting, neither changed anything
+        assert layout(fake) == []
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     reports = [json.loads(out)["gpus"][0] for out, _ in outs]
@@ -306,3 +314,20 @@ def test_enable_then_failed_create_restores_mig_off(node, tmp_path):
     assert "MIG mode turned off again" in gpu.message
     fake.reload()
     assert fake.state.gpus[0].mig_current is False and not fake.state.gpus[0].gpu_instances
+
+
+def test_lock_timeout_is_refused(tmp_path):
+    from migctl.apply.journal import node_lock
+    from migctl.errors import RefusedError
+
+    with node_lock(tmp_path):
+        code = (
+            "import sys; from pathlib import Path; from migctl.apply.journal import node_lock\n"
+            "from migctl.errors import RefusedError\n"
+            "try:\n    with node_lock(Path(sys.argv[1]), timeout=0.2): sys.exit(0)\n"
+            "except RefusedError as e:\n    print(e.message); sys.exit(int(e.exit_code))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == ExitCode.REFUSED and f"pid {os.getpid()}" in done.stdout
+    assert RefusedError.exit_code == ExitCode.REFUSED
