@@ -133,10 +133,10 @@ class ProfileResolution:
     nothing fits (``profile`` is then ``None`` and ``warning`` says why).
     """
 
-    requested: str
     profile: Profile | None
     how: Literal["exact", "alias", "nearest"] | None
     warning: str | None = None
+    requested: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,24 +204,23 @@ class GpuModel:
         if hit is not None:
             profile, is_alias = hit
             if is_alias:
-                return ProfileResolution(name, profile, "alias", None)
-            return ProfileResolution(name, profile, "exact", None)
+                return ProfileResolution(profile, "alias", None, name)
+            return ProfileResolution(profile, "exact", None, name)
         try:
             wanted = parse_profile_name(name, lenient=True)
         except ValueError as exc:
-            return ProfileResolution(name, None, None, str(exc))
+            return ProfileResolution(None, None, str(exc), name)
         candidates = [p for p in self.profiles if p.attribute == wanted.attribute]
         if not candidates:
             suffix = wanted.attribute or "no suffix"
-            return ProfileResolution(
-                name, None, None, f"{self.key} has no profile like {name!r} ({suffix}); profiles: {', '.join(self.profile_names)}"
-            )
+            warning = f"{self.key} has no profile like {name!r} ({suffix}); profiles: {', '.join(self.profile_names)}"
+            return ProfileResolution(None, None, warning, name)
         nearest = min(
             candidates,
             key=lambda p: (abs(p.compute_slices - wanted.gpu_slices), abs(p.name_memory_gb - wanted.memory_gb), p.name),
         )
         warning = f"{name!r} is not a profile of {self.key}; using the nearest, {nearest.name}"
-        return ProfileResolution(name, nearest, "nearest", warning)
+        return ProfileResolution(nearest, "nearest", warning, name)
 
     def to_dict(self, *, with_profiles: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
