@@ -149,19 +149,38 @@ def test_config_as_configmap_and_strict_config(cli, tmp_path):
     r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", cm_path, "-o", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["hami_version"] == "2.9"
     empty_cm = tmp_path / "empty-cm.yaml"
-    empty_cm.write_text(yaml.safe_dump({"kind": "ConfigMap", "data": {"other": "x"}}))
+    empty_cm.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "data": {"other": "x"}}))
     r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", empty_cm)
     assert r.exit_code == 2 and "device-config.yaml" in r.stderr
 
 
-def test_broken_config_is_reported_and_strict_stops(cli, tmp_path):
-    bad = write(tmp_path, "bad.yaml", "nvidia: [unclosed\n")
-    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", bad, "-o", "json")
-    assert r.exit_code in (0, 1)
-    json.loads(r.stdout)  # stdout stays machine-readable
-    assert "config" in r.stderr
-    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", bad, "--strict-config")
+def test_config_findings_are_reported_and_strict_stops(cli, tmp_path):
+    # a flat allowedGeometries list (the website's mistake): HAMi's YAML parser would reject it, the
+    # linter reports it as an error; without --strict-config the simulation goes on
+    flawed = write(tmp_path, "flawed.yaml", """\
+        nvidia:
+          resourceCountName: nvidia.com/gpu
+          resourceMemoryName: nvidia.com/gpumem
+          resourceCoreName: nvidia.com/gpucores
+          knownMigGeometries:
+          - models: ["A100-PCIE-40GB"]
+            allowedGeometries:
+            - name: 1g.5gb
+              memory: 5120
+              count: 7
+        """)
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", flawed, "-o", "json")
+    assert r.exit_code in (0, 1), r.stderr
+    json.loads(r.stdout)  # stdout stays machine-readable; findings are on stderr
+    assert "flawed.yaml:" in r.stderr and "error" in r.stderr
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", flawed, "--strict-config")
     assert r.exit_code == 1 and "strict-config" in r.stderr
+
+
+def test_unparseable_config_is_an_input_error(cli, tmp_path):
+    bad = write(tmp_path, "bad.yaml", "nvidia: [unclosed\n")
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", bad)
+    assert r.exit_code == 2 and "bad.yaml" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -223,7 +242,7 @@ def test_geometry_the_hardware_cannot_create_is_reported(cli, tmp_path):
 def test_live_cluster_unreachable_exits_3(cli, monkeypatch):
     import migctl.cli.simulate as sim
 
-    def unreachable(_):
+    def unreachable(*_):
         from migctl.errors import UnreachableError
 
         raise UnreachableError("cannot reach the Kubernetes API server")

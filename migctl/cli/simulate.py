@@ -100,7 +100,7 @@ def _read_pods(paths: list[Path], repeat: int) -> list[Any]:
     return pods
 
 
-def _read_cluster(cluster_file: Path | None) -> Any:
+def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None) -> Any:
     if cluster_file is not None:
         from migctl.cluster.snapshot import load_snapshot
 
@@ -111,48 +111,37 @@ def _read_cluster(cluster_file: Path | None) -> Any:
     except ImportError:
         raise UnreachableError("the live cluster reader is not available in this build",
                                hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods -A -o yaml)") from None
-    return read_cluster()
+    with progress("reading the cluster") as bar:
+        return read_cluster(kubeconfig=kubeconfig, context=context, on_item=bar.advance)
 
 
-def _config_text(path: Path) -> tuple[str, str]:
-    """The device-config text of ``--config``: a raw device-config.yaml or a ConfigMap holding one."""
-    import yaml
-
-    text = _read_text(path, "device-config")
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError:
-        return text, str(path)  # the loader below reports the position
-    if isinstance(data, dict) and data.get("kind") == "ConfigMap":
-        inner = (data.get("data") or {}).get(CONFIG_KEY) if isinstance(data.get("data"), dict) else None
-        if not isinstance(inner, str):
-            raise InputError(f"{path}: ConfigMap has no data key {CONFIG_KEY!r}")
-        return inner, f"{path} (ConfigMap key {CONFIG_KEY})"
-    return text, str(path)
+def _format_diagnostic(d: Any, source: str) -> tuple[str, bool]:
+    severity = getattr(d.severity, "value", str(d.severity))
+    where = source + (f":{d.line}" if d.line else "") + (f":{d.column}" if d.line and d.column else "")
+    hint = f" (hint: {d.hint})" if getattr(d, "hint", None) else ""
+    return f"{where}: {severity}: {d.message} [{d.code}]{hint}", severity == "error"
 
 
-def _load_config(text: str, source: str, strict: bool) -> tuple[Any, list[str], bool]:
-    """(DeviceConfig or None, findings as sentences, any error) — via validate's loader when present."""
-    findings: list[str] = []
-    errors = False
-    try:
-        from migctl.config.load import load_device_config
-    except ImportError:
-        load_device_config = None
-    if load_device_config is not None:
-        loaded = load_device_config(text)
-        for d in getattr(loaded, "diagnostics", ()) or ():
-            severity = getattr(getattr(d, "severity", None), "value", str(getattr(d, "severity", "")))
-            line = f":{d.line}" if getattr(d, "line", None) else ""
-            findings.append(f"{source}{line}: {severity}: {d.message} [{d.code}]")
-            errors = errors or severity == "error"
-        return getattr(loaded, "config", None), findings, errors
-    from migctl.cluster.device_config import parse_device_config
+def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list[str], bool]:
+    """(DeviceConfig, findings as sentences, any error) through validate's loader.
 
-    config, warnings = parse_device_config(text, source)
-    for w in warnings:
-        findings.append(w.message)
-    return config, findings, config is None
+    ``source`` is a path (``--config``: a raw device-config.yaml or a ConfigMap holding one) or the
+    text of the cluster's ConfigMap. A config that cannot be read or holds no device-config is an
+    input error: HAMi itself would not start with it.
+    """
+    from migctl.config.load import load_device_config
+
+    loaded = load_device_config(source, name=name, hami_version=version)  # type: ignore[arg-type]
+    findings, errors = [], False
+    for d in loaded.diagnostics:
+        line, is_error = _format_diagnostic(d, name)
+        findings.append(line)
+        errors = errors or is_error
+    if loaded.unreadable or loaded.config is None:
+        detail = "; ".join(findings) or "no device-config found"
+        raise InputError(f"{name}: no usable device-config ({detail})",
+                         hint=f"give a device-config.yaml, or a ConfigMap with the key {CONFIG_KEY}")
+    return loaded.config, findings, errors
 
 
 # --- the command -----------------------------------------------------------------------------------
@@ -165,6 +154,8 @@ def simulate_command(
                                                          "Jobs; multi-document files; - for stdin).")],
     cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", help=(
         "Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only."))] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi's "
         "built-in defaults."))] = None,
@@ -196,23 +187,27 @@ def simulate_command(
     from migctl.simulate.version import HamiVersion, infer_version
 
     pods = _read_pods(pod_files, repeat)
-    cluster = _read_cluster(cluster_file)
+    cluster = _read_cluster(cluster_file, kubeconfig, context)
 
     findings: list[str] = []
     config_errors = False
     device_config = None
+    lint_version = "auto" if hami_version is VersionChoice.auto else hami_version.value
     if config_file is not None:
-        text, source = _config_text(config_file)
-        device_config, findings, config_errors = _load_config(text, source, strict_config)
+        device_config, findings, config_errors = _load_config(config_file, str(config_file), lint_version)
     elif getattr(cluster, "device_config_text", None):
         source = getattr(cluster, "device_config_source", None) or "the cluster's ConfigMap"
-        device_config, findings, config_errors = _load_config(cluster.device_config_text, source, strict_config)
-    for line in findings:
-        warn(f"config: {line}")
+        device_config, findings, config_errors = _load_config(cluster.device_config_text, source, lint_version)
+    if findings:
+        sys.stderr.write(f"device-config findings ({len(findings)}; HAMi still schedules with this config, "
+                         "--strict-config stops on errors):\n" + "".join(f"  {line}\n" for line in findings))
+        sys.stderr.flush()
     if config_errors and strict_config:
         raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
     config: SchedulerConfig = (from_device_config(device_config) if device_config is not None
                                else SchedulerConfig.hami_defaults())
+    if not config.resource_count_name:
+        warn("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
 
     if hami_version is VersionChoice.auto:
         version, version_note = infer_version(evidence_from_cluster(cluster, config))
@@ -250,6 +245,7 @@ def simulate_command(
     data = result.to_dict(explain=explain)
     data["hami_version_note"] = version_note
     data["node_problems"] = problems
+    data["config_findings"] = findings
     emit(data, output, lambda: _render_text(result, explain, problems))
     if result.scheduled != len(result.pods):
         raise typer.Exit(1)
