@@ -380,6 +380,8 @@ def test_feasible_solutions_carry_driver_caveats(cat):
     mixed = _check(model, "1g.5gb+me:1,1g.5gb:6")
     assert any("not confirmed" in w for w in mixed.warnings)
     assert _check(model, "2g.10gb:3,1g.5gb:1").warnings == ()
+    unknown_grid = _check(cat.model("rtx-pro-5000-blackwell"), "1g.24gb:2")
+    assert unknown_grid.feasible and "normalised slots" in unknown_grid.warnings[0]
 
 
 def test_solution_to_dict(cat):

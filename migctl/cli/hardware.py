@@ -1,7 +1,8 @@
 """``migctl hardware``: the MIG hardware catalogue, slot grids, maximal geometries, geometry checks.
 
 A thin edge over :mod:`migctl.hardware`. Only typer and the standard library are imported at
-module level; the catalogue (and PyYAML) load inside the commands.
+module level; the catalogue loads inside the commands. Text tables are plain (no rich) so the
+commands start fast.
 """
 
 from __future__ import annotations

@@ -244,6 +244,11 @@ class _Search:
 def _caveats(model: GpuModel, totals: Mapping[Profile, int]) -> list[str]:
     """What a feasible layout still depends on (``mig-profiles.md`` rules 5 and 6)."""
     notes: list[str] = []
+    if not model.placement_units_known:
+        notes.append(
+            f"the NVML placement grid of {model.key} is not known: these starts are in normalised slots, "
+            f"not NVML units ({model.placement_status})"
+        )
     slices = {p.compute_slices for p in totals}
     if model.placement_units == 8 and 4 in slices and 3 in slices:
         notes.append("a 4g and a 3g instance on one GPU need driver R510 or later (MIG guide, 'Partitioning')")
