@@ -259,3 +259,37 @@ def test_help_does_not_import_heavy_modules():
             "print('MODS=' + ','.join(m for m in ('kubernetes', 'pynvml', 'migctl.simulate.engine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert out.stdout.strip().splitlines()[-1] == "MODS="
+
+
+def test_live_cluster_read_only_matches_the_snapshot(cli, tmp_path):
+    from kube_emulator import KubeEmulator
+
+    items = yaml.safe_load(MIXED.read_text())["items"]
+    pods = write(tmp_path, "p.yaml", """\
+        kind: Pod
+        metadata: {name: m, annotations: {nvidia.com/vgpu-mode: mig}}
+        spec:
+          containers:
+          - name: c
+            resources: {limits: {nvidia.com/gpu: 2, nvidia.com/gpumem: 9000}}
+        """)
+    with KubeEmulator() as kube:
+        kube.add(*items)
+        kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        live = cli("simulate", pods, "--kubeconfig", kc, "-o", "json")
+        after = kube.get("Node", "mig-1")
+    snap = cli("simulate", pods, "--cluster", MIXED, "-o", "json")
+    assert live.exit_code == 0, live.stderr
+    assert json.loads(live.stdout)["pods"] == json.loads(snap.stdout)["pods"]
+    assert after["metadata"]["annotations"] == next(i for i in items if i["metadata"]["name"] == "mig-1")["metadata"]["annotations"]
+
+
+def test_live_cluster_unreachable_is_exit_3(cli, tmp_path):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "users": [{"name": "x", "user": {"token": "t"}}]}))
+    r = cli("simulate", SEED_PODS, "--kubeconfig", kc)
+    assert r.exit_code == 3 and "Traceback" not in r.stderr
