@@ -331,3 +331,21 @@ def test_lock_timeout_is_refused(tmp_path):
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == ExitCode.REFUSED and f"pid {os.getpid()}" in done.stdout
     assert RefusedError.exit_code == ExitCode.REFUSED
+
+
+@pytest.mark.parametrize("crash", ["create_gpu_instance:1:crash", "destroy_compute_instance:2:crash", "destroy_gpu_instance:1:crash"])
+def test_killed_anywhere_then_completed_or_rolled_back(node, tmp_path, crash):
+    """Killed after a GI create (GI without CI), or between a CI and its GI destroy: both ways out work."""
+    fake = node()
+    apply(fake, "3g.20gb:1,2g.10gb:1,1g.5gb:2", tmp_path)
+    before = layout(fake)
+    env = _cli_env(tmp_path, fake.path, MIGCTL_FAKE_NVML_FAIL=crash)
+    assert _migctl("node", "apply-geometry", "2g.10gb:3,1g.5gb:1", "--gpu", "0", env=env).returncode == 137
+    report = apply(fake, "3g.20gb:1,2g.10gb:1,1g.5gb:2", tmp_path)  # another target: roll back
+    assert report.gpus[0].recovered == "rolled-back" and layout(fake) == before
+    assert all(len(gi.compute_instances) == 1 for gi in fake.state.gpus[0].gpu_instances)
+    assert _migctl("node", "apply-geometry", "2g.10gb:3,1g.5gb:1", "--gpu", "0", env=env).returncode == 137
+    report = apply(fake, "2g.10gb:3,1g.5gb:1", tmp_path)  # same target: complete
+    assert report.gpus[0].recovered == "completed" and report.gpus[0].after == "2g.10gb:3,1g.5gb:1"
+    assert all(len(gi.compute_instances) == 1 for gi in fake.state.gpus[0].gpu_instances)
+    assert not list((tmp_path / "state").glob("journal-*.json"))

@@ -171,3 +171,32 @@ def test_engine_on_simulator_reaches_desired_and_spares_busy(tmp_path_factory, c
         assert gpu.status in ("refused", "failed")
         assert after == {(c.profile, c.start) for c in current}  # nothing changed
     assert not fake.callback_errors
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario(), st.sampled_from(["create_gpu_instance", "create_compute_instance", "destroy_compute_instance",
+                                    "destroy_gpu_instance"]), st.integers(1, 2))
+def test_a_fault_anywhere_leaves_the_exact_previous_layout(tmp_path_factory, case, operation, nth):
+    from migctl.apply.engine import apply_geometry
+    from migctl.nvml.adapter import open_session
+    from migctl.nvml.fake import Fault, FakeNvml, FakeState
+
+    model, current, desired, force = case
+    current = [Current(c.profile, c.start, c.size, c.gpu_instance_id, ()) for c in current]  # idle: destroys allowed
+    data = {"gpus": [{"name": model.nvml_names[0] if model.nvml_names else model.key, "mig_current": True,
+                      "gpu_instances": [{"id": c.gpu_instance_id, "profile": c.profile, "start": c.start,
+                                         "compute_instances": [{"id": 0}]} for c in current]}]}
+    fake = FakeNvml(FakeState.from_dict(data), faults=[Fault(operation, nth)])
+    with open_session(fake) as session:
+        report = apply_geometry(session, desired, gpu=0, state_dir_path=tmp_path_factory.mktemp("fault"))
+    gpu = report.gpus[0]
+    event(gpu.status)
+    after = sorted((gi.profile.name, gi.start) for gi in fake.state.gpus[0].gpu_instances)
+    if gpu.status == "rolled-back":
+        assert after == sorted((c.profile, c.start) for c in current)
+        assert fake.calls[operation] >= nth
+    elif gpu.status in ("applied", "unchanged"):
+        assert fake.calls[operation] < nth  # the fault was never reached
+    else:
+        assert gpu.status == "failed" and after == sorted((c.profile, c.start) for c in current)
+    assert all(len(gi.compute_instances) == 1 for gi in fake.state.gpus[0].gpu_instances)
