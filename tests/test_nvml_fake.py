@@ -286,3 +286,12 @@ def test_processes_nvml_will_not_report_count_as_busy(tmp_path):
         report = apply_geometry(s, "7g.40gb:1", gpu=0, state_dir_path=tmp_path)
         assert report.gpus[0].status == "refused" and "unknown processes" in report.gpus[0].message
         assert apply_geometry(s, "3g.20gb:2", gpu=0, state_dir_path=tmp_path).gpus[0].status == "applied"  # kept
+
+
+def test_state_accepts_aliases_and_checks_compute_instances():
+    state = FakeState.from_dict({"gpus": [{"name": A100, "mig_current": True, "gpu_instances": [
+        {"profile": "3g.21gb", "start": 4, "compute_instances": [{"id": 0, "profile": 0}, {"id": 1, "profile": 0}]}]}]})
+    assert state.gpus[0].gpu_instances[0].profile.name == "3g.20gb"
+    with pytest.raises(FakeStateError, match=r"compute_instances\[1\]\.profile: CI profile 2 does not fit"):
+        FakeState.from_dict({"gpus": [{"name": A100, "mig_current": True, "gpu_instances": [
+            {"profile": "3g.20gb", "start": 4, "compute_instances": [{"id": 0}, {"id": 1}]}]}]})

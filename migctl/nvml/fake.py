@@ -385,7 +385,9 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
         gi_where = f"{where}.gpu_instances[{j}]"
         if not isinstance(gi_data, dict):
             raise FakeStateError(f"{gi_where}: expected an object")
-        profile = gpu.profile_by_name(str(gi_data.get("profile")))
+        requested = str(gi_data.get("profile"))
+        canonical = model.profile(requested) if model is not None else None  # aliases and other spellings too
+        profile = gpu.profile_by_name(canonical.name if canonical else requested)
         if profile is None:
             known = ", ".join(sorted(p.name for p in board.values())) or "none: not a MIG GPU"
             raise FakeStateError(f"{gi_where}.profile: {gi_data.get('profile')!r} is not a profile of {name} ({known})")
@@ -403,10 +405,17 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
             if not isinstance(procs, list) or not all(isinstance(p, int) for p in procs):
                 raise FakeStateError(f"{ci_where}.processes: expected a list of PIDs (integers)")
             ci_id = _int(ci_data.get("id"), k)
+            ci_profile = _int(ci_data.get("profile"), _full_ci_enum(profile))
+            used = sum(CI_ENUM_SLICES[c.profile] for c in gi.compute_instances)
+            if ci_profile not in CI_ENUM_SLICES or used + CI_ENUM_SLICES[ci_profile] > profile.compute_slices:
+                raise FakeStateError(
+                    f"{ci_where}.profile: CI profile {ci_profile} does not fit in {profile.name} "
+                    f"({profile.compute_slices} compute slices, {used} used)"
+                )
             gi.compute_instances.append(
                 FakeComputeInstance(
                     id=ci_id,
-                    profile=_int(ci_data.get("profile"), _full_ci_enum(profile)),
+                    profile=ci_profile,
                     uuid=str(ci_data.get("uuid") or _stable_uuid("MIG", gpu.uuid, gi.id, ci_id)),
                     processes=list(procs),
                 )
