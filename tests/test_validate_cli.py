@@ -182,3 +182,14 @@ def test_any_input_gives_a_clean_result(cli, monkeypatch, data, fmt):
         assert json.loads(result.stdout)["version"] == "2.1.0"
     else:
         assert "<stdin>" in result.stdout
+
+
+def test_readme_documents_the_command_and_every_code():
+    from migctl.config.diagnostics import CODES
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## migctl validate config", 1)[1].split("\n## ", 1)[0]
+    for code in CODES:
+        assert f"| `{code}` |" in section, code
+    for option in ("--from-cluster", "--kind", "--hami-version", "--strict", "-o sarif", "--namespace", "--context"):
+        assert option in section, option

@@ -56,7 +56,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("document-type", "error", "The document is not a mapping (HAMi fails to unmarshal it)."),
     ("no-config-found", "error", "No device-config or node config was found in the file."),
     ("configmap-key-missing", "error", "A HAMi ConfigMap lacks its data key (device-config.yaml / config.json)."),
-    ("configmap-value-type", "error", "A ConfigMap data value is not a string (forgot the '|' block scalar?)."),
+    ("configmap-value-type", "error", "A ConfigMap data value is not a string (the config was not written as a literal block scalar)."),
     ("config-empty", "error", "Every vendor section is empty; HAMi fails with 'all configurations are empty'."),
     ("no-nvidia-section", "info", "There is no 'nvidia' section; nothing MIG-related to check."),
     # --- keys and types (JSON Schema) ---------------------------------------------------------
@@ -78,7 +78,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("model-never-matches", "warning", "No known GPU reports an NVML name containing this model string, so it never matches."),
     ("model-duplicate", "warning", "A model string is listed twice."),
     ("model-substring-match", "warning", "The model string is part of a longer model's NVML name ('H20' in 'NVIDIA H200'): HAMi applies the entry to those GPUs too."),
-    ("model-shadowed", "warning", "An earlier entry's model string is a substring of this one, so HAMi's first-substring rule picks the earlier entry."),
+    ("model-shadowed", "warning", "The GPUs this model string is meant for match an earlier entry first (HAMi's first-substring rule), so this entry is not used for them."),
     ("profile-name-syntax", "error", "A profile name that is not '<N>g.<M>gb' (optionally with +me, -me, +me.all, +gfx)."),
     ("profile-slice-unsupported", "error", "HAMi v2.10 maps only 1g, 2g, 3g, 4g, 6g, 7g and 8g to NVML GPU-instance profiles."),
     ("profile-unknown", "error", "The profile does not exist on the model the entry names."),

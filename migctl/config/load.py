@@ -149,11 +149,17 @@ class _Context:
     def __init__(self, name: str, text: str, kind: ConfigKind, version: HamiVersion, catalogue: Catalogue | None) -> None:
         self.name = name
         self.text = text
-        self.lines = text.split("\n")
+        self._lines: list[str] | None = None
         self.kind = kind
         self.version = version
         self.catalogue = catalogue
         self.result = LoadedConfig(name, text)
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:  # only ConfigMaps need them; a large plain file never pays for it
+            self._lines = self.text.split("\n")
+        return self._lines
 
     def add(self, diagnostics: list[Diagnostic]) -> None:
         self.result.diagnostics.extend(diagnostics)

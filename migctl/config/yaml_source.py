@@ -57,7 +57,7 @@ _SCALAR_TAGS = {
 class Limits:
     max_bytes: int = 10 * 1024 * 1024
     max_depth: int = 64
-    max_nodes: int = 250_000
+    max_nodes: int = 100_000
 
 
 @dataclass
