@@ -90,9 +90,9 @@ def _source_excerpt(text: str | None, line: int | None, column: int | None) -> l
     source = lines[line - 1].replace("\t", " ").rstrip("\r")
     col = max(1, column or 1)
     start = 0
-    if len(source) > 140:  # keep the column in view on very long lines
-        start = max(0, col - 70)
-        source = source[start : start + 140]
+    if len(source) > 120:  # keep the column in view on very long lines
+        start = max(0, col - 60)
+        source = source[start : start + 120]
     return [source, " " * (col - 1 - start) + "^"]
 
 
@@ -121,9 +121,9 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
             excerpt = _source_excerpt(result.text, d.line, d.column)
             if excerpt:
                 number = f"{d.line:>5} | "
-                console.print(f"    [dim]{number}[/dim]{escape(excerpt[0])}", highlight=False)
+                console.print(f"    [dim]{number}[/dim]{escape(excerpt[0])}", highlight=False, soft_wrap=True)
                 console.print(f"    [dim]{' ' * (len(number) - 2)}| [/dim][{_STYLE[severity]}]{excerpt[1]}[/]",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
             if d.hint:
                 console.print(f"           [dim]hint:[/dim] {escape(d.hint)}", highlight=False, soft_wrap=True)
         console.print()
