@@ -247,8 +247,11 @@ def _daemon_process(kubeconfig: Path, state: Path, nvml: Path, faults: str = "")
     )
 
 
-def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_path) -> None:  # noqa: F811
-    """A real ``migctl node daemon`` process dies mid-apply; the next one finds the journal and finishes."""
+def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_path, cli) -> None:  # noqa: F811
+    """A real ``migctl node daemon`` process dies mid-apply; the next one finds the journal and finishes.
+
+    Then ``set-geometry --wait`` talks to that daemon process through the API server.
+    """
     nvml = tmp_path / "nvml.json"
     FakeState.from_dict({"gpus": [a100(("7g.40gb", 0, []))]}).save(nvml)
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
@@ -260,14 +263,20 @@ def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_pat
     second = _daemon_process(kubeconfig, tmp_path / "state", nvml)
     try:
         wait_for(lambda: answered(kube, "3g.20gb:2") == "success", timeout=20)
+        saved = FakeState.load(nvml)
+        assert sorted((gi.profile.name, gi.start) for gi in saved.gpus[0].gpu_instances) == [("3g.20gb", 0), ("3g.20gb", 4)]
+        assert not list((tmp_path / "state").glob("journal-*.json"))
+        result = cli("node", "set-geometry", NODE, "2g.10gb:3,1g.5gb:1", "--wait", "--timeout", "15",
+                     "--poll-interval", "0.05", "--kubeconfig", kubeconfig)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        assert "success" in result.stdout and "GPU 0: 2g.10gb:3,1g.5gb:1" in result.stdout
         second.send_signal(signal.SIGTERM)
         assert second.wait(10) == 0
     finally:
         if second.poll() is None:
             second.kill()
     saved = FakeState.load(nvml)
-    assert sorted((gi.profile.name, gi.start) for gi in saved.gpus[0].gpu_instances) == [("3g.20gb", 0), ("3g.20gb", 4)]
-    assert not list((tmp_path / "state").glob("journal-*.json"))
+    assert sorted(gi.profile.name for gi in saved.gpus[0].gpu_instances) == ["1g.5gb"] + ["2g.10gb"] * 3
 
 
 def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(kube, tmp_path) -> None:  # noqa: F811
