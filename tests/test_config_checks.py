@@ -155,6 +155,7 @@ CASES: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("template-order", f"{K}/0/allowedGeometries/1/1", mutate(LEGACY, lambda d: geometries(d)[1].reverse()), {}),
     ("legacy-slot-index", f"{K}/0/allowedGeometries/1/1", mutate(LEGACY, lambda d: geometries(d).__setitem__(1, [
         {"name": "1g.5gb", "memory": 4864, "core": 14, "count": 2}, {"name": "2g.10gb", "memory": 9856, "core": 28, "count": 2}])), {}),
+    ("geometry-over-split-count", f"{K}/0/allowedGeometries/0", mutate(LEGACY, lambda d: d["nvidia"].update(deviceSplitCount=5)), {}),
     ("config-empty", "", {"nvidia": {}}, {}),
     ("config-empty", "", {"nvidia": None, "metax": None}, {}),
     ("no-nvidia-section", "", {"metax": {"resourceCountName": "metax-tech.com/gpu"}}, {}),

@@ -254,6 +254,24 @@ def _legacy_order_checks(base: str, geometries: list[Any]) -> list[Diagnostic]:
     return out
 
 
+def _split_count_checks(base: str, geometries: list[Any], split: Any) -> list[Diagnostic]:
+    """hami.md §4.5: the templates decide the slots, but ``Count <= Used`` still caps a GPU at deviceSplitCount."""
+    if not isinstance(split, int) or isinstance(split, bool) or split < 1:
+        return []
+    out = []
+    for g, geometry in enumerate(geometries):
+        if not isinstance(geometry, list):
+            continue
+        total = sum(t["count"] for t in geometry if isinstance(t, dict) and isinstance(t.get("count"), int)
+                    and not isinstance(t.get("count"), bool) and t["count"] > 0)
+        if total > split:
+            out.append(diag("geometry-over-split-count", child(base, g),
+                            f"geometry {g} has {total} instances but deviceSplitCount is {split}: HAMi <= v2.9 places "
+                            f"at most {split} pods on a GPU, so {total - split} instance(s) are never used",
+                            f"raise deviceSplitCount to {total} or more (a node's nodeconfig devicesplitcount overrides it)"))
+    return out
+
+
 def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
     from migctl.hardware.solver import solve
 
@@ -271,6 +289,7 @@ def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnos
             continue
         gbase = child(base, i, "allowedGeometries")
         out.extend(_legacy_order_checks(gbase, geometries))
+        out.extend(_split_count_checks(gbase, geometries, nvidia.get("deviceSplitCount")))
         missing_core: list[str] = []
         templates_total = 0
         for g, geometry in enumerate(geometries):

@@ -92,6 +92,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("memory-over-profile", "warning", "A template's memory is larger than the hardware profile's: pods get less memory than they asked for."),
     ("core-missing", "warning", "A template without 'core': HAMi accounts 0 % of the GPU's cores for its instances."),
     ("template-order", "info", "A smaller template comes after a larger one: requests that fit the smaller take the larger slots first."),
+    ("geometry-over-split-count", "warning", "A legacy geometry has more instances than deviceSplitCount: HAMi <= v2.9 caps a GPU at deviceSplitCount pods, so the rest are never used."),
     ("legacy-slot-index", "warning", "HAMi <= v2.9 writes the entry index, not the slot index, into the '[t-s]' suffix (PR #2513): this geometry double-books slots."),
     # --- node config ---------------------------------------------------------------------------
     ("node-name-missing", "warning", "A nodeconfig entry without a name never applies."),

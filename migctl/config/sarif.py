@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "note"}
-INFORMATION_URI = "https://github.com/migctl/migctl#migctl-validate-config"
 
 
 def _uri(source: str) -> str:
@@ -32,7 +31,7 @@ def to_sarif(results: Iterable[LoadedConfig], *, version: str, strict: bool = Fa
             "id": code,
             "name": "".join(part.capitalize() for part in code.split("-")),
             "shortDescription": {"text": CODES[code].summary},
-            "helpUri": f"{INFORMATION_URI}",
+            "help": {"text": f"{CODES[code].summary} See the README section 'migctl validate config'."},
             "defaultConfiguration": {"level": _LEVEL[CODES[code].severity]},
         }
         for code in used
@@ -68,8 +67,7 @@ def to_sarif(results: Iterable[LoadedConfig], *, version: str, strict: bool = Fa
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "migctl", "version": version, "informationUri": INFORMATION_URI,
-                                    "rules": rules}},
+                "tool": {"driver": {"name": "migctl", "version": version, "rules": rules}},
                 "results": sarif_results,
             }
         ],
