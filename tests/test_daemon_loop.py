@@ -344,3 +344,20 @@ def test_metrics_text_escapes_label_values() -> None:
     assert 'migctl_daemon_apply_failures_total{node="node\\"1"} 1' in text
     assert "migctl_daemon_last_success_timestamp_seconds" not in text  # never succeeded
     assert text.count("# TYPE") == text.count("# HELP")
+
+
+def test_a_crashing_step_does_not_end_the_daemon(kube) -> None:  # noqa: F811
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
+    engine = FakeEngine({0: "disabled"})
+    original, crashes = engine.inventory, []
+
+    def flaky():
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("a bug")
+        return original()
+
+    engine.inventory = flaky
+    with running(make_daemon(kube, engine)):
+        wait_for(lambda: state_of(kube, "1g.5gb:7") == "success")  # the resync after the crash gets there
+    assert crashes == [1]

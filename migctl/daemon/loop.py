@@ -498,6 +498,8 @@ class Daemon:
                     self.reconcile_once(node, fresh=fresh)
                 except KubeError as exc:  # pragma: no cover - reconcile_once reports through the outbox
                     log.warning("reconcile: %s", exc)
+                except Exception:  # noqa: BLE001 - a bug in one step must not end the daemon
+                    log.exception("reconcile step failed; continuing with the next event")
         finally:
             self._stopping = True
             self._flush_before_exit()
