@@ -139,3 +139,10 @@ def test_wrong_top_level_type_is_one_diagnostic():
     for text in ("- nvidia\n", "just a string\n", "42\n"):
         result = load_text(text, name="x.yaml")
         assert [d.code for d in result.diagnostics] == ["document-type"]
+
+
+def test_crlf_line_endings_keep_exact_positions_inside_a_configmap():
+    text = (DATA / "helm-render.yaml").read_text().replace("\n", "\r\n")
+    result = load_text(text, name="render.yaml")
+    [(path, line, column)] = at(result, "unknown-key")
+    assert (line, column) == (27, 7)

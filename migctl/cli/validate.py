@@ -84,10 +84,12 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 def _source_excerpt(text: str | None, line: int | None, column: int | None) -> list[str]:
     if text is None or line is None:
         return []
-    lines = text.split("\n")
+    from migctl.config.yaml_source import yaml_lines
+
+    lines = yaml_lines(text)
     if not 0 < line <= len(lines):
         return []
-    source = lines[line - 1].replace("\t", " ").rstrip("\r")
+    source = lines[line - 1].replace("\t", " ")
     col = max(1, column or 1)
     start = 0
     if len(source) > 120:  # keep the column in view on very long lines

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from migctl.config.checks import HamiVersion, check_device_config, check_node_config, sort_key
 from migctl.config.diagnostics import CODES, Diagnostic, Severity, diag, pointer
 from migctl.config.model import VENDOR_SECTIONS, DeviceConfig, NodeConfigFile
-from migctl.config.yaml_source import Limits, Position, YamlDocument, parse_yaml
+from migctl.config.yaml_source import Limits, Position, YamlDocument, parse_yaml, yaml_lines
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import Catalogue
@@ -158,7 +158,7 @@ class _Context:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:  # only ConfigMaps need them; a large plain file never pays for it
-            self._lines = self.text.split("\n")
+            self._lines = yaml_lines(self.text)
         return self._lines
 
     def add(self, diagnostics: list[Diagnostic]) -> None:
@@ -435,5 +435,3 @@ def load_device_config(source: str | bytes | os.PathLike[str], *, name: str | No
     return load_text(source, name=name or "<text>", kind=kind, hami_version=hami_version, catalogue=catalogue)
 
 
-def with_source(result: LoadedConfig, name: str) -> LoadedConfig:
-    return replace(result, source=name)

@@ -20,6 +20,7 @@ where its key starts; both are 1-based ``(line, column)`` in the text parsed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,13 @@ from yaml.resolver import Resolver
 from migctl.config.diagnostics import Diagnostic, Severity, diag, pointer, pointer_parts
 
 Position = tuple[int, int]  # 1-based (line, column)
+
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines of ``text`` as YAML counts them (``\r\n``, ``\r``, ``\n``, NEL, LS, PS break a line)."""
+    return _LINE_BREAK.split(text)
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
