@@ -266,11 +266,6 @@ def annotations_patch(values: Mapping[str, str | None]) -> dict[str, Any]:
     return {"metadata": {"annotations": dict(values)}}
 
 
-def labels_patch(values: Mapping[str, str | None]) -> dict[str, Any]:
-    """A JSON merge patch of ``metadata.labels``."""
-    return {"metadata": {"labels": dict(values)}}
-
-
 def answer_for(annotations: Mapping[str, str] | None, desired: str) -> Report | None:
     """The daemon's final answer to ``desired`` (for ``set-geometry --wait``), or ``None`` if not yet.
 
