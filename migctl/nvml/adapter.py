@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migctl.errors import CheckFailed, InputError, RefusedError, UnreachableError
+from migctl.errors import CheckFailed, InputError, UnreachableError
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -566,7 +566,7 @@ def open_session(fake: FakeNvml | None = None) -> Iterator[NvmlSession]:
                     "To rehearse without a GPU set MIGCTL_FAKE_NVML=state.json",
                 ) from None
             if code == pynvml.NVML_ERROR_NO_PERMISSION:
-                raise RefusedError(f"NVML refused access: {exc}", hint="run as root") from None
+                raise UnreachableError(f"NVML refused access: {exc}", hint="run as root (or with access to /dev/nvidia*)") from None
             raise UnreachableError(f"NVML could not be initialised: {exc} (NVML error {code})") from None
         try:
             yield NvmlSession(fake)
