@@ -122,6 +122,13 @@ def _canonical(model: GpuModel, desired: Mapping[str, int]) -> tuple[dict[str, i
     return counts, None
 
 
+def _with_canonical_name(model: GpuModel, c: Current) -> Current:
+    profile = model.profile(c.profile)
+    if profile is None or profile.name == c.profile:
+        return c
+    return Current(profile.name, c.start, c.size, c.gpu_instance_id, c.processes, c.compute_instances)
+
+
 def _count(instances: Sequence[Current]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for c in instances:
@@ -150,13 +157,11 @@ def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Mapping[
     if not from_empty.feasible:
         return Plan(False, reason=f"geometry cannot be created on {model.key}: {from_empty.reason}")
 
-    current = [Current(model.profile(c.profile).name if model.profile(c.profile) else c.profile, c.start, c.size,
-                       c.gpu_instance_id, c.processes, c.compute_instances) for c in current]
+    current = [_with_canonical_name(model, c) for c in current]
     must_keep = [c for c in current if c.busy] if not force else []
-    mandatory_counts = _count(must_keep)
-    over = [c for c in must_keep if mandatory_counts[c.profile] > wanted.get(c.profile, 0)]
-    if over:
-        blocking = [c for c in must_keep if c.profile not in wanted or mandatory_counts[c.profile] > wanted[c.profile]]
+    busy_counts = _count(must_keep)
+    blocking = [c for c in must_keep if busy_counts[c.profile] > wanted.get(c.profile, 0)]
+    if blocking:
         return Plan(
             False,
             reason=f"the desired geometry has no room for busy instances: {_describe_busy(blocking)}",
