@@ -261,6 +261,9 @@ def test_near_misses_do_not_trip():
     # Version given and matching: no generation finding.
     assert lint_doc(LEGACY, hami_version="2.9").diagnostics == []
     assert lint_doc(ALLOW, hami_version="2.10").diagnostics == []
+    # A specific entry before a generic fallback is a sound order, not shadowing.
+    doc = mutate(ALLOW, lambda d: d["nvidia"]["migProfileAllowlist"].append({"models": ["NVIDIA A100"], "profiles": ["1g.10gb"]}))
+    assert "model-shadowed" not in {x.code for x in lint_doc(doc).diagnostics}
     # A full geometry that exactly fits.
     doc = mutate(LEGACY, lambda d: geometries(d)[2].__setitem__(0, {"name": "4g.20gb", "memory": 19968, "core": 57, "count": 1}))
     doc["nvidia"]["knownMigGeometries"][0]["allowedGeometries"][2].append({"name": "3g.20gb", "memory": 19968, "core": 42, "count": 1})

@@ -144,16 +144,24 @@ def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[
                                 f"HAMi matches case-sensitive substrings of the NVML name; {resolved.intended[0].key} "
                                 f"reports {names}"))
             # Shadowing: GPUs this string is meant for are taken by an earlier entry.
+            # A specific entry before a generic one ("A100-SXM4-40GB" then "A100") is a sound order: only
+            # report when an earlier string is part of this one, or when no GPU is left for this string.
             shadowers: dict[int, str] = {}
+            considered = taken = 0
             for model in resolved.intended:
                 for name in model.nvml_names:
                     if text not in name and resolved.matches_any:
                         continue
+                    considered += 1
                     winner = _first_entry_matching(per_entry, name)
                     if winner is not None and winner < i:
+                        taken += 1
                         shadowers.setdefault(winner, name)
+            all_taken = considered > 0 and taken == considered
             for winner, name in sorted(shadowers.items()):
                 culprit = next((m for m in per_entry[winner] if m in name), "?")
+                if culprit not in text and not all_taken:
+                    continue
                 out.append(diag("model-shadowed", path,
                                 f"GPUs named {name!r} match entry {winner}'s model {culprit!r} first "
                                 f"(HAMi takes the first entry with a substring match), so {text!r} here is not used for them",
