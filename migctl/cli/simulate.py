@@ -42,6 +42,13 @@ class NodeScore(str, Enum):
     combined = "combined"
 
 
+def _warn(message: str) -> None:
+    """``warn`` with our text taken literally (``[t-s]`` is not rich markup)."""
+    from rich.markup import escape
+
+    warn(escape(message))
+
+
 # --- reading inputs ----------------------------------------------------------------------------
 
 
@@ -207,21 +214,21 @@ def simulate_command(
     config: SchedulerConfig = (from_device_config(device_config) if device_config is not None
                                else SchedulerConfig.hami_defaults())
     if not config.resource_count_name:
-        warn("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
+        _warn("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
 
     if hami_version is VersionChoice.auto:
         version, version_note = infer_version(evidence_from_cluster(cluster, config))
     else:
         version, version_note = HamiVersion(hami_version.value), f"HAMi {hami_version.value} (--hami-version)"
-    warn(version_note)
+    _warn(version_note)
 
     notes: list[str] = []
     catalogue = load_catalogue()
     state = state_from_cluster(cluster, config, version, catalogue=catalogue, notes=notes)
     for note in dict.fromkeys(notes):
-        warn(note)
+        _warn(note)
     if not state.nodes:
-        warn(f"the cluster ({getattr(cluster, 'source', '') or 'live'}) has no nodes: every pod stays Pending")
+        _warn(f"the cluster ({getattr(cluster, 'source', '') or 'live'}) has no nodes: every pod stays Pending")
 
     options = SimulationOptions(version=version, node_policy=node_policy.value, gpu_policy=gpu_policy.value,
                                 node_score=node_score.value, explain=explain)
@@ -238,9 +245,9 @@ def simulate_command(
     result.config_findings = findings
     for p in result.pods:
         for w in p.warnings:
-            warn(w)
+            _warn(w)
     for problem in problems:
-        warn(problem)
+        _warn(problem)
 
     data = result.to_dict(explain=explain)
     data["hami_version_note"] = version_note

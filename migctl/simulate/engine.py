@@ -51,13 +51,14 @@ class _Prepared:
     memory: int
     gpu_pod: bool
     signature: tuple  # everything a node's verdict and score depend on
-    gpu_signature: tuple  # what HAMi's fit depends on (shared by pods that differ only in CPU, selectors...)
+    gpu_key: int  # what HAMi's fit depends on, interned (shared by pods that differ only in CPU, selectors...)
 
 
 @dataclass(slots=True)
 class _SignatureCache:
-    heap: list = field(default_factory=list)  # (order key, node name, node version) of feasible nodes
+    heap: list = field(default_factory=list)  # (order key, node name, node version) of candidate nodes
     failed: dict[str, list[str]] = field(default_factory=dict)  # node -> reasons, at its current version
+    verified: dict[str, int] = field(default_factory=dict)  # node -> version at which it was seen to fit
     seen_changes: int = 0
 
 
@@ -74,6 +75,7 @@ class Simulator:
         self._touched: dict[tuple[str, str], None] = {}
         self._fit_cache: dict[tuple, tuple[int, list[str]]] = {}  # (gpu signature, node) -> (version, reasons)
         self._node_scores: dict[str, tuple[int, float]] = {}  # node -> (version, HAMi node score)
+        self._gpu_keys: dict[tuple, int] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -102,9 +104,8 @@ class Simulator:
             result.verdicts = verdicts if self.options.explain else []
             result.tie = tie
         else:
-            choice, failed = self._fast_choice(prepared)
-            fit = None
-            if choice is not None and prepared.gpu_pod:
+            choice, fit, failed = self._fast_choice(prepared)
+            if choice is not None and prepared.gpu_pod and fit is None:
                 fit = fit_pod(choice.gpus, prepared.requests, prepared.options, version)
             verdicts = [NodeVerdict(name, False, reasons) for name, reasons in failed.items()] if choice is None else []
         if choice is None:
@@ -157,7 +158,8 @@ class Simulator:
             requests if gpu_pod else None, options if gpu_pod else None, cpu_m, memory, gpu_pod,
             tuple(sorted(pod.node_selector.items())), pod.affinity_terms, pod.tolerations,
         )
-        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, signature[:2])
+        gpu_key = self._gpu_keys.setdefault(signature[:2], len(self._gpu_keys))
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key)
 
     def _score(self, node: Node, p: _Prepared) -> float:
         if not p.gpu_pod:
@@ -184,7 +186,7 @@ class Simulator:
         if reasons or not p.gpu_pod:
             return reasons, None
         if cached:
-            key = (p.gpu_signature, node.name)
+            key = (p.gpu_key, node.name)
             hit = self._fit_cache.get(key)
             if hit is not None and hit[0] == node.version:
                 return hit[1], None
@@ -194,9 +196,15 @@ class Simulator:
             self._fit_cache[key] = (node.version, reasons)
         return reasons, fit
 
-    def _fast_choice(self, p: _Prepared) -> tuple[Node | None, dict[str, list[str]]]:
-        """The best node from the signature's heap, re-evaluating only nodes changed since its last
-        use; with the reasons of every failing node (complete when no node fits)."""
+    def _fast_choice(self, p: _Prepared) -> tuple[Node | None, NodeFit | None, dict[str, list[str]]]:
+        """The best node for the pod's signature, from a heap ordered by the node-choice key.
+
+        Nodes changed since the signature was last used are pushed again *unverified* (their score
+        is cheap, their HAMi fit is not); an unverified node is fitted only when it reaches the top.
+        Every other heap entry is at least as far from the top, so the first node that fits at the
+        top is the node a full scan would choose. Returns the node, its fit when it was just
+        computed, and the reasons of failing nodes (complete when no node fits).
+        """
         nodes = self.state.nodes
         cache = self._caches.get(p.signature)
         if cache is None:
@@ -205,21 +213,40 @@ class Simulator:
         else:
             todo = dict.fromkeys(self._changes[cache.seen_changes:])
         cache.seen_changes = len(self._changes)
-        heap, failed = cache.heap, cache.failed
+        heap, failed, verified = cache.heap, cache.failed, cache.verified
+        fresh = []
         for name in todo:
             node = nodes[name]
-            reasons, _ = self._evaluate(node, p, explain=False, cached=True)
+            reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
             if reasons:
                 failed[name] = reasons
-            else:
-                failed.pop(name, None)
-                heapq.heappush(heap, (self._order_key(self._score(node, p), p), name, node.version))
+                continue
+            failed.pop(name, None)
+            fresh.append((self._order_key(self._score(node, p), p), name, node.version))
+        if len(fresh) > len(heap):
+            heap.extend(fresh)
+            heapq.heapify(heap)
+        else:
+            for entry in fresh:
+                heapq.heappush(heap, entry)
         while heap:
             _, name, version = heap[0]
-            if nodes[name].version == version:
-                return nodes[name], failed
+            node = nodes[name]
+            if node.version != version:
+                heapq.heappop(heap)
+                continue
+            if verified.get(name) == version:
+                return node, None, failed
+            if not p.gpu_pod:
+                verified[name] = version
+                return node, None, failed
+            reasons, fit = self._evaluate(node, p, explain=False, cached=True)
+            if not reasons:
+                verified[name] = version
+                return node, fit, failed
+            failed[name] = reasons
             heapq.heappop(heap)
-        return None, failed
+        return None, None, failed
 
     def _full_scan(self, p: _Prepared, *, explain: bool) -> tuple[Node | None, NodeFit | None, list[NodeVerdict], list[str]]:
         verdicts: list[NodeVerdict] = []
