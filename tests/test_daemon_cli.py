@@ -126,3 +126,18 @@ def test_set_geometry_with_gpu_retries_on_conflict_and_merges_the_fresh_request(
     assert result.exit_code == 0, result.stderr
     assert [p["metadata"]["resourceVersion"] for p in patches] == ["1", "2"]
     assert patches[-1]["metadata"]["annotations"][protocol.DESIRED] == '{"0":"7g.40gb:1","1":"1g.5gb:7","2":"disabled"}'
+
+
+def test_set_geometry_checks_the_geometry_against_the_nodes_gpu_model(kube, tmp_path, cli) -> None:  # noqa: F811
+    create_node(kube.api_client(), NODE, labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"})
+    create_node(kube.api_client(), "h100-node", labels={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3-MIG-1g.10gb"})
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    bad = cli("node", "set-geometry", NODE, "3g.20gb:2,1g.5gb:1", "--kubeconfig", kubeconfig)
+    assert bad.exit_code == 1 and "cannot exist on a100-40gb" in bad.stderr and "no room for 1g.5gb" in bad.stderr
+    assert protocol.DESIRED not in kube.annotations(NODE)  # nothing was asked
+    wrong_model = cli("node", "set-geometry", "h100-node", '1g.5gb:7', "--kubeconfig", kubeconfig)
+    assert wrong_model.exit_code == 1 and "h100-80gb has no profile '1g.5gb'" in wrong_model.stderr
+    forced = cli("node", "set-geometry", NODE, "3g.20gb:2,1g.5gb:1", "--no-check", "--kubeconfig", kubeconfig)
+    assert forced.exit_code == 0 and kube.annotations(NODE)[protocol.DESIRED] == "3g.20gb:2,1g.5gb:1"
+    ok = cli("node", "set-geometry", "h100-node", "1g.10gb:7", "--kubeconfig", kubeconfig)
+    assert ok.exit_code == 0 and "migctl.io/geometry=1g.10gb:7" in ok.stdout

@@ -58,6 +58,47 @@ def _kube_failure(exc: Any, what: str) -> Exception:
 # set-geometry
 
 
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # GPU Feature Discovery, e.g. NVIDIA-A100-SXM4-40GB[-MIG-1g.5gb]
+
+
+def _model_of(node_obj: dict[str, Any]) -> tuple[Any, str] | None:
+    """The catalogue model named by the node's GPU Feature Discovery label, if any and unambiguous."""
+    from migctl.daemon.reconcile import labels_of
+    from migctl.hardware.catalogue import load_catalogue
+
+    product = labels_of(node_obj).get(GPU_PRODUCT_LABEL)
+    if not product:
+        return None
+    name = product.split("-MIG-", 1)[0]  # GFD's "single" strategy appends the MIG profile
+    catalogue = load_catalogue()
+    for candidate in (name, name.replace("-", " ")):
+        match = catalogue.lookup(candidate)
+        if match is not None and match.rule != "hami-substring":
+            return match.model, product
+    return None
+
+
+def _check_fits(node_obj: dict[str, Any], desired: str) -> None:
+    """Refuse (exit 1) a geometry that cannot exist on the node's GPU model, before asking the daemon."""
+    from migctl.daemon import protocol
+    from migctl.hardware.geometry import parse_geometry
+    from migctl.hardware.solver import solve
+
+    found = _model_of(node_obj)
+    if found is None:
+        return
+    model, product = found
+    for geometry in sorted(set(protocol.parse_desired(desired).mapping.values())):
+        if geometry == protocol.DISABLED:
+            continue
+        solution = solve(model, parse_geometry(geometry))
+        if not solution.feasible:
+            raise CheckFailed(
+                f"{geometry!r} cannot exist on {model.key} ({GPU_PRODUCT_LABEL}={product}): {solution.reason}",
+                hint=f"'migctl hardware geometries {model.key}' lists what fits; --no-check skips this check",
+            )
+
+
 def set_geometry(
     node: str,
     geometry: str,
@@ -69,6 +110,7 @@ def set_geometry(
     kubeconfig: Path | None = None,
     context: str | None = None,
     output: OutputFormat = OutputFormat.text,
+    check: bool = True,
 ) -> int:
     """The ``set-geometry`` command as a function (returns the exit code)."""
     from migctl.daemon import protocol
@@ -87,6 +129,8 @@ def set_geometry(
         except protocol.ProtocolError as exc:
             hint = "without --gpu the whole request is replaced" if gpus else None
             raise InputError(str(exc), hint=hint) from None
+        if check:
+            _check_fits(current_node, desired)
         patch = protocol.annotations_patch({protocol.DESIRED: desired})
         version = (current_node.get("metadata") or {}).get("resourceVersion")
         if gpus and version:
@@ -286,13 +330,16 @@ if node_app is not None:
         wait: Annotated[bool, typer.Option("--wait", help="Wait for the daemon's answer: exit 0 success, 1 failed, 4 refused.")] = False,
         timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 600.0,
         poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between reads with --wait.", hidden=True)] = 1.0,
+        no_check: Annotated[
+            bool, typer.Option("--no-check", help="Skip checking the geometry against the node's GPU model (label nvidia.com/gpu.product).")
+        ] = False,
         kubeconfig: KubeconfigOption = None,
         context: ContextOption = None,
         output: OutputOption = OutputFormat.text,
     ) -> None:
         """Ask the daemon on NODE for a MIG geometry (annotation migctl.io/geometry)."""
         code = set_geometry(node, geometry, gpus=gpu, wait=wait, timeout=timeout, poll_interval=poll_interval,
-                            kubeconfig=kubeconfig, context=context, output=output)
+                            kubeconfig=kubeconfig, context=context, output=output, check=not no_check)
         if code:
             raise typer.Exit(code)
 
