@@ -75,6 +75,10 @@ def test_apply_json_report_and_idempotency(cli, fake_env):
     assert gpu["actions"][0] == {"op": "create", "profile": "2g.10gb", "start": 0, "size": 2}
     again = json.loads(cli("node", "apply-geometry", "2g.10gb:3,1g.5gb:1", "--gpu", "0", "-o", "json").stdout)["gpus"][0]
     assert again["status"] == "unchanged" and again["actions"] == []
+    import yaml
+
+    as_yaml = yaml.safe_load(cli("node", "apply-geometry", "2g.10gb:3,1g.5gb:1", "--gpu", "0", "-o", "yaml").stdout)
+    assert as_yaml["gpus"][0]["status"] == "unchanged"
 
 
 def test_dry_run_changes_nothing(cli, fake_env):
