@@ -108,8 +108,66 @@ def _entry_models(entries: list[Any]) -> list[list[str]]:
     return out
 
 
+def _catalogue_findings(path: str, text: str, resolved: ModelTargets) -> list[Diagnostic]:
+    if not resolved.intended and not resolved.matches_any:
+        return [diag("model-unknown", path, f"the hardware catalogue does not know model {text!r}",
+                     "its profiles and geometries are not checked; HAMi matches the GPU's NVML name "
+                     "(e.g. 'NVIDIA A100-SXM4-40GB') by substring")]
+    if not resolved.matches_any:
+        names = ", ".join(repr(n) for m in resolved.intended for n in m.nvml_names)
+        return [diag("model-never-matches", path,
+                     f"no GPU reports an NVML name containing {text!r}, so this string never matches",
+                     f"HAMi matches case-sensitive substrings of the NVML name; {resolved.intended[0].key} reports {names}")]
+    return []
+
+
+def _shadow_findings(path: str, text: str, resolved: ModelTargets, per_entry: list[list[str]], i: int) -> list[Diagnostic]:
+    """GPUs this string is meant for are taken by an earlier entry (hami.md §1.4, first substring match wins).
+
+    A specific entry before a generic one ("A100-SXM4-40GB" then "A100") is a sound order, so this reports
+    only when an earlier string is part of this one (``"H20"`` before ``"H200 NVL"``) or no GPU is left for it.
+    """
+    shadowers: dict[int, str] = {}
+    considered = taken = 0
+    for model in resolved.intended:
+        for name in model.nvml_names:
+            if text not in name and resolved.matches_any:
+                continue
+            considered += 1
+            winner = _first_entry_matching(per_entry, name)
+            if winner is not None and winner < i:
+                taken += 1
+                shadowers.setdefault(winner, name)
+    all_taken = considered > 0 and taken == considered
+    out = []
+    for winner, name in sorted(shadowers.items()):
+        culprit = next((m for m in per_entry[winner] if m in name), "?")
+        if culprit not in text and not all_taken:
+            continue
+        out.append(diag("model-shadowed", path,
+                        f"GPUs named {name!r} match entry {winner}'s model {culprit!r} first (HAMi takes the first "
+                        f"entry with a substring match), so {text!r} here is not used for them",
+                        f"move this entry before entry {winner}, or make {culprit!r} longer"))
+    return out
+
+
+def _substring_findings(path: str, text: str, resolved: ModelTargets, per_entry: list[list[str]], i: int) -> list[Diagnostic]:
+    """Other models' GPUs this entry catches because the string is part of their NVML name."""
+    caught: dict[str, list[str]] = {}
+    for model, name in resolved.incidental:
+        if _first_entry_matching(per_entry, name) == i:
+            caught.setdefault(model.key, []).append(name)
+    return [
+        diag("model-substring-match", path,
+             f"{text!r} is also a substring of {', '.join(repr(n) for n in names)} ({key}): HAMi applies this entry "
+             "to those GPUs too",
+             f"list {key} in an entry before this one, or use a longer model string")
+        for key, names in caught.items()
+    ]
+
+
 def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[list[Diagnostic], list[list[GpuModel]]]:
-    """Duplicates, shadowing, unknown and never-matching model strings; the models each entry targets."""
+    """Duplicate, unknown, never-matching, shadowed and over-matching model strings; the models each entry targets."""
     out: list[Diagnostic] = []
     per_entry = _entry_models(entries)
     targets_per_entry: list[list[GpuModel]] = []
@@ -130,51 +188,10 @@ def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[
                 continue
             seen[text] = i
             resolved = resolve_model_string(catalogue, text)
-            for model in resolved.intended:
-                if model not in targets:
-                    targets.append(model)
-            if not resolved.intended and not resolved.matches_any:
-                out.append(diag("model-unknown", path, f"the hardware catalogue does not know model {text!r}",
-                                "its profiles and geometries are not checked; HAMi matches the GPU's NVML name "
-                                "(e.g. 'NVIDIA A100-SXM4-40GB') by substring"))
-            elif not resolved.matches_any:
-                names = ", ".join(repr(n) for m in resolved.intended for n in m.nvml_names)
-                out.append(diag("model-never-matches", path,
-                                f"no GPU reports an NVML name containing {text!r}, so this string never matches",
-                                f"HAMi matches case-sensitive substrings of the NVML name; {resolved.intended[0].key} "
-                                f"reports {names}"))
-            # Shadowing: GPUs this string is meant for are taken by an earlier entry.
-            # A specific entry before a generic one ("A100-SXM4-40GB" then "A100") is a sound order: only
-            # report when an earlier string is part of this one, or when no GPU is left for this string.
-            shadowers: dict[int, str] = {}
-            considered = taken = 0
-            for model in resolved.intended:
-                for name in model.nvml_names:
-                    if text not in name and resolved.matches_any:
-                        continue
-                    considered += 1
-                    winner = _first_entry_matching(per_entry, name)
-                    if winner is not None and winner < i:
-                        taken += 1
-                        shadowers.setdefault(winner, name)
-            all_taken = considered > 0 and taken == considered
-            for winner, name in sorted(shadowers.items()):
-                culprit = next((m for m in per_entry[winner] if m in name), "?")
-                if culprit not in text and not all_taken:
-                    continue
-                out.append(diag("model-shadowed", path,
-                                f"GPUs named {name!r} match entry {winner}'s model {culprit!r} first "
-                                f"(HAMi takes the first entry with a substring match), so {text!r} here is not used for them",
-                                f"move this entry before entry {winner}, or make {culprit!r} longer"))
-            caught: dict[str, list[str]] = {}
-            for model, name in resolved.incidental:
-                if _first_entry_matching(per_entry, name) == i:
-                    caught.setdefault(model.key, []).append(name)
-            for key, names in caught.items():
-                shown = ", ".join(repr(n) for n in names)
-                out.append(diag("model-substring-match", path,
-                                f"{text!r} is also a substring of {shown} ({key}): HAMi applies this entry to those GPUs too",
-                                f"list {key} in an entry before this one, or use a longer model string"))
+            targets.extend(m for m in resolved.intended if m not in targets)
+            out.extend(_catalogue_findings(path, text, resolved))
+            out.extend(_shadow_findings(path, text, resolved, per_entry, i))
+            out.extend(_substring_findings(path, text, resolved, per_entry, i))
         targets_per_entry.append(targets)
     return out, targets_per_entry
 
@@ -280,9 +297,68 @@ def _split_count_checks(base: str, geometries: list[Any], split: Any) -> list[Di
     return out
 
 
-def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _geometry_on_model(model: GpuModel, gpath: str, g: int, geometry: list[Any], *, out: list[Diagnostic],
+                       reported: set[tuple[str, str, str]]) -> None:
+    """Profile names, memory, per-profile maximums and placement of one legacy geometry on one model."""
     from migctl.hardware.solver import solve
 
+    counts: dict[str, int] = {}
+    complete = True
+    for t, template in enumerate(geometry):
+        if not isinstance(template, dict) or not isinstance(template.get("name"), str):
+            continue
+        tpath = child(gpath, t)
+        profile = _resolve_on(model, template["name"], child(tpath, "name"), legacy=True, out=out, reported=reported)
+        if profile is None:
+            complete = False
+            continue
+        memory, count = template.get("memory"), template.get("count")
+        if _is_int(memory) and profile.memory_mib is not None and memory > profile.memory_mib:
+            out.append(diag("memory-over-profile", child(tpath, "memory"),
+                            f"memory {memory} MiB is more than {profile.name} has on {model.key} "
+                            f"({profile.memory_mib} MiB): a pod asking for up to {memory} MiB gets this "
+                            f"instance with {memory - profile.memory_mib} MiB less",
+                            f"set memory to {profile.memory_mib} (or less)"))
+        if _is_int(count) and count > 0:
+            counts[profile.name] = counts.get(profile.name, 0) + count
+        else:
+            complete = False
+    if not complete or not counts:
+        return  # the schema or the name check already said what is wrong
+    over = [(model.profile(p), c) for p, c in counts.items()]
+    over = [(p, c) for p, c in over if p is not None and c > p.max_instances]
+    for profile, count in over:
+        out.append(diag("profile-count-exceeded", gpath,
+                        f"geometry {g} asks for {count} x {profile.name}, but one {model.key} GPU holds at most "
+                        f"{profile.max_instances}",
+                        "lower the count; nvidia-mig-parted fails to apply it and the device plugin exits"))
+    if over:
+        return
+    solution = solve(model, counts)
+    if not solution.feasible:
+        text = ",".join(f"{p}:{c}" for p, c in counts.items())
+        out.append(diag("geometry-infeasible", gpath,
+                        f"geometry {g} ({text}) cannot be created on {model.key}: {solution.reason}",
+                        "run 'migctl hardware show' for the model's valid layouts"))
+
+
+def _core_checks(base: str, i: int, geometries: list[Any]) -> list[Diagnostic]:
+    """hami.md §1.4: ``core`` absent is 0, so HAMi accounts no cores to the instance (one finding per entry)."""
+    templates = [(child(base, g, t), template) for g, geometry in enumerate(geometries) if isinstance(geometry, list)
+                 for t, template in enumerate(geometry) if isinstance(template, dict)]
+    missing = [path for path, template in templates if "core" not in template]
+    if not missing:
+        return []
+    return [diag("core-missing", missing[0], f"{len(missing)} of {len(templates)} templates in entry {i} have no 'core'",
+                 "HAMi then accounts 0 % of the GPU's cores to these instances; set core to the instance's share of "
+                 "SMs (e.g. 14 for a 1g on a 7-slice GPU)")]
+
+
+def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
     base = pointer("nvidia", _LEGACY)
     entries = nvidia.get(_LEGACY)
     if not isinstance(entries, list):
@@ -290,75 +366,17 @@ def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnos
     out, targets = _model_checks(catalogue, base, entries)
     reported: set[tuple[str, str, str]] = set()
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            continue
-        geometries = entry.get("allowedGeometries")
+        geometries = entry.get("allowedGeometries") if isinstance(entry, dict) else None
         if not isinstance(geometries, list):
             continue
         gbase = child(base, i, "allowedGeometries")
         out.extend(_legacy_order_checks(gbase, geometries))
         out.extend(_split_count_checks(gbase, geometries, nvidia.get("deviceSplitCount")))
-        missing_core: list[str] = []
-        templates_total = 0
         for g, geometry in enumerate(geometries):
-            if not isinstance(geometry, list):
-                continue
-            per_model: dict[str, dict[str, int]] = {m.key: {} for m in targets[i]}
-            complete = {m.key: True for m in targets[i]}
-            for t, template in enumerate(geometry):
-                if not isinstance(template, dict):
-                    continue
-                templates_total += 1
-                tpath = child(gbase, g, t)
-                if "core" not in template:
-                    missing_core.append(tpath)
-                name = template.get("name")
-                count = template.get("count")
-                memory = template.get("memory")
-                if not isinstance(name, str):
-                    continue
+            if isinstance(geometry, list):
                 for model in targets[i]:
-                    profile = _resolve_on(model, name, child(tpath, "name"), legacy=True, out=out, reported=reported)
-                    if profile is None:
-                        complete[model.key] = False
-                        continue
-                    if (isinstance(memory, int) and not isinstance(memory, bool) and profile.memory_mib is not None
-                            and memory > profile.memory_mib):
-                        out.append(diag("memory-over-profile", child(tpath, "memory"),
-                                        f"memory {memory} MiB is more than {profile.name} has on {model.key} "
-                                        f"({profile.memory_mib} MiB): a pod asking for up to {memory} MiB gets this "
-                                        f"instance with {memory - profile.memory_mib} MiB less",
-                                        f"set memory to {profile.memory_mib} (or less)"))
-                    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                        totals = per_model[model.key]
-                        totals[profile.name] = totals.get(profile.name, 0) + count
-                    else:
-                        complete[model.key] = False
-            for model in targets[i]:
-                counts = per_model[model.key]
-                if not complete[model.key] or not counts:
-                    continue
-                gpath = child(gbase, g)
-                over = [(p, c) for p, c in counts.items() if (prof := model.profile(p)) and c > prof.max_instances]
-                if over:
-                    for name, count in over:
-                        prof = model.profile(name)
-                        out.append(diag("profile-count-exceeded", gpath,
-                                        f"geometry {g} asks for {count} x {name}, but one {model.key} GPU holds at most "
-                                        f"{prof.max_instances if prof else '?'}",
-                                        "lower the count; nvidia-mig-parted fails to apply it and the device plugin exits"))
-                    continue
-                solution = solve(model, counts)
-                if not solution.feasible:
-                    text = ",".join(f"{p}:{c}" for p, c in counts.items())
-                    out.append(diag("geometry-infeasible", gpath,
-                                    f"geometry {g} ({text}) cannot be created on {model.key}: {solution.reason}",
-                                    "run 'migctl hardware show' for the model's valid layouts"))
-        if missing_core:
-            out.append(diag("core-missing", missing_core[0],
-                            f"{len(missing_core)} of {templates_total} templates in entry {i} have no 'core'",
-                            "HAMi then accounts 0 % of the GPU's cores to these instances; set core to the instance's "
-                            "share of SMs (e.g. 14 for a 1g on a 7-slice GPU)"))
+                    _geometry_on_model(model, child(gbase, g), g, geometry, out=out, reported=reported)
+        out.extend(_core_checks(gbase, i, geometries))
     return out
 
 
