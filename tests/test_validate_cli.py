@@ -193,3 +193,10 @@ def test_readme_documents_the_command_and_every_code():
         assert f"| `{code}` |" in section, code
     for option in ("--from-cluster", "--kind", "--hami-version", "--strict", "-o sarif", "--namespace", "--context"):
         assert option in section, option
+
+
+def test_no_stdin_is_a_usage_error(cli, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)
+    result = cli("validate", "config", "-")
+    assert result.exit_code == 2
+    assert "no stdin" in result.stderr

@@ -144,7 +144,17 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
 def _read_stdin(kind: str, version: str) -> LoadedConfig:
     from migctl.config.load import MAX_BYTES, load_bytes
 
-    data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("'-' reads the config from stdin, but there is no stdin")
+    if sys.stdin.isatty():
+        from migctl.cli.output import warn
+
+        warn("reading the config from the terminal; end it with Ctrl-D")
+    try:
+        data = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read stdin: {exc}") from exc
     return load_bytes(data, name="<stdin>", kind=kind, hami_version=version)  # type: ignore[arg-type]
 
 
