@@ -106,9 +106,13 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
     console = stdout_console()
     for result in results:
         console.print(f"[bold]{escape(result.source)}[/bold]")
+        for found in result.configs:
+            how = ""
+            if found.kind == "device-config":
+                how = f", checked for HAMi v{found.version}" if found.version else ", checked for HAMi v2.9 and v2.10"
+            console.print(f"  [dim]{found.kind} in {escape(found.origin)}{how}[/dim]", highlight=False, soft_wrap=True)
         if not result.diagnostics:
-            kinds = ", ".join(sorted({c.kind for c in result.configs})) or "config"
-            console.print(f"  [green]ok[/green]: {kinds} valid")
+            console.print("  [green]ok[/green]: no findings")
         for d in result.diagnostics:
             severity = d.severity.value
             if strict and severity == "warning":
