@@ -361,3 +361,13 @@ def test_a_crashing_step_does_not_end_the_daemon(kube) -> None:  # noqa: F811
     with running(make_daemon(kube, engine)):
         wait_for(lambda: state_of(kube, "1g.5gb:7") == "success")  # the resync after the crash gets there
     assert crashes == [1]
+
+
+def test_legacy_hami_mig_nodes_are_applied_with_a_warning(kube, caplog) -> None:  # noqa: F811
+    legacy = '[{"id":"GPU-old","count":10,"devmem":40960,"devcore":100,"type":"NVIDIA A100-PCIE-40GB","mode":"mig","health":true}]'
+    assert hami_managed({"metadata": {"annotations": {"hami.io/node-nvidia-register": legacy}}}) is None
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "7g.40gb:1", "hami.io/node-nvidia-register": legacy})
+    engine = FakeEngine({0: "1g.5gb:7"})
+    with caplog.at_level("WARNING", logger="migctl.daemon"), running(make_daemon(kube, engine)):
+        wait_for(lambda: state_of(kube) == "success")
+    assert any("legacy HAMi" in r.getMessage() and "GPU-old" in r.getMessage() for r in caplog.records)

@@ -48,6 +48,7 @@ from migctl.daemon.reconcile import (
     RetryGate,
     annotations_of,
     decide,
+    hami_legacy_mig,
     hami_managed,
     labels_of,
     read_request,
@@ -343,6 +344,9 @@ class Daemon:
         started = self.clock()
         try:
             log.info("applying %s=%r to GPUs %s", request.source, request.observed, sorted(decision.targets))
+            legacy = hami_legacy_mig(node)
+            if legacy:
+                log.warning("%s", legacy)
             self._publish(decision.report, request.source)
             outcome = self._apply(decision.targets, gpus)
         finally:

@@ -106,6 +106,31 @@ def hami_managed(node: Mapping[str, Any]) -> str | None:
     )
 
 
+def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
+    """A warning when a legacy HAMi (v2.5–v2.9) device plugin runs this node in mig mode.
+
+    That plugin re-applies its own ``knownMigGeometries`` templates at Allocate time through
+    mig-parted (``hami.md`` §5.1, §5.3), so a geometry set here can be replaced behind our back.
+    Not a refusal: the admin may be switching the node away from HAMi.
+    """
+    from migctl.cluster.codecs import AnnotationError, decode_node_register
+
+    text = annotations_of(node).get(HAMI_REGISTER)
+    if not text:
+        return None
+    try:
+        register = decode_node_register(text)
+    except AnnotationError:
+        return None
+    legacy = [device.id for device in register.devices if device.mode == "mig" and not device.mig_profiles]
+    if not legacy:
+        return None
+    return (
+        f"a legacy HAMi device plugin (v2.5-v2.9) runs GPUs {', '.join(legacy)} in mig mode; it re-applies its own "
+        "templates when it allocates (hami.md §5.3), which can replace this geometry"
+    )
+
+
 def same_geometry(a: str, b: str) -> bool:
     """Whether two geometry texts mean the same layout (order and aliases of spelling aside)."""
     if a == b:
