@@ -146,3 +146,10 @@ def test_crlf_line_endings_keep_exact_positions_inside_a_configmap():
     result = load_text(text, name="render.yaml")
     [(path, line, column)] = at(result, "unknown-key")
     assert (line, column) == (27, 7)
+
+
+def test_a_bad_scalar_inside_a_configmap_does_not_hide_the_other_findings():
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hami-scheduler-device\ndata:\n"
+            "  device-config.yaml: |\n    nvidia:\n      defaultMemory: " + "9" * 5000 + "\n      Bogus: 1\n")
+    result = load_text(text, name="cm.yaml")
+    assert {d.code for d in result.diagnostics} >= {"yaml-bad-scalar", "unknown-key"}

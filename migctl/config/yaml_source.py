@@ -61,6 +61,10 @@ _SCALAR_TAGS = {
 }
 
 
+# Findings that stop the parse; the others (duplicate key, bad scalar, complex key) keep going.
+FATAL_CODES = frozenset({"yaml-syntax", "yaml-too-deep", "yaml-alias-bomb", "yaml-recursive-alias", "input-too-large"})
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 10 * 1024 * 1024
@@ -101,7 +105,8 @@ class YamlStream:
 
     @property
     def failed(self) -> bool:
-        return any(d.severity is Severity.error and d.code != "duplicate-key" for d in self.diagnostics)
+        """Parsing stopped early (the last document is missing); other findings leave the values usable."""
+        return any(d.code in FATAL_CODES for d in self.diagnostics)
 
 
 class _Abort(Exception):
