@@ -292,3 +292,16 @@ def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(ku
         wait_for(lambda: answered(kube, "3g.20gb:2") == "success")
     assert not Journal.path_for(tmp_path, uuid).exists()
     assert geometry(fake, 0) == {"3g.20gb": 2} and fake.writes == 0
+
+
+def test_a_mode_change_that_needs_a_reset_fails_with_what_to_do(kube, tmp_path) -> None:  # noqa: F811
+    gpu = a100(mig=False)
+    gpu["clients_holding"] = True  # e.g. nvidia-persistenced: the enable stays pending (Ampere)
+    gpu["resetless"] = False
+    fake = fake_nvml(gpu)
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
+    with daemon_running(kube, NvmlEngine(state_dir=str(tmp_path), fake=fake)):
+        wait_for(lambda: answered(kube, "1g.5gb:7") == "failed")
+    message = annotation(kube, protocol.MESSAGE)
+    assert "reset-required" in message and "nvidia-smi -r -i 0" in message
+    assert json.loads(annotation(kube, protocol.APPLIED)) == {"0": "disabled"}
