@@ -153,3 +153,17 @@ def test_a_bad_scalar_inside_a_configmap_does_not_hide_the_other_findings():
             "  device-config.yaml: |\n    nvidia:\n      defaultMemory: " + "9" * 5000 + "\n      Bogus: 1\n")
     result = load_text(text, name="cm.yaml")
     assert {d.code for d in result.diagnostics} >= {"yaml-bad-scalar", "unknown-key"}
+
+
+def test_hami_chart_v210_default_allowlist_is_valid_with_true_warnings():
+    """HAMi's own chart: its H100 strings never match an NVML name, "H20" catches H200/GH200, "B200" GB200."""
+    result = load_path(DATA / "hami-chart-v2.10.yaml")
+    assert result.errors == 0
+    never = {d.path for d in result.diagnostics if d.code == "model-never-matches"}
+    assert "/nvidia/migProfileAllowlist/3/models/0" in never  # H100-PCIE-80GB vs 'NVIDIA H100 PCIe'
+    assert "/nvidia/migProfileAllowlist/0/models/0" not in never  # A30
+    substring = [d.message for d in result.diagnostics if d.code == "model-substring-match"]
+    assert any("'NVIDIA H200'" in m for m in substring) and any("'NVIDIA GB200'" in m for m in substring)
+    assert {d.path for d in result.diagnostics if d.code == "model-shadowed"} == {
+        "/nvidia/migProfileAllowlist/6/models/0", "/nvidia/migProfileAllowlist/6/models/1"}
+    assert result.configs[0].version == "2.10"
