@@ -305,3 +305,18 @@ def test_a_mode_change_that_needs_a_reset_fails_with_what_to_do(kube, tmp_path) 
     message = annotation(kube, protocol.MESSAGE)
     assert "reset-required" in message and "nvidia-smi -r -i 0" in message
     assert json.loads(annotation(kube, protocol.APPLIED)) == {"0": "disabled"}
+
+
+def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:  # noqa: F811
+    """GI/CI never survive a reboot or driver reload (mig-parted.md §1.4): the resync puts them back."""
+    from migctl.nvml.fake import reboot
+
+    fake = fake_nvml(a100())
+    create_node(kube.api_client(), NODE, {protocol.DESIRED: "3g.20gb:2"})
+    with daemon_running(kube, NvmlEngine(state_dir=str(tmp_path), fake=fake)) as daemon:
+        wait_for(lambda: answered(kube, "3g.20gb:2") == "success")
+        reboot(fake.state)
+        assert geometry(fake, 0) == {}
+        wait_for(lambda: geometry(fake, 0) == {"3g.20gb": 2})
+        wait_for(lambda: daemon.metrics.applies == 2)
+    assert answered(kube, "3g.20gb:2") == "success"
