@@ -200,3 +200,10 @@ def test_no_stdin_is_a_usage_error(cli, monkeypatch):
     result = cli("validate", "config", "-")
     assert result.exit_code == 2
     assert "no stdin" in result.stderr
+
+
+def test_sarif_uri_of_stdin_is_a_valid_uri_reference(cli, monkeypatch):
+    feed_stdin(monkeypatch, b"nvidia: [\n")
+    sarif = json.loads(cli("validate", "config", "-", "-o", "sarif").stdout)
+    uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "%3Cstdin%3E"

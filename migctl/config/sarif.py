@@ -19,8 +19,12 @@ _LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "
 
 
 def _uri(source: str) -> str:
+    """A URI reference for the input: the path as given, percent-encoded (``<stdin>`` -> ``%3Cstdin%3E``)."""
+    from urllib.parse import quote
+
     uri = source.replace("\\", "/")
-    return uri[2:] if uri.startswith("./") else uri
+    uri = uri[2:] if uri.startswith("./") else uri
+    return quote(uri, safe="/:@-._~")
 
 
 def to_sarif(results: Iterable[LoadedConfig], *, version: str, strict: bool = False) -> dict[str, Any]:
