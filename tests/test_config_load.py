@@ -167,3 +167,9 @@ def test_hami_chart_v210_default_allowlist_is_valid_with_true_warnings():
     assert {d.path for d in result.diagnostics if d.code == "model-shadowed"} == {
         "/nvidia/migProfileAllowlist/6/models/0", "/nvidia/migProfileAllowlist/6/models/1"}
     assert result.configs[0].version == "2.10"
+
+
+def test_json_values_are_read_as_go_reads_them():
+    result = load_text('{"nodeconfig": [{"name": "a", "devicememoryscaling": 1e0, "devicesplitcount": 2}]}', name="c.json")
+    assert result.diagnostics == []
+    assert result.node_config.for_node("a").device_memory_scaling == 1.0

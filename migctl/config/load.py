@@ -225,9 +225,13 @@ def _embedded(ctx: _Context, text: str, *, json_text: bool, kind: Literal["devic
             return
         parse_text = text.replace("\t", " ")  # only whitespace can hold a tab in valid JSON
     stream = parse_yaml(parse_text, json_mode=json_text)
-    if json_text and stream.failed:  # JSON that libyaml cannot read (rare): no positions, same value
-        doc = YamlDocument(json_value, 0, (1, 1))
-        stream_docs, stream_diags = [doc], []
+    if json_text:
+        # The values are Go's (json.loads: "1e5" is a number, YAML 1.1 would read a string); libyaml only
+        # supplies the positions, which are none when it cannot read this JSON (rare).
+        first = stream.documents[0] if stream.documents and not stream.failed else None
+        doc = YamlDocument(json_value, 0, (1, 1), first.positions if first else {}, first.key_positions if first else {})
+        stream_docs = [doc]
+        stream_diags = [] if stream.failed else stream.diagnostics
     else:
         stream_docs, stream_diags = stream.documents, stream.diagnostics
     ctx.add(_locate(stream_diags, None, embedding))
