@@ -136,6 +136,7 @@ def test_busy_instance_is_refused_naming_the_process(kube, tmp_path) -> None:  #
     assert "4242" in message and "GPU 0" in message
     assert layout(fake, 0) == before
     assert fake.writes == 0  # refused before anything was touched
+    assert states(kube) == ["refused"]  # planned first: it never said "applying"
     assert any(e["reason"] == "MigGeometryRefused" and e["type"] == "Warning" for e in kube.events())
 
 

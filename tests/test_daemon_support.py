@@ -184,6 +184,17 @@ class FakeEngine:
         with self._lock:
             return [GpuInfo(i, f"GPU-{i:04d}", self.model, g) for i, g in sorted(self.geometries.items())]
 
+    def plan(self, targets: Any) -> Any:
+        """Busy GPUs in the way are refused before anything changes (like the NVML engine)."""
+        from migctl.daemon.engine import ApplyOutcome
+        from migctl.daemon.protocol import State
+
+        with self._lock:
+            busy = sorted(set(targets) & self.busy)
+            if busy:
+                return ApplyOutcome(State.refused, dict(self.geometries), f"GPU {busy[0]}: 1g.5gb (GPU instance 1) is in use by PID 4242")
+        return None
+
     def apply(self, targets: Any) -> Any:
         from migctl.daemon.engine import ApplyOutcome
         from migctl.daemon.protocol import State

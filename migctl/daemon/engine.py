@@ -8,9 +8,9 @@ module level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from migctl.daemon.protocol import DISABLED, State
 
@@ -47,6 +47,11 @@ class Engine(Protocol):
         """The node's GPUs in index order. Raises :class:`EngineUnavailable`."""
         ...
 
+    def plan(self, targets: Mapping[int, str]) -> ApplyOutcome | None:
+        """Check ``targets`` without changing anything: ``None`` when the apply may go ahead, else
+        the ``refused``/``failed`` outcome it would have (busy instances, impossible geometry)."""
+        ...
+
     def apply(self, targets: Mapping[int, str]) -> ApplyOutcome:
         """Make each GPU index in ``targets`` hold its geometry; never leave a GPU half-changed."""
         ...
@@ -79,7 +84,7 @@ class NvmlEngine:
         self.lock_timeout = lock_timeout
         self.fake = fake
 
-    def _session(self):  # noqa: ANN202 - a context manager of NvmlSession
+    def _session(self) -> Any:  # a context manager of NvmlSession
         from migctl.nvml.adapter import open_session
 
         return open_session(self.fake)  # type: ignore[arg-type]
@@ -93,7 +98,7 @@ class NvmlEngine:
         except MigctlError as exc:
             raise EngineUnavailable(exc.message) from None
 
-    def _read(self, session) -> list[GpuInfo]:  # noqa: ANN001
+    def _read(self, session: Any) -> list[GpuInfo]:
         from migctl.apply.journal import Journal, state_dir
 
         directory = state_dir(self.state_dir)
@@ -104,12 +109,20 @@ class NvmlEngine:
             if gpu.mig_capable
         ]
 
+    def plan(self, targets: Mapping[int, str]) -> ApplyOutcome | None:
+        return self._in_session(lambda session: self._blocked(session, targets))
+
     def apply(self, targets: Mapping[int, str]) -> ApplyOutcome:
+        outcome = self._in_session(lambda session: self._apply(session, targets))
+        assert outcome is not None
+        return outcome
+
+    def _in_session(self, work: Callable[[Any], ApplyOutcome | None]) -> ApplyOutcome | None:
         from migctl.errors import ExitCode, MigctlError
 
         try:
             with self._session() as session:
-                return self._apply(session, targets)
+                return work(session)
         except MigctlError as exc:
             state = State.refused if exc.exit_code == ExitCode.REFUSED else State.failed
             message = exc.message + (f" ({exc.hint})" if exc.hint else "")
@@ -121,39 +134,43 @@ class NvmlEngine:
         except EngineUnavailable:
             return {}
 
-    def _apply(self, session, targets: Mapping[int, str]) -> ApplyOutcome:  # noqa: ANN001
+    def _run(self, session: Any, index: int, geometry: str, *, dry_run: bool = False) -> Any:
+        """``migctl.apply.engine.apply_geometry`` for one GPU -> its ``GpuResult``."""
         from migctl.apply.engine import apply_geometry
 
-        def run(index: int, geometry: str, *, dry_run: bool = False):  # noqa: ANN202
-            report = apply_geometry(
-                session, _engine_target(geometry), gpu=index, dry_run=dry_run,
-                state_dir_path=self.state_dir, lock_timeout=self.lock_timeout,
-            )
-            return report.gpus[0]
+        report = apply_geometry(
+            session, _engine_target(geometry), gpu=index, dry_run=dry_run,
+            state_dir_path=self.state_dir, lock_timeout=self.lock_timeout,
+        )
+        return report.gpus[0]
 
-        details: dict[str, object] = {}
-        order = sorted(targets)
-        # 1. plan everything before touching anything
-        plans = {index: run(index, targets[index], dry_run=True) for index in order}
-        details["plan"] = [plan.to_dict() for plan in plans.values()]
-        blocked = [plan for plan in plans.values() if plan.status in ("refused", "failed", "reset-required")]
-        if blocked:
-            state = State.refused if any(p.status == "refused" for p in blocked) else State.failed
-            return ApplyOutcome(state, self._read_applied(session), _describe(blocked), False, details)
+    def _blocked(self, session: Any, targets: Mapping[int, str]) -> ApplyOutcome | None:
+        """Plan every GPU (no lock, no journal, no NVML write); the outcome if any GPU cannot go ahead."""
+        plans = [self._run(session, index, targets[index], dry_run=True) for index in sorted(targets)]
+        blocked = [plan for plan in plans if plan.status in ("refused", "failed", "reset-required")]
+        if not blocked:
+            return None
+        state = State.refused if any(plan.status == "refused" for plan in blocked) else State.failed
+        details = {"plan": [plan.to_dict() for plan in plans]}
+        return ApplyOutcome(state, self._read_applied(session), _describe(blocked), False, details)
+
+    def _apply(self, session: Any, targets: Mapping[int, str]) -> ApplyOutcome:
+        # 1. plan everything before touching anything (again: the GPUs may have changed since plan())
+        blocked = self._blocked(session, targets)
+        if blocked is not None:
+            return blocked
         # 2. apply GPU by GPU
         done: list[tuple[int, str]] = []  # (index, geometry before) of GPUs changed so far
         results = []
-        for index in order:
-            result = run(index, targets[index])
+        for index in sorted(targets):
+            result = self._run(session, index, targets[index])
             results.append(result)
             if result.status in ("applied", "unchanged"):
                 if result.status == "applied":
                     done.append((index, _geometry(result.before)))
                 continue
             # 3. this GPU was rolled back (or could not be); put the earlier ones back too
-            undone = [run(i, before) for i, before in reversed(done)]
-            details["results"] = [r.to_dict() for r in results]
-            details["undo"] = [r.to_dict() for r in undone]
+            undone = [self._run(session, i, before) for i, before in reversed(done)]
             message = _describe([result])
             if done:
                 failed_undo = [r for r in undone if r.status not in ("applied", "unchanged")]
@@ -162,22 +179,26 @@ class NvmlEngine:
                     if not failed_undo else f"; putting back GPUs changed earlier failed: {_describe(failed_undo)}"
                 )
             state = State.refused if result.status == "refused" else State.failed
+            details = {"results": [r.to_dict() for r in results], "undo": [r.to_dict() for r in undone]}
             return ApplyOutcome(state, self._read_applied(session), message, True, details)
-        details["results"] = [r.to_dict() for r in results]
+        details = {"results": [r.to_dict() for r in results]}
         return ApplyOutcome(State.success, self._read_applied(session), None, bool(done), details)
 
-    def _read_applied(self, session) -> dict[int, str]:  # noqa: ANN001
+    def _read_applied(self, session: Any) -> dict[int, str]:
         session.refresh()
         return {gpu.index: gpu.geometry for gpu in self._read(session)}
 
 
-def _describe(results: Sequence[object]) -> str:
-    parts = []
+def _describe(results: Sequence[Any]) -> str:
+    """``GPU 0 (GPU-…): refused: …``; GPUs that failed the same way share one entry."""
+    groups: dict[str, list[Any]] = {}
     for result in results:
-        text = f"GPU {result.index} ({result.uuid}): {result.status}"  # type: ignore[attr-defined]
-        if result.message:  # type: ignore[attr-defined]
-            text += f": {result.message}"  # type: ignore[attr-defined]
-        if result.hint:  # type: ignore[attr-defined]
-            text += f" ({result.hint})"  # type: ignore[attr-defined]
-        parts.append(text)
+        text = f"{result.status}: {result.message}" if result.message else result.status
+        if result.hint:
+            text += f" ({result.hint})"
+        groups.setdefault(text, []).append(result)
+    parts = []
+    for text, members in groups.items():
+        who = ", ".join(f"{r.index} ({r.uuid})" for r in members)
+        parts.append(f"GPU{'s' if len(members) > 1 else ''} {who}: {text}")
     return "; ".join(parts)

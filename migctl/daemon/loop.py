@@ -343,12 +343,14 @@ class Daemon:
             self._applying = request.observed
         started = self.clock()
         try:
-            log.info("applying %s=%r to GPUs %s", request.source, request.observed, sorted(decision.targets))
-            legacy = hami_legacy_mig(node)
-            if legacy:
-                log.warning("%s", legacy)
-            self._publish(decision.report, request.source)
-            outcome = self._apply(decision.targets, gpus)
+            outcome = self._plan(decision.targets, gpus)  # refused/failed before anything changes?
+            if outcome is None:
+                log.info("applying %s=%r to GPUs %s", request.source, request.observed, sorted(decision.targets))
+                legacy = hami_legacy_mig(node)
+                if legacy:
+                    log.warning("%s", legacy)
+                self._publish(decision.report, request.source)
+                outcome = self._apply(decision.targets, gpus)
         finally:
             with self._lock:
                 self._applying = None
@@ -363,6 +365,16 @@ class Daemon:
             log.warning("%s %r: %s", outcome.state.value, request.observed, outcome.message)
         self._publish(report, request.source, superseded_by=superseded)
         return report
+
+    def _plan(self, targets: Mapping[int, str], gpus: list[GpuInfo]) -> ApplyOutcome | None:
+        plan = getattr(self.engine, "plan", None)
+        if plan is None:
+            return None
+        try:
+            return plan(targets)
+        except Exception:  # noqa: BLE001 - a planning bug: let the apply (which plans again) decide
+            log.exception("planning failed unexpectedly")
+            return None
 
     def _apply(self, targets: Mapping[int, str], gpus: list[GpuInfo]) -> ApplyOutcome:
         try:
