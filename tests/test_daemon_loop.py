@@ -371,3 +371,25 @@ def test_legacy_hami_mig_nodes_are_applied_with_a_warning(kube, caplog) -> None:
     with caplog.at_level("WARNING", logger="migctl.daemon"), running(make_daemon(kube, engine)):
         wait_for(lambda: state_of(kube) == "success")
     assert any("legacy HAMi" in r.getMessage() and "GPU-old" in r.getMessage() for r in caplog.records)
+
+
+def test_events_the_api_refuses_for_good_are_dropped_not_retried_forever() -> None:
+    from migctl.daemon.kube import KubeError
+    from migctl.daemon.loop import Backoff, Reporter
+    from migctl.daemon.metrics import DaemonMetrics
+
+    class NoEventsApi:
+        name = NODE
+        patches = 0
+
+        def patch(self, patch):
+            self.patches += 1
+            return {"metadata": {"name": NODE, "annotations": patch["metadata"]["annotations"]}}
+
+        def event(self, node, reason, message, *, warning=False):
+            raise KubeError("HTTP 403 events is forbidden", status=403, transient=False)
+
+    api = NoEventsApi()
+    reporter = Reporter(api, DaemonMetrics(NODE), lambda: 0.0, Backoff(1, 1))
+    assert reporter.publish({protocol.STATE: "success"}, None, ("MigGeometryApplied", "ok", False))
+    assert not reporter.pending and api.patches == 1

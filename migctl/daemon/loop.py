@@ -229,7 +229,12 @@ class Reporter:
                     self.observe(node)
                 while self._events:
                     reason, message, warning = self._events[0]
-                    self._api.event(self._node, reason, message, warning=warning)
+                    try:
+                        self._api.event(self._node, reason, message, warning=warning)
+                    except KubeError as exc:
+                        if exc.transient:
+                            raise
+                        log.warning("dropping Event %s (not allowed: %s)", reason, exc)  # e.g. RBAC without events
                     self._events.pop(0)
             except KubeError as exc:
                 self._metrics.count_kube_error()
