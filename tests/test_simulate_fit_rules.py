@@ -275,6 +275,10 @@ def test_request_construction():
     assert (req.memreq, req.coresreq) == (4000, 100)
     bad = pod("p", gpu=1, gpumem="8Gi")
     assert container_request(bad.containers[0], SchedulerConfig(), HamiVersion.V2_10) is None
+    # v2.9 checks "no memory asked" on the Go int, then converts with int32(): 8Gi = 2^33 wraps
+    # to 0 and the pod asks for no memory at all
+    req = container_request(bad.containers[0], SchedulerConfig(), HamiVersion.V2_9)
+    assert (req.memreq, req.mem_percentage) == (0, UNSET_PERCENTAGE)
     assert container_request(pod("p", gpu=0).containers[0], SchedulerConfig(), HamiVersion.V2_10) is None
     clamp = pod("p", gpu=1, pct=0)
     req = container_request(clamp.containers[0], SchedulerConfig(), HamiVersion.V2_10)

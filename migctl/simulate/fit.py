@@ -204,7 +204,7 @@ def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOption
         return CARD_UUID_MISMATCH
     if dev.count <= dev.used:
         return CARD_TIME_SLICING_EXHAUSTED
-    if not version.legacy and opts.gpu_policy == "mutex" and dev.used > 0:
+    if not version.legacy and dev.used > 0 and "mutex" in opts.gpu_policy.split(","):
         return EXCLUSIVE_CONFLICT
     memreq = _memreq(dev, req)
     if dev.totalmem - dev.usedmem < memreq:

@@ -109,6 +109,11 @@ def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
                    pod.tolerations, pod.node_name, pod.source)
 
 
+def _int32(value: int) -> int:
+    """Go's ``int32(x)`` conversion (wraps around), as v2.9 applies it to the quantities it reads."""
+    return (value + 2**31) % 2**32 - 2**31
+
+
 def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersion) -> ContainerRequest | None:
     """``GenerateResourceRequests``: None when the container asks for no NVIDIA GPU."""
     count = _get(c, cfg.resource_count_name)
@@ -123,7 +128,7 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
     if mem_raw is not None:
         mem = as_int64(mem_raw)
         if version.legacy:
-            memnum = (mem or 0) * factor
+            memnum = (mem or 0) * factor  # a Go int here; int32() only when the request is built
         else:
             if mem is None or mem < 0 or mem > INT32_MAX // factor:
                 return None  # HEAD: an unreadable gpumem empties the whole request
@@ -133,7 +138,7 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
     if pct_raw is not None:
         value = as_int64(pct_raw)
         if value is not None:
-            pct = value
+            pct = _int32(value) if version.legacy else value
             if not version.legacy:
                 if pct > 100:
                     pct = 100
@@ -149,7 +154,9 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
     if core_raw is not None:
         value = as_int64(core_raw)
         if value is not None:
-            cores = value
+            cores = _int32(value)
+    if version.legacy:
+        memnum = _int32(memnum)
     return ContainerRequest(nums=int(nums), memreq=int(memnum), mem_percentage=int(pct), coresreq=int(cores))
 
 
