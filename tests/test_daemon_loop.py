@@ -393,3 +393,17 @@ def test_events_the_api_refuses_for_good_are_dropped_not_retried_forever() -> No
     reporter = Reporter(api, DaemonMetrics(NODE), lambda: 0.0, Backoff(1, 1))
     assert reporter.publish({protocol.STATE: "success"}, None, ("MigGeometryApplied", "ok", False))
     assert not reporter.pending and api.patches == 1
+
+
+def test_a_watch_event_overtaken_by_a_newer_read_is_not_applied() -> None:
+    class Api(ScriptedApi):
+        def patch(self, patch):
+            return {"metadata": {"name": NODE, "resourceVersion": "100"}}
+
+    engine = FakeEngine({0: "disabled"})
+    daemon = Daemon(Api([]), engine, DaemonOptions(**FAST))
+    newer = {"metadata": {"name": NODE, "resourceVersion": "12", "annotations": {protocol.DESIRED: "7g.40gb:1"}}}
+    older = {"metadata": {"name": NODE, "resourceVersion": "11", "annotations": {protocol.DESIRED: "1g.5gb:7"}}}
+    daemon.reconcile_once(newer, fresh=True)
+    assert daemon.reconcile_once(older) is None
+    assert engine.calls == [{0: "7g.40gb:1"}]

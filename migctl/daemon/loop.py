@@ -299,6 +299,7 @@ class Daemon:
         self._superseded_by: str | None = None  # a newer request seen while applying
         self._watch_connected = False
         self._stopping = False
+        self._newest_version: int | None = None  # the newest integer resourceVersion reconciled
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -310,6 +311,8 @@ class Daemon:
         if node is None:
             node, fresh = self.api.get(), True
         node = dict(node)
+        if self._older_than_seen(node):
+            return None  # a watch event overtaken by a newer read: the newer one was handled
         self._node = node
         self.reporter.observe(node, fresh=fresh)
         self.reporter.flush()
@@ -370,6 +373,24 @@ class Daemon:
             log.warning("%s %r: %s", outcome.state.value, request.observed, outcome.message)
         self._publish(report, request.source, superseded_by=superseded)
         return report
+
+    def _older_than_seen(self, node: Mapping[str, Any]) -> bool:
+        """Whether ``node`` predates a version already reconciled.
+
+        resourceVersions are opaque in the API, but etcd-backed servers issue increasing integers;
+        only when both parse as integers are they compared (kmock sends none: never stale).
+        """
+        text = (node.get("metadata") or {}).get("resourceVersion")
+        try:
+            version = int(text) if text is not None else None
+        except (TypeError, ValueError):
+            version = None
+        if version is None:
+            return False
+        if self._newest_version is not None and version < self._newest_version:
+            return True
+        self._newest_version = version
+        return False
 
     def _plan(self, targets: Mapping[int, str], gpus: list[GpuInfo]) -> ApplyOutcome | None:
         plan = getattr(self.engine, "plan", None)
