@@ -32,6 +32,7 @@ CARD_CUSTOM_FILTER = "CardNotFoundCustomFilterRule"
 CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
 NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
 MIG_ALLOCATE_FAIL = "MigTemplateAllocateFail"
+ALLOCATED_INSUFFICIENT = "AllocatedCardsInsufficientRequest"
 
 
 @dataclass(slots=True)
@@ -161,7 +162,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             verdict = CARD_TYPE_MISMATCH
         if not verdict and opts.numa_bind and prev_numa != dev.numa:
             if nums != req.nums:
-                reasons[NUMA_NOT_FIT] += len(selected)
+                reasons[NUMA_NOT_FIT] += 1  # len(tmpDevs): the vendor map, so 1 once anything was queued
             nums = req.nums
             prev_numa = dev.numa
             selected = []
@@ -185,7 +186,9 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         if dev.mode == MIG_MODE:
             i += 1
         i -= 1
-    result.reason = _dominant(reasons) if reasons else "AllocatedCardsInsufficientRequest"
+    if selected:
+        reasons[ALLOCATED_INSUFFICIENT] = 1  # = len(tmpDevs), the vendor map
+    result.reason = _dominant(reasons)
     return result, []
 
 
@@ -227,7 +230,10 @@ def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOption
 
 
 def _dominant(reasons: Counter) -> str:
-    return min(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    """The node's one-word reason: the most frequent device reason (the generic
+    AllocatedCardsInsufficientRequest only when it is the only one)."""
+    specific = {k: v for k, v in reasons.items() if k != ALLOCATED_INSUFFICIENT} or reasons
+    return min(specific.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 def add_usage(selected: list[Selected], version: HamiVersion, container: str, container_index: int,
