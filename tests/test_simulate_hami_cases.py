@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from test_simulate_support import (
-    CHART_A100,
     DOCS_A100,
     cluster,
     core_gpu,
