@@ -293,7 +293,7 @@ def _render_text(result: SimulationResult, explain: bool, problems: list[str]) -
         out += [f"  {p.pod}: {p.reason}" for p in pending]
     if result.final_gpus:
         out += ["", "GPU layouts the plan would create:" if result.version.legacy else
-                "GPU instances the plan would reserve:"]
+                "GPUs after the plan (MIG reservations as profile@start):"]
         for g in result.final_gpus:
             head = f"  {g['node']} GPU {g['gpu_index']} ({g['gpu_uuid']}, {g['mode']})"
             if g["mode"] != "mig":
