@@ -127,26 +127,13 @@ class Gpu:
 
 
 def format_counts(counts: dict[str, int]) -> str:
-    """``PROFILE:COUNT,...`` with larger profiles first (the canonical geometry text)."""
-    return ",".join(f"{name}:{n}" for name, n in sorted(counts.items(), key=lambda kv: _profile_order(kv[0])))
+    """``PROFILE:COUNT,...``, the project's canonical geometry text (larger profiles first)."""
+    from migctl.hardware.geometry import format_geometry
 
-
-def _profile_order(name: str) -> tuple[int, int, str]:
-    """Sort key: more compute slices first, then more memory, then name."""
-    head, _, rest = name.partition(".")
-    g = _leading_int(head.split("c.")[-1])
-    mem = _leading_int(rest)
-    return (-g, -mem, name)
-
-
-def _leading_int(text: str) -> int:
-    digits = ""
-    for ch in text:
-        if ch.isdigit():
-            digits += ch
-        else:
-            break
-    return int(digits) if digits else 0
+    try:
+        return format_geometry(counts)
+    except ValueError:  # a name outside the profile grammar (a hand-written config): keep it readable
+        return ",".join(f"{name}:{n}" for name, n in sorted(counts.items()))
 
 
 @dataclass(frozen=True, slots=True)
