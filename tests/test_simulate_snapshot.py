@@ -103,3 +103,22 @@ def test_not_ready_and_unschedulable_nodes():
     result, _ = run(objects, [pod("p", gpu=1, gpumem=100, gpucores=1)], version="2.10")
     assert result.pods[0].reason == ("0/2 nodes are available: 1 node(s) had untolerated taint "
                                      "{node.kubernetes.io/not-ready: }, 1 node(s) were unschedulable.")
+
+
+def test_v2_10_profiles_derived_from_the_catalogue_and_the_allowlist():
+    from migctl.hardware.catalogue import load_catalogue
+    from migctl.simulate.scheduler_config import AllowlistEntry
+
+    legacy_gpu = {k: v for k, v in MIG_GPU.items() if k != "migProfiles"} | {"count": 10}
+    cluster = Cluster.from_objects([gpu_node("node1", [legacy_gpu])])
+    notes: list[str] = []
+    state = state_from_cluster(cluster, SchedulerConfig.hami_defaults(), HamiVersion.V2_10,
+                               catalogue=load_catalogue(), notes=notes)
+    gpu = state.nodes["node1"].gpus[0]
+    # the chart's default allowlist for A100-40GB: 1g/2g/3g/7g (no 4g); count = the 1g instance count
+    assert [p.name for p in gpu.profiles] == ["1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"]
+    assert gpu.count == 7 and [p.core for p in gpu.profiles] == [15, 29, 43, 100]
+    assert any("Helm chart's default" in n for n in notes)
+    other = SchedulerConfig(mig_profile_allowlist=(AllowlistEntry(("H100",), ("1g.10gb",)),))
+    state = state_from_cluster(cluster, other, HamiVersion.V2_10, catalogue=load_catalogue(), notes=notes)
+    assert state.nodes["node1"].gpus == []  # no matching entry: the plugin does not register the GPU

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.simulate.scheduler_config import CHART_ALLOWLIST, SchedulerConfig
 from migctl.simulate.state import (
     ClusterState,
     Gpu,
@@ -40,27 +40,37 @@ def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> Versi
     )
 
 
-def derive_mig_profiles(device_type: str, config: SchedulerConfig, catalogue: Any) -> tuple[tuple[MigProfileSpec, ...], str | None]:
+def derive_mig_profiles(device_type: str, config: SchedulerConfig,
+                        catalogue: Any) -> tuple[tuple[MigProfileSpec, ...], int, str | None]:
     """``migProfiles`` as the v2.10 device plugin would publish them for this GPU type.
 
-    Returns the profiles and a note (None when nothing needs saying). Without a matching allowlist
-    entry the plugin publishes nothing; we then offer every plain ``<N>g`` profile of the model and
-    say so, because a snapshot without ``migProfiles`` usually comes from a pre-2.10 cluster.
+    Returns the profiles, the GPU's ``count`` (the largest instance count among them, as the plugin
+    registers it) and a note (None when nothing needs saying). The allowlist is the config's, or the
+    Helm chart's default when the config has none; with no matching entry the plugin publishes
+    nothing and the GPU is left out of the annotation (empty result).
     """
     match = catalogue.lookup(device_type) if catalogue is not None else None
     if match is None:
-        return (), f"GPU type {device_type!r} is not in the hardware catalogue; no MIG profiles derived"
+        return (), 0, f"GPU type {device_type!r} is not in the hardware catalogue; no MIG profiles derived"
     model = match.model
     base = {p.compute_slices: p for p in model.profiles
             if p.nvml_profile == f"NVML_GPU_INSTANCE_PROFILE_{p.compute_slices}_SLICE"}
     max_mp = max((p.multiprocessors or 0) for p in model.profiles) or 1
-    names = config.allowlist_for(device_type)
     note = None
+    allowlist = config.mig_profile_allowlist
+    if not allowlist:
+        allowlist = CHART_ALLOWLIST
+        note = "the config has no migProfileAllowlist; the Helm chart's default is assumed"
+    names: tuple[str, ...] = ()
+    for entry in allowlist:
+        if any(m in device_type for m in entry.models):
+            names = entry.profiles
+            break
     if not names:
-        names = tuple(base[n].name for n in sorted(base))
-        note = (f"no migProfileAllowlist entry matches {device_type!r}; assuming every plain profile of "
-                f"{model.key} ({', '.join(names)})")
+        return (), 0, (f"no migProfileAllowlist entry matches {device_type!r}: the device plugin publishes "
+                       "no profiles and the GPU is not registered")
     out = []
+    count = 0
     for name in names:
         head = name.split(".", 1)[0]
         try:
@@ -71,11 +81,12 @@ def derive_mig_profiles(device_type: str, config: SchedulerConfig, catalogue: An
         if p is None:
             continue
         core = math.ceil((p.multiprocessors or 0) * 100 / max_mp)
+        count = max(count, p.max_instances)
         out.append(MigProfileSpec(
             name=name, memory_mb=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
             placements=tuple(Placement(s, p.placement_size) for s in p.placement_starts),
         ))
-    return tuple(out), note
+    return tuple(out), count, note
 
 
 NOT_READY = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
@@ -113,7 +124,7 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
         if p.node_name and not p.terminal:
             bound[p.node_name] = bound.get(p.node_name, 0) + 1
     state = ClusterState(pod_names={p.key for p in cluster.pods})
-    derived_cache: dict[str, tuple[MigProfileSpec, ...]] = {}
+    derived_cache: dict[str, tuple[tuple[MigProfileSpec, ...], int]] = {}
     for knode in cluster.nodes:
         pods = by_node.get(knode.name, [])
         usage = build_node_usage(knode, pods, templates_for=config.geometries_for, design=design)
@@ -140,11 +151,14 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
                     )
                 else:
                     if d.type not in derived_cache:
-                        profiles, note = derive_mig_profiles(d.type, config, catalogue)
-                        derived_cache[d.type] = profiles
+                        profiles, count, note = derive_mig_profiles(d.type, config, catalogue)
+                        derived_cache[d.type] = (profiles, count)
                         notes.append(f"migProfiles derived from the hardware catalogue for {d.type!r}"
                                      + (f" ({note})" if note else ""))
-                    gpu.profiles = derived_cache[d.type]
+                    gpu.profiles, count = derived_cache[d.type]
+                    if not gpu.profiles:
+                        continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
+                    gpu.count = count
                 gpu.allocations = [MigAllocation(a.profile, Placement(a.placement.start, a.placement.size))
                                    for a in d.mig_allocations_in_use]
             gpus.append(gpu)

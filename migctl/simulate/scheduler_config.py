@@ -29,6 +29,21 @@ class AllowlistEntry:
     profiles: tuple[str, ...]
 
 
+#: The Helm chart's default ``migProfileAllowlist`` (HAMi v2.10, hami.md §1.5): what the device plugin
+#: discovers with when a snapshot's config has no allowlist.
+CHART_ALLOWLIST: tuple[AllowlistEntry, ...] = tuple(AllowlistEntry(tuple(m), tuple(p)) for m, p in (
+    (("A30",), ("1g.6gb", "2g.12gb", "4g.24gb")),
+    (("A100-SXM4-40GB", "A100-40GB-PCIe", "A100-PCIE-40GB"), ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb")),
+    (("A100-SXM4-80GB", "A100-80GB-PCIe", "A100-PCIE-80GB"), ("1g.10gb", "2g.20gb", "3g.40gb", "7g.79gb")),
+    (("H100-PCIE-80GB", "H100-SXM5-80GB"), ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb")),
+    (("H100-PCIE-94GB", "H100-SXM5-94GB"), ("1g.12gb", "2g.24gb", "3g.47gb", "7g.94gb")),
+    (("H20", "H100 on GH200"), ("1g.12gb", "2g.24gb", "3g.48gb", "7g.96gb")),
+    (("H200 NVL", "H200-SXM5"), ("1g.18gb", "2g.35gb", "3g.71gb", "7g.141gb")),
+    (("B200",), ("1g.23gb", "2g.45gb", "3g.90gb", "7g.180gb")),
+    (("RTX PRO 6000 Blackwell Server Edition",), ("1g.24gb", "2g.48gb", "4g.96gb")),
+))
+
+
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
     resource_count_name: str = "nvidia.com/gpu"
