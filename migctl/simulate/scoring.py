@@ -66,7 +66,7 @@ def sort_gpus(gpus: Sequence[Gpu], scores: dict[int, float], policy: str, *, num
             key = lambda g: (g.numa, -scores[id(g)])  # noqa: E731
         return sorted(gpus, key=key)
     chain = [p.strip() for p in policy.split(",") if p.strip()] or ["spread"]
-    if len(chain) == 1:
+    if len(chain) == 1 and chain[0] != "numa":
         p = chain[0]
         if p == "mutex":
             key = lambda g: -g.used  # noqa: E731
