@@ -188,7 +188,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         i -= 1
     if selected:
         reasons[ALLOCATED_INSUFFICIENT] = 1  # = len(tmpDevs), the vendor map
-    result.reason = _dominant(reasons)
+    result.reason = _dominant(reasons) if reasons else ALLOCATED_INSUFFICIENT
     return result, []
 
 
@@ -196,7 +196,9 @@ def _memreq(dev: Gpu, req: ContainerRequest) -> int:
     if req.memreq > 0:
         return req.memreq
     if req.mem_percentage != UNSET_PERCENTAGE:
-        return dev.totalmem * req.mem_percentage // 100
+        # int32 arithmetic in Go: the product wraps, the division truncates toward zero
+        product = (dev.totalmem * req.mem_percentage + 2**31) % 2**32 - 2**31
+        return product // 100 if product >= 0 else -(-product // 100)
     return 0
 
 
