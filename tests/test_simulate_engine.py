@@ -125,3 +125,27 @@ def test_placed_pods_update_the_node_once():
     simulate(state, [pod("a", gpu=1, gpumem=1000, gpucores=10, cpu="1")])
     n = state.nodes["n1"]
     assert (n.gpus[0].used, n.gpus[0].usedmem, n.gpus[0].usedcores, n.cpu_requested_m, n.pods) == (1, 1000, 10, 1000, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(1, 6), gpus=st.integers(1, 8),
+       version=st.sampled_from(["2.9", "2.10"]), policy=st.sampled_from(["binpack", "spread"]))
+def test_nothing_is_overcommitted(seed, nodes, gpus, version, policy):
+    state = synthetic_cluster(nodes, gpus, seed=seed)
+    result = Simulator(state, synthetic_config(),
+                       SimulationOptions(version=HamiVersion(version), node_policy=policy)).run(synthetic_pods(150, seed=seed))
+    assert result.scheduled > 0
+    for n in state.nodes.values():
+        assert n.cpu_requested_m <= n.cpu_allocatable_m and n.pods <= n.pods_allocatable
+        for g in n.gpus:
+            assert g.used <= g.count
+            if not g.is_mig:
+                assert g.usedmem <= g.totalmem and g.usedcores <= g.totalcore
+            elif version == "2.10":
+                spans = sorted((a.placement.start, a.placement.start + a.placement.size) for a in g.allocations)
+                assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two reservations overlap
+                legal = {(p.name, pl) for p in g.profiles for pl in p.placements}
+                assert all((a.profile, a.placement) in legal for a in g.allocations)
+                assert len(g.allocations) == g.used
+            else:
+                assert sum(s.in_use for s in g.usage_list) == g.used  # one slot per device, none shared
