@@ -7,6 +7,7 @@ Exit codes: 0 shown; 2 unreadable snapshot / config or unknown ``--node``; 3 clu
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -59,6 +60,14 @@ def status_command(
                                            help="Objects per LIST page from the API server.")] = 500,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
+    from migctl.cluster.snapshot import gc_paused
+
+    with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
+        _status(cluster_file, kubeconfig, context, config, node, output, page_size)
+
+
+def _status(cluster_file: Path | None, kubeconfig: str | None, context: str | None, config: Path | None,
+            node: str | None, output: StatusFormat, page_size: int) -> None:
     from migctl.cluster.status import build_status
 
     cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size)
@@ -69,13 +78,50 @@ def status_command(
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
         raise InputError(f"--node: no node {node!r} in {cluster.source} (nodes: {names}{more})")
     report = build_status(cluster, now=datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node)
-
     if output in (StatusFormat.json, StatusFormat.yaml):
-        from migctl.cli.output import OutputFormat, emit
-
-        emit(report.to_dict(), OutputFormat(output.value), lambda: None)
+        write_document(report, output.value)
         return
     render_text(report, wide=output is StatusFormat.wide or node is not None)
+
+
+def write_document(report: ClusterStatus, fmt: str) -> None:
+    """The same document as ``emit(report.to_dict())``, written node by node so 5,000 nodes never sit in
+    memory as one string (the document's keys: source, generation, config, summary, nodes, warnings)."""
+    import json
+
+    head = report.to_dict(with_nodes=False)
+    out = sys.stdout
+    if fmt == "json":
+        out.write("{\n")
+        for key in ("source", "generation", "config", "summary"):
+            out.write(f"  {json.dumps(key)}: " + _indent(json.dumps(head[key], indent=2, ensure_ascii=False)) + ",\n")
+        out.write('  "nodes": [')
+        for i, node in enumerate(report.nodes):
+            out.write(("," if i else "") + "\n    " + _indent(json.dumps(node.to_dict(), indent=2,
+                                                                       ensure_ascii=False), 4))
+        out.write("\n  ]," if report.nodes else "],")
+        out.write('\n  "warnings": ' + _indent(json.dumps(head["warnings"], indent=2, ensure_ascii=False)) + "\n}\n")
+    else:
+        import yaml
+
+        dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        def dump(data: Any) -> str:
+            return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+        out.write(dump({k: head[k] for k in ("source", "generation", "config", "summary")}))
+        if report.nodes:
+            out.write("nodes:\n")
+            for node in report.nodes:
+                out.write(dump([node.to_dict()]))
+        else:
+            out.write("nodes: []\n")
+        out.write(dump({"warnings": head["warnings"]}))
+    out.flush()
+
+
+def _indent(text: str, spaces: int = 2) -> str:
+    return text.replace("\n", "\n" + " " * spaces)
 
 
 def load_cluster(
@@ -135,11 +181,20 @@ class _Out:
     """Lines of (text, style) segments printed through rich (colour only on a terminal)."""
 
     def __init__(self) -> None:
-        from migctl.cli.output import stdout_console
+        self.color = sys.stdout.isatty()
+        self._plain: list[str] = []
+        if self.color:  # rich only for a terminal (it costs half a second to import and set up)
+            from migctl.cli.output import stdout_console
 
-        self.console = stdout_console()
+            self.console = stdout_console()
+            self.color = not self.console.no_color
 
     def line(self, *segments: tuple[str, str | None] | str) -> None:
+        if not self.color:  # a pipe or a file: plain text, fast for thousands of nodes
+            self._plain.append("".join(seg if isinstance(seg, str) else seg[0] for seg in segments))
+            if len(self._plain) >= 1000:
+                self.flush()
+            return
         from rich.text import Text
 
         text = Text(no_wrap=True, overflow="ignore")
@@ -149,6 +204,11 @@ class _Out:
             else:
                 text.append(seg[0], style=_STYLE.get(seg[1] or "", seg[1]) if seg[1] else None)
         self.console.print(text, crop=False, soft_wrap=True)
+
+    def flush(self) -> None:
+        if self._plain:
+            sys.stdout.write("\n".join(self._plain) + "\n")
+            self._plain = []
 
 
 def _n(count: int, noun: str) -> str:
@@ -251,6 +311,7 @@ def render_text(report: ClusterStatus, *, wide: bool) -> None:
               f"{_n(s['gpu_pods'], 'GPU pod')} of {s['pods']}", None))
     out.line((f"HAMi generation {report.generation}; device config: {report.config_source or 'none'}; "
               f"source: {report.source}", "dim"))
+    out.flush()
 
 
 def _render_warnings(out: _Out, report: ClusterStatus, *, with_nodes: bool) -> None:

@@ -499,26 +499,35 @@ def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
     if text == "":
         return ()
     body = text[:-1] if text.endswith(";") else text
+    lo, hi = _INT32
     containers = []
     for c, chunk in enumerate(body.split(";")):
         devices = []
-        for d, record in enumerate(r for r in chunk.split(":") if r.strip()):
-            where = f"container {c} device {d}"
+        d = 0
+        for record in chunk.split(":"):
+            if not record or record.isspace():
+                continue
             items = record.split(",")
             if len(items) < 4:
-                raise AnnotationError(f"{where}: expected 'UUID,Type,Usedmem,Usedcores', got {record!r}")
-            uuid, slot = split_mig_suffix(items[0].strip())
+                raise AnnotationError(f"container {c} device {d}: expected 'UUID,Type,Usedmem,Usedcores', "
+                                      f"got {record!r}")
+            raw = items[0].strip()
+            uuid, slot = split_mig_suffix(raw) if "[" in raw or "]" in raw else (raw, None)
             if not uuid:
-                raise AnnotationError(f"{where}: empty GPU UUID")
-            devices.append(
-                ContainerDevice(
-                    uuid=uuid,
-                    type=items[1],
-                    usedmem=_int32(items[2].strip(), "Usedmem", where),
-                    usedcores=_int32(items[3].strip(), "Usedcores", where),
-                    mig_slot=slot,
-                )
-            )
+                raise AnnotationError(f"container {c} device {d}: empty GPU UUID")
+            try:
+                mem, cores = int(items[2]), int(items[3])
+            except ValueError:
+                where = f"container {c} device {d}"
+                _int32(items[2].strip(), "Usedmem", where)
+                _int32(items[3].strip(), "Usedcores", where)
+                raise  # pragma: no cover - one of the two above raised
+            if not (lo <= mem <= hi and lo <= cores <= hi):
+                where = f"container {c} device {d}"
+                _int32(items[2].strip(), "Usedmem", where)
+                _int32(items[3].strip(), "Usedcores", where)
+            devices.append(ContainerDevice(uuid, items[1], mem, cores, slot))
+            d += 1
         containers.append(tuple(devices))
     return tuple(containers)
 

@@ -198,13 +198,16 @@ def read_cluster(
     on_item: Callable[[], None] | None = None,
 ) -> Cluster:
     """The live cluster as a :class:`Cluster` (raises ``UnreachableError`` with the reason)."""
+    from migctl.cluster.snapshot import gc_paused
+
     warnings: list[ClusterWarning] = []
     session = connect(kubeconfig, context)
     cluster = Cluster(source=f"live cluster, {session.where}")
-    for obj in list_objects(session, page_size=page_size, warnings=warnings):
-        cluster.add_object(obj)
-        if on_item is not None:
-            on_item()
+    with gc_paused():
+        for obj in list_objects(session, page_size=page_size, warnings=warnings):
+            cluster.add_object(obj)
+            if on_item is not None:
+                on_item()
     cluster.finish()
     cluster.warnings.extend(warnings)
     return cluster

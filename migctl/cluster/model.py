@@ -173,7 +173,7 @@ class Node:
 # --- pods --------------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ContainerResources:
     """A container's name and resources, enough to rebuild HAMi's device requests (hami.md §4.2)."""
 
@@ -219,16 +219,16 @@ class Pod:
     mig_allocations: tuple[MigAllocation, ...] | None = None  # hami.io/vgpu-mig-allocations (v2.10)
     cpu_request_millis: int = 0
     memory_request_bytes: int = 0
+    vgpu_node: str | None = None  # the node HAMi's scheduler assigned (hami.io/vgpu-node)
     warnings: list[ClusterWarning] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.vgpu_node is None:
+            self.vgpu_node = self.annotations.get(codecs.POD_VGPU_NODE) or None
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-    @property
-    def vgpu_node(self) -> str | None:
-        """The node HAMi's scheduler assigned (``hami.io/vgpu-node``)."""
-        return self.annotations.get(codecs.POD_VGPU_NODE) or None
 
     @property
     def terminal(self) -> bool:

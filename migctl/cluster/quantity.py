@@ -43,9 +43,20 @@ def _number(text: str, original: str | int | float) -> Decimal:
 
 def cpu_millis(text: str | int | float) -> int:
     """CPU quantity in millicores, rounded up (``100m`` -> 100, ``0.5`` -> 500)."""
+    if isinstance(text, str):  # fast paths for the common forms
+        if text.isdigit():
+            return int(text) * 1000
+        if text[-1:] == "m" and text[:-1].isdigit():
+            return int(text[:-1])
     return math.ceil(parse_quantity(text) * 1000)
 
 
 def memory_bytes(text: str | int | float) -> int:
     """Memory quantity in bytes, rounded up (``1Gi`` -> 1073741824)."""
+    if isinstance(text, str):  # fast paths for the common forms
+        if text.isdigit():
+            return int(text)
+        factor = _BINARY.get(text[-2:])
+        if factor is not None and text[:-2].isdigit():
+            return int(text[:-2]) * factor
     return math.ceil(parse_quantity(text))

@@ -15,6 +15,8 @@ the file and line.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -34,13 +36,34 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 KINDS = ("Node", "Pod", "ConfigMap")
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Loading 100,000 pods allocates millions of dicts and dataclasses; the collector would walk them again
+    and again (about half the load time) though none of them form cycles. Refcounting still frees memory.
+    The previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_snapshot(
     path: str | Path,
     *,
     on_item: Callable[[], None] | None = None,
 ) -> Cluster:
     """Read a snapshot file into a :class:`Cluster` (``on_item`` is called per item, for progress)."""
-    path = Path(path)
+    with gc_paused():
+        return _load_snapshot(Path(path), on_item)
+
+
+def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     cluster = Cluster(source=f"snapshot {path}")
     try:
         with path.open("r", encoding="utf-8") as fh:
@@ -90,7 +113,7 @@ def _first_char(fh: IO[str]) -> str:
             return stripped[0]
 
 
-def _check_item(obj: Any, path: Path, where: str) -> dict[str, Any] | None:
+def _check_item(obj: Any, path: Path, where: Any) -> dict[str, Any] | None:
     if not isinstance(obj, dict):
         raise InputError(f"{path}:{where}: a list item must be a Kubernetes object (a mapping), got {_kind_of(obj)}")
     kind = obj.get("kind")
@@ -107,7 +130,7 @@ def _kind_of(value: Any) -> str:
     )
 
 
-def _expand(obj: dict[str, Any], path: Path, where: str) -> Iterator[dict[str, Any]]:
+def _expand(obj: dict[str, Any], path: Path, where: Any) -> Iterator[dict[str, Any]]:
     if obj.get("kind") in KINDS:
         yield obj
         return
@@ -115,7 +138,7 @@ def _expand(obj: dict[str, Any], path: Path, where: str) -> Iterator[dict[str, A
     if not isinstance(items, list):
         raise InputError(f"{path}:{where}: 'items' must be a list of Kubernetes objects")
     for i, item in enumerate(items):
-        checked = _check_item(item, path, f"{where} items[{i}]")
+        checked = _check_item(item, path, _Where(where, None, f" items[{i}]"))
         if checked is not None:
             yield from _expand(checked, path, where)
 
@@ -125,6 +148,20 @@ def _expand(obj: dict[str, Any], path: Path, where: str) -> Iterator[dict[str, A
 
 def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
+
+
+class _Where:
+    """A position for error messages, turned into a line number only when a message is formatted."""
+
+    __slots__ = ("base", "pos", "suffix")
+
+    def __init__(self, base: str | _Where, pos: int | None = None, suffix: str = "") -> None:
+        self.base, self.pos, self.suffix = base, pos, suffix
+
+    def __str__(self) -> str:
+        if isinstance(self.base, str) and self.pos is not None:
+            return f"{_line_of(self.base, self.pos)}{self.suffix}"
+        return f"{self.base}{self.suffix}"
 
 
 def _json_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
@@ -151,7 +188,7 @@ def _json_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
         whole, end = value(pos)
         if text[skip(end) :].strip():
             raise fail(skip(end), "extra data after the list")
-        yield from _expand({"items": whole}, path, f"{_line_of(text, pos)}")
+        yield from _expand({"items": whole}, path, _Where(text, pos))
         return
     if not text.startswith("{", pos):
         raise fail(pos, "expected a JSON object")
@@ -171,9 +208,9 @@ def _json_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
             while not text.startswith("]", pos):
                 start = pos
                 item, pos = value(pos)
-                checked = _check_item(item, path, f"{_line_of(text, start)} items[{index}]")
+                checked = _check_item(item, path, _Where(text, start, f" items[{index}]"))
                 if checked is not None:
-                    yield from _expand(checked, path, str(_line_of(text, start)))
+                    yield from _expand(checked, path, _Where(text, start))
                 pos = skip(pos)
                 if text.startswith(",", pos):
                     pos = skip(pos + 1)

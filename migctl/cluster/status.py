@@ -115,12 +115,25 @@ class NodeStatus:
     warnings: list[ClusterWarning]
 
     @property
-    def gpu_models(self) -> Counter[str]:
-        return Counter(short_model(g.type) for g in self.gpus)
+    def gpu_models(self) -> dict[str, int]:
+        """Short model name -> GPU count, in first-seen order."""
+        counts: dict[str, int] = {}
+        for g in self.gpus:
+            counts[g.type] = counts.get(g.type, 0) + 1
+        out: dict[str, int] = {}
+        for t, n in counts.items():
+            name = short_model(t)
+            out[name] = out.get(name, 0) + n
+        return out
 
     @property
-    def geometries(self) -> Counter[str]:
-        return Counter(g.geometry for g in self.gpus if g.geometry is not None)
+    def geometries(self) -> dict[str, int]:
+        """Legacy geometry in effect -> GPU count, in first-seen order."""
+        counts: dict[str, int] = {}
+        for g in self.gpus:
+            if g.geometry is not None:
+                counts[g.geometry] = counts.get(g.geometry, 0) + 1
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         u = self.usage
@@ -175,13 +188,13 @@ class ClusterStatus:
             "warnings": len(self.warnings) + sum(len(n.warnings) for n in self.nodes),
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_nodes: bool = True) -> dict[str, Any]:
         return {
             "source": self.source,
             "generation": self.generation,
             "config": self.config_source,
             "summary": self.summary(),
-            "nodes": [n.to_dict() for n in self.nodes],
+            "nodes": [n.to_dict() for n in self.nodes] if with_nodes else [],
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
@@ -249,6 +262,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
+    layouts: dict[Any, dict[str, list[tuple[int, int]]]] = {}  # solver results per (model, geometry)
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -261,7 +275,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
                 cluster_gen, finding.evidence + (f"the rest of the cluster runs {cluster_gen}",))
         design = generation.mig_design(finding.generation)
         usage = build_node_usage(node, pods, templates_for=templates_for, design=design)
-        nodes.append(_node_status(node, pods, usage, finding, config, catalogue, now))
+        nodes.append(_node_status(node, pods, usage, finding, config, catalogue, now, layouts))
 
     gpu_pods = sum(1 for p in cluster.pods if p.counts_for_usage)
     return ClusterStatus(
@@ -283,6 +297,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
+    layouts: dict[Any, dict[str, list[tuple[int, int]]]],
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -324,7 +339,7 @@ def _node_status(
 
     gpus = []
     for dev in usage.devices:
-        gpu = _gpu_status(dev, node, catalogue, usage.design)
+        gpu = _gpu_status(dev, node, catalogue, usage.design, layouts)
         gpus.append(gpu)
         if not dev.health:
             warnings.append(ClusterWarning("unhealthy-gpu", f"GPU {dev.index} ({dev.id}) is unhealthy",
@@ -375,11 +390,14 @@ def _node_status(
     )
 
 
-def _model_for(catalogue: Any, device_type: str) -> Any:
+def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
     if catalogue is None:
         return None
-    match = catalogue.lookup(device_type)
-    return None if match is None else match.model
+    key = ("model", device_type)
+    if key not in cache:
+        match = catalogue.lookup(device_type)
+        cache[key] = None if match is None else match.model
+    return cache[key]
 
 
 def _canonical(counts: dict[str, int], model: Any) -> str:
@@ -391,8 +409,9 @@ def _canonical(counts: dict[str, int], model: Any) -> str:
         return ",".join(f"{name}:{count}" for name, count in counts.items())
 
 
-def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None) -> GpuStatus:
-    model = _model_for(catalogue, dev.type)
+def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
+                layouts: dict[Any, dict[str, list[tuple[int, int]]]]) -> GpuStatus:
+    model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
         numa=dev.numa, slots_total=dev.count, slots_used=dev.used, memory_total_mib=dev.totalmem,
@@ -421,7 +440,7 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
     if legacy is not None:
         gpu.geometry = _canonical(legacy, model)
         gpu.geometry_template = dev.mig_usage.index
-        gpu.instances = _legacy_instances(dev, model)
+        gpu.instances = _legacy_instances(dev, model, layouts)
     elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:
         gpu.instances = [
             Instance(
@@ -451,7 +470,7 @@ def _profile_core(dev: DeviceUsage, name: str) -> int | None:
     return None
 
 
-def _legacy_instances(dev: DeviceUsage, model: Any) -> list[Instance]:
+def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> list[Instance]:
     """The expanded legacy geometry as instances, placed on the model's grid when the solver can.
 
     HAMi never records where a legacy slot sits (hami.md §5.1: the slot index is assumed to equal NVML's
@@ -462,20 +481,13 @@ def _legacy_instances(dev: DeviceUsage, model: Any) -> list[Instance]:
         for t, s in p.mig_slots:
             if t == dev.mig_usage.index:
                 holders.setdefault(s, p.pod)
-    placements: dict[str, list[tuple[int, int]]] = {}
-    if model is not None:
-        try:
-            from migctl.hardware.solver import solve
-
-            counts: dict[str, int] = {}
-            for slot in dev.mig_usage.usage_list:
-                counts[slot.name] = counts.get(slot.name, 0) + 1
-            solution = solve(model, counts)
-            if solution.feasible:
-                for placed in sorted(solution.placements, key=lambda p: p.start):
-                    placements.setdefault(placed.profile, []).append((placed.start, placed.size))
-        except (ImportError, ValueError, KeyError):
-            placements = {}
+    counts: dict[str, int] = {}
+    for slot in dev.mig_usage.usage_list:
+        counts[slot.name] = counts.get(slot.name, 0) + 1
+    key = (id(model), tuple(sorted(counts.items())))
+    placements = layouts.get(key)
+    if placements is None:
+        placements = layouts[key] = _place(model, counts)
     taken: Counter[str] = Counter()
     out = []
     for s, slot in enumerate(dev.mig_usage.usage_list):
@@ -487,6 +499,23 @@ def _legacy_instances(dev: DeviceUsage, model: Any) -> list[Instance]:
             memory_mib=slot.memory, core=slot.core, pod=holders.get(s),
         ))
     return out
+
+
+def _place(model: Any, counts: dict[str, int]) -> dict[str, list[tuple[int, int]]]:
+    """Where the solver puts a geometry on an empty GPU: profile -> [(start, size)] by start."""
+    placements: dict[str, list[tuple[int, int]]] = {}
+    if model is None:
+        return placements
+    try:
+        from migctl.hardware.solver import solve
+
+        solution = solve(model, counts)
+    except (ImportError, ValueError, KeyError):
+        return placements
+    if solution.feasible:
+        for placed in sorted(solution.placements, key=lambda p: p.start):
+            placements.setdefault(placed.profile, []).append((placed.start, placed.size))
+    return placements
 
 
 def _canonical_name(name: str, model: Any) -> str:

@@ -227,6 +227,9 @@ def collapse_pod_devices(pod: Pod) -> list[CollapsedDevice]:
     if not pod.devices:
         return []
     num_init = len(pod.init_containers)
+    if num_init == 0 and len(pod.devices) == 1 and len(pod.devices[0]) == 1:  # the common case
+        dev = pod.devices[0][0]
+        return [CollapsedDevice(dev.raw_uuid, dev.uuid, dev.mig_slot, dev.usedmem, dev.usedcores, 1)]
     total = num_init + len(pod.containers)
     entries = list(pod.devices)
     while len(entries) > total and not entries[-1]:
