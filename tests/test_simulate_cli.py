@@ -293,3 +293,11 @@ def test_live_cluster_unreachable_is_exit_3(cli, tmp_path):
         "users": [{"name": "x", "user": {"token": "t"}}]}))
     r = cli("simulate", SEED_PODS, "--kubeconfig", kc)
     assert r.exit_code == 3 and "Traceback" not in r.stderr
+
+
+def test_pods_from_stdin(cli, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(SEED_PODS.read_text()))
+    r = cli("simulate", "-", "--cluster", EMPTY_A100, "--config", SEED_CONFIG, "-o", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["summary"]["scheduled"] == 2
