@@ -156,7 +156,7 @@ def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list
 
 @app.command("simulate")
 def simulate_command(
-    pod_files: Annotated[list[Path], typer.Argument(metavar="PODS.yaml...", show_default=False,
+    pod_files: Annotated[list[Path], typer.Argument(metavar="PODS.yaml", show_default=False,
                                                     help="Pod specs (Pods, Deployments, StatefulSets, ReplicaSets, "
                                                          "Jobs; multi-document files; - for stdin).")],
     cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", help=(
