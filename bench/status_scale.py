@@ -1,0 +1,84 @@
+"""How long ``migctl status`` takes, and how much memory, on a 5,000-node / 40,000-GPU / 100,000-pod snapshot.
+
+Generates the snapshot with ``bench/gen_cluster.py`` (once per settings, in a temp directory), then runs
+``migctl status --cluster FILE`` in a fresh process per format and repeat, stdout to /dev/null, and prints
+wall time, CPU time and peak RSS (``ru_maxrss`` of the child). Goal: text summary under 5 s and under
+1 GiB on one core.
+
+    .venv/bin/python bench/status_scale.py                       # JSON snapshot, v2.9, text output
+    .venv/bin/python bench/status_scale.py --snapshot-format yaml --outputs text json
+    .venv/bin/python bench/status_scale.py --generation v2.10 --realistic --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from gen_cluster import generate, write  # noqa: E402
+
+
+def run_once(snapshot: Path, output: str) -> tuple[float, float, float, int]:
+    """(wall s, cpu s, peak MiB, exit code) of one ``migctl status`` run in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with open(os.devnull, "w") as devnull:
+        proc = subprocess.run(
+            [sys.executable, "-m", "migctl", "status", "--cluster", str(snapshot), "-o", output],
+            stdout=devnull, stderr=subprocess.PIPE, cwd=REPO, env={**os.environ, "COLUMNS": "160"},
+        )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr.decode(errors="replace"))
+    return wall, cpu, after.ru_maxrss / 1024, proc.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--gpus-per-node", type=int, default=8)
+    parser.add_argument("--pods", type=int, default=100_000)
+    parser.add_argument("--generation", choices=["v2.9", "v2.10"], default="v2.9")
+    parser.add_argument("--snapshot-format", choices=["json", "yaml"], default="json")
+    parser.add_argument("--realistic", action="store_true", help="kubectl-sized objects (about 4x the bytes)")
+    parser.add_argument("--outputs", nargs="+", default=["text"], choices=["text", "wide", "json", "yaml"])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="write the snapshot here (and keep it) instead of a temp dir")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = args.keep or Path(tmp) / f"cluster.{args.snapshot_format}"
+        start = time.perf_counter()
+        write(snapshot, generate(args.nodes, args.gpus_per_node, args.pods, generation=args.generation,
+                                 realistic=args.realistic), args.snapshot_format)
+        size = snapshot.stat().st_size / 2**20
+        print(f"snapshot: {args.nodes} nodes, {args.nodes * args.gpus_per_node} GPUs, {args.pods} pods, "
+              f"{args.generation}, {args.snapshot_format}{' realistic' if args.realistic else ''}, {size:.1f} MiB "
+              f"(generated in {time.perf_counter() - start:.1f} s)")
+        print(f"{'output':8} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}  goal: text < 5 s, < 1024 MiB")
+        failed = False
+        for output in args.outputs:
+            for _ in range(args.repeat):
+                wall, cpu, peak, code = run_once(snapshot, output)
+                flag = "" if code == 0 else f"  exit {code}"
+                if output == "text" and (wall >= 5 or peak >= 1024):
+                    flag += "  over the goal"
+                failed = failed or code != 0
+                print(f"{output:8} {wall:8.2f} {cpu:8.2f} {peak:9.0f}{flag}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
