@@ -339,3 +339,20 @@ def test_v2_10_gpu_sort_score_is_primary_and_chains_end_on_index():
     assert [x.id for x in chain] == ["g2", "g0", "g1"]
     spread = sort_gpus(g, scores, "spread", numa_bind=False, version=HamiVersion.V2_10)
     assert [x.id for x in spread] == ["g1", "g2", "g0"]
+
+
+# --------------------------------------------------------------------------- HAMi's Test_calcScore matrix
+
+
+@pytest.mark.parametrize("devices,expected_gpu,expected_score", [
+    ([dict()], "uuid1", 0.0),
+    ([dict(used=5, usedmem=4000, usedcores=50)], "uuid1", 15.0),
+    ([dict(), dict()], "uuid2", 0.0),  # equal scores: the device listed last wins
+    ([dict(), dict(used=5, usedmem=4000, usedcores=50)], "uuid1", 7.5),  # spread: the idle one
+])
+def test_calc_score_matrix(devices, expected_gpu, expected_score):
+    gpus = [Gpu(f"uuid{i + 1}", 0, 10, 8000, 100, "NVIDIA", **kw) for i, kw in enumerate(devices)]
+    r = simulate(cluster(node("node1", gpus)), [pod("test1", gpu=1, gpumem=1000, gpucores=30)], explain=True)
+    p = r.pods[0]
+    assert [(a.gpu_id, a.memory_mib, a.cores) for a in p.allocations] == [(expected_gpu, 1000, 30)]
+    assert p.verdicts[0].score == expected_score
