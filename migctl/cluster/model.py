@@ -72,6 +72,10 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 # --- nodes -------------------------------------------------------------------------------------------------
 
 
@@ -122,7 +126,7 @@ class Node:
         spec = _mapping(obj.get("spec"))
         status = _mapping(obj.get("status"))
         ready = None
-        for cond in status.get("conditions") or ():
+        for cond in _list(status.get("conditions")):
             if isinstance(cond, dict) and cond.get("type") == "Ready":
                 ready = cond.get("status") == "True"
         node = cls(
@@ -133,7 +137,7 @@ class Node:
             capacity=_str_map(status.get("capacity")),
             unschedulable=bool(spec.get("unschedulable")),
             ready=ready,
-            taints=tuple(t for t in spec.get("taints") or () if isinstance(t, dict)),
+            taints=tuple(t for t in _list(spec.get("taints")) if isinstance(t, dict)),
         )
         node._decode_annotations()
         return node
@@ -185,7 +189,7 @@ class ContainerResources:
 
 def _containers(raw: Any, *, init: bool) -> tuple[ContainerResources, ...]:
     out = []
-    for c in raw or ():
+    for c in _list(raw):
         if not isinstance(c, dict):
             continue
         res = _mapping(c.get("resources"))
