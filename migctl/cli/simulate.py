@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from migctl.simulate.workloads import Document
 
 CONFIG_KEY = "device-config.yaml"
+MAX_NOTES = 20  # cluster notes printed on stderr; the JSON output has them all
 
 
 class Policy(str, Enum):
@@ -225,8 +226,11 @@ def simulate_command(
     notes: list[str] = []
     catalogue = load_catalogue()
     state = state_from_cluster(cluster, config, version, catalogue=catalogue, notes=notes)
-    for note in dict.fromkeys(notes):
+    notes = list(dict.fromkeys(notes))
+    for note in notes[:MAX_NOTES]:
         _warn(note)
+    if len(notes) > MAX_NOTES:
+        _warn(f"... and {len(notes) - MAX_NOTES} more notes about the cluster (all are in -o json: 'cluster_notes')")
     if not state.nodes:
         _warn(f"the cluster ({getattr(cluster, 'source', '') or 'live'}) has no nodes: every pod stays Pending")
 
@@ -253,6 +257,7 @@ def simulate_command(
     data["hami_version_note"] = version_note
     data["node_problems"] = problems
     data["config_findings"] = findings
+    data["cluster_notes"] = notes
     emit(data, output, lambda: _render_text(result, explain, problems))
     if result.scheduled != len(result.pods):
         raise typer.Exit(1)
