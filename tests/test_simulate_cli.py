@@ -301,3 +301,18 @@ def test_pods_from_stdin(cli, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(SEED_PODS.read_text()))
     r = cli("simulate", "-", "--cluster", EMPTY_A100, "--config", SEED_CONFIG, "-o", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["summary"]["scheduled"] == 2
+
+
+def test_many_cluster_notes_are_capped_on_stderr(cli, tmp_path):
+    items = yaml.safe_load(EMPTY_A100.read_text())["items"]
+    for i in range(30):  # pods holding GPUs the node does not register: one note each
+        items.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"stale-{i}", "namespace": "x",
+                      "annotations": {"hami.io/vgpu-node": "gpu-a",
+                                      "hami.io/vgpu-devices-allocated": f"GPU-gone-{i},NVIDIA,100,0:;"}},
+                      "spec": {"nodeName": "gpu-a", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}})
+    snap = tmp_path / "snap.yaml"
+    snap.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    r = cli("simulate", SEED_PODS, "--cluster", snap, "--hami-version", "2.10", "-o", "json")
+    assert r.exit_code == 0
+    assert len(json.loads(r.stdout)["cluster_notes"]) >= 30
+    assert "more notes about the cluster" in r.stderr and r.stderr.count("GPU-gone-") <= 20
