@@ -6,9 +6,11 @@ score, spread the lowest; HAMi breaks ties by Go map order, we by node name and 
 pod is recorded on the node as the next scheduling cycle would rebuild it from its annotations.
 
 Speed: a node's verdict for a pod depends only on the node's state and on the pod's scheduling
-signature (requests, options, selectors, tolerations, CPU/memory). Verdicts are kept per signature
-in a heap ordered by the node-choice key; only nodes changed since the signature was last used are
-evaluated again. ``full_scan=True`` (and ``--explain``) evaluates every node for every pod.
+signature (requests, options, selectors, tolerations, CPU/memory). Per signature the nodes sit in a
+heap ordered by the node-choice key; nodes changed since the signature was last used go back in
+unverified, and HAMi's Fit runs only on the node at the top until one fits (see :meth:`_fast_choice`).
+``full_scan=True`` (and ``--explain``) evaluates every node for every pod; the tests check that
+both give the same placements.
 """
 
 from __future__ import annotations
