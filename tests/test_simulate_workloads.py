@@ -59,6 +59,16 @@ def test_resources_and_scheduling_fields_are_read():
     assert p.affinity_terms[0][0].values == ("a100",)
 
 
+def test_sidecar_init_containers_count_beside_the_app():
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "initContainers": [{"name": "proxy", "restartPolicy": "Always", "resources": {"requests": {"cpu": "1"}}},
+                           {"name": "migrate", "resources": {"requests": {"cpu": "2"}}}],
+        "containers": [{"name": "a", "resources": {"requests": {"cpu": "500m"}}}]}}
+    (p,) = pods_from_documents([doc(pod)])
+    assert p.containers[0].sidecar and not p.containers[1].sidecar
+    assert p.cpu_request_m() == 3000  # max(app 500 + sidecar 1000, sidecar 1000 + init 2000)
+
+
 @pytest.mark.parametrize("obj,needle", [
     ({"kind": "DaemonSet", "metadata": {"name": "d"}}, "not supported"),
     ({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": "two", "template": TEMPLATE}}, "replicas"),

@@ -20,6 +20,7 @@ class ContainerSpec:
     requests: dict[str, Any]
     init: bool = False
     privileged: bool = False
+    sidecar: bool = False  # an init container with restartPolicy: Always (runs beside the app)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +71,20 @@ class PodSpec:
         return self._effective("memory", int_value)
 
     def _effective(self, resource: str, conv: Any) -> int:
+        """kube-scheduler's rule: max(app + sidecars, each init container + the sidecars before it)."""
         def req(c: ContainerSpec) -> int:
             value = c.requests.get(resource, c.limits.get(resource))  # requests default to limits
             return conv(value) if value is not None else 0
 
+        sidecars = peak = 0
+        for c in self.containers:
+            if c.init and c.sidecar:
+                sidecars += req(c)
+                peak = max(peak, sidecars)
+            elif c.init:
+                peak = max(peak, sidecars + req(c))
         app = sum(req(c) for c in self.containers if not c.init)
-        init = max((req(c) for c in self.containers if c.init), default=0)
-        return max(app, init)
+        return max(app + sidecars, peak)
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -116,6 +124,7 @@ def _containers(spec: dict, key: str, init: bool) -> list[ContainerSpec]:
             requests={str(k): v for k, v in requests.items()},
             init=init,
             privileged=bool(sc.get("privileged", False)),
+            sidecar=init and c.get("restartPolicy") == "Always",
         ))
     return out
 

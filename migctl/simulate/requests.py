@@ -104,7 +104,7 @@ def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
                     limits[cfg.resource_core_name] = 100
         if has_count and c.privileged:
             raise Denied(f"container {c.name}: the HAMi webhook denies privileged containers that request GPUs")
-        out.append(ContainerSpec(c.name, limits, c.requests, c.init, c.privileged))
+        out.append(ContainerSpec(c.name, limits, c.requests, c.init, c.privileged, c.sidecar))
     return PodSpec(pod.namespace, pod.name, pod.annotations, tuple(out), pod.node_selector, pod.affinity_terms,
                    pod.tolerations, pod.node_name, pod.source)
 
