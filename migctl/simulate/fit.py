@@ -182,6 +182,8 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         if nums == 0:
             result.ok = True
             result.reasons = Counter()
+            if explain:  # the GPUs Fit never reached, in the order it would have met them
+                walk += [DeviceVerdict(d.index, d.id, scores[id(d)], "not reached") for d in reversed(devices[:i])]
             return result, selected
         if dev.mode == MIG_MODE:
             i += 1
