@@ -145,22 +145,34 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _fold(obj: dict[str, Any]) -> dict[str, Any]:
-    """Go's encoding/json matches keys case-insensitively; mirror that (exact key wins)."""
+def _fold(obj: dict[str, Any], expected: frozenset[str]) -> dict[str, Any]:
+    """Go's encoding/json matches keys case-insensitively (an exact match wins): return ``obj`` keyed by
+    the ``expected`` spellings. The usual case, every key spelled as expected, costs one set comparison."""
+    if obj.keys() <= expected:
+        return obj
+    canonical = {k.lower(): k for k in expected}
     folded: dict[str, Any] = {}
     for key, value in obj.items():
-        if isinstance(key, str):
-            folded.setdefault(key.lower(), value)
-    for key, value in obj.items():
-        if isinstance(key, str) and key == key.lower():
-            folded[key] = value
+        if isinstance(key, str) and key.lower() in canonical:
+            folded.setdefault(canonical[key.lower()], value)
+    for key in expected:
+        if key in obj:
+            folded[key] = obj[key]
     return folded
+
+
+_PLACEMENT_KEYS = frozenset({"start", "size"})
+_PROFILE_KEYS = frozenset({"name", "memoryMB", "core", "sliceCount", "placements"})
+_DEVICE_KEYS = frozenset({"id", "index", "count", "devmem", "devcore", "type", "numa", "mode", "health",
+                          "migProfiles", "migtemplate", "custominfo", "devicevendor"})
+_ALLOCATION_KEYS = frozenset({"containerIndex", "deviceIndex", "gpuUUID", "profile", "placement", "migUUID",
+                              "gpuInstanceID", "computeInstanceID"})
 
 
 def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
     if not isinstance(raw, dict):
         raise AnnotationError(f"{where}: a MIG profile must be an object, got {_show(raw)}")
-    obj = _fold(raw)
+    obj = _fold(raw, _PROFILE_KEYS)
     placements_raw = obj.get("placements")
     placements_raw = [] if placements_raw is None else placements_raw
     if not isinstance(placements_raw, list):
@@ -169,7 +181,7 @@ def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
     for i, p in enumerate(placements_raw):
         if not isinstance(p, dict):
             raise AnnotationError(f"{where}: placement {i} must be an object")
-        p = _fold(p)
+        p = _fold(p, _PLACEMENT_KEYS)
         placements.append(
             MigPlacement(
                 _int_field(p, "start", f"{where} placement {i}", lo=0, hi=2**32 - 1),
@@ -178,9 +190,9 @@ def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
         )
     return MigProfile(
         name=_str_field(obj, "name", where),
-        memory_mib=_int_field(obj, "memorymb", where),
+        memory_mib=_int_field(obj, "memoryMB", where),
         core=_int_field(obj, "core", where),
-        slice_count=_int_field(obj, "slicecount", where),
+        slice_count=_int_field(obj, "sliceCount", where),
         placements=tuple(placements),
     )
 
@@ -189,13 +201,13 @@ def _decode_device_json(raw: Any, i: int) -> DeviceInfo:
     where = f"device {i}"
     if not isinstance(raw, dict):
         raise AnnotationError(f"{where} must be an object, got {_show(raw)}")
-    obj = _fold(raw)
+    obj = _fold(raw, _DEVICE_KEYS)
     health = obj.get("health", False)
     if health is None:
         health = False
     if not isinstance(health, bool):
         raise AnnotationError(f"{where}: 'health' must be true or false, got {_show(health)}")
-    profiles_raw = obj.get("migprofiles")
+    profiles_raw = obj.get("migProfiles")
     profiles_raw = [] if profiles_raw is None else profiles_raw
     if not isinstance(profiles_raw, list):
         raise AnnotationError(f"{where}: 'migProfiles' must be a list")
@@ -578,26 +590,26 @@ def decode_mig_allocations(text: str) -> tuple[MigAllocation, ...]:
         where = f"allocation {i}"
         if not isinstance(entry, dict):
             raise AnnotationError(f"{where} must be an object")
-        obj = _fold(entry)
+        obj = _fold(entry, _ALLOCATION_KEYS)
         placement = obj.get("placement")
         placement = {} if placement is None else placement
         if not isinstance(placement, dict):
             raise AnnotationError(f"{where}: 'placement' must be an object")
-        placement = _fold(placement)
+        placement = _fold(placement, _PLACEMENT_KEYS)
         uint32 = {"lo": 0, "hi": 2**32 - 1}
         start = _int_field(placement, "start", where, **uint32)
         size = _int_field(placement, "size", where, **uint32)
-        gi = obj.get("gpuinstanceid")
-        ci = obj.get("computeinstanceid")
+        gi = obj.get("gpuInstanceID")
+        ci = obj.get("computeInstanceID")
         alloc = MigAllocation(
-            container_index=_int_field(obj, "containerindex", where, lo=-(2**63), hi=2**63 - 1),
-            device_index=_int_field(obj, "deviceindex", where, lo=-(2**63), hi=2**63 - 1),
-            gpu_uuid=_str_field(obj, "gpuuuid", where),
+            container_index=_int_field(obj, "containerIndex", where, lo=-(2**63), hi=2**63 - 1),
+            device_index=_int_field(obj, "deviceIndex", where, lo=-(2**63), hi=2**63 - 1),
+            gpu_uuid=_str_field(obj, "gpuUUID", where),
             profile=_str_field(obj, "profile", where),
             placement=MigPlacement(start, size),
-            mig_uuid=_str_field(obj, "miguuid", where) or None,
-            gpu_instance_id=None if gi is None else _int_field(obj, "gpuinstanceid", where, **uint32),
-            compute_instance_id=None if ci is None else _int_field(obj, "computeinstanceid", where, **uint32),
+            mig_uuid=_str_field(obj, "migUUID", where) or None,
+            gpu_instance_id=None if gi is None else _int_field(obj, "gpuInstanceID", where, **uint32),
+            compute_instance_id=None if ci is None else _int_field(obj, "computeInstanceID", where, **uint32),
         )
         if alloc.container_index < 0 or alloc.device_index < 0 or not alloc.gpu_uuid or not alloc.profile or size == 0:
             raise AnnotationError(f"MIG allocation {i} is incomplete")
