@@ -313,3 +313,13 @@ def test_geometry_applied():
     for bad in ("[1]", '{"0":3}', "{"):
         with pytest.raises(AnnotationError):
             codecs.decode_geometry_applied(bad)
+
+
+def test_node_score():
+    text = '[{"uuid":"GPU-a","score":{"GPU-b":60}},{"uuid":"GPU-b","score":{"GPU-a":60}}]'
+    scores = codecs.decode_node_score(text)
+    assert scores == {"GPU-a": {"GPU-b": 60}, "GPU-b": {"GPU-a": 60}}
+    assert codecs.decode_node_score(codecs.encode_node_score(scores)) == scores
+    for bad in ("{", "{}", '[{"score":{}}]', '[{"uuid":"a","score":{"b":"x"}}]', '[{"uuid":"a","score":[1]}]'):
+        with pytest.raises(AnnotationError):
+            codecs.decode_node_score(bad)

@@ -215,3 +215,25 @@ def test_unknown_node_and_bad_config_are_usage_errors(cli, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr
     r = cli("status", "--cluster", EXAMPLE, "-o", "xml")
     assert r.exit_code == 2
+
+
+def test_terminal_output_is_coloured_but_says_the_same(cli, monkeypatch):
+    import re
+    import sys
+
+    plain = cli("status", "--cluster", EXAMPLE, "--node", "gpu-node-b").stdout
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = cli("status", "--cluster", EXAMPLE, "--node", "gpu-node-b").stdout
+    assert "\x1b[" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+
+
+def test_no_kubeconfig_anywhere_is_exit_3_with_a_hint(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    r = cli("status")
+    assert r.exit_code == 3
+    assert "does not exist" in r.stderr and "--cluster FILE" in r.stderr

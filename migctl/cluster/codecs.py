@@ -343,6 +343,31 @@ def encode_node_register_colon(devices: tuple[DeviceInfo, ...] | list[DeviceInfo
     return "".join(parts)
 
 
+def decode_node_score(text: str) -> dict[str, dict[str, int]]:
+    """``hami.io/node-nvidia-score`` (topology scores, hami.md §2.1): GPU -> {other GPU: score}."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+    if not isinstance(raw, list):
+        raise AnnotationError("expected a JSON list of {uuid, score}")
+    out: dict[str, dict[str, int]] = {}
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not isinstance(entry.get("uuid"), str):
+            raise AnnotationError(f"entry {i} must be an object with a string 'uuid'")
+        scores = entry.get("score") or {}
+        if not isinstance(scores, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in scores.values()
+        ):
+            raise AnnotationError(f"entry {i}: 'score' must map GPU UUIDs to integers")
+        out[entry["uuid"]] = {str(k): v for k, v in scores.items()}
+    return out
+
+
+def encode_node_score(scores: dict[str, dict[str, int]]) -> str:
+    return json.dumps([{"uuid": u, "score": s} for u, s in scores.items()], separators=(",", ":"))
+
+
 # --- handshake and node lock (hami.md §2.1) -------------------------------------------------------------
 
 HANDSHAKE_REPORTED = "reported"  # ≤ v2.7 device plugin

@@ -40,7 +40,8 @@ class _Session:
         try:
             if path is not None:
                 if not Path(path).expanduser().exists():
-                    raise UnreachableError(f"kubeconfig {path} does not exist")
+                    raise UnreachableError(f"kubeconfig {path} does not exist",
+                                           hint="pass --kubeconfig FILE, or read a snapshot with --cluster FILE")
                 api_client = config.new_client_from_config(config_file=str(Path(path).expanduser()), context=context)
                 self.where = f"context {context or _current_context(path)} ({api_client.configuration.host})"
             else:

@@ -95,6 +95,7 @@ class Node:
     handshake: Handshake | None = None
     lock: NodeLock | None = None
     cordoned: frozenset[str] = frozenset()
+    scores: dict[str, dict[str, int]] = field(default_factory=dict)  # hami.io/node-nvidia-score
     migctl: MigctlGeometry = field(default_factory=MigctlGeometry)
     warnings: list[ClusterWarning] = field(default_factory=list)
 
@@ -165,6 +166,7 @@ class Node:
         self.handshake = decode(codecs.NODE_HANDSHAKE, codecs.decode_handshake)
         self.lock = decode(codecs.NODE_LOCK, codecs.decode_node_lock)
         self.cordoned = decode(codecs.DEVICE_CORDON, codecs.decode_device_cordon) or frozenset()
+        self.scores = decode(codecs.NODE_SCORE, codecs.decode_node_score) or {}
         applied = decode(codecs.MIGCTL_GEOMETRY_APPLIED, codecs.decode_geometry_applied) or {}
         self.migctl = MigctlGeometry(
             desired=ann.get(codecs.MIGCTL_GEOMETRY),
