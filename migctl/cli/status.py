@@ -344,8 +344,9 @@ def _render_node_block(out: _Out, n: NodeStatus) -> None:
     m = n.migctl
     if m.present:
         applied = ", ".join(f"{k}: {v or '(empty)'}" for k, v in sorted(m.applied.items())) or "-"
-        out.line("  migctl: desired ", (m.desired or "-", None), "  state ", _migctl_cell(n)[0].rsplit(" ", 1)[-1],
-                 f"  applied {applied}")
+        state, style = _migctl_cell(n)
+        out.line("  migctl node daemon: desired ", (m.desired or "-", "head"), "  state ",
+                 (m.state or "no answer", style), f"  applied {applied}")
         if m.message:
             out.line("          ", (m.message, "dim"))
     if not n.gpus:

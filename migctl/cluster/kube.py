@@ -37,17 +37,17 @@ class _Session:
         from kubernetes.config.config_exception import ConfigException
 
         path = kubeconfig or _default_kubeconfig()
+        configuration = client.Configuration()
         try:
             if path is not None:
                 if not Path(path).expanduser().exists():
                     raise UnreachableError(f"kubeconfig {path} does not exist",
                                            hint="pass --kubeconfig FILE, or read a snapshot with --cluster FILE")
-                api_client = config.new_client_from_config(config_file=str(Path(path).expanduser()), context=context)
-                self.where = f"context {context or _current_context(path)} ({api_client.configuration.host})"
+                config.load_kube_config(config_file=str(Path(path).expanduser()), context=context,
+                                        client_configuration=configuration)
+                self.where = f"context {context or _current_context(path)} ({configuration.host})"
             else:
-                configuration = client.Configuration()
                 config.load_incluster_config(client_configuration=configuration)
-                api_client = client.ApiClient(configuration)
                 self.where = f"in-cluster ({configuration.host})"
         except UnreachableError:
             raise
@@ -62,9 +62,9 @@ class _Session:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             where = f"kubeconfig {path}" if path else "in-cluster config"
             raise UnreachableError(f"cannot load {where}: {type(exc).__name__}: {_one_line(exc)}") from None
-        api_client.configuration.retries = 1
-        self.api = client.CoreV1Api(api_client)
-        self.host = api_client.configuration.host
+        configuration.retries = 1  # fail fast: one retry, not urllib3's three, on an unreachable server
+        self.api = client.CoreV1Api(client.ApiClient(configuration))
+        self.host = configuration.host
 
     def list_pages(self, method: str, page_size: int, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
         """Yield the ``items`` of each page of a LIST, following ``metadata.continue``."""

@@ -253,6 +253,10 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
                     "unknown-node", f"{len(gpu_pods)} GPU pod(s) are assigned to node {target}, which is not in "
                                     f"the cluster (e.g. {gpu_pods[0].key})", node=target))
 
+    for pod in cluster.pods:  # problems of pods no node shows
+        if pod.warnings and not (pod.vgpu_node or pod.node_name):
+            warnings.extend(pod.warnings)
+
     legacy_mig = any(
         d.mode == MODE_MIG for n in cluster.nodes for d in n.devices
         if generation.mig_design(findings[n.name].generation) == "legacy"
