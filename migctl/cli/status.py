@@ -230,6 +230,8 @@ def _node_row(n: NodeStatus) -> list[tuple[str, str | None]]:
     health = ("-", None) if not n.gpus else ((f"{bad} unhealthy", "bad") if bad else ("ok", "ok"))
     if n.ready is False:
         health = ("NotReady" + (f", {bad} unhealthy" if bad else ""), "bad")
+    if n.unschedulable:
+        health = (health[0] + ", cordoned" if health[0] != "-" else "cordoned", health[1] or "warn")
     in_use = f"{sum(g.in_use for g in n.gpus)}/{len(n.gpus)}" if n.gpus else "-"
     total = sum(g.memory_total_mib for g in n.gpus)
     used = sum(g.memory_used_mib for g in n.gpus)
@@ -352,10 +354,10 @@ def _render_node_block(out: _Out, n: NodeStatus) -> None:
     if not n.gpus:
         out.line("  ", ("no GPUs registered by HAMi", "dim"))
     for g in n.gpus:
-        _render_gpu(out, g)
+        _render_gpu(out, g, n.usage.design)
 
 
-def _render_gpu(out: _Out, g: GpuStatus) -> None:
+def _render_gpu(out: _Out, g: GpuStatus, design: str | None) -> None:
     from migctl.cluster.status import short_model
 
     health = ("healthy", "ok") if g.health else ("UNHEALTHY", "bad")
@@ -366,8 +368,10 @@ def _render_gpu(out: _Out, g: GpuStatus) -> None:
     if g.mode == "mig":
         if g.geometry is not None:
             out.line("    geometry ", (g.geometry, "head"), (f"  (template {g.geometry_template} of the device config)", "dim"))
+        elif not g.instances and design == "current":
+            out.line("    ", ("no MIG reservations: all slices free (HAMi creates an instance per pod)", "dim"))
         elif not g.instances:
-            out.line("    ", ("no MIG instances in use (HAMi picks a geometry with the next pod)", "dim"))
+            out.line("    ", ("no MIG pods: no geometry in effect (HAMi picks one with the next pod)", "dim"))
         if g.instances:
             _render_slot_bar(out, g)
     else:
