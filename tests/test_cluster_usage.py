@@ -203,3 +203,18 @@ def test_copy_is_independent():
     assert usage.devices[0].used == 1
     assert not usage.devices[0].mig_usage.usage_list[0].in_use
     assert usage.devices[0].mig_allocations_in_use == []
+
+
+def test_explicit_design_follows_that_hami_version():
+    node = Node.from_object(node_obj("m", [DeviceInfo("GPU-x", 0, 7, 40960, 100, "A100", 0, "mig", True, PROFILES)]))
+    legacy_pod = Pod.from_object(pod_obj("old", "m", "GPU-x[0-0],NVIDIA,5120,14:;"))
+    new_pod = Pod.from_object(pod_obj("new", "m", "GPU-x,NVIDIA,4864,15:;",
+                                      mig=mig_json((0, 0, "GPU-x", "1g.5gb", 6, 1))))
+    current = build_node_usage(node, [legacy_pod, new_pod], design=DESIGN_CURRENT)
+    (d,) = current.devices
+    assert (d.used, d.usedmem) == (1, 4864) and len(d.mig_allocations_in_use) == 1
+    assert [w.code for w in current.warnings] == ["unknown-gpu"]
+    legacy = build_node_usage(node, [legacy_pod, new_pod], design=DESIGN_LEGACY, templates_for=lambda t: A100_40)
+    (d,) = legacy.devices
+    assert (d.used, d.usedmem) == (2, 5120 + 4864)
+    assert d.mig_allocations_in_use == [] and d.mig_usage.usage_list[0].in_use and d.health

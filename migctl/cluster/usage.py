@@ -348,9 +348,15 @@ def build_node_usage(
         if not pod.counts_for_usage or pod.vgpu_node != node.name or pod.devices is None:
             continue
         allocations: dict[str, list[MigAllocation]] = {}
-        for a in pod.mig_allocations or ():
-            allocations.setdefault(a.gpu_uuid, []).append(a)
+        if usage.design != DESIGN_LEGACY:  # v2.9 does not know hami.io/vgpu-mig-allocations
+            for a in pod.mig_allocations or ():
+                allocations.setdefault(a.gpu_uuid, []).append(a)
         for entry in collapse_pod_devices(pod):
+            if entry.mig_slot is not None and usage.design == DESIGN_CURRENT:
+                # v2.10 compares the UUID as written: a leftover GPU-…[t-s] matches no GPU
+                warn("unknown-gpu", f"pod {pod.key} holds legacy MIG slot {entry.raw_uuid}, which HAMi v2.10 "
+                                    "does not match to any GPU (its usage is not counted)", pod, entry.uuid)
+                continue
             dev = by_id.get(entry.uuid)
             if dev is None:
                 warn("unknown-gpu", f"pod {pod.key} holds {entry.raw_uuid}, which the node does not register "
