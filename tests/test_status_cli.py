@@ -237,3 +237,29 @@ def test_no_kubeconfig_anywhere_is_exit_3_with_a_hint(cli, monkeypatch, tmp_path
     r = cli("status")
     assert r.exit_code == 3
     assert "does not exist" in r.stderr and "--cluster FILE" in r.stderr
+
+
+def test_streamed_json_is_the_report_document(cli):
+    from datetime import datetime, timezone
+
+    from migctl.cluster.device_config import attach_device_config
+    from migctl.cluster.snapshot import load_snapshot
+    from migctl.cluster.status import build_status
+    from migctl.hardware.catalogue import load_catalogue
+
+    cluster = load_snapshot(EXAMPLE)
+    attach_device_config(cluster)
+    expected = build_status(cluster, now=datetime.now(timezone.utc), catalogue=load_catalogue()).to_dict()
+    assert json.loads(cli("status", "--cluster", EXAMPLE, "-o", "json").stdout) == expected
+
+
+def test_empty_cluster(cli, tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    r = cli("status", "--cluster", path, "-o", "json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["nodes"] == [] and [w["code"] for w in doc["warnings"]] == ["empty-snapshot"]
+    assert yaml.safe_load(cli("status", "--cluster", path, "-o", "yaml").stdout) == doc
+    text = cli("status", "--cluster", path, "-o", "wide")
+    assert text.exit_code == 0 and "no nodes" in text.stdout and "holds no Node objects" in text.stdout
