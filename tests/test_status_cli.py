@@ -145,12 +145,12 @@ def test_problems_are_flagged_and_the_rest_still_shows(cli):
     assert nodes["garbled"]["generation"] == "unknown"
     assert {"stale-handshake", "node-lock-expired", "unhealthy-gpu", "undecodable-pod", "bad-annotation"} <= set(
         codes["sick"])
-    assert {"undecodable-pod", "config-missing-model"} <= set(codes["mig-uncovered"])
+    assert {"undecodable-pod", "config-missing-model", "no-allocatable-gpus"} <= set(codes["mig-uncovered"])
     # the good pod on the sick node is still counted
     assert nodes["sick"]["gpus"][0]["memory_used_mib"] == 4000
     assert [w["code"] for w in doc["warnings"]] == ["config-generation", "unknown-node"]
     text = cli("status", "--cluster", DATA / "problems.yaml")
-    assert "Problems (13):" in text.stdout and "sick" in text.stdout and "1 unhealthy" in text.stdout
+    assert "Problems (14):" in text.stdout and "sick" in text.stdout and "1 unhealthy" in text.stdout
 
 
 def test_config_override_replaces_the_configmap(cli, tmp_path):

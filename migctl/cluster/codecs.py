@@ -197,7 +197,9 @@ def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
     )
 
 
-def _decode_device_json(raw: Any, i: int) -> DeviceInfo:
+def _decode_device_json(raw: Any, i: int, profiles_seen: tuple[Any, tuple[MigProfile, ...]] | None = None) -> DeviceInfo:
+    """One ``DeviceInfo``; ``profiles_seen`` = (raw list, decoded) of the previous GPU, reused when equal
+    (every GPU of a node usually publishes the same ``migProfiles``)."""
     where = f"device {i}"
     if not isinstance(raw, dict):
         raise AnnotationError(f"{where} must be an object, got {_show(raw)}")
@@ -221,8 +223,9 @@ def _decode_device_json(raw: Any, i: int) -> DeviceInfo:
         numa=_int_field(obj, "numa", where, lo=-(2**63), hi=2**63 - 1),
         mode=_str_field(obj, "mode", where),
         health=health,
-        mig_profiles=tuple(
-            _decode_mig_profile(p, f"{where} MIG profile {k}") for k, p in enumerate(profiles_raw)
+        mig_profiles=(
+            profiles_seen[1] if profiles_seen is not None and profiles_raw and profiles_seen[0] == profiles_raw
+            else tuple(_decode_mig_profile(p, f"{where} MIG profile {k}") for k, p in enumerate(profiles_raw))
         ),
     )
 
@@ -291,7 +294,14 @@ def decode_node_register(text: str) -> RegisterAnnotation:
             raise AnnotationError("expected a JSON list of devices")
         if not raw:
             raise AnnotationError("the device list is empty")
-        return RegisterAnnotation(tuple(_decode_device_json(d, i) for i, d in enumerate(raw)), REGISTER_JSON)
+        devices = []
+        profiles_seen: tuple[Any, tuple[MigProfile, ...]] | None = None
+        for i, d in enumerate(raw):
+            device = _decode_device_json(d, i, profiles_seen)
+            if device.mig_profiles:
+                profiles_seen = (d.get("migProfiles"), device.mig_profiles)
+            devices.append(device)
+        return RegisterAnnotation(tuple(devices), REGISTER_JSON)
     return _decode_register_colon(stripped)
 
 

@@ -312,16 +312,19 @@ def _node_status(
     if finding.conflict:
         warnings.append(ClusterWarning("mixed-generation", f"records disagree: {finding.conflict}", node=node.name))
 
+    resource = getattr(getattr(config, "nvidia", None), "resource_count_name", "") or "nvidia.com/gpu"
+    allocatable = node.allocatable_count(resource)
     hs = node.handshake
+    stale = False
     if hs is not None and hs.is_stale(now):
         # <= v2.7: the plugin answers 'Requesting_' with 'Reported', so an unanswered one means it is gone.
         # v2.8+: the plugin never answers; HAMi drops the node only when allocatable nvidia.com/gpu is 0 too.
-        allocatable = node.allocatable_count()
         if finding.generation == generation.COLON or not allocatable:
+            stale = True
             warnings.append(ClusterWarning(
                 "stale-handshake",
                 f"handshake {hs.raw!r} is {_ago(now, hs.at)} and unanswered"
-                + ("; allocatable nvidia.com/gpu is 0, so HAMi treats the node as unhealthy" if not allocatable
+                + (f"; allocatable {resource} is 0, so HAMi treats the node as unhealthy" if not allocatable
                    else ": the device plugin stopped reporting"),
                 node=node.name))
     if node.lock is not None:
@@ -334,6 +337,12 @@ def _node_status(
             warnings.append(ClusterWarning(
                 "node-lock-held", f"node lock held by {node.lock.holder} ({age}): a pod is being allocated",
                 node=node.name))
+
+    if node.devices and not allocatable and not stale:
+        warnings.append(ClusterWarning(
+            "no-allocatable-gpus", f"the node registers {len(node.devices)} GPU(s) but allocatable {resource} is "
+                                   "0 or missing: HAMi's scheduler drops it from its cache (device plugin down?)",
+            node=node.name))
 
     modes = {d.mode for d in usage.devices}
     mode = None if not modes else (modes.pop() if len(modes) == 1 else "mixed")
