@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 
 from migctl.cluster import generation
@@ -124,3 +126,34 @@ def test_mixed_generations_warn():
     assert gen == generation.MIXED and warnings[0].code == "mixed-generation"
     assert generation.cluster_generation([generation.JSON, generation.CURRENT])[0] == generation.CURRENT
     assert generation.cluster_generation([generation.NONE])[0] == generation.NONE
+
+
+_scalars = st.one_of(st.text(max_size=12), st.integers(-(10**12), 10**12), st.booleans(), st.none())
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_docs, st.sampled_from([False, True]))
+def test_fast_yaml_builder_equals_pyyaml(doc, flow):
+    from migctl.cluster.snapshot import _fast_yaml
+
+    text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
+    assert _fast_yaml(text) == yaml.safe_load(text)
+
+
+def test_fast_yaml_builder_anchors_and_fallbacks(tmp_path):
+    from migctl.cluster.snapshot import _fast_yaml, _Unsupported
+
+    assert _fast_yaml("a: &x [1, 2]\nb: *x\nc: ~\nd: '5'\ne: -3\n") == {"a": [1, 2], "b": [1, 2], "c": None,
+                                                                         "d": "5", "e": -3}
+    with pytest.raises(_Unsupported):
+        _fast_yaml("base: &b {x: 1}\nm:\n  <<: *b\n")
+    # the reader falls back to PyYAML for merge keys and gets the same objects
+    text = ("apiVersion: v1\nitems:\n- kind: Node\n  metadata: &m\n    name: n1\n"
+            "- kind: Node\n  metadata:\n    <<: {name: n2}\n")
+    cluster = load_snapshot(write(tmp_path, "merge.yaml", text))
+    assert [n.name for n in cluster.nodes] == ["n1", "n2"]
