@@ -263,3 +263,26 @@ def test_empty_cluster(cli, tmp_path):
     assert yaml.safe_load(cli("status", "--cluster", path, "-o", "yaml").stdout) == doc
     text = cli("status", "--cluster", path, "-o", "wide")
     assert text.exit_code == 0 and "no nodes" in text.stdout and "holds no Node objects" in text.stdout
+
+
+def test_daemon_desired_and_applied(cli, tmp_path):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    node_b = next(i for i in doc["items"] if i["metadata"]["name"] == "gpu-node-b")
+    node_b["metadata"]["annotations"].update({
+        "migctl.io/geometry": "1g.5gb:7",
+        "migctl.io/geometry-state": "success",
+        "migctl.io/geometry-applied": '{"0":"1g.5gb:7","1":"1g.5gb:7"}',
+    })
+    path = tmp_path / "daemon.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    text = cli("status", "--cluster", path)
+    assert "MIGCTL DESIRED -> APPLIED [STATE]" in text.stdout
+    assert rows(text.stdout)["gpu-node-b"][-1] == "1g.5gb:7 -> 1g.5gb:7 ×2 [success]"
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    b = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
+    assert (b["migctl_desired"], b["migctl_state"]) == ("1g.5gb:7", "success")
+    assert b["migctl_applied"] == {"0": "1g.5gb:7", "1": "1g.5gb:7"}
+    assert [g["migctl_applied"] for g in b["gpus"]] == ["1g.5gb:7", "1g.5gb:7"]
+    # GPU 0's pods hold HAMi's template 1 while migctl says it applied 1g.5gb:7: the records disagree
+    disagree = [w for w in b["warnings"] if w["code"] == "gpu-disagreement"]
+    assert len(disagree) == 1 and "GPU 0" in disagree[0]["message"]

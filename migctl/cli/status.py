@@ -263,12 +263,17 @@ def _node_row(n: NodeStatus) -> list[tuple[str, str | None]]:
 
 
 def _migctl_cell(n: NodeStatus) -> tuple[str, str | None]:
+    """``desired -> applied [state]`` of the migctl node daemon (applied summarised over the GPUs)."""
     m = n.migctl
     if not m.present:
         return ("-", None)
     state = m.state or "no answer"
     style = {"success": "ok", "failed": "bad", "refused": "bad"}.get(state, "warn")
-    return (f"{m.desired or '-'} [{state}]", style)
+    applied: dict[str, int] = {}
+    for geometry in m.applied.values():
+        applied[geometry or "(empty)"] = applied.get(geometry or "(empty)", 0) + 1
+    shown = "; ".join(g + (f" ×{c}" if c > 1 else "") for g, c in applied.items()) or "-"
+    return (f"{m.desired or '-'} -> {shown} [{state}]", style)
 
 
 def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]]) -> None:
@@ -296,7 +301,7 @@ def render_text(report: ClusterStatus, *, wide: bool) -> None:
         headers = ["NODE", "HAMI", "MODE", "GPUS", "HEALTH", "IN USE", "GPU MEMORY", "MIG GEOMETRY"]
         rows = [_node_row(n) for n in nodes]
         if any(n.migctl.present for n in nodes):
-            headers.append("MIGCTL DESIRED [STATE]")
+            headers.append("MIGCTL DESIRED -> APPLIED [STATE]")
             for row, n in zip(rows, nodes):
                 row.append(_migctl_cell(n))
         _table(out, headers, rows)
