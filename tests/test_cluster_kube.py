@@ -169,3 +169,14 @@ def test_failed_snapshot_leaves_no_file(cli, tmp_path):
     r = cli("cluster", "snapshot", "-o", out, "--kubeconfig", kc)
     assert r.exit_code == 3
     assert not out.exists() and list(tmp_path.iterdir()) == [kc]
+
+
+def test_snapshot_to_stdout_with_all_pods(cli, kube, tmp_path):
+    kube.add(*ITEMS)
+    kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    r = cli("cluster", "snapshot", "-o", "-", "--kubeconfig", kc, "--all-pods")
+    assert r.exit_code == 0, r.stderr
+    doc = yaml.safe_load(r.stdout)
+    assert doc["kind"] == "List" and len(doc["items"]) == 11
+    assert "fieldSelector" not in [p for plural, p in kube.list_requests if plural == "pods"][0]
+    assert "wrote 3 Nodes, 7 Pods, 1 ConfigMap" in r.stderr
