@@ -30,10 +30,13 @@ app.add_typer(cluster_app, name="cluster")
 def snapshot_command(
     output: Annotated[
         str,
-        typer.Option("-o", "--output", help="File to write (.json for JSON, otherwise YAML); '-' for stdout."),
+        typer.Option("-o", "--output", metavar="FILE",
+                     help="File to write (.json for JSON, otherwise YAML); '-' for stdout."),
     ],
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")] = None,
-    context: Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
+                                                   help="Path to the kubeconfig file.")] = None,
+    context: Annotated[str | None, typer.Option("--context", metavar="NAME",
+                                                help="The kubeconfig context to use.")] = None,
     all_pods: Annotated[bool, typer.Option("--all-pods", help="Also save Succeeded/Failed pods.")] = False,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,

@@ -44,17 +44,20 @@ StatusOutput = Annotated[
 def status_command(
     cluster_file: Annotated[
         Path | None,
-        typer.Option("--cluster", help="Read a snapshot file (kubectl get nodes,pods -A -o yaml) instead of "
-                                       "the live cluster.", dir_okay=False),
+        typer.Option("--cluster", metavar="FILE", dir_okay=False,
+                     help="Read a snapshot file (kubectl get nodes,pods -A -o yaml, or -o json: faster for big "
+                          "clusters) instead of the live cluster."),
     ] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")] = None,
-    context: Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
+                                                   help="Path to the kubeconfig file.")] = None,
+    context: Annotated[str | None, typer.Option("--context", metavar="NAME",
+                                                help="The kubeconfig context to use.")] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="HAMi device-config.yaml to use instead of the cluster's "
-                                      "hami-scheduler-device ConfigMap.", dir_okay=False),
+        typer.Option("--config", metavar="FILE", dir_okay=False,
+                     help="HAMi device-config.yaml to use instead of the cluster's hami-scheduler-device ConfigMap."),
     ] = None,
-    node: Annotated[str | None, typer.Option("--node", help="Show one node, one block per GPU.")] = None,
+    node: Annotated[str | None, typer.Option("--node", metavar="NAME", help="Show one node, one block per GPU.")] = None,
     output: StatusOutput = StatusFormat.text,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,
