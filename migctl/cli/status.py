@@ -45,8 +45,7 @@ def status_command(
     cluster_file: Annotated[
         Path | None,
         typer.Option("--cluster", metavar="FILE", dir_okay=False,
-                     help="Read a snapshot file (kubectl get nodes,pods -A -o yaml, or -o json: faster for big "
-                          "clusters) instead of the live cluster."),
+                     help="Read a snapshot file (kubectl get nodes,pods -A -o yaml) instead of the live cluster."),
     ] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
                                                    help="Path to the kubeconfig file.")] = None,
