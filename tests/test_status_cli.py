@@ -286,3 +286,18 @@ def test_daemon_desired_and_applied(cli, tmp_path):
     # GPU 0's pods hold HAMi's template 1 while migctl says it applied 1g.5gb:7: the records disagree
     disagree = [w for w in b["warnings"] if w["code"] == "gpu-disagreement"]
     assert len(disagree) == 1 and "GPU 0" in disagree[0]["message"]
+
+
+def test_config_may_be_the_configmap_manifest(cli, tmp_path):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    configmap = next(i for i in doc["items"] if i["kind"] == "ConfigMap")
+    path = tmp_path / "cm.yaml"
+    path.write_text(yaml.safe_dump(configmap))
+    out = json.loads(cli("status", "--cluster", EXAMPLE, "--config", path, "-o", "json").stdout)
+    assert out["config"] == str(path)
+    b = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
+    assert b["gpus"][0]["geometry"] == "2g.10gb:3,1g.5gb:1"
+    configmap["data"] = {"other": "x"}
+    path.write_text(yaml.safe_dump(configmap))
+    r = cli("status", "--cluster", EXAMPLE, "--config", path)
+    assert r.exit_code == 2 and "no data key 'device-config.yaml'" in r.stderr

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from migctl.cluster.model import Cluster, ClusterWarning
+from migctl.cluster.model import DEVICE_CONFIGMAP_KEY, Cluster, ClusterWarning
 
 
 def parse_device_config(text: str, source: str) -> tuple[Any, list[ClusterWarning]]:
-    """``device-config.yaml`` text -> (``DeviceConfig`` or None, warnings)."""
+    """``device-config.yaml`` text (or a whole ConfigMap manifest holding it) -> (``DeviceConfig`` or None,
+    warnings)."""
     import yaml
 
     from migctl.config.model import DeviceConfig
@@ -26,6 +27,12 @@ def parse_device_config(text: str, source: str) -> tuple[Any, list[ClusterWarnin
                                                    "geometries in effect cannot be shown")]
     if not isinstance(data, dict):
         return None, [ClusterWarning("bad-config", f"{source}: device-config.yaml is not a mapping")]
+    if data.get("kind") == "ConfigMap":  # the whole hami-scheduler-device manifest: use its key
+        inner = data.get("data").get(DEVICE_CONFIGMAP_KEY) if isinstance(data.get("data"), dict) else None
+        if not isinstance(inner, str):
+            return None, [ClusterWarning("bad-config", f"{source}: the ConfigMap has no data key "
+                                                       f"{DEVICE_CONFIGMAP_KEY!r}")]
+        return parse_device_config(inner, f"{source} (key {DEVICE_CONFIGMAP_KEY})")
     return DeviceConfig.from_dict(data), []
 
 
