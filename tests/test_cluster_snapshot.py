@@ -157,3 +157,20 @@ def test_fast_yaml_builder_anchors_and_fallbacks(tmp_path):
             "- kind: Node\n  metadata:\n    <<: {name: n2}\n")
     cluster = load_snapshot(write(tmp_path, "merge.yaml", text))
     assert [n.name for n in cluster.nodes] == ["n1", "n2"]
+
+
+def test_gc_is_restored_after_loading(tmp_path):
+    import gc
+
+    assert gc.isenabled()
+    load_snapshot(EXAMPLE)
+    assert gc.isenabled()
+    with pytest.raises(InputError):
+        load_snapshot(write(tmp_path, "bad.yaml", "items: 5\n"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_snapshot(EXAMPLE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
