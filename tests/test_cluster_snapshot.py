@@ -139,10 +139,15 @@ _docs = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(_docs, st.sampled_from([False, True]))
 def test_fast_yaml_builder_equals_pyyaml(doc, flow):
-    from migctl.cluster.snapshot import _fast_yaml
+    from migctl.cluster.snapshot import _fast_yaml, _Unsupported
 
     text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
-    assert _fast_yaml(text) == yaml.safe_load(text)
+    try:
+        fast = _fast_yaml(text)
+    except _Unsupported:  # merge keys: the reader falls back to PyYAML
+        assert "<<" in text
+        return
+    assert fast == yaml.safe_load(text)
 
 
 def test_fast_yaml_builder_anchors_and_fallbacks(tmp_path):
