@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -286,6 +287,7 @@ def _yaml_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
                     yield from _expand(checked, path, str(offset))
 
 
+_DECIMAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # other YAML 1.1 ints (010, 0x1F, 1:20) stay text
 _PLAIN = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
           "null": None, "Null": None, "NULL": None, "~": None, "": None}
 
@@ -326,7 +328,7 @@ def _build(next_event: Callable[[], Any]) -> Any:
             if not event.style and event.tag is None:
                 if value in _PLAIN:
                     value = _PLAIN[value]
-                elif value.isdigit() or (value[:1] == "-" and value[1:].isdigit()):
+                elif _DECIMAL_INT.fullmatch(value):
                     value = int(value)
             if event.anchor:
                 anchors[event.anchor] = value
