@@ -325,7 +325,8 @@ def build_node_usage(
     ``design`` forces the MIG generation (default: :func:`detect_design`).
     """
     pods = list(pods)
-    usage = NodeUsage(node=node.name, design=design or detect_design(node, pods))
+    counted = [p for p in pods if p.counts_for_usage and p.vgpu_node == node.name]
+    usage = NodeUsage(node=node.name, design=design or detect_design(node, counted))
     _node_resources(usage, node, pods)
 
     for info in node.devices:
@@ -344,8 +345,8 @@ def build_node_usage(
     def warn(code: str, message: str, pod: Pod | None = None, gpu: str | None = None) -> None:
         usage.warnings.append(ClusterWarning(code, message, node=node.name, pod=pod.key if pod else None, gpu=gpu))
 
-    for pod in pods:
-        if not pod.counts_for_usage or pod.vgpu_node != node.name or pod.devices is None:
+    for pod in counted:
+        if pod.devices is None:
             continue
         allocations: dict[str, list[MigAllocation]] = {}
         if usage.design != DESIGN_LEGACY:  # v2.9 does not know hami.io/vgpu-mig-allocations
