@@ -301,3 +301,19 @@ def test_config_may_be_the_configmap_manifest(cli, tmp_path):
     path.write_text(yaml.safe_dump(configmap))
     r = cli("status", "--cluster", EXAMPLE, "--config", path)
     assert r.exit_code == 2 and "no data key 'device-config.yaml'" in r.stderr
+
+
+def test_failed_and_stuck_allocations_are_flagged(cli, tmp_path):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    pods = {i["metadata"]["name"]: i for i in doc["items"] if i["kind"] == "Pod"}
+    pods["train-llm"]["metadata"]["annotations"]["hami.io/bind-phase"] = "failed"
+    pods["gpu-pod1"]["metadata"]["annotations"].update({"hami.io/bind-phase": "allocating",
+                                                         "hami.io/bind-time": "1000000000"})
+    pods["small-infer"]["metadata"]["annotations"].update({"hami.io/bind-phase": "allocating",
+                                                            "hami.io/bind-time": "not a time"})
+    path = tmp_path / "alloc.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    codes = {n["name"]: [(w["code"], w.get("pod")) for w in n["warnings"]] for n in out["nodes"]}
+    assert codes["gpu-node-a"] == [("allocation-failed", "default/train-llm")]
+    assert codes["gpu-node-b"] == [("allocation-stuck", "ml/gpu-pod1")]

@@ -309,6 +309,10 @@ def _node_status(
             warnings.extend(pod.warnings)
     warnings.extend(usage.warnings)
 
+    for pod in pods:
+        if pod.vgpu_node == node.name and not pod.terminal:
+            _allocation_problems(pod, node.name, now, warnings)
+
     if finding.conflict:
         warnings.append(ClusterWarning("mixed-generation", f"records disagree: {finding.conflict}", node=node.name))
 
@@ -401,6 +405,25 @@ def _node_status(
         migctl=node.migctl,
         warnings=list(unique.values()),
     )
+
+
+def _allocation_problems(pod: Pod, node: str, now: datetime, warnings: list[ClusterWarning]) -> None:
+    """``hami.io/bind-phase``: ``failed``, or ``allocating`` for longer than the node-lock timeout (hami.md §3)."""
+    phase = pod.annotations.get(codecs.POD_BIND_PHASE)
+    if phase == "failed":
+        warnings.append(ClusterWarning("allocation-failed", f"pod {pod.key}: the device plugin failed to allocate "
+                                                            "its GPUs (hami.io/bind-phase: failed)",
+                                       node=node, pod=pod.key))
+    elif phase == "allocating":
+        try:
+            since = datetime.fromtimestamp(int(pod.annotations.get(codecs.POD_BIND_TIME, "")), tz=now.tzinfo)
+        except (ValueError, OverflowError, OSError):
+            return
+        if now - since > codecs.NODE_LOCK_TIMEOUT:
+            warnings.append(ClusterWarning(
+                "allocation-stuck", f"pod {pod.key} has been allocating since {_ago(now, since)} "
+                                    "(hami.io/bind-phase: allocating): the device plugin never answered",
+                node=node, pod=pod.key))
 
 
 def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
