@@ -281,15 +281,15 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
         usage = build_node_usage(node, pods, templates_for=templates_for, design=design)
         nodes.append(_node_status(node, pods, usage, finding, config, catalogue, now, layouts))
 
-    gpu_pods = sum(1 for p in cluster.pods if p.counts_for_usage)
+    pods = cluster.pods if only_node is None else by_node.get(only_node, [])
     return ClusterStatus(
         source=cluster.source,
         generation=cluster_gen,
         config_source=cluster.device_config_source if config is not None else None,
         nodes=nodes,
         warnings=warnings,
-        pod_count=len(cluster.pods),
-        gpu_pod_count=gpu_pods,
+        pod_count=len(pods),
+        gpu_pod_count=sum(1 for p in pods if p.counts_for_usage),
     )
 
 
