@@ -48,7 +48,10 @@ def main() -> int:
 
     env = dict(os.environ, COLUMNS="120")
     env.pop("MIGCTL_DEBUG", None)
-    everything = [FLOOR, TYPER_FLOOR] + COMMANDS
+    import importlib.util
+
+    has_adapters = importlib.util.find_spec("typer._adapters") is not None  # typer 0.29+ only
+    everything = [FLOOR] + ([TYPER_FLOOR] if has_adapters else []) + COMMANDS
     for _, argv in everything:  # warm the OS file cache and .pyc files
         _time_once(argv, env)
     samples: dict[str, list[float]] = {name: [] for name, _ in everything}

@@ -114,7 +114,6 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s h -l help -d 'Show this message and exit.'
-complete -c migctl -n '__migctl_at \'simulate\'' -f
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'list' -d 'List the GPU models: catalogue key, NVML names, HAMi model strings, slices, grid, confidence.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'show' -d 'Show a model\'s profiles and a drawing of its slot grid with each profile\'s placements.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'geometries' -d 'Every maximal valid geometry of a model (no instance can be added), with memory used/unused.'
@@ -182,6 +181,7 @@ complete -c migctl -n '__migctl_at \'node apply-geometry\'' -f
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l gpu -x -d 'Only this GPU (index or UUID); repeat for several. Default: every GPU.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l wait -d 'Wait for the daemon\'s answer: exit 0 success, 1 failed, 4 refused.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l timeout -x -d 'Seconds to wait with --wait.'
+complete -c migctl -n '__migctl_at \'node set-geometry\'' -l no-check -d 'Skip checking the geometry against the node\'s GPU model (label nvidia.com/gpu.product).'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l kubeconfig -r -F -d 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -l context -x -d 'Kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'node set-geometry\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'

@@ -72,7 +72,7 @@ def _is_path(param: Any) -> bool:
     descriptor = getattr(param, "type_descriptor", None)
     if descriptor is not None:
         return bool(getattr(descriptor, "is_path", False) or getattr(descriptor, "is_file", False))
-    return type(getattr(param, "type", None)).__name__ in ("Path", "File")
+    return type(getattr(param, "type", None)).__name__ in ("Path", "File", "TyperPath", "FileText", "FileBinaryRead")
 
 
 def _one_line(text: str | None) -> str:
@@ -114,7 +114,9 @@ def command_tree(app: Any = None) -> CommandSpec:
     import typer
 
     if app is None:
-        from migctl.cli.main import app as default_app
+        from migctl.cli.main import app as default_app, load_commands
+
+        load_commands()
 
         app = default_app
     root = typer.main.get_command(app)

@@ -14,19 +14,50 @@ import traceback
 import typer
 from typer.exceptions import Abort, Exit
 
+from typer.core import TyperGroup
+
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException, UsageError
+    from typer._click.utils import make_default_short_help
 except ImportError:  # pragma: no cover - older typer on top of click
     from click.exceptions import ClickException, UsageError
+    from click.utils import make_default_short_help
+
+# The top-level commands as ``migctl --help`` lists them, so that help needs no command module
+# imported (start-up latency, bench/cli_latency.py). tests/test_cli_main.py checks this table
+# against the commands the modules register.
+COMMAND_INDEX: dict[str, str] = {
+    "status": "Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems.",
+    "simulate": "Simulate HAMi's scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.",
+    "hardware": "The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.",
+    "validate": "Lint configuration against the schema and the real MIG hardware rules.",
+    "cluster": "Work with the cluster state HAMi records (snapshots for offline status and simulate).",
+    "node": "This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
+}
+
+
+class _RootGroup(TyperGroup):
+    """The root command: lists :data:`COMMAND_INDEX` when no command module is loaded."""
+
+    def format_commands(self, ctx, formatter) -> None:  # type: ignore[no-untyped-def]
+        if self.commands:
+            super().format_commands(ctx, formatter)
+            return
+        limit = formatter.width - 6 - max(len(name) for name in COMMAND_INDEX)
+        rows = [(name, make_default_short_help(text, limit)) for name, text in COMMAND_INDEX.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 from migctl import __version__
 from migctl.errors import ExitCode, MigctlError
 
 app = typer.Typer(
     name="migctl",
+    cls=_RootGroup,
     help="The admin console for NVIDIA MIG on Kubernetes with HAMi dynamic MIG.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -50,17 +81,44 @@ def _root(
         os.environ["MIGCTL_DEBUG"] = "1"
 
 
-def _register_commands() -> None:
-    # Each module adds its commands to ``app``; none imports kubernetes or pynvml at import time.
-    for name in ("hardware", "validate", "status", "cluster", "simulate", "node", "node_daemon"):
-        try:
-            __import__(f"migctl.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command module not written yet
-            if exc.name != f"migctl.cli.{name}":
-                raise
+# Each command module adds its commands to ``app`` when imported; none imports kubernetes or
+# pynvml at import time. Only the modules of the command being run are imported (start-up
+# latency, bench/cli_latency.py); help, completion and unknown commands load them all.
+_COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "hardware": ("hardware",),
+    "validate": ("validate",),
+    "status": ("status",),
+    "cluster": ("cluster",),
+    "simulate": ("simulate",),
+    "node": ("node", "node_daemon"),
+}
 
 
-_register_commands()
+def load_commands(names: list[str] | None = None) -> None:
+    """Register the commands named (all of them when ``names`` is None) on ``app``."""
+    wanted = _COMMAND_MODULES if names is None else {n: _COMMAND_MODULES[n] for n in names}
+    for modules in wanted.values():
+        for module in modules:
+            __import__(f"migctl.cli.{module}")
+    # Same order in help and completions whatever order the modules were first imported in.
+    order = list(_COMMAND_MODULES)
+
+    def rank(info: object) -> int:
+        name = getattr(info, "name", None) or getattr(getattr(info, "callback", None), "__name__", "")
+        return order.index(name) if name in order else len(order)
+
+    app.registered_commands.sort(key=rank)
+    app.registered_groups.sort(key=rank)
+
+
+def _modules_needed(args: list[str]) -> list[str] | None:
+    """The commands whose modules ``args`` need: ``[]`` for top-level help, None for all."""
+    for arg in args:
+        if arg in ("-h", "--help", "--version"):
+            return []
+        if not arg.startswith("-"):
+            return [arg] if arg in _COMMAND_MODULES else None
+    return []  # no command: top-level help
 
 
 def _debug_enabled(argv: list[str]) -> bool:
@@ -79,6 +137,7 @@ def run(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
     try:
+        load_commands(_modules_needed(args))
         result = app(args=args, prog_name="migctl", standalone_mode=False)
     except Exit as exc:
         return int(exc.exit_code)
