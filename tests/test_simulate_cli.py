@@ -177,6 +177,19 @@ def test_config_findings_are_reported_and_strict_stops(cli, tmp_path):
     assert r.exit_code == 1 and "strict-config" in r.stderr
 
 
+def test_many_config_warnings_are_counted_by_code_unless_explain(cli):
+    example_config = REPO / "examples" / "device-config.yaml"
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", example_config)
+    assert "0 error(s)" in r.stderr
+    assert "memory-over-profile x" in r.stderr  # counted, not one line each
+    assert "[memory-over-profile]" not in r.stderr
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", example_config, "--explain")
+    assert r.stderr.count("[memory-over-profile]") >= 10
+    r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", example_config, "-o", "json")
+    findings = json.loads(r.stdout)["config_findings"]
+    assert sum("[memory-over-profile]" in f for f in findings) >= 10
+
+
 def test_unparseable_config_is_an_input_error(cli, tmp_path):
     bad = write(tmp_path, "bad.yaml", "nvidia: [unclosed\n")
     r = cli("simulate", SEED_PODS, "--cluster", EMPTY_A100, "--config", bad)

@@ -130,8 +130,8 @@ def _format_diagnostic(d: Any, source: str) -> tuple[str, bool]:
     return f"{where}: {severity}: {d.message} [{d.code}]{hint}", severity == "error"
 
 
-def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list[str], bool]:
-    """(DeviceConfig, findings as sentences, any error) through validate's loader.
+def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list[str], list[Any]]:
+    """(DeviceConfig, findings as sentences, the diagnostics) through validate's loader.
 
     ``source`` is a path (``--config``: a raw device-config.yaml or a ConfigMap holding one) or the
     text of the cluster's ConfigMap. A config that cannot be read or holds no device-config is an
@@ -140,16 +140,35 @@ def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list
     from migctl.config.load import load_device_config
 
     loaded = load_device_config(source, name=name, hami_version=version)  # type: ignore[arg-type]
-    findings, errors = [], False
-    for d in loaded.diagnostics:
-        line, is_error = _format_diagnostic(d, name)
-        findings.append(line)
-        errors = errors or is_error
+    findings = [_format_diagnostic(d, name)[0] for d in loaded.diagnostics]
     if loaded.unreadable or loaded.config is None:
         detail = "; ".join(findings) or "no device-config found"
         raise InputError(f"{name}: no usable device-config ({detail})",
                          hint=f"give a device-config.yaml, or a ConfigMap with the key {CONFIG_KEY}")
-    return loaded.config, findings, errors
+    return loaded.config, findings, list(loaded.diagnostics)
+
+
+def _print_findings(findings: list[str], diagnostics: list[Any], source: str, explain: bool) -> None:
+    """Config findings on stderr, above the result: errors in full, warnings in full with
+    ``--explain`` or when few, else counted by code (``-o json`` keeps every one)."""
+    if not findings:
+        return
+    severities = [getattr(d.severity, "value", str(d.severity)) for d in diagnostics]
+    errors = [line for line, sev in zip(findings, severities) if sev == "error"]
+    others = [(line, d.code) for line, d, sev in zip(findings, diagnostics, severities) if sev != "error"]
+    out = [f"device-config {source}: {len(errors)} error(s), {len(others)} warning(s)/note(s); "
+           "HAMi still schedules with this config (--strict-config stops on errors)\n"]
+    out += [f"  {line}\n" for line in errors]
+    if explain or len(others) <= 3:
+        out += [f"  {line}\n" for line, _ in others]
+    elif others:
+        counts: dict[str, int] = {}
+        for _, code in others:
+            counts[code] = counts.get(code, 0) + 1
+        summary = ", ".join(f"{code} x{n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        out.append(f"  warnings: {summary}\n  (--explain or 'migctl validate config' shows each one)\n")
+    sys.stderr.write("".join(out))
+    sys.stderr.flush()
 
 
 # --- the command -----------------------------------------------------------------------------------
@@ -198,18 +217,17 @@ def simulate_command(
     cluster = _read_cluster(cluster_file, kubeconfig, context)
 
     findings: list[str] = []
-    config_errors = False
+    diagnostics: list[Any] = []
     device_config = None
     lint_version = "auto" if hami_version is VersionChoice.auto else hami_version.value
+    source = str(config_file) if config_file is not None else (
+        getattr(cluster, "device_config_source", None) or "the cluster's ConfigMap")
     if config_file is not None:
-        device_config, findings, config_errors = _load_config(config_file, str(config_file), lint_version)
+        device_config, findings, diagnostics = _load_config(config_file, source, lint_version)
     elif getattr(cluster, "device_config_text", None):
-        source = getattr(cluster, "device_config_source", None) or "the cluster's ConfigMap"
-        device_config, findings, config_errors = _load_config(cluster.device_config_text, source, lint_version)
-    if findings:
-        sys.stderr.write(f"device-config findings ({len(findings)}; HAMi still schedules with this config, "
-                         "--strict-config stops on errors):\n" + "".join(f"  {line}\n" for line in findings))
-        sys.stderr.flush()
+        device_config, findings, diagnostics = _load_config(cluster.device_config_text, source, lint_version)
+    _print_findings(findings, diagnostics, source, explain)
+    config_errors = any(getattr(d.severity, "value", str(d.severity)) == "error" for d in diagnostics)
     if config_errors and strict_config:
         raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
     config: SchedulerConfig = (from_device_config(device_config) if device_config is not None
