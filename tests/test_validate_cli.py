@@ -207,3 +207,19 @@ def test_sarif_uri_of_stdin_is_a_valid_uri_reference(cli, monkeypatch):
     sarif = json.loads(cli("validate", "config", "-", "-o", "sarif").stdout)
     uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "%3Cstdin%3E"
+
+
+def test_source_lines_are_shown_verbatim_not_as_rich_markup_or_emoji(cli, tmp_path):
+    path = tmp_path / "passwd.yaml"
+    path.write_text("root:x:0:0:[bold]root[/bold]:/root:/bin/bash\n")
+    r = cli("validate", "config", path)
+    assert r.exit_code == 1
+    assert "root:x:0:0:[bold]root[/bold]:/root:/bin/bash" in r.stdout
+
+
+def test_a_finding_with_a_line_but_no_column_prints_the_line_alone(cli, tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"nvidia:\n\x00\x01\x02")
+    r = cli("validate", "config", path)
+    assert r.exit_code == 2
+    assert "None" not in r.stdout

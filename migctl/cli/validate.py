@@ -117,7 +117,7 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
             severity = d.severity.value
             if strict and severity == "warning":
                 severity = "error"
-            where = f"{d.line}:{d.column}" if d.line is not None else "-"
+            where = "-" if d.line is None else (f"{d.line}" if d.column is None else f"{d.line}:{d.column}")
             path = f" [dim]{escape(d.path)}[/dim]" if d.path else ""
             console.print(
                 f"  {where:>7}  [{_STYLE[severity]}]{severity:<7}[/]  [bold]{d.code}[/bold]{path}",
