@@ -149,3 +149,17 @@ def test_dockerfile_builds_an_image_that_runs_the_daemon() -> None:
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M)
     for item in " ".join(copied).split():
         assert (DEPLOY.parent / item).exists(), item
+
+
+def test_dockerfile_copies_what_the_copied_symlinks_point_to() -> None:
+    """``migctl/config/schemas`` links to the top-level ``schemas/``: the build context must hold both."""
+    repo = DEPLOY.parent.resolve()
+    text = (DEPLOY / "Dockerfile").read_text()
+    copied = {item for line in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M) for item in line.split()}
+    for item in copied:
+        root = repo / item
+        paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+        for path in paths:
+            if path.is_symlink():
+                target = path.resolve().relative_to(repo)
+                assert target.parts[0] in copied, f"{path.relative_to(repo)} -> {target}: not copied"
