@@ -118,6 +118,7 @@ class Simulator:
         result.node = choice.name
         if fit is not None:
             result.allocations = fit.allocations
+            result.warnings += _suffix_warnings(fit.allocations)
             by_id = {g.id: g for g in choice.gpus}
             result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
         result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version)
@@ -289,35 +290,49 @@ class Simulator:
         self._changes.append(node.name)
 
 
+def _suffix_warnings(allocations: list[Allocation]) -> list[str]:
+    """Say when the v2.9 reset-branch bug (hami.md §4.5, §6 PR #2513) writes a slot other than the
+    one taken: the next scheduling cycle believes the written slot is in use and the taken one free."""
+    out = []
+    for a in allocations:
+        if a.template is not None and a.instance is not None and a.instance != a.slot:
+            out.append(
+                f"{a.uuid_text}: HAMi 2.9 wrote the geometry entry index, but the {a.profile} instance taken is "
+                f"slot {a.instance}; the next scheduling cycle sees slot {a.slot} in use and slot {a.instance} free, "
+                "so a later pod can be given the same MIG instance (PR #2513, unmerged)")
+    return out
+
+
 def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
     """Add one pod's devices to the node as HAMi rebuilds usage from annotations (hami.md §2.3).
 
-    Per GPU, init containers count with their peak and app containers summed
-    (``CollapseInitContainerUsage``); every MIG slot/reservation named by the pod is in use.
+    Per GPU (``CollapseInitContainerUsage``): app container devices are summed; init containers
+    run one at a time, and HAMi takes the peak *per device entry*: an init entry counts one slot
+    and its own memory and cores, even when one init container holds several MIG instances of the
+    same GPU. The GPU then counts ``max(init peak, app sum)`` per field, at least one slot. Every
+    MIG slot/reservation named by the pod is in use.
     """
     by_id = {g.id: g for g in gpus}
-    per_gpu: dict[str, dict[tuple[bool, int], list[Allocation]]] = {}
+    per_gpu: dict[str, list[Allocation]] = {}
     for a in allocations:
-        per_gpu.setdefault(a.gpu_id, {}).setdefault((a.init, a.container_index), []).append(a)
-    for gpu_id, containers in per_gpu.items():
+        per_gpu.setdefault(a.gpu_id, []).append(a)
+    for gpu_id, allocs in per_gpu.items():
         gpu = by_id.get(gpu_id)
         if gpu is None:
             continue
         app = [0, 0, 0]
         peak = [0, 0, 0]
-        for (init, _), allocs in containers.items():
-            n, mem, cores = len(allocs), sum(a.memory_mib for a in allocs), sum(a.cores for a in allocs)
-            if init:
-                peak = [max(peak[0], n), max(peak[1], mem), max(peak[2], cores)]
+        for a in allocs:
+            if a.init:
+                peak = [1, max(peak[1], a.memory_mib), max(peak[2], a.cores)]
             else:
-                app = [app[0] + n, app[1] + mem, app[2] + cores]
+                app = [app[0] + 1, app[1] + a.memory_mib, app[2] + a.cores]
         used, mem, cores = (max(x, y) for x, y in zip(app, peak))
-        gpu.used += used
+        gpu.used += max(used, 1)
         gpu.usedmem += mem
         gpu.usedcores += cores
-        for allocs in containers.values():
-            for a in allocs:
-                if version.legacy:
-                    legacy_mark(gpu, a.template, a.slot)
-                elif a.placement is not None and a.profile is not None:
-                    gpu.allocations.append(MigAllocation(a.profile, a.placement))
+        for a in allocs:
+            if version.legacy:
+                legacy_mark(gpu, a.template, a.slot)
+            elif a.placement is not None and a.profile is not None:
+                gpu.allocations.append(MigAllocation(a.profile, a.placement))

@@ -70,6 +70,7 @@ class Allocation:
     template: int | None = None  # legacy [t-s]
     slot: int | None = None
     placement: Placement | None = None  # v2.10
+    instance: int | None = None  # legacy: the slot AddResourceUsage took (``slot`` is what the suffix says)
 
     @property
     def uuid_text(self) -> str:
@@ -127,11 +128,18 @@ def _uuid_ok(gpu: Gpu, opts: PodOptions) -> bool:
 
 
 def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, version: HamiVersion,
-                  *, explain: bool = False) -> tuple[ContainerFit, list[Selected]]:
-    """``fitInDevices`` up to (not including) AddResourceUsage: sort, count check, ``Fit``."""
+                  *, explain: bool = False, in_place: bool = False) -> tuple[ContainerFit, list[Selected]]:
+    """``fitInDevices`` up to (not including) AddResourceUsage: sort, count check, ``Fit``.
+
+    ``in_place``: leave ``gpus`` in the sorted order, as ``sort.Sort(node.Devices)`` does on the
+    pod's shared app copy; the next container's (stable) sort starts from that order, which decides
+    its ties (hami.md §4.3, §4.8).
+    """
     legacy = version.legacy
     scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
     devices = sort_gpus(gpus, scores, opts.gpu_policy, numa_bind=opts.numa_bind, version=version)
+    if in_place:
+        gpus[:] = devices
     result = ContainerFit(ok=False, total=len(devices))
     if legacy:
         if req.nums > len(gpus):
@@ -250,7 +258,7 @@ def add_usage(selected: list[Selected], version: HamiVersion, container: str, co
         if gpu.is_mig and version.legacy:
             choice = mig.legacy_add_usage(gpu, s.usedmem, s.usedcores)
             a.memory_mib, a.cores, a.profile = choice.memory, choice.core, choice.profile
-            a.template, a.slot = choice.template, choice.slot
+            a.template, a.slot, a.instance = choice.template, choice.slot, choice.instance
         elif gpu.is_mig:
             profile, placement = mig.current_add_usage(gpu, s.usedmem)
             a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mb, profile.core, profile.name, placement
@@ -283,7 +291,8 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
             if app_copy is None:
                 app_copy = [g.copy() for g in gpus]
             work = app_copy
-        cfit, selected = fit_container(work, cr.request, opts, version, explain=explain)  # type: ignore[arg-type]
+        cfit, selected = fit_container(work, cr.request, opts, version, explain=explain,  # type: ignore[arg-type]
+                                       in_place=work is app_copy)
         result.containers.append((cr.container, cfit))
         if not cfit.ok:
             result.ok = False

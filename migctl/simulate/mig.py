@@ -31,7 +31,10 @@ def legacy_filter(gpu: Gpu, memreq: int, queued_usedmem: Iterable[int]) -> bool:
     """``CustomFilterRule`` (v2.9): can this GPU still give a slot of ``memreq``?
 
     ``queued_usedmem`` are the devices already chosen for this container; v2.9 counts them against
-    this GPU's slots even when they sit on another GPU (hami.md §4.5, fixed after v2.9).
+    this GPU's slots even when they sit on another GPU (hami.md §4.5, fixed after v2.9). A queued
+    device that finds no free slot fails the rule ("MIG entry not found"), even when a slot for the
+    request itself is free: with a percentage request the request's ``Memreq`` is 0 while the
+    queued devices hold the resolved memory.
     """
     if not gpu.is_mig:
         return True
@@ -45,6 +48,8 @@ def legacy_filter(gpu: Gpu, memreq: int, queued_usedmem: Iterable[int]) -> bool:
             if not slot.in_use and slot.memory >= mem:
                 slot.in_use = True
                 break
+        else:
+            return False
     return any(not s.in_use and s.memory >= memreq for s in usage)
 
 
@@ -57,6 +62,7 @@ class LegacyChoice:
     profile: str | None
     template: int | None  # t of the suffix
     slot: int | None  # s of the suffix (as written; see the reset-branch bug)
+    instance: int | None = None  # the slot actually taken in the scheduler's memory (differs from s when the bug bites)
 
 
 class MigAllocateError(Exception):
@@ -85,12 +91,12 @@ def legacy_add_usage(gpu: Gpu, usedmem: int, usedcores: int) -> LegacyChoice:
             flat = sum(max(t.count, 0) for t in geometry[:idx])
             slot = gpu.usage_list[flat]
             slot.in_use = True
-            choice = LegacyChoice(slot.memory, slot.core, slot.name, tidx, idx)
+            choice = LegacyChoice(slot.memory, slot.core, slot.name, tidx, idx, flat)
     else:
         for s, slot in enumerate(gpu.usage_list):
             if not slot.in_use and slot.memory >= usedmem:
                 slot.in_use = True
-                choice = LegacyChoice(slot.memory, slot.core, slot.name, gpu.mig_index, s)
+                choice = LegacyChoice(slot.memory, slot.core, slot.name, gpu.mig_index, s, s)
                 break
         else:
             raise MigAllocateError("mig template allocate resource fail")
