@@ -93,7 +93,8 @@ def test_instances_compute_instances_processes_and_mig_devices(nvml):
     nvml.state.gpus[0].gpu_instances[0].compute_instances[0].processes[:] = [4242, 4243]
     procs = pynvml.nvmlDeviceGetComputeRunningProcesses(info.device)
     assert sorted(p.pid for p in procs) == [4242, 4243]
-    assert {(p.gpuInstanceId, p.computeInstanceId) for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h)} == {(1, 0)}
+    # the 2g at memory slice 2 is GI 4 on a real A100 (GI IDs are placement slots), its full CI is CI 0
+    assert {(p.gpuInstanceId, p.computeInstanceId) for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h)} == {(4, 0)}
     with pytest.raises(pynvml.NVMLError_InUse):  # CI with processes
         pynvml.nvmlComputeInstanceDestroy(ci)
     nvml.state.gpus[0].gpu_instances[0].compute_instances[0].processes.clear()

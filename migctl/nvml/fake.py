@@ -218,6 +218,25 @@ class FakeGpu:
     def gpu_instance(self, gi_id: int) -> FakeGpuInstance | None:
         return next((gi for gi in self.gpu_instances if gi.id == gi_id), None)
 
+    @property
+    def placement_units(self) -> int:
+        return max((start + p.size for p in self.board.values() for start in p.starts), default=0)
+
+    def new_gpu_instance_id(self, profile: BoardProfile, start: int) -> int:
+        """The GI ID a real board gives an instance at ``start``: its slot in the placement tree.
+
+        On boards with 2^k memory slices the IDs are the slots of a binary tree, root first
+        (``nvidia-smi mig -lgi`` on A100/H100: 7g is GI 0, 4g/3g at 0 and 4 are 1 and 2, the 2-slice
+        slots 3..6, 1g at 0..6 are 7..13; A30: 4g 0, 2g 1..2, 1g 3..6). Other boards: the lowest free ID.
+        """
+        used = {gi.id for gi in self.gpu_instances}
+        units, size = self.placement_units, profile.size
+        if units and units & (units - 1) == 0 and size & (size - 1) == 0 and start % size == 0:
+            slot = units // size - 1 + start // size
+            if slot not in used:
+                return slot
+        return next(i for i in range(0x100) if i not in used)
+
     def busy_slots(self, ignore: FakeGpuInstance | None = None) -> set[int]:
         slots: set[int] = set()
         for gi in self.gpu_instances:
@@ -396,7 +415,12 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
             raise FakeStateError(f"{gi_where}.start: {start!r} is not a placement of {profile.name} {list(profile.starts)}")
         if gpu.why_not(profile, start) != SUCCESS:
             raise FakeStateError(f"{gi_where}: {profile.name} at {start} overlaps another instance or exceeds its count")
-        gi = FakeGpuInstance(id=_int(gi_data.get("id"), j + 1), profile=profile, start=start)
+        gi_id = gi_data.get("id")
+        if not isinstance(gi_id, int):
+            gi_id = gpu.new_gpu_instance_id(profile, start)
+        elif gpu.gpu_instance(gi_id) is not None:
+            raise FakeStateError(f"{gi_where}.id: GPU instance {gi_id} is used twice")
+        gi = FakeGpuInstance(id=gi_id, profile=profile, start=start)
         for k, ci_data in enumerate(gi_data.get("compute_instances") or []):
             ci_where = f"{gi_where}.compute_instances[{k}]"
             if not isinstance(ci_data, dict):
@@ -975,8 +999,7 @@ class FakeNvml:
         ret = gpu.why_not(profile, start)
         if ret != SUCCESS:
             return ret
-        used = {gi.id for gi in gpu.gpu_instances}
-        gi = FakeGpuInstance(id=next(i for i in range(1, 0x100) if i not in used), profile=profile, start=start)
+        gi = FakeGpuInstance(id=gpu.new_gpu_instance_id(profile, start), profile=profile, start=start)
         gpu.gpu_instances.append(gi)
         _put(out, c_void_p, self._gi_handle(gpu, gi))
         self._changed(fault)
