@@ -115,3 +115,87 @@ def test_init_container_devices_count_at_their_per_device_peak():
     assert sorted(a.placement.start for a in gpu.allocations) == [0, 2, 6]
     reservations = json.loads(p.annotations["hami.io/vgpu-mig-allocations"])
     assert [(r["containerIndex"], r["deviceIndex"]) for r in reservations] == [(0, 0), (0, 1), (1, 0)]
+
+
+# ------------------------------------------------------------ topology-aware (hami.md §4.4 "Other outcomes")
+
+TOPOLOGY = {"hami.io/gpu-scheduler-policy": "topology-aware"}
+
+
+def _nvlink_node(scores: dict[tuple[int, int], int] | None):
+    gpus = [core_gpu(i) for i in range(4)]
+    for g in gpus:
+        g.pair_scores = {}
+    for (a, b), s in (scores or {}).items():
+        gpus[a].pair_scores[f"GPU-{b}"] = s
+        gpus[b].pair_scores[f"GPU-{a}"] = s
+    return cluster(node("n1", gpus))
+
+
+PAIRS = {(0, 1): 100, (0, 2): 10, (0, 3): 10, (1, 2): 10, (1, 3): 10, (2, 3): 10}
+
+
+def test_topology_aware_takes_the_best_scored_combination():
+    result = simulate(_nvlink_node(PAIRS), [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)])
+    # every fitting GPU is collected (walk order GPU-3..GPU-0), then the pair with the highest score
+    assert [a.gpu_id for a in result.pods[0].allocations] == ["GPU-1", "GPU-0"]
+    spread = simulate(_nvlink_node(PAIRS), [pod("p", gpu=2, gpumem=1000, gpucores=10)])
+    assert [a.gpu_id for a in spread.pods[0].allocations] == ["GPU-3", "GPU-2"]
+
+
+def test_topology_aware_single_gpu_takes_the_worst_connected_card():
+    scores = {(0, 1): 100, (0, 3): 10, (1, 3): 10}  # GPU-2 has no links at all
+    for version in ("2.9", "2.10"):
+        result = simulate(_nvlink_node(scores), [pod("p", gpu=1, gpumem=1000, gpucores=10, annotations=TOPOLOGY)],
+                          version=version)
+        assert [a.gpu_id for a in result.pods[0].allocations] == ["GPU-2"], version
+
+
+def test_topology_aware_exact_count_and_too_few():
+    state = _nvlink_node(PAIRS)
+    for g in state.nodes["n1"].gpus[:2]:
+        g.used, g.usedcores = 1, 100  # GPU-0 and GPU-1 have no cores left
+    ok = simulate(state, [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)], full_scan=True)
+    assert [a.gpu_id for a in ok.pods[0].allocations] == ["GPU-3", "GPU-2"]
+    short = simulate(_nvlink_node(PAIRS), [pod("q", gpu=5, gpumem=1000, gpucores=10, annotations=TOPOLOGY)],
+                     version="2.9")
+    assert short.pods[0].reason == "0/1 nodes are available: 1 NodeInsufficientDevice."
+    state = _nvlink_node(PAIRS)
+    for g in state.nodes["n1"].gpus[:3]:
+        g.used, g.usedcores = 1, 100
+    few = simulate(state, [pod("r", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)])
+    assert not few.pods[0].scheduled
+    assert few.pods[0].reason == "0/1 nodes are available: 1 CardInsufficientCore."
+
+
+def test_topology_aware_without_scores_gives_the_container_no_gpu():
+    # computeBestCombination keeps a combination only when its score is > 0: with no
+    # hami.io/node-nvidia-score every pair scores 0 and the container is given no device at all
+    result = simulate(_nvlink_node(None), [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)])
+    p = result.pods[0]
+    assert p.scheduled and p.allocations == []
+    assert p.annotations["hami.io/vgpu-devices-allocated"] == ";"
+    assert any("topology-aware" in w and "no GPU" in w for w in p.warnings)
+
+
+def test_topology_scores_come_from_the_node_annotation_end_to_end(cli, tmp_path):
+    gpus = [{"id": f"GPU-{i}", "index": i, "count": 10, "devmem": 40960, "devcore": 100,
+             "type": "NVIDIA A100-SXM4-40GB", "mode": "hami-core", "health": True} for i in range(4)]
+    scores = [{"uuid": f"GPU-{a}", "score": {f"GPU-{b}": PAIRS.get((min(a, b), max(a, b)), 0) for b in range(4) if b != a}}
+              for a in range(4)]
+    snapshot = {"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "n1", "annotations": {"hami.io/node-nvidia-register": json.dumps(gpus),
+                                                   "hami.io/node-nvidia-score": json.dumps(scores)}},
+        "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}}]}
+    cluster_file = tmp_path / "cluster.json"
+    cluster_file.write_text(json.dumps(snapshot))
+    pods_file = tmp_path / "pods.json"
+    pods_file.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "p", "annotations": TOPOLOGY}, "spec": {"containers": [{"name": "c", "resources": {
+            "limits": {"nvidia.com/gpu": 2, "nvidia.com/gpumem": 1000, "nvidia.com/gpucores": 10}}}]}}))
+    r = cli("simulate", pods_file, "--cluster", cluster_file, "--hami-version", "2.10", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    devices = json.loads(r.stdout)["pods"][0]["devices"]
+    assert [d["gpu_uuid"] for d in devices] == ["GPU-1", "GPU-0"]

@@ -131,11 +131,12 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
         for w in usage.warnings:
             notes.append(getattr(w, "message", str(w)))
         gpus = []
+        scores = getattr(knode, "scores", None) or {}
         for d in usage.devices:
             gpu = Gpu(
                 id=d.id, index=d.index, count=d.count, totalmem=d.totalmem, totalcore=d.totalcore, type=d.type,
                 mode=d.mode, numa=d.numa, health=d.health, cordoned=d.cordoned, used=d.used, usedmem=d.usedmem,
-                usedcores=d.usedcores,
+                usedcores=d.usedcores, pair_scores=scores.get(d.id, {}),
             )
             if gpu.is_mig and version.legacy:
                 gpu.templates = tuple(tuple(g) for g in d.mig_templates)

@@ -119,11 +119,12 @@ class Simulator:
         if fit is not None:
             result.allocations = fit.allocations
             result.warnings += _suffix_warnings(fit.allocations)
+            result.warnings += [f"container {name}: {cfit.note}" for name, cfit in fit.containers if cfit.note]
             by_id = {g.id: g for g in choice.gpus}
             result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
         result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version)
-        if not fit or not fit.allocations:
-            result.annotations = {}  # HAMi writes nothing on pods without GPU devices
+        if not prepared.gpu_pod:
+            result.annotations = {}  # HAMi's Filter patches nothing on pods that request no GPU
         return result
 
     def touched_gpus(self) -> list[dict[str, Any]]:

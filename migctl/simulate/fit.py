@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from migctl.simulate import mig
 from migctl.simulate.requests import UNSET_PERCENTAGE, ContainerRequest, ContainerRequests, PodOptions
@@ -33,6 +34,8 @@ CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
 NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
 MIG_ALLOCATE_FAIL = "MigTemplateAllocateFail"
 ALLOCATED_INSUFFICIENT = "AllocatedCardsInsufficientRequest"
+
+TOPOLOGY_AWARE = "topology-aware"
 
 
 @dataclass(slots=True)
@@ -87,6 +90,7 @@ class ContainerFit:
     reasons: Counter = field(default_factory=Counter)
     total: int = 0  # devices on the node (GenReason's denominator)
     walk: list[DeviceVerdict] = field(default_factory=list)
+    note: str = ""  # something the user should know about the choice (topology-aware quirks)
 
     def detail(self) -> str:
         """``common.GenReason``: "3/4 CardInsufficientMemory, 1/4 CardTypeMismatch"."""
@@ -154,6 +158,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
                 return result, []
     reasons = result.reasons
     walk = result.walk
+    topology = opts.gpu_policy == TOPOLOGY_AWARE
     nums = req.nums
     cores = min(req.coresreq, 100)
     selected: list[Selected] = []
@@ -183,7 +188,8 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             i -= 1
             continue
         memreq = _memreq(dev, req)
-        nums -= 1
+        if not topology:
+            nums -= 1
         selected.append(Selected(dev, memreq, cores))
         if explain:
             walk.append(DeviceVerdict(dev.index, dev.id, scores[id(dev)], "selected"))
@@ -196,10 +202,48 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         if dev.mode == MIG_MODE:
             i += 1
         i -= 1
+    if topology and len(selected) >= req.nums:
+        result.ok = True
+        result.reasons = Counter()
+        if len(selected) > req.nums:
+            selected, result.note = _topology_choice(selected, req.nums)
+        return result, selected
     if selected:
         reasons[ALLOCATED_INSUFFICIENT] = 1  # = len(tmpDevs), the vendor map
     result.reason = _dominant(reasons) if reasons else ALLOCATED_INSUFFICIENT
     return result, []
+
+
+def _topology_choice(collected: list[Selected], nums: int) -> tuple[list[Selected], str]:
+    """topology-aware: Fit collected every fitting device (a MIG GPU once per instance it can still
+    give); keep the ones that talk best (hami.md §4.4, ``computeWorstSingleCard`` /
+    ``computeBestCombination`` over ``hami.io/node-nvidia-score``).
+
+    One device: the one with the lowest total score to the others (first met on ties). Several: the
+    first combination, in collection order, whose pairwise sum beats the best so far, starting
+    from 0, so when no combination scores above 0 (no topology scores published) HAMi keeps an
+    empty combination and the container gets no device at all.
+    """
+    def score(a: Selected, b: Selected) -> int:
+        return a.gpu.pair_scores.get(b.gpu.id, 0)
+
+    if nums == 1:
+        worst, worst_total = collected[0], -1
+        for a in collected:
+            total = sum(score(a, b) for b in collected if b.gpu.id != a.gpu.id)
+            if worst_total == -1 or total < worst_total:
+                worst, worst_total = a, total
+        return [worst], ""
+    best: list[Selected] = []
+    best_total = 0
+    for combo in combinations(collected, nums):
+        total = sum(score(combo[i], combo[z]) for i in range(len(combo) - 1) for z in range(i + 1, len(combo)))
+        if total > best_total:
+            best, best_total = list(combo), total
+    if not best:
+        return [], (f"topology-aware: no combination of {nums} GPUs scores above 0 (is hami.io/node-nvidia-score "
+                    "published?), so HAMi gives this container no GPU at all")
+    return best, ""
 
 
 def _memreq(dev: Gpu, req: ContainerRequest) -> int:

@@ -103,6 +103,8 @@ class Gpu:
     # current MIG (v2.10)
     profiles: tuple[MigProfileSpec, ...] = ()
     allocations: list[MigAllocation] = field(default_factory=list)
+    # topology scores to the node's other GPUs (hami.io/node-nvidia-score); shared, never mutated
+    pair_scores: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_mig(self) -> bool:
@@ -113,7 +115,7 @@ class Gpu:
             self.id, self.index, self.count, self.totalmem, self.totalcore, self.type, self.mode,
             self.numa, self.health, self.cordoned, self.used, self.usedmem, self.usedcores,
             self.templates, self.mig_index, [MigSlot(s.name, s.memory, s.core, s.in_use) for s in self.usage_list],
-            self.profiles, list(self.allocations),
+            self.profiles, list(self.allocations), self.pair_scores,
         )
 
     def geometry_text(self) -> str | None:
