@@ -114,8 +114,9 @@ def test_mig_mode_rules(nvml):
     gi = pynvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, 0, _placement(0, 8))
     pynvml.nvmlGpuInstanceCreateComputeInstance(gi, pynvml.NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE)
     nvml.state.gpus[1].gpu_instances[0].compute_instances[0].processes.append(5)
-    with pytest.raises(pynvml.NVMLError_InUse):  # work is running
-        pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE)
+    # work is running: the call succeeds, the activation status is IN_USE and the change stays pending
+    assert pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE) == pynvml.NVML_ERROR_IN_USE
+    assert pynvml.nvmlDeviceGetMigMode(h) == [1, 0] and len(nvml.state.gpus[1].gpu_instances) == 1
     nvml.state.gpus[1].gpu_instances[0].compute_instances[0].processes.clear()
     assert pynvml.nvmlDeviceSetMigMode(h, pynvml.NVML_DEVICE_MIG_DISABLE) == 0  # idle: at once
     assert pynvml.nvmlDeviceGetMigMode(h) == [0, 0] and nvml.state.gpus[1].gpu_instances == []  # instances lost

@@ -343,7 +343,7 @@ class _Run:
             if disable:
                 change = self.session.set_mig_mode(index, False)
         except MigctlError as exc:
-            failure = exc.message
+            failure, failure_hint = exc.message, exc.hint
             try:
                 self._restore(index, before_layout)
             except (MigctlError, _RestoreRefused) as again:
@@ -358,7 +358,7 @@ class _Run:
             return GpuResult(
                 **base, after=self.session.gpu(index).geometry, status="rolled-back", actions=tuple(actions),
                 message=f"{failure}; rolled back to the previous layout ({info.geometry or 'empty'})",
-                writes=self.session.writes - writes0,
+                hint=failure_hint, writes=self.session.writes - writes0,
             )
         if disable and change is not None:
             journal.delete(self.directory)

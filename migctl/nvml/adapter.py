@@ -66,13 +66,22 @@ class NvmlCallError(CheckFailed):
         self.gpu = gpu
 
 
+#: Operation names of the MIG writes (nvml.h: root only); everything else is a read.
+_WRITES = ("create ", "destroy ", "enable MIG", "disable MIG")
+
+
 def _nvml_error(exc: Exception, operation: str, gpu: str) -> NvmlCallError:
     import pynvml
 
     code = int(getattr(exc, "value", -1))
     hint = None
-    if code == pynvml.NVML_ERROR_NO_PERMISSION:
+    if code == pynvml.NVML_ERROR_NO_PERMISSION and operation.startswith(_WRITES):
         hint = "MIG changes need root (run with sudo, or as a privileged container)"
+    elif code == pynvml.NVML_ERROR_NO_PERMISSION:
+        hint = (
+            "reading MIG instances needs root or the MIG monitor capability "
+            "(/proc/driver/nvidia/capabilities/mig/monitor; in a container NVIDIA_MIG_MONITOR_DEVICES=all)"
+        )
     elif code == pynvml.NVML_ERROR_INSUFFICIENT_RESOURCES:
         hint = "the placement is occupied or the profile's instance count is used up"
     elif code == pynvml.NVML_ERROR_IN_USE:

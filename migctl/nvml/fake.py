@@ -16,13 +16,20 @@ What is modelled (mig-parted.md §5 "Recommended Python fake", mig-profiles.md "
 - CIs inside a GI (capacity in slices), GI destroy with CIs left is ``IN_USE``, destroying a CI with
   processes is ``IN_USE``, any GI/CI call while MIG is off is ``NOT_SUPPORTED``, ``GetMigMode`` on a
   non-MIG board is ``NOT_SUPPORTED``;
-- ``nvmlDeviceSetMigMode``: applied at once when the GPU is idle; with ``clients_holding`` the mode
-  stays *pending* and the activation status is ``IN_USE``; with ``passthrough`` it is
-  ``RESET_REQUIRED``; a change while processes run is ``IN_USE``; when MIG goes off, the instances
+- ``nvmlDeviceSetMigMode``: applied at once when the GPU is idle; with ``clients_holding`` or
+  processes running the call succeeds, the mode stays *pending* and the activation status is
+  ``IN_USE`` (nvml.h); with ``passthrough`` it is ``RESET_REQUIRED``; when MIG goes off, the instances
   are lost (k8s-test-infra's mock does the same). :func:`reset_gpu` and
   :func:`reboot` finish pending changes (a reboot wipes geometry, and on Hopper+ also the mode,
   mig-parted.md §1.4);
+- GPU instance IDs are placement slots as on real boards (the full GPU instance is GI 0);
 - MIG device handles and UUIDs (new UUID on every re-create), processes per compute instance;
+- permissions (state ``user``, :data:`USERS`): MIG writes need root, listing instances root or the
+  MIG monitor capability, aggregate processes of a MIG GPU root; ``driver_loaded: false`` makes
+  ``nvmlInit`` fail with ``DRIVER_NOT_LOADED``; ``profiles_need_mig_on: true`` is an older driver
+  (535) that answers no GI profile info while MIG is off; every call outside an
+  ``nvmlInit``/``nvmlShutdown`` pair is ``UNINITIALIZED``; NULL count/output pointers are
+  ``INVALID_ARGUMENT``;
 - injected faults: the N-th call of an operation fails with an NVML error, or "crashes" the process
   (``os._exit``) right after the call took effect, to leave a half-done apply behind.
 
@@ -51,8 +58,10 @@ SUCCESS = 0
 ERROR_UNINITIALIZED = 1
 ERROR_INVALID_ARGUMENT = 2
 ERROR_NOT_SUPPORTED = 3
+ERROR_NO_PERMISSION = 4
 ERROR_NOT_FOUND = 6
 ERROR_INSUFFICIENT_SIZE = 7
+ERROR_DRIVER_NOT_LOADED = 9
 ERROR_RESET_REQUIRED = 16
 ERROR_IN_USE = 19
 ERROR_INSUFFICIENT_RESOURCES = 23
@@ -79,6 +88,13 @@ CI_ENUM_SLICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 7, 5: 8, 6: 6, 7: 1, 8: 7}
 _CI_ENUMS_UNSUPPORTED = {7, 8}
 
 _DEVICE, _GI, _CI, _MIG = 0x100000, 0x200000, 0x300000, 0x400000
+
+#: Who the process runs as (state ``user``): ``root`` may do everything; ``monitor`` is a non-root
+#: user with the MIG monitor capability (``/proc/driver/nvidia/capabilities/mig/monitor``; in a
+#: container ``NVIDIA_MIG_MONITOR_DEVICES=all``): it may list instances but not change them;
+#: ``unprivileged`` may not even list them (nvml.h: "Requires privileged user"; mig-parted.md §2
+#: ``ERROR_NO_PERMISSION``).
+USERS = ("root", "monitor", "unprivileged")
 
 
 class FakeStateError(ValueError):
@@ -267,6 +283,9 @@ class FakeState:
     gpus: list[FakeGpu]
     driver_version: str = "570.133.20"
     serial: int = 0  # bumps on every create so MIG UUIDs change on re-create
+    user: str = "root"  # one of USERS
+    driver_loaded: bool = True  # False: nvmlInit answers DRIVER_NOT_LOADED
+    profiles_need_mig_on: bool = False  # older drivers (535): no GI profile info while MIG is off
 
     # ---- construction
 
@@ -301,7 +320,17 @@ class FakeState:
         if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
             raise FakeStateError(f"{source}: expected an object with a 'gpus' list")
         gpus = [_gpu_from_dict(g, i, catalogue, f"{source}: gpus[{i}]") for i, g in enumerate(data["gpus"])]
-        return cls(gpus=gpus, driver_version=str(data.get("driver_version", "570.133.20")), serial=_int(data.get("serial")))
+        user = data.get("user", "root")
+        if user not in USERS:
+            raise FakeStateError(f"{source}: user: {user!r} is not one of {', '.join(USERS)}")
+        return cls(
+            gpus=gpus,
+            driver_version=str(data.get("driver_version", "570.133.20")),
+            serial=_int(data.get("serial")),
+            user=user,
+            driver_loaded=bool(data.get("driver_loaded", True)),
+            profiles_need_mig_on=bool(data.get("profiles_need_mig_on", False)),
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, catalogue: Any = None) -> FakeState:
@@ -321,6 +350,9 @@ class FakeState:
             "version": 1,
             "driver_version": self.driver_version,
             "serial": self.serial,
+            "user": self.user,
+            "driver_loaded": self.driver_loaded,
+            "profiles_need_mig_on": self.profiles_need_mig_on,
             "gpus": [_gpu_to_dict(g) for g in self.gpus],
         }
 
@@ -548,6 +580,9 @@ def _export(name: str, *argtypes: Any) -> Callable[[Callable[..., int]], Callabl
     return mark
 
 
+_LIFECYCLE = frozenset({"nvmlInitWithFlags", "nvmlInit_v2", "nvmlShutdown"})
+
+
 class _ErrorString:
     """``nvmlErrorString``: pynvml sets ``restype = c_char_p`` on it, so it is a plain callable."""
 
@@ -604,7 +639,7 @@ class FakeNvml:
             spec = getattr(method, "_nvml_export", None)
             if spec is not None:
                 name, argtypes = spec
-                setattr(self.lib, name, CFUNCTYPE(c_int, *argtypes)(self._guard(method)))
+                setattr(self.lib, name, CFUNCTYPE(c_int, *argtypes)(self._guard(method, name)))
         self.lib.nvmlErrorString = _ErrorString()
 
     # ---- lifecycle
@@ -647,8 +682,12 @@ class FakeNvml:
 
     # ---- plumbing
 
-    def _guard(self, method: Callable[..., int]) -> Callable[..., int]:
+    def _guard(self, method: Callable[..., int], name: str) -> Callable[..., int]:
+        needs_init = name not in _LIFECYCLE
+
         def call(*args: Any) -> int:
+            if needs_init and not self.initialized:
+                return ERROR_UNINITIALIZED  # like the real library between nvmlShutdown and nvmlInit
             try:
                 return int(method(*args))
             except Exception as exc:  # noqa: BLE001 - an exception must not cross the C boundary
@@ -660,6 +699,14 @@ class FakeNvml:
     def _fault(self, op: str) -> Fault | None:
         self.calls[op] += 1
         return next((f for f in self.faults if f.operation == op and f.nth == self.calls[op]), None)
+
+    def _root(self) -> int:
+        """MIG changes: root only (nvml.h "Requires root user" / "Requires privileged user")."""
+        return SUCCESS if self.state.user == "root" else ERROR_NO_PERMISSION
+
+    def _monitor(self) -> int:
+        """Listing GPU/compute instances: root, or a user with the MIG monitor capability."""
+        return ERROR_NO_PERMISSION if self.state.user == "unprivileged" else SUCCESS
 
     def _changed(self, fault: Fault | None = None) -> None:
         self.writes += 1
@@ -710,6 +757,8 @@ class FakeNvml:
 
     @_export("nvmlInitWithFlags", c_uint)
     def _init(self, flags: int) -> int:
+        if not self.state.driver_loaded:
+            return ERROR_DRIVER_NOT_LOADED
         self.initialized += 1
         return SUCCESS
 
@@ -842,6 +891,10 @@ class FakeNvml:
     def _processes(self, handle: int, count: int, infos: int) -> int:
         entries: list[tuple[int, int, int]] = []
         gpu = self._gpu(handle)
+        if count is None:
+            return ERROR_INVALID_ARGUMENT
+        if gpu is not None and gpu.mig_current and self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION  # nvml.h: aggregate over a MIG GPU "only if the caller has appropriate privileges"
         if gpu is not None:
             for gi, ci in self._mig_devices(gpu) if gpu.mig_current else []:
                 entries += [(pid, gi.id, ci.id) for pid in ci.processes]
@@ -882,20 +935,23 @@ class FakeNvml:
             return ERROR_INVALID_ARGUMENT
         if not gpu.mig_capable:
             return ERROR_NOT_SUPPORTED
-        if mode not in (0, 1):
+        if mode not in (0, 1) or status is None:
             return ERROR_INVALID_ARGUMENT
+        if self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION
         fault = self._fault("set_mig_mode")
         if fault is not None and not fault.crash:
             return fault.code
         want = bool(mode)
-        if want != gpu.mig_current and any(ci.processes for gi in gpu.gpu_instances for ci in gi.compute_instances):
-            return ERROR_IN_USE  # work is running on the GPU
+        busy = any(ci.processes for gi in gpu.gpu_instances for ci in gi.compute_instances)
         gpu.mig_pending = want
         activation = SUCCESS
         if want != gpu.mig_current:
             if gpu.passthrough:
                 activation = ERROR_RESET_REQUIRED
-            elif gpu.clients_holding:
+            elif gpu.clients_holding or busy:
+                # nvml.h: "if device unbind fails because the device isn't idle, NVML_ERROR_IN_USE would be
+                # returned" in activationStatus; the call succeeds and the mode stays pending
                 activation = ERROR_IN_USE
             else:
                 gpu.mig_current = want
@@ -940,6 +996,8 @@ class FakeNvml:
         profile = gpu.board.get(enum)
         if profile is None:
             return ERROR_NOT_SUPPORTED if enum < pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT else ERROR_INVALID_ARGUMENT
+        if self.state.profiles_need_mig_on and not gpu.mig_current:
+            return ERROR_NOT_SUPPORTED
         return self._fill_profile_info(out, profile)
 
     @_export("nvmlDeviceGetGpuInstanceProfileInfoByIdV", c_void_p, c_uint, c_void_p)
@@ -948,6 +1006,8 @@ class FakeNvml:
         if gpu is None:
             return ERROR_INVALID_ARGUMENT
         profile = gpu.profile_by_id(board_id)
+        if profile is not None and self.state.profiles_need_mig_on and not gpu.mig_current:
+            return ERROR_NOT_SUPPORTED
         return self._fill_profile_info(out, profile) if profile else ERROR_INVALID_ARGUMENT
 
     @_export("nvmlDeviceGetGpuInstancePossiblePlacements_v2", c_void_p, c_uint, c_void_p, c_void_p)
@@ -956,8 +1016,10 @@ class FakeNvml:
         if gpu is None:
             return ERROR_INVALID_ARGUMENT
         profile = gpu.profile_by_id(board_id)
-        if profile is None:
+        if profile is None or count is None:
             return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         if placements is None:  # NULL: query the count
             _put(count, c_uint, len(profile.starts))
             return SUCCESS
@@ -975,8 +1037,10 @@ class FakeNvml:
         if gpu is None:
             return ret
         profile = gpu.profile_by_id(board_id)
-        if profile is None:
+        if profile is None or out is None:
             return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         free = [s for s in profile.starts if gpu.why_not(profile, s) == SUCCESS]
         # greedily count non-overlapping free placements
         taken: set[int] = set()
@@ -993,6 +1057,10 @@ class FakeNvml:
     # ---- GPU instances
 
     def _create_gi(self, gpu: FakeGpu, profile: BoardProfile, start: int, out: int) -> int:
+        if out is None:
+            return ERROR_INVALID_ARGUMENT
+        if self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION
         fault = self._fault("create_gpu_instance")
         if fault is not None and not fault.crash:
             return fault.code
@@ -1038,8 +1106,10 @@ class FakeNvml:
         if profile is None:
             return ERROR_INVALID_ARGUMENT
         found = sorted((gi for gi in gpu.gpu_instances if gi.profile.enum == profile.enum), key=lambda g: g.id)
-        if out is None:
+        if out is None or count is None:  # no NULL count query here, unlike most MIG list calls
             return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         array = cast(out, POINTER(c_void_p))
         for i, gi in enumerate(found):
             array[i] = self._gi_handle(gpu, gi)
@@ -1051,6 +1121,10 @@ class FakeNvml:
         gpu, ret = self._mig_gpu(handle)
         if gpu is None:
             return ret
+        if out is None:
+            return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         gi = gpu.gpu_instance(gi_id)
         if gi is None:
             return ERROR_NOT_FOUND
@@ -1075,6 +1149,8 @@ class FakeNvml:
         found = self._gi(handle)
         if found is None:
             return ERROR_INVALID_ARGUMENT
+        if self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION
         fault = self._fault("destroy_gpu_instance")
         if fault is not None and not fault.crash:
             return fault.code
@@ -1118,6 +1194,10 @@ class FakeNvml:
         slices = CI_ENUM_SLICES.get(ci_profile)
         if slices is None or ci_profile in _CI_ENUMS_UNSUPPORTED or slices > gi.profile.compute_slices:
             return ERROR_INVALID_ARGUMENT
+        if out is None:
+            return ERROR_INVALID_ARGUMENT
+        if self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION
         fault = self._fault("create_compute_instance")
         if fault is not None and not fault.crash:
             return fault.code
@@ -1139,6 +1219,10 @@ class FakeNvml:
         if found is None:
             return ERROR_INVALID_ARGUMENT
         gpu, gi = found
+        if out is None or count is None:
+            return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         cis = sorted((c for c in gi.compute_instances if c.profile == ci_profile), key=lambda c: c.id)
         array = cast(out, POINTER(c_void_p))
         for i, ci in enumerate(cis):
@@ -1152,6 +1236,10 @@ class FakeNvml:
         if found is None:
             return ERROR_INVALID_ARGUMENT
         gpu, gi = found
+        if out is None:
+            return ERROR_INVALID_ARGUMENT
+        if self._monitor() != SUCCESS:
+            return ERROR_NO_PERMISSION
         ci = next((c for c in gi.compute_instances if c.id == ci_id), None)
         if ci is None:
             return ERROR_NOT_FOUND
@@ -1178,6 +1266,8 @@ class FakeNvml:
         found = self._ci(handle)
         if found is None:
             return ERROR_INVALID_ARGUMENT
+        if self._root() != SUCCESS:
+            return ERROR_NO_PERMISSION
         fault = self._fault("destroy_compute_instance")
         if fault is not None and not fault.crash:
             return fault.code
