@@ -199,3 +199,19 @@ def test_topology_scores_come_from_the_node_annotation_end_to_end(cli, tmp_path)
     assert r.exit_code == 0, r.stderr
     devices = json.loads(r.stdout)["pods"][0]["devices"]
     assert [d["gpu_uuid"] for d in devices] == ["GPU-1", "GPU-0"]
+
+
+def test_an_empty_policy_annotation_is_not_the_scheduler_default():
+    # resolveNodeSchedulerPolicy returns the annotation whenever it is present: "" is not "spread",
+    # so it sorts as binpack even when the scheduler's flag says spread
+    def state():
+        return cluster(node("a", [core_gpu(0)]), node("b", [core_gpu(0, used=1, usedmem=20000, usedcores=20)]))
+
+    req = dict(gpu=1, gpumem=1000, gpucores=10)
+    empty = {"hami.io/node-scheduler-policy": ""}
+    assert simulate(state(), [pod("p", **req)], node_policy="spread").pods[0].node == "a"
+    assert simulate(state(), [pod("p", annotations=empty, **req)], node_policy="spread").pods[0].node == "b"
+    # the same for the GPU policy: "" is not "binpack", so it sorts as spread
+    gpus = cluster(node("n", [core_gpu(0, used=1, usedmem=1000, usedcores=10), core_gpu(1)]))
+    result = simulate(gpus, [pod("p", annotations={"hami.io/gpu-scheduler-policy": ""}, **req)], gpu_policy="binpack")
+    assert placed(result)[0][0] == "GPU-1"

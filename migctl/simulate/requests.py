@@ -223,7 +223,9 @@ def pod_options(pod: PodSpec, version: HamiVersion, *, gpu_policy: str, node_pol
         use_uuid=use_uuid,
         nouse_uuid=nouse_uuid,
         numa_bind=_parse_bool(a.get(NUMA_BIND, "")),
-        gpu_policy=a.get(GPU_POLICY) or gpu_policy,
-        node_policy=a.get(NODE_POLICY) or node_policy,
+        # present means used, even when empty (GetGPUSchedulerPolicyByPod / resolveNodeSchedulerPolicy):
+        # "" then sorts as spread for GPUs and as binpack for nodes, whatever the scheduler's flags say
+        gpu_policy=a[GPU_POLICY] if GPU_POLICY in a else gpu_policy,
+        node_policy=a[NODE_POLICY] if NODE_POLICY in a else node_policy,
         weights=weights,
     )
