@@ -168,14 +168,36 @@ def test_topology_aware_exact_count_and_too_few():
     assert few.pods[0].reason == "0/1 nodes are available: 1 CardInsufficientCore."
 
 
-def test_topology_aware_without_scores_gives_the_container_no_gpu():
-    # computeBestCombination keeps a combination only when its score is > 0: with no
+def test_topology_aware_without_scores_v2_9_gives_the_container_no_gpu():
+    # v2.9 computeBestCombination keeps a combination only when its score is > 0: with no
     # hami.io/node-nvidia-score every pair scores 0 and the container is given no device at all
-    result = simulate(_nvlink_node(None), [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)])
+    result = simulate(_nvlink_node(None), [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)],
+                      version="2.9")
     p = result.pods[0]
     assert p.scheduled and p.allocations == []
     assert p.annotations["hami.io/vgpu-devices-allocated"] == ";"
     assert any("topology-aware" in w and "no GPU" in w for w in p.warnings)
+    # v2.10 keeps the first combination met (HAMi TestFit_TopologyBestCombinationZeroScores)
+    result = simulate(_nvlink_node(None), [pod("p", gpu=2, gpumem=1000, gpucores=10, annotations=TOPOLOGY)])
+    assert [a.gpu_id for a in result.pods[0].allocations] == ["GPU-3", "GPU-2"]
+    assert not result.pods[0].warnings
+
+
+def test_topology_aware_negative_scores_v2_10():
+    # HAMi TestFit_TopologyNegativeScores: the single card with the lowest total, the pair with the highest
+    gpus = [core_gpu(i) for i in range(3)]
+    pairs = {(0, 1): -5, (0, 2): -3, (1, 2): -1}
+    for g in gpus:
+        g.pair_scores = {}
+    for (a, b), v in pairs.items():
+        gpus[a].pair_scores[f"GPU-{b}"] = v
+        gpus[b].pair_scores[f"GPU-{a}"] = v
+    one = simulate(cluster(node("n1", [g.copy() for g in gpus])),
+                   [pod("p", gpu=1, gpumem=100, gpucores=10, annotations=TOPOLOGY)])
+    assert [a.gpu_id for a in one.pods[0].allocations] == ["GPU-0"]
+    two = simulate(cluster(node("n1", [g.copy() for g in gpus])),
+                   [pod("p", gpu=2, gpumem=100, gpucores=10, annotations=TOPOLOGY)])
+    assert sorted(a.gpu_id for a in two.pods[0].allocations) == ["GPU-1", "GPU-2"]
 
 
 def test_topology_scores_come_from_the_node_annotation_end_to_end(cli, tmp_path):
@@ -215,3 +237,23 @@ def test_an_empty_policy_annotation_is_not_the_scheduler_default():
     gpus = cluster(node("n", [core_gpu(0, used=1, usedmem=1000, usedcores=10), core_gpu(1)]))
     result = simulate(gpus, [pod("p", annotations={"hami.io/gpu-scheduler-policy": ""}, **req)], gpu_policy="binpack")
     assert placed(result)[0][0] == "GPU-1"
+
+
+def test_topology_aware_hami_three_gpu_cases_both_versions():
+    # HAMi TestFit_TopologyWorstSingleCard / TestFit_TopologyBestCombination
+    pairs = {(0, 1): 100, (0, 2): 200, (1, 2): 150}
+
+    def state():
+        gpus = [core_gpu(i, mem=8192) for i in range(3)]
+        for g in gpus:
+            g.pair_scores = {}
+        for (a, b), v in pairs.items():
+            gpus[a].pair_scores[f"GPU-{b}"] = v
+            gpus[b].pair_scores[f"GPU-{a}"] = v
+        return cluster(node("n1", gpus))
+
+    for version in ("2.9", "2.10"):
+        one = simulate(state(), [pod("p", gpu=1, gpumem=100, gpucores=10, annotations=TOPOLOGY)], version=version)
+        assert [a.gpu_id for a in one.pods[0].allocations] == ["GPU-1"], version
+        two = simulate(state(), [pod("p", gpu=2, gpumem=100, gpucores=10, annotations=TOPOLOGY)], version=version)
+        assert sorted(a.gpu_id for a in two.pods[0].allocations) == ["GPU-0", "GPU-2"], version

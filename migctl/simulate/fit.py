@@ -206,7 +206,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         result.ok = True
         result.reasons = Counter()
         if len(selected) > req.nums:
-            selected, result.note = _topology_choice(selected, req.nums)
+            selected, result.note = _topology_choice(selected, req.nums, legacy)
         return result, selected
     if selected:
         reasons[ALLOCATED_INSUFFICIENT] = 1  # = len(tmpDevs), the vendor map
@@ -214,35 +214,38 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
     return result, []
 
 
-def _topology_choice(collected: list[Selected], nums: int) -> tuple[list[Selected], str]:
+def _topology_choice(collected: list[Selected], nums: int, legacy: bool) -> tuple[list[Selected], str]:
     """topology-aware: Fit collected every fitting device (a MIG GPU once per instance it can still
     give); keep the ones that talk best (hami.md §4.4, ``computeWorstSingleCard`` /
-    ``computeBestCombination`` over ``hami.io/node-nvidia-score``).
+    ``computeBestCombination`` over ``hami.io/node-nvidia-score``; a missing score counts 0).
 
-    One device: the one with the lowest total score to the others (first met on ties). Several: the
-    first combination, in collection order, whose pairwise sum beats the best so far, starting
-    from 0, so when no combination scores above 0 (no topology scores published) HAMi keeps an
-    empty combination and the container gets no device at all.
+    One device: the one with the lowest total score to the others, first met on ties. Several: the
+    combination (in collection order) with the highest pairwise sum, first met on ties. v2.9 starts
+    the best sum at 0 and keeps only a combination scoring above it, so with no topology scores
+    published every combination scores 0 and the container is given no device at all; v2.9's
+    single-card search also treats a running total of -1 as "none yet". v2.10 takes the first
+    combination or card whatever its score.
     """
     def score(a: Selected, b: Selected) -> int:
         return a.gpu.pair_scores.get(b.gpu.id, 0)
 
     if nums == 1:
-        worst, worst_total = collected[0], -1
+        worst: Selected | None = None
+        worst_total = -1 if legacy else 0
         for a in collected:
             total = sum(score(a, b) for b in collected if b.gpu.id != a.gpu.id)
-            if worst_total == -1 or total < worst_total:
+            if (worst_total == -1 if legacy else worst is None) or total < worst_total:
                 worst, worst_total = a, total
-        return [worst], ""
-    best: list[Selected] = []
-    best_total = 0
+        return ([worst] if worst is not None else []), ""
+    best: list[Selected] | None = None
+    best_total = 0 if legacy else -1
     for combo in combinations(collected, nums):
         total = sum(score(combo[i], combo[z]) for i in range(len(combo) - 1) for z in range(i + 1, len(combo)))
-        if total > best_total:
+        if (best is None and not legacy) or total > best_total:
             best, best_total = list(combo), total
     if not best:
         return [], (f"topology-aware: no combination of {nums} GPUs scores above 0 (is hami.io/node-nvidia-score "
-                    "published?), so HAMi gives this container no GPU at all")
+                    "published?), so HAMi 2.9 gives this container no GPU at all")
     return best, ""
 
 
