@@ -204,3 +204,22 @@ def test_older_driver_cannot_list_profiles_while_mig_is_off(tmp_path):
         assert planned.status == "planned" and [a.op for a in planned.actions] == ["enable-mig", "create", "create"]
         applied = apply_geometry(s, "3g.20gb:2", gpu=0, state_dir_path=tmp_path).gpus[0]
         assert applied.status == "applied" and s.gpu(0).geometry == "3g.20gb:2"
+
+
+# ---- the A30 trap: NVML's instanceCount is not to be trusted (mig-parted.md §2, §5)
+
+
+def test_a_wrong_nvml_instance_count_does_not_limit_the_plan(tmp_path):
+    """mig-parted hard-codes the A30 because NVML reports wrong profile data; the fake can report a
+    wrong ``instanceCount`` while the board keeps its real limits, and the adapter plans from the catalogue."""
+    state = FakeState.from_dict({"gpus": [{"name": A30, "mig_current": True, "nvml_instance_count": {"1g.6gb": 1}}]})
+    with FakeNvml(state):
+        pynvml.nvmlInit()
+        info = pynvml.nvmlDeviceGetGpuInstanceProfileInfo(pynvml.nvmlDeviceGetHandleByIndex(0), 0)
+        assert (info.id, info.instanceCount) == (14, 1)  # what NVML says, wrongly
+        pynvml.nvmlShutdown()
+    assert FakeState.from_dict(state.to_dict()).gpus[0].nvml_instance_count == {"1g.6gb": 1}
+    with open_session(FakeNvml(state)) as s:
+        assert s.gpu(0).model.profile("1g.6gb").max_instances == 4
+        report = apply_geometry(s, "1g.6gb:4", gpu=0, state_dir_path=tmp_path)
+        assert report.gpus[0].status == "applied" and s.gpu(0).geometry == "1g.6gb:4"

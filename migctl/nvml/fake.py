@@ -220,6 +220,9 @@ class FakeGpu:
     passthrough: bool = False
     gpu_instances: list[FakeGpuInstance] = field(default_factory=list)
     model_key: str | None = None  # set when the state file names the board explicitly
+    #: profile name -> the ``instanceCount`` NVML reports instead of the real one (the A30 trap,
+    #: mig-parted.md §2); the board still enforces its real limits
+    nvml_instance_count: dict[str, int] = field(default_factory=dict)
 
     @property
     def mig_capable(self) -> bool:
@@ -431,6 +434,7 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
         clients_holding=bool(data.get("clients_holding", False)),
         passthrough=bool(data.get("passthrough", False)),
         model_key=str(data["model"]) if data.get("model") else None,
+        nvml_instance_count=_instance_counts(data.get("nvml_instance_count"), board, f"{where}.nvml_instance_count"),
     )
     for j, gi_data in enumerate(data.get("gpu_instances") or []):
         gi_where = f"{where}.gpu_instances[{j}]"
@@ -484,6 +488,8 @@ def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
     data: dict[str, Any] = {"index": gpu.index, "name": gpu.name}
     if gpu.model_key:
         data["model"] = gpu.model_key
+    if gpu.nvml_instance_count:
+        data["nvml_instance_count"] = dict(gpu.nvml_instance_count)
     return data | {
         "uuid": gpu.uuid,
         "pci_bus_id": gpu.pci_bus_id,
@@ -507,6 +513,18 @@ def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
             for gi in gpu.gpu_instances
         ],
     }
+
+
+def _instance_counts(data: Any, board: dict[int, BoardProfile], where: str) -> dict[str, int]:
+    if data is None:
+        return {}
+    names = {p.name for p in board.values()}
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in data.items()):
+        raise FakeStateError(f"{where}: expected an object of profile name -> count")
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise FakeStateError(f"{where}: {', '.join(unknown)} is not a profile of this GPU ({', '.join(sorted(names))})")
+    return dict(data)
 
 
 def _full_ci_enum(profile: BoardProfile) -> int:
@@ -970,14 +988,16 @@ class FakeNvml:
             return None, ERROR_NOT_SUPPORTED
         return gpu, SUCCESS
 
-    def _fill_profile_info(self, out: int, profile: BoardProfile) -> int:
+    def _fill_profile_info(self, out: int, profile: BoardProfile, gpu: FakeGpu) -> int:
+        if out is None:
+            return ERROR_INVALID_ARGUMENT
         info = _struct(out, pynvml.c_nvmlGpuInstanceProfileInfo_v2_t)
         if info.version != pynvml.nvmlGpuInstanceProfileInfo_v2:
             return ERROR_ARGUMENT_VERSION_MISMATCH
         info.id = profile.board_id
         info.isP2pSupported = 0
         info.sliceCount = profile.compute_slices
-        info.instanceCount = profile.max_instances
+        info.instanceCount = gpu.nvml_instance_count.get(profile.name, profile.max_instances)
         info.multiprocessorCount = profile.multiprocessors
         info.copyEngineCount = profile.copy_engines
         info.decoderCount = profile.decoders
@@ -998,7 +1018,7 @@ class FakeNvml:
             return ERROR_NOT_SUPPORTED if enum < pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT else ERROR_INVALID_ARGUMENT
         if self.state.profiles_need_mig_on and not gpu.mig_current:
             return ERROR_NOT_SUPPORTED
-        return self._fill_profile_info(out, profile)
+        return self._fill_profile_info(out, profile, gpu)
 
     @_export("nvmlDeviceGetGpuInstanceProfileInfoByIdV", c_void_p, c_uint, c_void_p)
     def _profile_info_by_id(self, handle: int, board_id: int, out: int) -> int:
@@ -1008,7 +1028,7 @@ class FakeNvml:
         profile = gpu.profile_by_id(board_id)
         if profile is not None and self.state.profiles_need_mig_on and not gpu.mig_current:
             return ERROR_NOT_SUPPORTED
-        return self._fill_profile_info(out, profile) if profile else ERROR_INVALID_ARGUMENT
+        return self._fill_profile_info(out, profile, gpu) if profile else ERROR_INVALID_ARGUMENT
 
     @_export("nvmlDeviceGetGpuInstancePossiblePlacements_v2", c_void_p, c_uint, c_void_p, c_void_p)
     def _possible_placements(self, handle: int, board_id: int, placements: int, count: int) -> int:
