@@ -257,3 +257,38 @@ def test_topology_aware_hami_three_gpu_cases_both_versions():
         assert [a.gpu_id for a in one.pods[0].allocations] == ["GPU-1"], version
         two = simulate(state(), [pod("p", gpu=2, gpumem=100, gpucores=10, annotations=TOPOLOGY)], version=version)
         assert sorted(a.gpu_id for a in two.pods[0].allocations) == ["GPU-0", "GPU-2"], version
+
+
+# ------------------------------------------------------------ v2.10 GPU sort details (gpu_policy.go Less)
+
+
+def _policy_pick(gpus, annotations, **kw):
+    result = simulate(cluster(node("n1", gpus)), [pod("p", gpu=1, gpumem=1000, gpucores=10, annotations=annotations)],
+                      **kw)
+    return placed(result)[0][0]
+
+
+def test_numa_bind_binpack_puts_the_highest_numa_first():
+    # single policy + numa-bind: binpack sorts NUMA descending (then score ascending), so Fit,
+    # walking from the end, meets the lowest NUMA node first
+    gpus = [core_gpu(0, numa=0), core_gpu(1, numa=1)]
+    ann = {"nvidia.com/numa-bind": "true", "hami.io/gpu-scheduler-policy": "binpack"}
+    assert _policy_pick(gpus, ann) == "GPU-0"
+    # spread + numa-bind: NUMA ascending, the highest NUMA node is met first
+    spread = {"nvidia.com/numa-bind": "true", "hami.io/gpu-scheduler-policy": "spread"}
+    assert _policy_pick([core_gpu(0, numa=1), core_gpu(1, numa=0)], spread) == "GPU-0"
+
+
+def test_mutex_breaks_ties_on_numa():
+    # mutex: Used descending, then NUMA ascending: among idle GPUs the highest NUMA node is met first
+    gpus = [core_gpu(0, numa=1), core_gpu(1, numa=0)]
+    assert _policy_pick(gpus, {"hami.io/gpu-scheduler-policy": "mutex"}) == "GPU-0"
+
+
+def test_a_chain_without_sort_keys_sorts_as_spread():
+    # lessByChain keeps only binpack/spread/numa; with none left it falls back to spread (then index)
+    gpus = [core_gpu(0), core_gpu(1, used=1, usedmem=5000, usedcores=10)]
+    assert _policy_pick(gpus, {"hami.io/gpu-scheduler-policy": "foo,bar"}) == "GPU-0"
+    # a padded single value is trimmed: " binpack" is binpack
+    gpus = [core_gpu(0), core_gpu(1, used=1, usedmem=5000, usedcores=10)]
+    assert _policy_pick(gpus, {"hami.io/gpu-scheduler-policy": " binpack"}) == "GPU-1"

@@ -14,7 +14,7 @@ from itertools import combinations
 
 from migctl.simulate import mig
 from migctl.simulate.requests import UNSET_PERCENTAGE, ContainerRequest, ContainerRequests, PodOptions
-from migctl.simulate.scoring import device_score, sort_gpus
+from migctl.simulate.scoring import device_score, policy_tokens, sort_gpus
 from migctl.simulate.state import MIG_MODE, Gpu, Placement
 from migctl.simulate.version import HamiVersion
 
@@ -158,7 +158,10 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
                 return result, []
     reasons = result.reasons
     walk = result.walk
-    topology = opts.gpu_policy == TOPOLOGY_AWARE
+    # v2.9 compares the policy as a whole; v2.10 reads mutex and topology-aware as tokens of a chain
+    tokens = () if legacy else policy_tokens(opts.gpu_policy)
+    topology = opts.gpu_policy == TOPOLOGY_AWARE if legacy else TOPOLOGY_AWARE in tokens
+    mutex = "mutex" in tokens
     nums = req.nums
     cores = min(req.coresreq, 100)
     selected: list[Selected] = []
@@ -180,7 +183,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             prev_numa = dev.numa
             selected = []
         if not verdict:
-            verdict = _check_capacity(dev, req, cores, opts, selected, version)
+            verdict = _check_capacity(dev, req, cores, opts, selected, version, mutex)
         if verdict:
             reasons[verdict] += 1
             if explain:
@@ -260,13 +263,13 @@ def _memreq(dev: Gpu, req: ContainerRequest) -> int:
 
 
 def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOptions, selected: list[Selected],
-                    version: HamiVersion) -> str:
+                    version: HamiVersion, mutex: bool) -> str:
     """Steps 5–14 of Fit (hami.md §4.4); the empty string when the device passes."""
     if not _uuid_ok(dev, opts):
         return CARD_UUID_MISMATCH
     if dev.count <= dev.used:
         return CARD_TIME_SLICING_EXHAUSTED
-    if not version.legacy and dev.used > 0 and "mutex" in opts.gpu_policy.split(","):
+    if mutex and dev.used > 0:
         return EXCLUSIVE_CONFLICT
     memreq = _memreq(dev, req)
     if dev.totalmem - dev.usedmem < memreq:

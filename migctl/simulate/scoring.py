@@ -57,7 +57,8 @@ def sort_gpus(gpus: Sequence[Gpu], scores: dict[int, float], policy: str, *, num
     v2.9: NUMA is the primary key (binpack: NUMA descending then score ascending; spread: NUMA
     ascending then score descending). v2.10: the score is primary with NUMA ascending as the
     tie-break; ``mutex`` sorts by Used descending; comma chains (``binpack,numa``) compare key by
-    key and end on the device index; ``numa-bind`` keeps NUMA groups contiguous.
+    key and end on the device index; ``numa-bind`` keeps NUMA groups contiguous
+    (:func:`_current_sort_key` has the details).
     """
     if version.legacy:
         if policy == "binpack":
@@ -65,34 +66,62 @@ def sort_gpus(gpus: Sequence[Gpu], scores: dict[int, float], policy: str, *, num
         else:
             key = lambda g: (g.numa, -scores[id(g)])  # noqa: E731
         return sorted(gpus, key=key)
-    chain = [p.strip() for p in policy.split(",") if p.strip()] or ["spread"]
-    if len(chain) == 1 and chain[0] != "numa":
-        p = chain[0]
-        if p == "mutex":
-            key = lambda g: -g.used  # noqa: E731
-        elif p == "binpack":
-            key = lambda g: (scores[id(g)], g.numa)  # noqa: E731
-        else:  # spread, and anything else HAMi treats as the default
-            key = lambda g: (-scores[id(g)], g.numa)  # noqa: E731
-        if numa_bind:
-            return sorted(gpus, key=lambda g: (g.numa, key(g)))
-        return sorted(gpus, key=key)
+    return sorted(gpus, key=_current_sort_key(policy, scores, numa_bind))
 
-    def chained(g: Gpu) -> tuple:
-        parts: list = [g.numa] if numa_bind else []
-        for p in chain:
-            if p == "binpack":
-                parts.append(scores[id(g)])
-            elif p == "spread":
-                parts.append(-scores[id(g)])
-            elif p == "numa":
-                parts.append(g.numa)
-            elif p == "mutex":
-                parts.append(-g.used)
-        parts.append(g.index)
-        return tuple(parts)
 
-    return sorted(gpus, key=chained)
+SORT_KEYS = ("binpack", "spread", "numa")
+
+
+def policy_tokens(policy: str) -> list[str]:
+    """The comma-separated tokens of a v2.10 GPU policy, trimmed (``util.PolicyContains``)."""
+    return [p.strip() for p in policy.split(",")]
+
+
+def _current_sort_key(policy: str, scores: dict[int, float], numa_bind: bool):
+    """v2.10 ``DeviceUsageList.Less`` as a sort key (gpu_policy.go):
+
+    - the policy is trimmed; one with a comma, or bare ``numa``, is a chain of the sort keys
+      binpack/spread/numa it names, in order, deduplicated (mutex and topology-aware are Fit
+      filters, not sort keys); no key left means spread; numa-bind forces numa to the front; the
+      device index breaks what the chain leaves tied;
+    - ``mutex``: Used descending, then NUMA ascending;
+    - numa-bind with a single policy: NUMA groups first (binpack: NUMA descending then score
+      ascending; anything else: NUMA ascending then score descending);
+    - otherwise the score first (binpack ascending, anything else descending), NUMA ascending.
+    """
+    policy = policy.strip()
+    if "," in policy or policy == "numa":
+        chain: list[str] = []
+        for token in policy_tokens(policy):
+            if token in SORT_KEYS and token not in chain:
+                chain.append(token)
+        chain = chain or ["spread"]
+        if numa_bind and chain[0] != "numa":
+            chain = ["numa"] + [k for k in chain if k != "numa"]
+
+        def chained(g: Gpu) -> tuple:
+            parts: list = []
+            for k in chain:
+                if k == "binpack":
+                    parts.append(scores[id(g)])
+                elif k == "spread":
+                    parts.append(-scores[id(g)])
+                else:
+                    parts.append(g.numa)
+            parts.append(g.index)
+            return tuple(parts)
+
+        return chained
+    if policy == "mutex":
+        return lambda g: (-g.used, g.numa)
+    binpack = policy == "binpack"
+    if numa_bind:
+        if binpack:
+            return lambda g: (-g.numa, scores[id(g)])
+        return lambda g: (g.numa, -scores[id(g)])
+    if binpack:
+        return lambda g: (scores[id(g)], g.numa)
+    return lambda g: (-scores[id(g)], g.numa)
 
 
 def node_score(gpus: Iterable[Gpu]) -> float:
