@@ -223,3 +223,23 @@ def test_a_wrong_nvml_instance_count_does_not_limit_the_plan(tmp_path):
         assert s.gpu(0).model.profile("1g.6gb").max_instances == 4
         report = apply_geometry(s, "1g.6gb:4", gpu=0, state_dir_path=tmp_path)
         assert report.gpus[0].status == "applied" and s.gpu(0).geometry == "1g.6gb:4"
+
+
+# ---- a pending MIG enable is activated by calling nvmlDeviceSetMigMode again once the GPU is idle
+
+
+def test_a_pending_enable_is_retried_when_the_gpu_is_idle_again(tmp_path):
+    """On a reset-less GPU (Hopper+) the activation only failed because the GPU was busy; the hint says
+    "stop the processes and run migctl again", so the rerun must ask NVML again, not report the old state."""
+    state = FakeState.from_dict({"gpus": [{"name": "NVIDIA H200", "mig_current": False, "clients_holding": True}]})
+    fake = FakeNvml(state)
+    with open_session(fake) as s:
+        first = apply_geometry(s, "3g.71gb:2", gpu=0, state_dir_path=tmp_path).gpus[0]
+        assert first.status == "reset-required" and "run migctl again" in (first.hint or "")
+        assert (state.gpus[0].mig_current, state.gpus[0].mig_pending) == (False, True)
+        dry = apply_geometry(s, "3g.71gb:2", gpu=0, dry_run=True, state_dir_path=tmp_path).gpus[0]
+        assert dry.status == "reset-required" and fake.writes == 1  # a dry run never writes
+        state.gpus[0].clients_holding = False  # the user stopped the clients
+        again = apply_geometry(s, "3g.71gb:2", gpu=0, state_dir_path=tmp_path).gpus[0]
+        assert again.status == "applied", again.message
+        assert s.gpu(0).geometry == "3g.71gb:2" and [a.op for a in again.actions][0] == "enable-mig"

@@ -281,11 +281,13 @@ class _Run:
             if not plan.feasible:
                 return GpuResult(**base, after=None, status="failed", message=plan.reason or "infeasible")
             actions = (Action("enable-mig"),) + plan.actions
-            if info.mig_pending_mode:
+            if info.mig_pending_mode and self.dry_run:
                 return GpuResult(**base, after=None, status="reset-required", actions=actions,
                                  message="MIG enable is pending", hint=_reset_hint(info, True))
             if self.dry_run:
                 return GpuResult(**base, after=target_text, status="planned", actions=actions)
+            # also for an enable left pending by an earlier run: NVML activates it now if the GPU is
+            # idle (reset-less GPUs, or one NVML can reset itself); otherwise it stays pending
             change = self.session.set_mig_mode(index, True)
             if not change.took_effect or not change.enabled:
                 return GpuResult(**base, after=None, status="reset-required", actions=(Action("enable-mig"),),
