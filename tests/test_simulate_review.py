@@ -292,3 +292,20 @@ def test_a_chain_without_sort_keys_sorts_as_spread():
     # a padded single value is trimmed: " binpack" is binpack
     gpus = [core_gpu(0), core_gpu(1, used=1, usedmem=5000, usedcores=10)]
     assert _policy_pick(gpus, {"hami.io/gpu-scheduler-policy": " binpack"}) == "GPU-1"
+
+
+def test_gen_reason_counts_per_version():
+    # NumaNotFit and AllocatedCardsInsufficientRequest add len(tmpDevs) in v2.9 (the vendor map: 1)
+    # and the number of devices queued in v2.10
+    def state():
+        return cluster(node("n1", [core_gpu(0, numa=0), core_gpu(1, numa=1), core_gpu(2, numa=1)]))
+
+    annos = {"nvidia.com/numa-bind": "true"}
+    details = {}
+    for version in ("2.9", "2.10"):
+        r = simulate(state(), [pod("p", gpu=3, gpumem=100, gpucores=1, annotations=annos)], version=version,
+                     explain=True)
+        assert r.pods[0].reason == "0/1 nodes are available: 1 NumaNotFit."
+        details[version] = r.pods[0].verdicts[0].detail
+    assert details["2.9"] == "container main: 1/3 AllocatedCardsInsufficientRequest, 1/3 NumaNotFit"
+    assert details["2.10"] == "container main: 2/3 NumaNotFit, 1/3 AllocatedCardsInsufficientRequest"

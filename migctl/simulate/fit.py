@@ -178,7 +178,8 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             verdict = CARD_TYPE_MISMATCH
         if not verdict and opts.numa_bind and prev_numa != dev.numa:
             if nums != req.nums:
-                reasons[NUMA_NOT_FIT] += 1  # len(tmpDevs): the vendor map, so 1 once anything was queued
+                # v2.9 adds len(tmpDevs), the vendor map (1 once anything was queued); v2.10 the devices queued
+                reasons[NUMA_NOT_FIT] += 1 if legacy else len(selected)
             nums = req.nums
             prev_numa = dev.numa
             selected = []
@@ -212,7 +213,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             selected, result.note = _topology_choice(selected, req.nums, legacy)
         return result, selected
     if selected:
-        reasons[ALLOCATED_INSUFFICIENT] = 1  # = len(tmpDevs), the vendor map
+        reasons[ALLOCATED_INSUFFICIENT] = 1 if legacy else len(selected)  # len(tmpDevs) / len(tmpDevs[type])
     result.reason = _dominant(reasons) if reasons else ALLOCATED_INSUFFICIENT
     return result, []
 
