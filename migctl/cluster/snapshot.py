@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import yaml
 
+from migctl.cluster import block_yaml
 from migctl.cluster.model import Cluster, ClusterWarning
 from migctl.errors import InputError
 
@@ -253,28 +254,88 @@ def _yaml_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> InputE
     return InputError(f"{path}: not valid YAML: {problem}")
 
 
-def _yaml_items(fh: IO[str], path: Path) -> Iterator[dict[str, Any]]:
-    """Split kubectl's layout into items; fall back to a whole-file load for any other layout."""
+def _yaml_items(fh: IO[str], path: Path, *, line_parser: bool = True) -> Iterator[dict[str, Any]]:
+    """Split kubectl's layout into items; fall back to a whole-file load for any other layout.
+
+    With ``line_parser`` (the default) items are read by :mod:`migctl.cluster.block_yaml` where the
+    file allows it, each item it does not read through :func:`_exact_item`; without, every item takes
+    the exact path (the reference the line parser is tested against).
+    """
     first_item_line = _find_kubectl_items(fh)
     if first_item_line is None:
         fh.seek(0)
         yield from _yaml_whole(fh, path)
         return
     rest: list[str] = []
+    if line_parser:
+        items_at = fh.tell()
+        text = fh.read()
+        end_match = _ITEMS_END.search(text)
+        end = end_match.start() if end_match else len(text)
+        if block_yaml.usual(text, 0, end):
+            yield from _line_parsed_items(text, end, first_item_line, path, rest)
+            if rest:
+                yield from _documents_after(rest, path)
+            return
+        fh.seek(items_at)  # tabs, CR line ends or unusual characters: the exact path for all items
     for first_line, chunk in _item_chunks(fh, first_item_line, rest):
-        try:
-            loaded = _fast_yaml(chunk)
-        except (yaml.YAMLError, _Unsupported):
-            try:  # PyYAML's own loader: the exact result, or an error message with the position
-                loaded = yaml.load(chunk, Loader=_Loader)  # noqa: S506 - CSafeLoader
-            except yaml.YAMLError as exc:
-                raise _yaml_error(path, exc, first_line - 1) from None
-        if not isinstance(loaded, list) or len(loaded) != 1:
-            raise InputError(f"{path}:{first_line}: expected one Kubernetes object in this list item")
-        checked = _check_item(loaded[0], path, f"{first_line}")
-        if checked is not None:
-            yield from _expand(checked, path, str(first_line))
-    if rest:  # more YAML documents after the List
+        yield from _exact_item(chunk, first_line, path)
+    if rest:
+        yield from _documents_after(rest, path)
+
+
+#: Where the ``items:`` list ends: a column-0 line that is not a ``- `` item, blank, indented or a comment.
+_ITEMS_END = re.compile(r"^(?:[^ \t\r\n#-]|-[^ \t\r\n])", re.M)
+#: The line parser reads the items in blocks of about this many characters (bounds its line lists).
+_BLOCK_CHARS = 4 << 20
+
+
+def _line_parsed_items(
+    text: str, end: int, first_line: int, path: Path, rest: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The items in ``text[:end]`` (from the first ``- `` item, line ``first_line``), block by block."""
+    pos, line_no = 0, first_line
+    while pos < end:
+        cut = text.find("\n- ", pos + _BLOCK_CHARS, end)
+        cut = end if cut < 0 else cut + 1
+        lines = text[pos:cut].split("\n")
+        for first, stop, value in block_yaml.iter_items(lines):
+            if value is block_yaml.NOT_OURS:
+                yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
+                continue
+            checked = _check_item(value, path, f"{line_no + first}")
+            if checked is not None:
+                yield from _expand(checked, path, str(line_no + first))
+        line_no += len(lines) - 1
+        pos = cut
+    if end < len(text):  # after the items: the List's own keys, then perhaps more documents
+        tail = text[end:].split("\n")
+        for k, line in enumerate(tail):
+            if line.startswith("---"):
+                rest.append(str(line_no + k + 1))
+                rest.append("\n".join(tail[k + 1 :]))
+                break
+
+
+def _exact_item(chunk: str, first_line: int, path: Path) -> Iterator[dict[str, Any]]:
+    """One ``- `` item through libyaml: the event builder, PyYAML's loader for merge keys and errors."""
+    try:
+        loaded = _fast_yaml(chunk)
+    except (yaml.YAMLError, _Unsupported):
+        try:  # PyYAML's own loader: the exact result, or an error message with the position
+            loaded = yaml.load(chunk, Loader=_Loader)  # noqa: S506 - CSafeLoader
+        except yaml.YAMLError as exc:
+            raise _yaml_error(path, exc, first_line - 1) from None
+    if not isinstance(loaded, list) or len(loaded) != 1:
+        raise InputError(f"{path}:{first_line}: expected one Kubernetes object in this list item")
+    checked = _check_item(loaded[0], path, f"{first_line}")
+    if checked is not None:
+        yield from _expand(checked, path, str(first_line))
+
+
+def _documents_after(rest: list[str], path: Path) -> Iterator[dict[str, Any]]:
+    """More YAML documents after the List (``rest``: the first line number, then the text)."""
+    if rest:
         offset = int(rest.pop(0))
         try:
             documents = list(yaml.load_all("".join(rest), Loader=_Loader))  # noqa: S506

@@ -1,0 +1,288 @@
+"""The line parser for kubectl's YAML (``migctl.cluster.block_yaml``) against the exact libyaml path.
+
+The property every test here checks: for any text, the line parser either refuses it (``NotKubectlYaml``,
+and the reader takes the exact path) or builds exactly what the exact path builds. Never a guess.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from migctl.cluster import block_yaml
+from migctl.cluster.block_yaml import NotKubectlYaml, parse_items
+from migctl.cluster.model import Cluster
+from migctl.cluster.snapshot import _Unsupported, _fast_yaml, _yaml_items, dump_snapshot, gc_paused, load_snapshot
+from migctl.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).parent / "data" / "cluster"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gen_cluster import generate  # noqa: E402
+
+
+def exact(text: str):
+    """What the exact path builds for an items chunk, or the YAMLError it raises."""
+    try:
+        return _fast_yaml(text)
+    except _Unsupported:
+        return yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506
+
+
+def assert_same_or_refused(text: str) -> bool:
+    """The line parser's answer equals the exact one, or it refuses; True when it parsed."""
+    try:
+        fast = parse_items(text)
+    except NotKubectlYaml:
+        return False
+    try:
+        reference = exact(text)
+    except yaml.YAMLError as exc:  # the line parser accepted text that is not YAML: a bug
+        raise AssertionError(f"line parser accepted invalid YAML ({exc}):\n{text}") from None
+    assert fast == reference, text
+    return True
+
+
+def exact_cluster(path: Path) -> Cluster:
+    cluster = Cluster(source=f"snapshot {path}")
+    with gc_paused(), path.open(encoding="utf-8") as fh:
+        for obj in _yaml_items(fh, path, line_parser=False):
+            cluster.add_object(obj)
+    cluster.finish()
+    return cluster
+
+
+def assert_same_cluster(path: Path) -> None:
+    fast, reference = load_snapshot(path), exact_cluster(path)
+    assert fast.nodes == reference.nodes  # every field of every Node (dataclass equality)
+    assert sorted(fast.pods, key=lambda p: p.key) == sorted(reference.pods, key=lambda p: p.key)
+    assert fast.device_config_text == reference.device_config_text
+    assert [w.to_dict() for w in fast.all_warnings()] == [w.to_dict() for w in reference.all_warnings()]
+
+
+def write_snapshot(path: Path, objects) -> Path:
+    buf = io.StringIO()
+    dump_snapshot(list(objects), buf)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+# --- whole snapshots -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
+@pytest.mark.parametrize("realistic", [False, True])
+def test_generated_snapshots_load_the_same_cluster(tmp_path, generation, realistic):
+    path = write_snapshot(tmp_path / "gen.yaml", generate(6, 4, 60, generation=generation, realistic=realistic))
+    assert_same_cluster(path)
+    # the line parser read every Node and Pod itself (the register annotation is a folded quoted scalar);
+    # only the v2.9 device ConfigMap, whose text PyYAML writes with escapes, takes the exact path
+    lines = path.read_text().split("\n")
+    first = lines.index("items:") + 1
+    stop = next((k for k in range(first, len(lines)) if lines[k].startswith("kind: List")), len(lines))
+    values = [v for _, _, v in block_yaml.iter_items(lines, first, stop)]
+    assert len(values) == 6 + 60 + (generation == "v2.9")
+    assert sum(v is block_yaml.NOT_OURS for v in values) == (generation == "v2.9")
+
+
+@pytest.mark.parametrize("path", [EXAMPLES / "cluster.yaml", *sorted(DATA.glob("*.yaml"))], ids=lambda p: p.name)
+def test_examples_and_test_data_load_the_same_cluster(path):
+    assert_same_cluster(path)
+
+
+def test_items_the_parser_refuses_take_the_exact_path(tmp_path):
+    base = yaml.safe_load((EXAMPLES / "cluster.yaml").read_text())["items"]
+    text = write_snapshot(tmp_path / "a.yaml", base).read_text()
+    # an anchor/alias, a flow mapping and a tab-free folded scalar in three items: all through libyaml
+    text = text.replace("  kind: Node\n", "  kind: &k Node\n", 1)
+    text = text.replace("kind: Pod\n", "kind: {a: 1}\n  kind: Pod\n", 1)
+    path = tmp_path / "b.yaml"
+    path.write_text(text)
+    assert_same_cluster(path)
+    assert len(load_snapshot(path).nodes) == len([o for o in base if o["kind"] == "Node"])
+
+
+def test_crlf_and_tabs_take_the_exact_path(tmp_path):
+    text = (EXAMPLES / "cluster.yaml").read_text()
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    assert_same_cluster(path)
+    assert len(load_snapshot(path).nodes) == len(load_snapshot(EXAMPLES / "cluster.yaml").nodes)
+
+
+def test_a_bad_item_after_good_ones_names_its_line(tmp_path):
+    objs = list(generate(3, 2, 20))
+    text = write_snapshot(tmp_path / "g.yaml", objs).read_text().split("\n")
+    pod_line = max(k for k, line in enumerate(text) if line == "  kind: Pod")
+    text.insert(pod_line + 1, "   bad: indent")
+    path = tmp_path / "bad.yaml"
+    path.write_text("\n".join(text))
+    with pytest.raises(InputError) as info:
+        load_snapshot(path)
+    assert f"{path}:{pod_line + 2}:" in info.value.message
+
+
+def test_list_keys_and_more_documents_after_the_items(tmp_path):
+    objs = list(generate(2, 2, 4))
+    text = write_snapshot(tmp_path / "g.yaml", objs[:3]).read_text()
+    text += "---\n" + yaml.safe_dump_all(objs[3:])
+    path = tmp_path / "docs.yaml"
+    path.write_text(text)
+    assert_same_cluster(path)
+    assert len(load_snapshot(path).pods) == 4
+
+
+# --- the parser on its own: generated documents ------------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_keyish = st.one_of(st.sampled_from(["name", "kind", "a b", "x:y", "hami.io/vgpu-node", "true", "1", "~", "-k",
+                                     "<<", "#c", "'q'"]), st.text(max_size=8))
+_scalars = st.one_of(
+    _text,
+    st.sampled_from(["", " ", "a b", "a: b", "a #b", "'", "''", '"', "x\ny", "x\n\ny\n", "- x", "{}", "[]",
+                     "null", "~", "True", "010", "0x1F", "1e3", "1.5", "-7", "2026-11-28", "|", "> x", "&a",
+                     "*a", "!t", "@", "`", "%", "a\\b", "tab\there", "é ü 中", "\u2028", "\x85", "line\n"]),
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.none(),
+    st.text(st.sampled_from("ab '\"#:-\n\\"), max_size=120),  # long strings get folded
+)
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keyish, inner, max_size=5)),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(_keyish, _docs, min_size=1, max_size=5), min_size=1, max_size=3),
+       st.sampled_from([None, 20, 80]), st.sampled_from([2, 4]), st.sampled_from([None, "'", '"', "|"]))
+def test_parser_equals_libyaml_on_dumped_documents(items, width, indent, style):
+    text = yaml.safe_dump(items, default_flow_style=False, allow_unicode=True, width=width or 80,
+                          indent=indent, default_style=style, sort_keys=False)
+    assert_same_or_refused(text)
+
+
+def test_parser_reads_kubectl_shapes():
+    text = (
+        "- apiVersion: v1\n"
+        "  kind: Pod\n"
+        "  metadata:\n"
+        "    annotations:\n"
+        "      long: '[{\"id\":\"GPU-1\",\"type\":\"NVIDIA\n"
+        "        A100\"}, it''s]'\n"
+        "      dq: \"a\n\n"
+        "        b\"\n"
+        "      script: |\n"
+        "        line 1\n"
+        "          # not a comment\n"
+        "\n"
+        "        line 3\n"
+        "      strip: |-\n"
+        "        x\n"
+        "      keep: |+\n"
+        "        y\n"
+        "\n"
+        "    name: p\n"
+        "    labels: {}\n"
+        "  spec:\n"
+        "    containers:\n"
+        "    - name: main\n"
+        "      args:\n"
+        "      - --flag\n"
+        "      - '1'\n"
+        "      - -3\n"
+        "      ports: []\n"
+        "      resources:\n"
+        "        limits:\n"
+        "          nvidia.com/gpu: 1\n"
+        "    tolerations:\n"
+        "      - key: a\n"
+        "        value:\n"
+        "      - effect: NoSchedule\n"
+        "  status: {}\n"
+        "- kind: Node\n"
+    )
+    assert assert_same_or_refused(text)
+    item = parse_items(text)[0]
+    assert item["metadata"]["annotations"]["long"] == '[{"id":"GPU-1","type":"NVIDIA A100"}, it\'s]'
+    assert item["metadata"]["annotations"]["script"] == "line 1\n  # not a comment\n\nline 3\n"
+    assert item["spec"]["containers"][0]["args"] == ["--flag", "1", -3]
+    assert item["spec"]["tolerations"] == [{"key": "a", "value": None}, {"effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize("text", [
+    "- a: &x 1\n  b: *x\n",          # anchors and aliases
+    "- a: !!str 1\n",                # tags
+    "- a: {b: 1}\n",                 # flow collections
+    "- a: >\n    folded\n",          # folded block scalars
+    "- a: plain\n    continued\n",   # multi-line plain scalars
+    "- 'quoted key': 1\n",           # quoted keys
+    "- ? complex\n  : key\n",        # complex keys
+    "- a: 1 # comment\n",            # comments after a value
+    "- a: \"esc\\taped\"\n",         # escapes
+    "- <<: {b: 1}\n",                # merge keys
+    "- - nested\n",                  # a sequence in a sequence entry
+    "- a: b: c\n",                   # not YAML at all
+    "- a: 1\n   b: 2\n",             # odd indentation
+    "- a: 'open\nb: 1'\n",           # a quoted scalar continued at column 0
+    "- a:\tb\n",                     # tabs
+    "- a: 1\r\n",                    # CR line ends
+])
+def test_parser_refuses_what_it_does_not_read(text):
+    with pytest.raises(NotKubectlYaml):
+        parse_items(text)
+
+
+# --- the parser on its own: mutated kubectl text ------------------------------------------------------------
+
+_NOISE = ["'", '"', "#", ":", ": ", " ", "  ", "-", "- ", "&a ", "*a", "!", "|", "|-", ">", "{", "}", "[", "]",
+          ",", "\\", "?", "%", "@", "`", "~", "\n", "\n  ", "\t", "x"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 4))
+def test_mutated_kubectl_text_is_parsed_the_same_or_refused(rnd: random.Random, edits):
+    objs = list(generate(2, 2, 3, generation=rnd.choice(["v2.9", "v2.10"]), realistic=True, seed=rnd.randint(1, 9)))
+    buf = io.StringIO()
+    dump_snapshot(objs, buf)
+    lines = buf.getvalue().split("\n")
+    body = [x for x in lines[lines.index("items:") + 1 :] if x]
+    start = rnd.randrange(len(body) - 40)
+    body = body[start:][:40]
+    while body and not body[0].startswith("- "):
+        body = body[1:] or ["- a: 1"]
+    for _ in range(edits):
+        k = rnd.randrange(len(body))
+        line = body[k]
+        op = rnd.randrange(4)
+        if op == 0:  # insert noise
+            at = rnd.randrange(len(line) + 1)
+            body[k] = line[:at] + rnd.choice(_NOISE) + line[at:]
+        elif op == 1:  # re-indent
+            body[k] = " " * rnd.randrange(0, 9) + line.lstrip(" ")
+        elif op == 2 and len(body) > 1:  # drop a line
+            del body[k]
+        else:  # duplicate a line elsewhere
+            body.insert(rnd.randrange(len(body) + 1), line)
+    if not body or not body[0].startswith("-"):
+        return
+    text = "\n".join(body) + "\n"
+    try:
+        fast = parse_items(text)
+    except NotKubectlYaml:
+        return
+    try:
+        reference = exact(text)
+    except yaml.YAMLError as exc:
+        raise AssertionError(f"line parser accepted invalid YAML ({exc}):\n{text}") from None
+    assert fast == reference, text
