@@ -243,3 +243,29 @@ def test_a_pending_enable_is_retried_when_the_gpu_is_idle_again(tmp_path):
         again = apply_geometry(s, "3g.71gb:2", gpu=0, state_dir_path=tmp_path).gpus[0]
         assert again.status == "applied", again.message
         assert s.gpu(0).geometry == "3g.71gb:2" and [a.op for a in again.actions][0] == "enable-mig"
+
+
+# ---- MIG device indices have gaps after a destroy, and a freed index is reused
+
+
+def test_mig_device_indices_have_gaps_and_are_reused(nvml):
+    """mig-parted.md §2: GetMigDeviceHandleByIndex has gaps (go-nvlib skips NOT_FOUND); handles are reused."""
+    h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    uuids = []
+    for start in (0, 1, 2):
+        gi = pynvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, 19, _placement(start, 1))
+        ci = pynvml.nvmlGpuInstanceCreateComputeInstance(gi, 0)
+        uuids.append(pynvml.nvmlDeviceGetUUID(pynvml.nvmlComputeInstanceGetInfo(ci).device))
+    assert [pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, i)) for i in range(3)] == uuids
+    first = pynvml.nvmlDeviceGetGpuInstanceById(h, 7)  # the 1g at slice 0
+    pynvml.nvmlComputeInstanceDestroy(pynvml.nvmlGpuInstanceGetComputeInstanceById(first, 0))
+    pynvml.nvmlGpuInstanceDestroy(first)
+    with pytest.raises(pynvml.NVMLError_NotFound):  # a gap where the destroyed device was
+        pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, 0)
+    assert pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, 2)) == uuids[2]
+    gi = pynvml.nvmlDeviceCreateGpuInstanceWithPlacement(h, 19, _placement(6, 1))
+    ci = pynvml.nvmlGpuInstanceCreateComputeInstance(gi, 0)
+    reused = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, 0))
+    assert reused == pynvml.nvmlDeviceGetUUID(pynvml.nvmlComputeInstanceGetInfo(ci).device) != uuids[0]
+    with pytest.raises(pynvml.NVMLError_InvalidArgument):  # past the GPU's maximum
+        pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, pynvml.nvmlDeviceGetMaxMigDeviceCount(h))

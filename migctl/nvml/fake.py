@@ -23,7 +23,8 @@ What is modelled (mig-parted.md §5 "Recommended Python fake", mig-profiles.md "
   :func:`reboot` finish pending changes (a reboot wipes geometry, and on Hopper+ also the mode,
   mig-parted.md §1.4);
 - GPU instance IDs are placement slots as on real boards (the full GPU instance is GI 0);
-- MIG device handles and UUIDs (new UUID on every re-create), processes per compute instance;
+- MIG device handles and UUIDs (new UUID on every re-create), processes per compute instance; MIG
+  device indices keep gaps where a device was destroyed and reuse the lowest free one;
 - permissions (state ``user``, :data:`USERS`): MIG writes need root, listing instances root or the
   MIG monitor capability, aggregate processes of a MIG GPU root; ``driver_loaded: false`` makes
   ``nvmlInit`` fail with ``DRIVER_NOT_LOADED``; ``profiles_need_mig_on: true`` is an older driver
@@ -95,6 +96,9 @@ _DEVICE, _GI, _CI, _MIG = 0x100000, 0x200000, 0x300000, 0x400000
 #: ``unprivileged`` may not even list them (nvml.h: "Requires privileged user"; mig-parted.md §2
 #: ``ERROR_NO_PERMISSION``).
 USERS = ("root", "monitor", "unprivileged")
+
+#: nvmlDeviceGetMaxMigDeviceCount of every MIG board here (7 compute slices at most).
+MAX_MIG_DEVICES = 7
 
 
 class FakeStateError(ValueError):
@@ -188,6 +192,7 @@ class FakeComputeInstance:
     profile: int  # CI profile enum (== its ID in the fake)
     uuid: str
     processes: list[int] = field(default_factory=list)
+    mig_index: int = -1  # its MIG device index (nvmlDeviceGetMigDeviceHandleByIndex); -1: not given yet
 
 
 @dataclass
@@ -236,6 +241,14 @@ class FakeGpu:
 
     def gpu_instance(self, gi_id: int) -> FakeGpuInstance | None:
         return next((gi for gi in self.gpu_instances if gi.id == gi_id), None)
+
+    def compute_instances(self) -> list[tuple[FakeGpuInstance, FakeComputeInstance]]:
+        return [(gi, ci) for gi in self.gpu_instances for ci in gi.compute_instances]
+
+    def free_mig_index(self) -> int:
+        """The lowest MIG device index not in use: indices of destroyed devices leave gaps and are reused."""
+        used = {ci.mig_index for _gi, ci in self.compute_instances()}
+        return next(i for i in range(MAX_MIG_DEVICES + 0x100) if i not in used)
 
     @property
     def placement_units(self) -> int:
@@ -478,9 +491,13 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
                     profile=ci_profile,
                     uuid=str(ci_data.get("uuid") or _stable_uuid("MIG", gpu.uuid, gi.id, ci_id)),
                     processes=list(procs),
+                    mig_index=_int(ci_data.get("mig_index"), -1),
                 )
             )
         gpu.gpu_instances.append(gi)
+    for _gi, ci in gpu.compute_instances():
+        if ci.mig_index < 0:
+            ci.mig_index = gpu.free_mig_index()
     return gpu
 
 
@@ -506,7 +523,7 @@ def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
                 "start": gi.start,
                 "size": gi.size,
                 "compute_instances": [
-                    {"id": ci.id, "profile": ci.profile, "uuid": ci.uuid, "processes": list(ci.processes)}
+                    {"id": ci.id, "profile": ci.profile, "uuid": ci.uuid, "processes": list(ci.processes), "mig_index": ci.mig_index}
                     for ci in gi.compute_instances
                 ],
             }
@@ -1227,7 +1244,8 @@ class FakeNvml:
         ids = {ci.id for ci in gi.compute_instances}
         ci_id = next(i for i in range(0x100) if i not in ids)
         self.state.serial += 1
-        ci = FakeComputeInstance(ci_id, ci_profile, _stable_uuid("MIG", gpu.uuid, gi.id, ci_id, self.state.serial))
+        ci = FakeComputeInstance(ci_id, ci_profile, _stable_uuid("MIG", gpu.uuid, gi.id, ci_id, self.state.serial),
+                                 mig_index=gpu.free_mig_index())
         gi.compute_instances.append(ci)
         _put(out, c_void_p, self._ci_handle(gpu, gi, ci))
         self._changed(fault)
@@ -1305,7 +1323,7 @@ class FakeNvml:
         gpu = self._gpu(handle)
         if gpu is None:
             return ERROR_INVALID_ARGUMENT
-        _put(out, c_uint, 7 if gpu.mig_capable else 0)
+        _put(out, c_uint, MAX_MIG_DEVICES if gpu.mig_capable else 0)
         return SUCCESS
 
     @_export("nvmlDeviceGetMigDeviceHandleByIndex", c_void_p, c_uint, c_void_p)
@@ -1313,11 +1331,12 @@ class FakeNvml:
         gpu, ret = self._mig_gpu(handle)
         if gpu is None:
             return ret
-        devices = self._mig_devices(gpu)
-        if index >= len(devices):
-            return ERROR_NOT_FOUND
-        gi, ci = devices[index]
-        _put(out, c_void_p, self._ci_handle(gpu, gi, ci, _MIG))
+        if index >= MAX_MIG_DEVICES or out is None:
+            return ERROR_INVALID_ARGUMENT
+        found = next(((gi, ci) for gi, ci in gpu.compute_instances() if ci.mig_index == index), None)
+        if found is None:
+            return ERROR_NOT_FOUND  # a gap: go-nvlib's VisitMigDevices skips these
+        _put(out, c_void_p, self._ci_handle(gpu, found[0], found[1], _MIG))
         return SUCCESS
 
     @_export("nvmlDeviceIsMigDeviceHandle", c_void_p, c_void_p)
