@@ -172,6 +172,24 @@ def test_parser_equals_libyaml_on_dumped_documents(items, width, indent, style):
     assert_same_or_refused(text)
 
 
+_tame_text = st.text(st.sampled_from("abz09 ./-_:'\"\n{}"), max_size=100)  # mostly what kubectl writes
+_tame_docs = st.recursive(
+    st.one_of(_tame_text, st.integers(-99, 99), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.from_regex(r"[a-z][a-z0-9./-]{0,12}", fullmatch=True), inner,
+                                            max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["metadata", "spec", "status", "kind"]), _tame_docs, min_size=1),
+                min_size=1, max_size=3), st.sampled_from([20, 80, 100_000]))
+def test_parser_equals_libyaml_on_kubectl_like_documents(items, width):
+    text = yaml.safe_dump(items, default_flow_style=False, allow_unicode=True, width=width, sort_keys=False)
+    assert_same_or_refused(text)
+
+
 def test_parser_reads_kubectl_shapes():
     text = (
         "- apiVersion: v1\n"
