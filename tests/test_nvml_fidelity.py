@@ -269,3 +269,17 @@ def test_mig_device_indices_have_gaps_and_are_reused(nvml):
     assert reused == pynvml.nvmlDeviceGetUUID(pynvml.nvmlComputeInstanceGetInfo(ci).device) != uuids[0]
     with pytest.raises(pynvml.NVMLError_InvalidArgument):  # past the GPU's maximum
         pynvml.nvmlDeviceGetMigDeviceHandleByIndex(h, pynvml.nvmlDeviceGetMaxMigDeviceCount(h))
+
+
+# ---- older drivers lack nvmlDeviceGetGpuInstanceProfileInfoByIdV (a recent addition to NVML)
+
+
+def test_compute_instances_are_created_without_the_by_id_profile_query(tmp_path):
+    """The adapter finds the GI's slice count by the enum walk every MIG driver answers."""
+    state = FakeState.from_spec(f"{A100}:1")
+    fake = FakeNvml(state)
+    delattr(fake.lib, "nvmlDeviceGetGpuInstanceProfileInfoByIdV")
+    with open_session(fake) as s:
+        report = apply_geometry(s, "3g.20gb:1,2g.10gb:1,1g.5gb:1", gpu=0, state_dir_path=tmp_path)
+        assert report.gpus[0].status == "applied", report.gpus[0].message
+        assert all(len(gi.compute_instances) == 1 for gi in s.gpu(0).instances)

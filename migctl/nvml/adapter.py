@@ -455,16 +455,14 @@ class NvmlSession:
         nv = self._nvml
         gi = self._call(f"find GPU instance {gi_id}", index, nv.nvmlDeviceGetGpuInstanceById, self._handle(index), gi_id)
         gi_info = self._call("read GPU instance info", index, nv.nvmlGpuInstanceGetInfo, gi)
-        gi_profile = self._call(
-            "read GPU instance profile", index, nv.nvmlDeviceGetGpuInstanceProfileInfoById, self._handle(index), int(gi_info.profileId)
-        )
+        gi_slices = self._gi_slice_count(index, int(gi_info.profileId))
         chosen = None
         for enum in range(_CI_PROFILE_COUNT):
             try:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
                 continue
-            if int(info.sliceCount) == int(gi_profile.sliceCount):
+            if int(info.sliceCount) == gi_slices:
                 chosen = int(info.id)
                 break
         if chosen is None:
@@ -475,6 +473,29 @@ class NvmlSession:
         ci = self._call(f"create compute instance in GPU instance {gi_id}", index, nv.nvmlGpuInstanceCreateComputeInstance, gi, chosen)
         self.writes += 1
         return int(self._call("read compute instance info", index, nv.nvmlComputeInstanceGetInfo, ci).id)
+
+    def _gi_slice_count(self, index: int, profile_id: int) -> int:
+        """Compute slices of board profile ``profile_id``.
+
+        ``nvmlDeviceGetGpuInstanceProfileInfoByIdV`` is a recent addition to NVML (drivers such as 535
+        lack it: FUNCTION_NOT_FOUND); the enum walk of ``nvmlDeviceGetGpuInstanceProfileInfo`` works
+        on every MIG driver.
+        """
+        nv = self._nvml
+        handle = self._handle(index)
+        try:
+            return int(nv.nvmlDeviceGetGpuInstanceProfileInfoById(handle, profile_id).sliceCount)
+        except nv.NVMLError_FunctionNotFound:
+            pass
+        except nv.NVMLError as exc:
+            raise _nvml_error(exc, "read GPU instance profile", self._label(index)) from None
+        for _enum, info, _placements in self._profile_infos(index, handle):
+            if int(info.id) == profile_id:
+                return int(info.sliceCount)
+        raise NvmlCallError(
+            f"{self._label(index)}: read GPU instance profile failed: NVML lists no profile with ID {profile_id}",
+            code=-1, operation="read GPU instance profile", gpu=self._label(index),
+        )
 
     def destroy_compute_instance(self, index: int, gi_id: int, ci_id: int) -> None:
         nv = self._nvml
