@@ -309,3 +309,16 @@ def test_gen_reason_counts_per_version():
         details[version] = r.pods[0].verdicts[0].detail
     assert details["2.9"] == "container main: 1/3 AllocatedCardsInsufficientRequest, 1/3 NumaNotFit"
     assert details["2.10"] == "container main: 2/3 NumaNotFit, 1/3 AllocatedCardsInsufficientRequest"
+
+
+def test_legacy_raw_gpu_fallback_is_reported():
+    three = (
+        (T("1g.5gb", 5120, 7, 14),),
+        (T("1g.5gb", 5120, 1, 14), T("2g.10gb", 10240, 3, 28)),
+        (T("3g.20gb", 20480, 2, 42),),
+    )
+    state = cluster(node("n1", [legacy_mig_gpu(0, three)]))
+    result = simulate(state, [pod("pct", gpu=1, pct=100, gpucores=0)], version="2.9", config=legacy_config(three))
+    p = result.pods[0]
+    assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0,NVIDIA,40960,0:;"
+    assert any("no MIG geometry" in w and "40960" in w for w in p.warnings)

@@ -28,7 +28,7 @@ from migctl.simulate.requests import ContainerRequests, Denied, PodOptions, muta
 from migctl.simulate.result import NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.scoring import combined_node_score, node_score
-from migctl.simulate.state import ClusterState, Gpu, MigAllocation, Node
+from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocation, Node
 from migctl.simulate.version import HamiVersion
 
 
@@ -118,7 +118,7 @@ class Simulator:
         result.node = choice.name
         if fit is not None:
             result.allocations = fit.allocations
-            result.warnings += _suffix_warnings(fit.allocations)
+            result.warnings += _legacy_mig_warnings(fit.allocations, version)
             result.warnings += [f"container {name}: {cfit.note}" for name, cfit in fit.containers if cfit.note]
             by_id = {g.id: g for g in choice.gpus}
             result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
@@ -291,12 +291,20 @@ class Simulator:
         self._changes.append(node.name)
 
 
-def _suffix_warnings(allocations: list[Allocation]) -> list[str]:
-    """Say when the v2.9 reset-branch bug (hami.md §4.5, §6 PR #2513) writes a slot other than the
-    one taken: the next scheduling cycle believes the written slot is in use and the taken one free."""
-    out = []
+def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) -> list[str]:
+    """v2.9 quirks worth a sentence (hami.md §4.5, §4.7): the reset-branch bug (§6 PR #2513) writes a
+    slot other than the one taken, so the next scheduling cycle believes the written slot is in use
+    and the taken one free; and when no geometry has a large enough instance, v2.9.0 hands the
+    MIG-mode GPU out whole, without a ``[t-s]`` suffix."""
+    out: list[str] = []
+    if not version.legacy:
+        return out
     for a in allocations:
-        if a.template is not None and a.instance is not None and a.instance != a.slot:
+        if a.mode == MIG_MODE and a.template is None:
+            out.append(
+                f"{a.gpu_id}: no MIG geometry has an instance of {a.memory_mib} MiB or more; HAMi 2.9.0 hands the "
+                "mig-mode GPU out whole, without a [t-s] suffix (no MIG instance is created for it)")
+        elif a.template is not None and a.instance is not None and a.instance != a.slot:
             out.append(
                 f"{a.uuid_text}: HAMi 2.9 wrote the geometry entry index, but the {a.profile} instance taken is "
                 f"slot {a.instance}; the next scheduling cycle sees slot {a.slot} in use and slot {a.instance} free, "
