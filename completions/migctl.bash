@@ -52,7 +52,7 @@ _migctl_option_values() {
         'status|-o') echo 'text wide json yaml' ;;
         'status|--output') echo 'text wide json yaml' ;;
         'simulate|--node-policy') echo 'binpack spread' ;;
-        'simulate|--gpu-policy') echo 'binpack spread' ;;
+        'simulate|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
         'simulate|--hami-version') echo 'auto 2.9 2.10' ;;
         'simulate|--node-score') echo 'hami combined' ;;
         'simulate|-o') echo 'text json yaml' ;;

@@ -106,7 +106,7 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l kubeconfig -x -d 'Kubeconfig
 complete -c migctl -n '__migctl_at \'simulate\'' -l context -x -d 'Kubeconfig context for the live cluster.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi\'s built-in defaults.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy (pods override with hami.io/node-scheduler-policy).'
-complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack spread' -d 'Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).'
+complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); auto infers it from the cluster and config.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does (GPU usage only); combined: the seed\'s target, GPU memory + CPU + memory.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l repeat -x -d 'Submit the pods N times.'

@@ -322,3 +322,27 @@ def test_legacy_raw_gpu_fallback_is_reported():
     p = result.pods[0]
     assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0,NVIDIA,40960,0:;"
     assert any("no MIG geometry" in w and "40960" in w for w in p.warnings)
+
+
+def test_gpu_policy_flag_accepts_topology_aware(cli, tmp_path):
+    gpus = [{"id": f"GPU-{i}", "index": i, "count": 10, "devmem": 40960, "devcore": 100,
+             "type": "NVIDIA A100-SXM4-40GB", "mode": "hami-core", "health": True} for i in range(3)]
+    scores = [{"uuid": "GPU-0", "score": {"GPU-1": 100, "GPU-2": 10}},
+              {"uuid": "GPU-1", "score": {"GPU-0": 100, "GPU-2": 10}},
+              {"uuid": "GPU-2", "score": {"GPU-0": 10, "GPU-1": 10}}]
+    snapshot = {"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "n1", "annotations": {"hami.io/node-nvidia-register": json.dumps(gpus),
+                                                   "hami.io/node-nvidia-score": json.dumps(scores)}},
+        "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}}]}
+    cluster_file = tmp_path / "cluster.json"
+    cluster_file.write_text(json.dumps(snapshot))
+    pods_file = tmp_path / "pods.json"
+    pods_file.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 2, "nvidia.com/gpumem": 1000}}}]}}))
+    r = cli("simulate", pods_file, "--cluster", cluster_file, "--gpu-policy", "topology-aware", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [d["gpu_uuid"] for d in json.loads(r.stdout)["pods"][0]["devices"]] == ["GPU-1", "GPU-0"]
+    r = cli("simulate", pods_file, "--cluster", cluster_file, "-o", "json")
+    assert [d["gpu_uuid"] for d in json.loads(r.stdout)["pods"][0]["devices"]] == ["GPU-2", "GPU-1"]

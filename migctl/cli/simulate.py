@@ -32,6 +32,13 @@ class Policy(str, Enum):
     spread = "spread"
 
 
+class GpuPolicy(str, Enum):
+    binpack = "binpack"
+    spread = "spread"
+    topology_aware = "topology-aware"
+    mutex = "mutex"  # HAMi 2.10
+
+
 class VersionChoice(str, Enum):
     auto = "auto"
     v2_9 = "2.9"
@@ -188,8 +195,8 @@ def simulate_command(
         "built-in defaults."))] = None,
     node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy "
                                                 "(pods override with hami.io/node-scheduler-policy).")] = Policy.binpack,
-    gpu_policy: Annotated[Policy, typer.Option("--gpu-policy", help="Scheduler default GPU policy "
-                                               "(pods override with hami.io/gpu-scheduler-policy).")] = Policy.spread,
+    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy "
+                                                  "(pods override with hami.io/gpu-scheduler-policy).")] = GpuPolicy.spread,
     hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); "
         "auto infers it from the cluster and config."))] = VersionChoice.auto,
