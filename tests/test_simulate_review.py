@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from test_simulate_support import (
     T,
     cluster,
@@ -346,3 +348,102 @@ def test_gpu_policy_flag_accepts_topology_aware(cli, tmp_path):
     assert [d["gpu_uuid"] for d in json.loads(r.stdout)["pods"][0]["devices"]] == ["GPU-1", "GPU-0"]
     r = cli("simulate", pods_file, "--cluster", cluster_file, "-o", "json")
     assert [d["gpu_uuid"] for d in json.loads(r.stdout)["pods"][0]["devices"]] == ["GPU-2", "GPU-1"]
+
+
+# ------------------------------------------------------------ what the next cycle rebuilds (hami.md §2.3)
+
+
+def _register(gpus: list[dict]) -> dict:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "n1", "annotations": {"hami.io/node-nvidia-register": json.dumps(gpus)}},
+            "status": {"allocatable": {"cpu": "64", "memory": "512Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def _gpu_view(state, legacy: bool) -> list[tuple]:
+    out = []
+    for g in state.nodes["n1"].gpus:
+        mig = ([s.in_use for s in g.usage_list] if legacy
+               else sorted((a.profile, a.placement.start) for a in g.allocations))
+        out.append((g.id, g.used, g.usedmem, g.usedcores, mig))
+    return out
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10"])
+@pytest.mark.parametrize("seed", range(6))
+def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, seed):
+    """After the simulation, rebuilding the node from the annotations it wrote (the cluster package,
+    HAMi's getNodesUsage) gives the very usage the simulator carried on with."""
+    import random
+
+    from migctl.cluster.model import Cluster
+    from migctl.simulate.build import state_from_cluster
+    from migctl.simulate.pod import pod_from_object
+    from migctl.simulate import HamiVersion, SimulationOptions, Simulator
+
+    rng = random.Random(seed)
+    legacy = version == "2.9"
+    profiles = [{"name": "1g.5gb", "memoryMB": 4864, "core": 15, "sliceCount": 1,
+                 "placements": [{"start": s, "size": 1} for s in range(7)]},
+                {"name": "2g.10gb", "memoryMB": 9984, "core": 29, "sliceCount": 2,
+                 "placements": [{"start": s, "size": 2} for s in (0, 2, 4)]},
+                {"name": "3g.20gb", "memoryMB": 19968, "core": 43, "sliceCount": 3,
+                 "placements": [{"start": s, "size": 4} for s in (0, 4)]}]
+    gpus = []
+    for i in range(3):
+        mig = i < 2
+        g = {"id": f"GPU-{i}", "index": i, "count": 10 if legacy or not mig else 7, "devmem": 40960,
+             "devcore": 100, "type": "NVIDIA A100-PCIE-40GB", "mode": "mig" if mig else "hami-core",
+             "health": True}
+        if mig and not legacy:
+            g["migProfiles"] = profiles
+        gpus.append(g)
+    config = legacy_config()
+    node_obj = _register(gpus)
+
+    def container(name: str) -> dict:
+        limits = {"nvidia.com/gpu": rng.choice([1, 1, 2]), "nvidia.com/gpumem": rng.choice([3000, 8000, 15000])}
+        if rng.random() < 0.5:
+            limits["nvidia.com/gpucores"] = rng.choice([0, 10, 30])
+        return {"name": name, "resources": {"limits": limits}}
+
+    objects = []
+    for n in range(8):
+        spec: dict = {"containers": [container("a")] + ([container("b")] if rng.random() < 0.3 else [])}
+        if rng.random() < 0.3:
+            spec["initContainers"] = [container("init")]
+        objects.append({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": f"p{n}", "namespace": "default", "annotations": {}}, "spec": spec})
+
+    v = HamiVersion(version)
+    state = state_from_cluster(Cluster.from_objects([node_obj]), config, v)
+    result = Simulator(state, config, SimulationOptions(version=v)).run([pod_from_object(o) for o in objects])
+    assert result.scheduled >= 1
+    placed_objects = [node_obj]
+    for obj, p in zip(objects, result.pods):
+        if p.scheduled:
+            obj = json.loads(json.dumps(obj))
+            obj["metadata"]["annotations"].update(p.annotations)
+            obj["spec"]["nodeName"] = p.node
+            obj["status"] = {"phase": "Running"}
+            placed_objects.append(obj)
+    rebuilt = state_from_cluster(Cluster.from_objects(placed_objects), config, v)
+    assert _gpu_view(rebuilt, legacy) == _gpu_view(state, legacy)
+
+
+def test_legacy_init_and_app_on_one_gpu_rebuild_in_uuid_order():
+    # the init container fits on a fresh copy (15000 MiB -> 3g geometry, [2-0]) and the app
+    # container on the app copy (8000 MiB -> geometry 1, [1-1]); the next cycle collapses per UUID
+    # as written and meets "GPU-0[1-1]" first: geometry 1 is expanded, slots 1 and 0 are in use,
+    # and both entries count (2 slots, 30720 MiB)
+    init = [{"name": "init", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 15000}}}]
+    app = [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000}}}]
+    state = cluster(node("n1", [legacy_mig_gpu(0)]))
+    result = simulate(state, [pod("p", init=init, containers=app), pod("q", gpu=1, gpumem=8000)], version="2.9",
+                      config=legacy_config())
+    p, q = result.pods
+    assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0[2-0],NVIDIA,20480,42:;GPU-0[1-1],NVIDIA,10240,28:;"
+    gpu = state.nodes["n1"].gpus[0]
+    assert q.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0[1-2],NVIDIA,10240,28:;"
+    assert (gpu.used, gpu.usedmem, gpu.usedcores) == (3, 40960, 98)
+    assert [s.in_use for s in gpu.usage_list] == [True, True, True, False]

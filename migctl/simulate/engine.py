@@ -315,33 +315,39 @@ def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) ->
 def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
     """Add one pod's devices to the node as HAMi rebuilds usage from annotations (hami.md §2.3).
 
-    Per GPU (``CollapseInitContainerUsage``): app container devices are summed; init containers
-    run one at a time, and HAMi takes the peak *per device entry*: an init entry counts one slot
-    and its own memory and cores, even when one init container holds several MIG instances of the
-    same GPU. The GPU then counts ``max(init peak, app sum)`` per field, at least one slot. Every
-    MIG slot/reservation named by the pod is in use.
+    ``CollapseInitContainerUsage`` works per device UUID *as written*, so a legacy ``[t-s]`` suffix
+    makes its own entry: app container devices are summed; init containers run one at a time and
+    HAMi takes the peak per device entry (one slot, the entry's own memory and cores, even when one
+    init container holds several instances); each entry counts ``max(init peak, app sum)`` per
+    field, at least one slot. The entries come out sorted by UUID, and v2.9 marks the ``[t-s]`` slots
+    in that order: the first suffix met on an idle GPU picks the template that is expanded (the init
+    and app containers of one pod fit on separate copies and may name different templates).
+    v2.10 puts every reservation the pod names in use.
     """
     by_id = {g.id: g for g in gpus}
-    per_gpu: dict[str, list[Allocation]] = {}
+    states: dict[str, tuple[Allocation, list[int], list[int]]] = {}
     for a in allocations:
-        per_gpu.setdefault(a.gpu_id, []).append(a)
-    for gpu_id, allocs in per_gpu.items():
-        gpu = by_id.get(gpu_id)
+        first, peak, app = states.setdefault(a.uuid_text, (a, [0, 0, 0], [0, 0, 0]))
+        if a.init:
+            peak[0] = 1
+            peak[1] = max(peak[1], a.memory_mib)
+            peak[2] = max(peak[2], a.cores)
+        else:
+            app[0] += 1
+            app[1] += a.memory_mib
+            app[2] += a.cores
+    for key in sorted(states):
+        first, peak, app = states[key]
+        gpu = by_id.get(first.gpu_id)
         if gpu is None:
             continue
-        app = [0, 0, 0]
-        peak = [0, 0, 0]
-        for a in allocs:
-            if a.init:
-                peak = [1, max(peak[1], a.memory_mib), max(peak[2], a.cores)]
-            else:
-                app = [app[0] + 1, app[1] + a.memory_mib, app[2] + a.cores]
-        used, mem, cores = (max(x, y) for x, y in zip(app, peak))
-        gpu.used += max(used, 1)
-        gpu.usedmem += mem
-        gpu.usedcores += cores
-        for a in allocs:
-            if version.legacy:
-                legacy_mark(gpu, a.template, a.slot)
-            elif a.placement is not None and a.profile is not None:
+        gpu.used += max(peak[0], app[0], 1)
+        gpu.usedmem += max(peak[1], app[1])
+        gpu.usedcores += max(peak[2], app[2])
+        if version.legacy:
+            legacy_mark(gpu, first.template, first.slot)
+    if not version.legacy:
+        for a in allocations:
+            gpu = by_id.get(a.gpu_id)
+            if gpu is not None and a.placement is not None and a.profile is not None:
                 gpu.allocations.append(MigAllocation(a.profile, a.placement))
