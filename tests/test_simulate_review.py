@@ -369,9 +369,12 @@ def _gpu_view(state, legacy: bool) -> list[tuple]:
     return out
 
 
-@pytest.mark.parametrize("version", ["2.9", "2.10"])
-@pytest.mark.parametrize("seed", range(6))
-def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, seed):
+BUGGY_GEOMETRY = ((T("1g.5gb", 5120, 3, 14), T("2g.10gb", 10240, 2, 28)), (T("3g.20gb", 20480, 2, 42),))
+
+
+@pytest.mark.parametrize("version,geometries", [("2.9", None), ("2.9", BUGGY_GEOMETRY), ("2.10", None)])
+@pytest.mark.parametrize("seed", range(8))
+def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometries, seed):
     """After the simulation, rebuilding the node from the annotations it wrote (the cluster package,
     HAMi's getNodesUsage) gives the very usage the simulator carried on with."""
     import random
@@ -398,7 +401,7 @@ def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, seed):
         if mig and not legacy:
             g["migProfiles"] = profiles
         gpus.append(g)
-    config = legacy_config()
+    config = legacy_config(geometries) if geometries else legacy_config()
     node_obj = _register(gpus)
 
     def container(name: str) -> dict:
@@ -412,8 +415,10 @@ def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, seed):
         spec: dict = {"containers": [container("a")] + ([container("b")] if rng.random() < 0.3 else [])}
         if rng.random() < 0.3:
             spec["initContainers"] = [container("init")]
+        annotations = {"hami.io/gpu-scheduler-policy": rng.choice(["binpack", "spread"])}
         objects.append({"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": f"p{n}", "namespace": "default", "annotations": {}}, "spec": spec})
+                        "metadata": {"name": f"p{n}", "namespace": "default", "annotations": annotations},
+                        "spec": spec})
 
     v = HamiVersion(version)
     state = state_from_cluster(Cluster.from_objects([node_obj]), config, v)
