@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -268,24 +269,20 @@ def _yaml_items(fh: IO[str], path: Path, *, line_parser: bool = True) -> Iterato
         return
     rest: list[str] = []
     if line_parser:
-        items_at = fh.tell()
         text = fh.read()
-        end_match = _ITEMS_END.search(text)
-        end = end_match.start() if end_match else len(text)
-        if block_yaml.usual(text, 0, end):
-            yield from _line_parsed_items(text, end, first_item_line, path, rest)
-            if rest:
-                yield from _documents_after(rest, path)
-            return
-        fh.seek(items_at)  # tabs, CR line ends or unusual characters: the exact path for all items
-    for first_line, chunk in _item_chunks(fh, first_item_line, rest):
-        yield from _exact_item(chunk, first_line, path)
+        end_match = _ITEMS_END.search(text)  # the text starts with the first item: a match is at a line start
+        end = end_match.start() + 1 if end_match else len(text)
+        yield from _line_parsed_items(text, end, first_item_line, path, rest)
+    else:
+        for first_line, chunk in _item_chunks(fh, first_item_line, rest):
+            yield from _exact_item(chunk, first_line, path)
     if rest:
         yield from _documents_after(rest, path)
 
 
-#: Where the ``items:`` list ends: a column-0 line that is not a ``- `` item, blank, indented or a comment.
-_ITEMS_END = re.compile(r"^(?:[^ \t\r\n#-]|-[^ \t\r\n])", re.M)
+#: Where the ``items:`` list ends: a column-0 line that is not a ``- `` item, blank, indented or a comment
+#: (a line starting with a tab or CR stays in the list, as :func:`_item_chunks` has it).
+_ITEMS_END = re.compile(r"\n(?:[^ \t\r\n#-]|-[^ \t\r\n])")
 #: The line parser reads the items in blocks of about this many characters (bounds its line lists).
 _BLOCK_CHARS = 4 << 20
 
@@ -298,7 +295,14 @@ def _line_parsed_items(
     while pos < end:
         cut = text.find("\n- ", pos + _BLOCK_CHARS, end)
         cut = end if cut < 0 else cut + 1
-        lines = text[pos:cut].split("\n")
+        block = text[pos:cut]
+        if not block_yaml.usual(block):  # tabs, CR line ends, unusual characters: the exact path
+            for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
+                yield from _exact_item(chunk, first_line, path)
+            line_no += block.count("\n")
+            pos = cut
+            continue
+        lines = block.split("\n")
         for first, stop, value in block_yaml.iter_items(lines):
             if value is block_yaml.NOT_OURS:
                 yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
