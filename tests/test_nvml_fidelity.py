@@ -283,3 +283,25 @@ def test_compute_instances_are_created_without_the_by_id_profile_query(tmp_path)
         report = apply_geometry(s, "3g.20gb:1,2g.10gb:1,1g.5gb:1", gpu=0, state_dir_path=tmp_path)
         assert report.gpus[0].status == "applied", report.gpus[0].message
         assert all(len(gi.compute_instances) == 1 for gi in s.gpu(0).instances)
+
+
+# ---- graphics work on a +gfx instance is a process too (nvmlDeviceGetGraphicsRunningProcesses)
+
+
+def test_graphics_processes_on_a_gfx_instance_make_it_busy(tmp_path):
+    """RTX PRO Blackwell ``+gfx`` instances run graphics contexts, which the compute process list omits."""
+    rtx = "NVIDIA RTX PRO 6000 Blackwell Server Edition"
+    state = FakeState.from_dict({"gpus": [{"name": rtx, "mig_current": True, "gpu_instances": [
+        {"profile": "2g.48gb+gfx", "start": 0, "compute_instances": [{"id": 0, "graphics_processes": [900]}]}]}]})
+    with open_session(FakeNvml(state)) as s:
+        gpu = s.gpu(0)
+        assert gpu.instances[0].processes == (900,)
+        report = apply_geometry(s, "4g.96gb:1", gpu=0, state_dir_path=tmp_path)
+        assert report.gpus[0].status == "refused" and "900" in report.gpus[0].message
+    with FakeNvml(state):
+        pynvml.nvmlInit()
+        gi = pynvml.nvmlDeviceGetGpuInstanceById(pynvml.nvmlDeviceGetHandleByIndex(0), state.gpus[0].gpu_instances[0].id)
+        with pytest.raises(pynvml.NVMLError_InUse):  # the board refuses too
+            pynvml.nvmlComputeInstanceDestroy(pynvml.nvmlGpuInstanceGetComputeInstanceById(gi, 0))
+        pynvml.nvmlShutdown()
+    assert FakeState.from_dict(state.to_dict()).gpus[0].gpu_instances[0].compute_instances[0].graphics_processes == [900]

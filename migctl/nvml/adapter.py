@@ -417,7 +417,8 @@ class NvmlSession:
         return tuple(sorted(result, key=lambda c: c.id))
 
     def _mig_device(self, device: Any) -> tuple[str | None, tuple[int, ...] | None]:
-        """MIG UUID and PIDs via the MIG device handle ``nvmlComputeInstanceGetInfo`` gives (mig-parted.md §2)."""
+        """MIG UUID and PIDs (compute and graphics) via the MIG device handle ``nvmlComputeInstanceGetInfo`` gives
+        (mig-parted.md §2)."""
         nv = self._nvml
         try:
             uuid: str | None = _text(nv.nvmlDeviceGetUUID(device))
@@ -426,8 +427,12 @@ class NvmlSession:
         try:
             procs: tuple[int, ...] | None = tuple(sorted(int(p.pid) for p in nv.nvmlDeviceGetComputeRunningProcesses(device)))
         except Exception:  # noqa: BLE001 - NVMLError, or a library too old for _v3: unknown, treated as busy
-            procs = None
-        return uuid, procs
+            return uuid, None
+        try:  # graphics contexts (+gfx instances) are not in the compute list
+            graphics = {int(p.pid) for p in nv.nvmlDeviceGetGraphicsRunningProcesses(device)}
+        except Exception:  # noqa: BLE001 - not supported for this instance or driver: the compute list stands
+            graphics = set()
+        return uuid, tuple(sorted(set(procs) | graphics))
 
     # ---- writes
 

@@ -193,6 +193,11 @@ class FakeComputeInstance:
     uuid: str
     processes: list[int] = field(default_factory=list)
     mig_index: int = -1  # its MIG device index (nvmlDeviceGetMigDeviceHandleByIndex); -1: not given yet
+    graphics_processes: list[int] = field(default_factory=list)  # graphics contexts (+gfx instances)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.processes or self.graphics_processes)
 
 
 @dataclass
@@ -477,6 +482,9 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
             procs = ci_data.get("processes") or []
             if not isinstance(procs, list) or not all(isinstance(p, int) for p in procs):
                 raise FakeStateError(f"{ci_where}.processes: expected a list of PIDs (integers)")
+            graphics = ci_data.get("graphics_processes") or []
+            if not isinstance(graphics, list) or not all(isinstance(p, int) for p in graphics):
+                raise FakeStateError(f"{ci_where}.graphics_processes: expected a list of PIDs (integers)")
             ci_id = _int(ci_data.get("id"), k)
             ci_profile = _int(ci_data.get("profile"), _full_ci_enum(profile))
             used = sum(CI_ENUM_SLICES[c.profile] for c in gi.compute_instances)
@@ -492,6 +500,7 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
                     uuid=str(ci_data.get("uuid") or _stable_uuid("MIG", gpu.uuid, gi.id, ci_id)),
                     processes=list(procs),
                     mig_index=_int(ci_data.get("mig_index"), -1),
+                    graphics_processes=list(graphics),
                 )
             )
         gpu.gpu_instances.append(gi)
@@ -524,6 +533,7 @@ def _gpu_to_dict(gpu: FakeGpu) -> dict[str, Any]:
                 "size": gi.size,
                 "compute_instances": [
                     {"id": ci.id, "profile": ci.profile, "uuid": ci.uuid, "processes": list(ci.processes), "mig_index": ci.mig_index}
+                    | ({"graphics_processes": list(ci.graphics_processes)} if ci.graphics_processes else {})
                     for ci in gi.compute_instances
                 ],
             }
@@ -924,6 +934,13 @@ class FakeNvml:
 
     @_export("nvmlDeviceGetComputeRunningProcesses_v3", c_void_p, c_void_p, c_void_p)
     def _processes(self, handle: int, count: int, infos: int) -> int:
+        return self._running(handle, count, infos, lambda ci: ci.processes)
+
+    @_export("nvmlDeviceGetGraphicsRunningProcesses_v3", c_void_p, c_void_p, c_void_p)
+    def _graphics_processes(self, handle: int, count: int, infos: int) -> int:
+        return self._running(handle, count, infos, lambda ci: ci.graphics_processes)
+
+    def _running(self, handle: int, count: int, infos: int, pids: Callable[[FakeComputeInstance], list[int]]) -> int:
         entries: list[tuple[int, int, int]] = []
         gpu = self._gpu(handle)
         if count is None:
@@ -932,12 +949,12 @@ class FakeNvml:
             return ERROR_NO_PERMISSION  # nvml.h: aggregate over a MIG GPU "only if the caller has appropriate privileges"
         if gpu is not None:
             for gi, ci in self._mig_devices(gpu) if gpu.mig_current else []:
-                entries += [(pid, gi.id, ci.id) for pid in ci.processes]
+                entries += [(pid, gi.id, ci.id) for pid in pids(ci)]
         else:
             mig = self._ci(handle, _MIG)
             if mig is None:
                 return ERROR_INVALID_ARGUMENT
-            entries = [(pid, mig[1].id, mig[2].id) for pid in mig[2].processes]
+            entries = [(pid, mig[1].id, mig[2].id) for pid in pids(mig[2])]
         capacity = cast(count, POINTER(c_uint))[0]
         _put(count, c_uint, len(entries))
         if not entries:
@@ -978,7 +995,7 @@ class FakeNvml:
         if fault is not None and not fault.crash:
             return fault.code
         want = bool(mode)
-        busy = any(ci.processes for gi in gpu.gpu_instances for ci in gi.compute_instances)
+        busy = any(ci.busy for gi in gpu.gpu_instances for ci in gi.compute_instances)
         gpu.mig_pending = want
         activation = SUCCESS
         if want != gpu.mig_current:
@@ -1310,7 +1327,7 @@ class FakeNvml:
         if fault is not None and not fault.crash:
             return fault.code
         _gpu, gi, ci = found
-        if ci.processes:
+        if ci.busy:
             return ERROR_IN_USE
         gi.compute_instances.remove(ci)
         self._changed(fault)
