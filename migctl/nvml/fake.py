@@ -23,8 +23,11 @@ What is modelled (mig-parted.md §5 "Recommended Python fake", mig-profiles.md "
   :func:`reboot` finish pending changes (a reboot wipes geometry, and on Hopper+ also the mode,
   mig-parted.md §1.4);
 - GPU instance IDs are placement slots as on real boards (the full GPU instance is GI 0);
-- MIG device handles and UUIDs (new UUID on every re-create), processes per compute instance; MIG
-  device indices keep gaps where a device was destroyed and reuse the lowest free one;
+- MIG device handles and UUIDs (new UUID on every re-create), compute and graphics processes per
+  compute instance (both make it busy); MIG device indices keep gaps where a device was destroyed
+  and reuse the lowest free one;
+- a wrong ``instanceCount`` reported by NVML (``nvml_instance_count``, the A30 trap) while the board
+  keeps enforcing its real limits;
 - permissions (state ``user``, :data:`USERS`): MIG writes need root, listing instances root or the
   MIG monitor capability, aggregate processes of a MIG GPU root; ``driver_loaded: false`` makes
   ``nvmlInit`` fail with ``DRIVER_NOT_LOADED``; ``profiles_need_mig_on: true`` is an older driver
