@@ -321,3 +321,31 @@ def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:  # 
         wait_for(lambda: geometry(fake, 0) == {"3g.20gb": 2})
         wait_for(lambda: daemon.metrics.applies == 2)
     assert answered(kube, "3g.20gb:2") == "success"
+
+
+def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """Inventory, plan and apply share one NVML session: init/shutdown can take a minute without
+    persistence mode (mig-parted.md §2). The session is closed again when the reconcile ends."""
+    import migctl.nvml.adapter as adapter
+
+    opened: list[int] = []
+    real_open = adapter.open_session
+
+    def counting_open(*args, **kwargs):
+        opened.append(1)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(adapter, "open_session", counting_open)
+    fake = fake_nvml(a100())
+    create_node(kube.api_client(), NODE)
+    patch_annotations(kube.api_client(), NODE, {protocol.DESIRED: "2g.10gb:3,1g.5gb:1"})
+    engine = NvmlEngine(state_dir=str(tmp_path), fake=fake)
+    daemon = Daemon(NodeApi(kube.api_client(), NODE, request_timeout=2), engine, DaemonOptions(**FAST))
+    report = daemon.reconcile_once()
+    assert report is not None and report.state.value == "success"
+    assert geometry(fake, 0) == {"2g.10gb": 3, "1g.5gb": 1}
+    assert len(opened) == 1
+    assert engine._shared is None  # released between reconciles (GPU resets are not blocked)
+    daemon.reconcile_once()  # in sync now: one more session, to read the GPUs
+    assert len(opened) == 2
+    assert len(engine.inventory()) == 1 and len(opened) == 3  # outside a reconcile: a session per call

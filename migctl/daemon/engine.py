@@ -8,7 +8,8 @@ module level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,8 +70,10 @@ def _engine_target(geometry: str) -> str | None:
 class NvmlEngine:
     """:class:`Engine` over NVML with ``migctl.apply.engine`` (lock, journal, per-GPU rollback).
 
-    Each call opens its own NVML session (an open session blocks GPU resets, ``mig-parted.md``
-    §1.3 step 5). ``fake`` selects an in-memory simulator (tests); otherwise ``MIGCTL_FAKE_NVML``
+    Inside :meth:`reconciling` every call shares one NVML session, opened on first use and closed
+    when the reconcile ends: an init/shutdown pair can take up to a minute without persistence
+    mode (``mig-parted.md`` §2), and a session held between reconciles would block GPU resets
+    (§1.3 step 5). Outside it, each call opens its own session. ``fake`` selects an in-memory simulator (tests); otherwise ``MIGCTL_FAKE_NVML``
     or the real driver. An apply over several GPUs is all-or-nothing as far as NVML allows:
 
     1. every GPU is planned first (``dry_run``): a busy instance in the way or an infeasible
@@ -82,12 +85,33 @@ class NvmlEngine:
     def __init__(self, *, state_dir: str | None = None, lock_timeout: float = 60.0, fake: object | None = None) -> None:
         self.state_dir = state_dir
         self.lock_timeout = lock_timeout
+        self._scopes = 0  # depth of reconciling() blocks
+        self._opened: Any = None  # the shared session's context manager, while one is open
+        self._shared: Any = None  # the shared NvmlSession
         self.fake = fake
 
     def _session(self) -> Any:  # a context manager of NvmlSession
         from migctl.nvml.adapter import open_session
 
-        return open_session(self.fake)  # type: ignore[arg-type]
+        if not self._scopes:
+            return open_session(self.fake)  # type: ignore[arg-type]
+        if self._shared is None:
+            opened = open_session(self.fake)  # type: ignore[arg-type]
+            session = opened.__enter__()  # NVML unavailable raises here, inside the caller's try
+            self._opened, self._shared = opened, session
+        return contextlib.nullcontext(self._shared)
+
+    @contextlib.contextmanager
+    def reconciling(self) -> Iterator[None]:
+        """Share one NVML session between the calls of one reconcile (inventory, plan, apply)."""
+        self._scopes += 1
+        try:
+            yield
+        finally:
+            self._scopes -= 1
+            if not self._scopes and self._opened is not None:
+                opened, self._opened, self._shared = self._opened, None, None
+                opened.__exit__(None, None, None)
 
     def inventory(self) -> list[GpuInfo]:
         from migctl.errors import MigctlError

@@ -22,6 +22,8 @@ drive the loop in-process with short intervals.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import threading
 import time
@@ -307,7 +309,13 @@ class Daemon:
         """Reconcile against ``node`` (default: read it now). Returns the report made, if any.
 
         ``fresh``: ``node`` was just read from the server (not a possibly older watch snapshot).
+        An engine with a ``reconciling()`` scope (NVML: one session) gets it around the whole step.
         """
+        scope = getattr(self.engine, "reconciling", None)
+        with scope() if scope is not None else contextlib.nullcontext():
+            return self._reconcile(node, fresh)
+
+    def _reconcile(self, node: Mapping[str, Any] | None, fresh: bool) -> Report | None:
         if node is None:
             node, fresh = self.api.get(), True
         node = dict(node)
