@@ -230,3 +230,18 @@ def test_one_gpu_failing_does_not_stop_the_others(cli, fake_env, monkeypatch):
     gpus = json.loads(result.stdout)["gpus"]
     assert gpus[0]["status"] == "failed" and "enable MIG mode failed" in gpus[0]["message"]
     assert gpus[1]["status"] == "applied" and gpus[1]["after"] == "7g.40gb:1"
+
+
+def test_a_gpu_that_cannot_be_read_is_not_reported_as_mig_disabled(cli, fake_env):
+    path = fake_env.path
+    data = json.loads(path.read_text())
+    data["user"] = "unprivileged"  # cannot list MIG instances
+    path.write_text(json.dumps(data))
+    r = cli("node", "apply-geometry", "1g.5gb:2", "--gpu", "0", "-o", "json")
+    assert r.exit_code == 1
+    gpu = json.loads(r.stdout)["gpus"][0]
+    assert gpu["status"] == "failed" and gpu["state_unknown"] is True
+    assert gpu["uuid"].startswith("GPU-")
+    assert "Insufficient Permissions" in gpu["message"]
+    r = cli("node", "apply-geometry", "1g.5gb:2", "--gpu", "0")
+    assert "could not be read" in r.stdout and "MIG disabled" not in r.stdout

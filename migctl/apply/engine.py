@@ -82,6 +82,7 @@ class GpuResult:
     hint: str | None = None
     writes: int = 0
     recovered: str | None = None  # "completed" | "rolled-back" when a journal was found
+    state_unknown: bool = False  # the GPU could not be read: before/after are not "MIG disabled"
 
     @property
     def exit_code(self) -> ExitCode:
@@ -113,6 +114,8 @@ class GpuResult:
             data["hint"] = self.hint
         if self.recovered:
             data["recovered"] = self.recovered
+        if self.state_unknown:
+            data["state_unknown"] = True
         return data
 
 
@@ -434,7 +437,10 @@ def _apply_one(run: _Run, session: NvmlSession, index: int, target: Desired) -> 
     except MigctlError as exc:
         try:
             info = session.gpu(index)
-            uuid, geometry = info.uuid, info.geometry
         except MigctlError:
-            uuid, geometry = "", None
-        return GpuResult(index, uuid, geometry, geometry, "failed", message=exc.message, hint=exc.hint)
+            try:
+                uuid = session.uuid(index)
+            except MigctlError:
+                uuid = ""
+            return GpuResult(index, uuid, None, None, "failed", message=exc.message, hint=exc.hint, state_unknown=True)
+        return GpuResult(index, info.uuid, info.geometry, info.geometry, "failed", message=exc.message, hint=exc.hint)

@@ -151,7 +151,9 @@ def _render_report(report: ApplyReport) -> None:
     for g in report.gpus:
         before = "MIG disabled" if g.before is None else (g.before or "(empty)")
         after = "MIG disabled" if g.after is None else (g.after or "(empty)")
-        console.print(f"[bold]GPU {g.index}[/bold] {g.uuid}: [bold]{g.status}[/bold]  {before} -> {after}", soft_wrap=True)
+        change = "(its MIG state could not be read)" if g.state_unknown else f"{before} -> {after}"
+        uuid = f" {g.uuid}" if g.uuid else ""
+        console.print(f"[bold]GPU {g.index}[/bold]{uuid}: [bold]{g.status}[/bold]  {change}", soft_wrap=True)
         for action in g.actions:
             console.print(f"  {action}", markup=False)
         if g.message:

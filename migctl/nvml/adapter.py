@@ -230,6 +230,10 @@ class NvmlSession:
                 return [index]
         raise InputError(f"--gpu {text}: no GPU with this index or UUID (expected all, 0..{count - 1} or GPU-...)")
 
+    def uuid(self, index: int) -> str:
+        """The GPU's UUID alone (when the full read of :meth:`gpu` fails)."""
+        return _text(self._call("read UUID", index, self._nvml.nvmlDeviceGetUUID, self._handle(index)))
+
     def gpus(self, selector: str | int | None = "all") -> list[GpuInfo]:
         return [self.gpu(i) for i in self.select(selector)]
 
