@@ -67,9 +67,6 @@ def _plain(text: str) -> Any:
     return text
 
 
-_ITEM_START = re.compile(r"^-(?: |$)", re.M)
-
-
 def parse_items(text: str) -> list[Any]:
     """Parse ``- `` list items at column 0 (a chunk of a kubectl ``items:`` list) into a list.
 
@@ -79,7 +76,7 @@ def parse_items(text: str) -> list[Any]:
         raise NotKubectlYaml("unusual character")
     out = []
     for _start, _end, item in iter_items(text.split("\n")):
-        if item is _NOT_OURS:
+        if item is NOT_OURS:
             raise NotKubectlYaml(f"line {_start + 1}: not kubectl's YAML")
         out.append(item)
     return out
@@ -91,8 +88,7 @@ class _NotOurs:
 
 
 #: What :func:`iter_items` yields for an item this parser does not read.
-_NOT_OURS: Any = _NotOurs()
-NOT_OURS = _NOT_OURS
+NOT_OURS: Any = _NotOurs()
 
 
 def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int, Any]]:
@@ -119,7 +115,7 @@ def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Ite
                 i = first + 1
                 while i < stop and not (lines[i][:1] == "-" and (len(lines[i]) == 1 or lines[i][1] == " ")):
                     i += 1
-                value = _NOT_OURS
+                value = NOT_OURS
             yield first, i, value
             continue
         s = line.lstrip(" ")
@@ -135,9 +131,11 @@ def _item(
 ) -> tuple[Any, int]:
     """Parse the item whose ``- `` line is ``lines[i]``; return it and the index after it.
 
-    ``keys`` and ``plains`` remember what :func:`_plain` answered for each key and value text, ``known``
-    the (column, key, scalar) of whole ``key: scalar`` lines (most lines repeat from object to object);
-    they are shared by the items of one :func:`iter_items` call and hold only immutable values.
+    ``keys`` and ``plains`` remember what :func:`_plain` answered for each key and value text; ``known``
+    remembers whole one-line entries already read (most lines repeat from object to object), by shape:
+    ``(column, key, value)`` for ``key: scalar`` / ``key:`` (value :data:`_OPEN`), ``(column, scalar)``
+    for ``- scalar`` and ``(column, key column, key, value)`` for ``- key: scalar`` / ``- key:``. They
+    are shared by the items of one :func:`iter_items` call and hold only immutable values.
     """
     holder: list[Any] = []
     indents = [0]  # the column of each open container
@@ -146,15 +144,17 @@ def _item(
     pending_key: Any = None
     pending_indent = -1
     first = True
+    remember = len(known) < _KNOWN_LINES
     while i < stop:
         line = lines[i]
         hit = known.get(line)
-        if hit is not None:  # a "key: scalar" or "key:" line read before: same column, key and value
-            ind, key, value = hit
+        if hit is not None:  # a line read before: same shape, column, key and value
+            ind = hit[0]
+            size = len(hit)
             i += 1
             if pending is not None:
-                if ind > pending_indent:
-                    new = {}
+                if ind > pending_indent or (ind == pending_indent and size != 3):
+                    new: Any = {} if size == 3 else []
                     pending[pending_key] = new
                     indents.append(ind)
                     containers.append(new)
@@ -165,127 +165,142 @@ def _item(
             if ind != indents[-1]:
                 raise NotKubectlYaml(f"line {i}: unexpected indentation")
             cont = containers[-1]
-            if cont.__class__ is list:
+            if size == 3:
+                key, value = hit[1], hit[2]
+                if cont.__class__ is list:  # a key at the column of a sequence that was a mapping's value
+                    indents.pop()
+                    containers.pop()
+                    if not indents or indents[-1] != ind or containers[-1].__class__ is not dict:
+                        raise NotKubectlYaml(f"line {i}: a mapping key inside a sequence")
+                    cont = containers[-1]
+            else:
+                if cont.__class__ is not list:
+                    raise NotKubectlYaml(f"line {i}: a sequence entry inside a mapping")
+                if size == 2:
+                    cont.append(hit[1])
+                    continue
+                ind, key, value = hit[1], hit[2], hit[3]
+                cont.append(new := {})
+                indents.append(ind)
+                containers.append(new)
+                cont = new
+            if value is _OPEN:
+                cont[key] = None
+                pending, pending_key, pending_indent = cont, key, ind
+                continue
+            cont[key] = value
+        else:
+            s = line.lstrip(" ")
+            if not s or s[0] == "#":
+                i += 1
+                continue
+            ind = len(line) - len(s)
+            dash = s[0] == "-" and (len(s) == 1 or s[1] == " ")
+            if ind == 0:
+                if not first:
+                    break  # the next item
+                first = False
+            i += 1
+            if pending is not None:
+                if ind > pending_indent or (ind == pending_indent and dash):
+                    new = [] if dash else {}
+                    pending[pending_key] = new
+                    indents.append(ind)
+                    containers.append(new)
+                pending = None
+            while ind < indents[-1]:
+                indents.pop()
+                containers.pop()
+            if ind != indents[-1]:
+                raise NotKubectlYaml(f"line {i}: unexpected indentation")
+            cont = containers[-1]
+            dash_ind = ind
+            if dash:
+                if cont.__class__ is not list:
+                    raise NotKubectlYaml(f"line {i}: a sequence entry inside a mapping")
+                rest = s[2:].lstrip(" ")
+                if not rest or rest[0] == "#" or (rest[0] == "-" and (len(rest) == 1 or rest[1] == " ")):
+                    raise NotKubectlYaml(f"line {i}: nested block in a sequence entry")
+                if ": " not in rest and rest[-1] != ":":
+                    if rest[0] in "'\"":
+                        if not _SINGLE_LINE[rest[0]].fullmatch(rest):
+                            raise NotKubectlYaml(f"line {i}: multi-line quoted sequence entry")
+                        value = _quoted(rest)
+                    elif rest == "{}":
+                        cont.append({})
+                        continue
+                    elif rest == "[]":
+                        cont.append([])
+                        continue
+                    else:
+                        value = _plain(rest)
+                    cont.append(value)
+                    if remember and ind > 0:  # column-0 lines start items: never remembered
+                        known[line] = (ind, value)
+                    continue
+                # "- key: value": a mapping whose keys sit at the column after the dash
+                ind = len(line) - len(rest)
+                cont = {}
+                containers[-1].append(cont)
+                indents.append(ind)
+                containers.append(cont)
+                s = rest
+            elif cont.__class__ is list:  # a key at the column of a sequence that was a mapping's value
                 indents.pop()
                 containers.pop()
                 if not indents or indents[-1] != ind or containers[-1].__class__ is not dict:
                     raise NotKubectlYaml(f"line {i}: a mapping key inside a sequence")
                 cont = containers[-1]
-            if value is _OPEN:
+            colon = s.find(": ")
+            if colon > 0:
+                key_text, value_text = s[:colon], s[colon + 2 :]
+                if value_text[:1] == " ":
+                    value_text = value_text.lstrip(" ")
+            elif s[-1] == ":":
+                key_text, value_text = s[:-1], ""
+            else:
+                raise NotKubectlYaml(f"line {i}: not a 'key: value' line")
+            key = keys.get(key_text, keys)
+            if key is keys:
+                key = _plain(key_text)
+                if key == "<<":
+                    raise NotKubectlYaml("merge key")
+                if len(keys) < 10_000:
+                    keys[key_text] = key
+            single = remember and dash_ind > 0  # remember this line (column-0 lines start items)
+            if not value_text:
                 cont[key] = None
                 pending, pending_key, pending_indent = cont, key, ind
-            else:
-                cont[key] = value
-            # the sibling lines that follow, read before, go straight in (the common case)
-            while i < stop:
-                hit = known.get(lines[i])
-                if hit is None or hit[0] != ind or hit[2] is _OPEN:
-                    break
-                cont[hit[1]] = hit[2]
-                i += 1
-            continue
-        s = line.lstrip(" ")
-        if not s or s[0] == "#":
-            i += 1
-            continue
-        ind = len(line) - len(s)
-        dash = s[0] == "-" and (len(s) == 1 or s[1] == " ")
-        if ind == 0:
-            if not first:
-                break  # the next item
-            first = False
-        i += 1
-        if pending is not None:
-            if ind > pending_indent or (ind == pending_indent and dash):
-                new: Any = [] if dash else {}
-                pending[pending_key] = new
-                indents.append(ind)
-                containers.append(new)
-            pending = None
-        while ind < indents[-1]:
-            indents.pop()
-            containers.pop()
-        if ind != indents[-1]:
-            raise NotKubectlYaml(f"line {i}: unexpected indentation")
-        cont = containers[-1]
-        if dash:
-            if cont.__class__ is not list:
-                raise NotKubectlYaml(f"line {i}: a sequence entry inside a mapping")
-            rest = s[2:].lstrip(" ")
-            if not rest or rest[0] == "#" or (rest[0] == "-" and (len(rest) == 1 or rest[1] == " ")):
-                raise NotKubectlYaml(f"line {i}: nested block in a sequence entry")
-            if ": " not in rest and rest[-1] != ":":
-                if rest[0] in "'\"":
-                    if not _SINGLE_LINE[rest[0]].fullmatch(rest):
-                        raise NotKubectlYaml(f"line {i}: multi-line quoted sequence entry")
-                    cont.append(_quoted(rest))
-                elif rest == "{}":
-                    cont.append({})
-                elif rest == "[]":
-                    cont.append([])
-                else:
-                    cont.append(_plain(rest))
+                if single:
+                    known[line] = (dash_ind, ind, key, _OPEN) if dash else (ind, key, _OPEN)
                 continue
-            # "- key: value": a mapping whose keys sit at the column after the dash
-            ind = len(line) - len(rest)
-            cont = {}
-            containers[-1].append(cont)
-            indents.append(ind)
-            containers.append(cont)
-            s = rest
-        elif cont.__class__ is list:  # a key at the column of a sequence that was a mapping's value
-            indents.pop()
-            containers.pop()
-            if not indents or indents[-1] != ind or containers[-1].__class__ is not dict:
-                raise NotKubectlYaml(f"line {i}: a mapping key inside a sequence")
-            cont = containers[-1]
-        colon = s.find(": ")
-        if colon > 0:
-            key_text, value_text = s[:colon], s[colon + 2 :]
-            if value_text[:1] == " ":
-                value_text = value_text.lstrip(" ")
-        elif s[-1] == ":":
-            key_text, value_text = s[:-1], ""
-        else:
-            raise NotKubectlYaml(f"line {i}: not a 'key: value' line")
-        key = keys.get(key_text, keys)
-        if key is keys:
-            key = _plain(key_text)
-            if key == "<<":
-                raise NotKubectlYaml("merge key")
-            if len(keys) < 10_000:
-                keys[key_text] = key
-        if not value_text:
-            cont[key] = None
-            pending, pending_key, pending_indent = cont, key, ind
-            if not dash and len(known) < _KNOWN_LINES:
-                known[line] = (ind, key, _OPEN)
-            continue
-        c = value_text[0]
-        if c == "'" or c == '"':
-            at = i
-            value, i = _quoted_lines(value_text, lines, i, ind)
-            if i == at and not dash and len(known) < _KNOWN_LINES:
-                known[line] = (ind, key, value)
-        elif c == "|":
-            value, i = _literal(value_text, lines, i, ind, stop)
-        elif value_text == "{}":
-            value = {}
-        elif value_text == "[]":
-            value = []
-        else:
-            value = plains.get(value_text, plains)
-            if value is plains:
-                value = _plain(value_text)
-                if len(plains) < 50_000:
-                    plains[value_text] = value
-            if not dash and len(known) < _KNOWN_LINES:
-                known[line] = (ind, key, value)
-        cont[key] = value
-        # the sibling lines that follow, read before, go straight in (the common case)
+            c = value_text[0]
+            if c == "'" or c == '"':
+                at = i
+                value, i = _quoted_lines(value_text, lines, i, ind)
+                single = single and i == at
+            elif c == "|":
+                value, i = _literal(value_text, lines, i, ind, stop)
+                single = False
+            elif value_text == "{}":
+                value = {}
+                single = False
+            elif value_text == "[]":
+                value = []
+                single = False
+            else:
+                value = plains.get(value_text, plains)
+                if value is plains:
+                    value = _plain(value_text)
+                    if len(plains) < 50_000:
+                        plains[value_text] = value
+            cont[key] = value
+            if single:
+                known[line] = (dash_ind, ind, key, value) if dash else (ind, key, value)
+        # the sibling "key: scalar" lines that follow, read before, go straight in (the common case)
         while i < stop:
             hit = known.get(lines[i])
-            if hit is None or hit[0] != ind or hit[2] is _OPEN:
+            if hit is None or len(hit) != 3 or hit[0] != ind or hit[2] is _OPEN:
                 break
             cont[hit[1]] = hit[2]
             i += 1
