@@ -304,3 +304,25 @@ def test_mutated_kubectl_text_is_parsed_the_same_or_refused(rnd: random.Random, 
     except yaml.YAMLError as exc:
         raise AssertionError(f"line parser accepted invalid YAML ({exc}):\n{text}") from None
     assert fast == reference, text
+
+
+def test_small_blocks_keep_items_and_line_numbers(tmp_path, monkeypatch):
+    from migctl.cluster import snapshot
+
+    monkeypatch.setattr(snapshot, "_BLOCK_CHARS", 300)  # many blocks, cut between items
+    path = write_snapshot(tmp_path / "g.yaml", generate(4, 2, 30, generation="v2.10"))
+    assert_same_cluster(path)
+    assert len(load_snapshot(path).pods) == 30
+    lines = path.read_text().split("\n")
+    # a tab in one block sends that block through the exact path; the others stay on the line parser
+    tabbed = max(k for k, line in enumerate(lines) if line.startswith("    namespace:"))
+    lines[tabbed] = lines[tabbed] + "\t"
+    path.write_text("\n".join(lines))
+    assert_same_cluster(path)
+    # an error in a late block is reported at its line in the file
+    late = max(k for k, line in enumerate(lines) if line == "  kind: Pod")
+    lines.insert(late + 1, "   bad: indent")
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputError) as info:
+        load_snapshot(path)
+    assert f"{path}:{late + 2}:" in info.value.message
