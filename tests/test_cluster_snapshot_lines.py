@@ -326,3 +326,12 @@ def test_small_blocks_keep_items_and_line_numbers(tmp_path, monkeypatch):
     with pytest.raises(InputError) as info:
         load_snapshot(path)
     assert f"{path}:{late + 2}:" in info.value.message
+
+
+def test_odd_kinds_are_skipped_like_the_exact_path(tmp_path):
+    text = ("apiVersion: v1\nitems:\n- kind: [a]\n- kind:\n    x: 1\n- kind: Service\n- kind: Node\n"
+            "  metadata:\n    name: n1\n- kind: List\n  items:\n  - kind: Node\n    metadata:\n      name: n2\n")
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    assert_same_cluster(path)
+    assert [n.name for n in load_snapshot(path).nodes] == ["n1", "n2"]

@@ -40,6 +40,7 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 #: The kinds a snapshot may hold; anything else is skipped.
 KINDS = ("Node", "Pod", "ConfigMap")
+_KIND_SET = frozenset(KINDS)
 
 
 @contextlib.contextmanager
@@ -311,12 +312,15 @@ def _line_parsed_items(
         parsed = list(block_yaml.iter_items(lines))
         del block
         for first, stop, value in parsed:
-            if value is block_yaml.NOT_OURS:
+            kind = value.get("kind") if value.__class__ is dict else None
+            if kind.__class__ is str and kind in _KIND_SET:
+                yield value  # the common case, without _check_item/_expand
+            elif value is block_yaml.NOT_OURS:
                 yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
-                continue
-            checked = _check_item(value, path, f"{line_no + first}")
-            if checked is not None:
-                yield from _expand(checked, path, str(line_no + first))
+            else:
+                checked = _check_item(value, path, line_no + first)
+                if checked is not None:
+                    yield from _expand(checked, path, line_no + first)
         line_no += len(lines) - 1
         pos = cut
     if end < len(text):  # after the items: the List's own keys, then perhaps more documents
