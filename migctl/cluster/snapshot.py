@@ -273,10 +273,7 @@ def _yaml_items(fh: IO[str], path: Path, *, line_parser: bool = True) -> Iterato
         return
     rest: list[str] = []
     if line_parser:
-        text = fh.read()
-        end_match = _ITEMS_END.search(text)  # the text starts with the first item: a match is at a line start
-        end = end_match.start() + 1 if end_match else len(text)
-        yield from _line_parsed_items(text, end, first_item_line, path, rest)
+        yield from _line_parsed_items(fh, first_item_line, path, rest)
     else:
         for first_line, chunk in _item_chunks(fh, first_item_line, rest):
             yield from _exact_item(chunk, first_line, path)
@@ -292,44 +289,65 @@ _ITEMS_END = re.compile(r"\n(?:[^ \t\r\n#-]|-[^ \t\r\n])")
 _BLOCK_CHARS = 1 << 20
 
 
-def _line_parsed_items(
-    text: str, end: int, first_line: int, path: Path, rest: list[str]
-) -> Iterator[dict[str, Any]]:
-    """The items in ``text[:end]`` (from the first ``- `` item, line ``first_line``), block by block."""
-    pos, line_no = 0, first_line
-    while pos < end:
-        cut = text.find("\n- ", pos + _BLOCK_CHARS, end)
-        cut = end if cut < 0 else cut + 1
-        block = text[pos:cut]
-        if not block_yaml.usual(block):  # tabs, CR line ends, unusual characters: the exact path
-            for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
-                yield from _exact_item(chunk, first_line, path)
-            line_no += block.count("\n")
-            pos = cut
-            continue
-        lines = block.split("\n")
-        # the whole block first, then its objects: interleaving parsing and building is 25% slower
-        parsed = list(block_yaml.iter_items(lines))
-        del block
-        for first, stop, value in parsed:
-            kind = value.get("kind") if value.__class__ is dict else None
-            if kind.__class__ is str and kind in _KIND_SET:
-                yield value  # the common case, without _check_item/_expand
-            elif value is block_yaml.NOT_OURS:
-                yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
-            else:
-                checked = _check_item(value, path, line_no + first)
-                if checked is not None:
-                    yield from _expand(checked, path, line_no + first)
-        line_no += len(lines) - 1
-        pos = cut
-    if end < len(text):  # after the items: the List's own keys, then perhaps more documents
-        tail = text[end:].split("\n")
-        for k, line in enumerate(tail):
-            if line.startswith("---"):
-                rest.append(str(line_no + k + 1))
-                rest.append("\n".join(tail[k + 1 :]))
-                break
+def _line_parsed_items(fh: IO[str], first_line: int, path: Path, rest: list[str]) -> Iterator[dict[str, Any]]:
+    """The items from ``fh`` (at the first ``- `` item, line ``first_line``), read a block at a time.
+
+    Only about one block of text and its lines are in memory at once; what follows the items (the
+    List's own keys, then perhaps ``---`` and more documents) goes to ``rest`` as :func:`_item_chunks`
+    has it.
+    """
+    line_no = first_line
+    buf = ""
+    searched = 0  # buf[:searched] holds no end of the items
+    while True:
+        chunk = fh.read(_BLOCK_CHARS)
+        buf += chunk
+        end_match = _ITEMS_END.search(buf, max(searched - 1, 0))
+        tail = None
+        if end_match is not None:
+            tail = buf[end_match.start() + 1 :] + fh.read()
+            block, buf = buf[: end_match.start() + 1], ""
+        elif not chunk:
+            block, buf, tail = buf, "", ""
+        else:
+            cut = buf.rfind("\n- ")
+            if cut < 0:  # one item longer than a block: read on
+                searched = len(buf)
+                continue
+            block, buf = buf[: cut + 1], buf[cut + 1 :]
+            searched = len(buf)
+        line_no = yield from _block_items(block, line_no, path)
+        if tail is not None:
+            break
+    lines = tail.split("\n")
+    for k, line in enumerate(lines):
+        if line.startswith("---"):
+            rest.append(str(line_no + k + 1))
+            rest.append("\n".join(lines[k + 1 :]))
+            break
+
+
+def _block_items(block: str, line_no: int, path: Path) -> Iterator[dict[str, Any]]:
+    """The items of one block of whole items starting at line ``line_no``; returns the next line's number."""
+    if not block_yaml.usual(block):  # tabs, CR line ends, unusual characters: the exact path
+        for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
+            yield from _exact_item(chunk, first_line, path)
+        return line_no + block.count("\n")
+    lines = block.split("\n")
+    del block
+    # the whole block first, then its objects: interleaving parsing and building is 25% slower
+    parsed = list(block_yaml.iter_items(lines))
+    for first, stop, value in parsed:
+        kind = value.get("kind") if value.__class__ is dict else None
+        if kind.__class__ is str and kind in _KIND_SET:
+            yield value  # the common case, without _check_item/_expand
+        elif value is block_yaml.NOT_OURS:
+            yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
+        else:
+            checked = _check_item(value, path, line_no + first)
+            if checked is not None:
+                yield from _expand(checked, path, line_no + first)
+    return line_no + len(lines) - 1
 
 
 def _exact_item(chunk: str, first_line: int, path: Path) -> Iterator[dict[str, Any]]:
