@@ -6,10 +6,12 @@ and the reader takes the exact path) or builds exactly what the exact path build
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from migctl.cluster import block_yaml
 from migctl.cluster.block_yaml import NotKubectlYaml, parse_items
 from migctl.cluster.model import Cluster
-from migctl.cluster.snapshot import _Unsupported, _fast_yaml, _yaml_items, dump_snapshot, gc_paused, load_snapshot
+from migctl.cluster.snapshot import _Unsupported, _fast_yaml, dump_snapshot, load_snapshot
 from migctl.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +55,11 @@ def assert_same_or_refused(text: str) -> bool:
 
 
 def exact_cluster(path: Path) -> Cluster:
-    cluster = Cluster(source=f"snapshot {path}")
-    with gc_paused(), path.open(encoding="utf-8") as fh:
-        for obj in _yaml_items(fh, path, line_parser=False):
-            cluster.add_object(obj)
-    cluster.finish()
-    return cluster
+    """``load_snapshot`` with every YAML item read by the exact (libyaml) path."""
+    from migctl.cluster import snapshot
+
+    with mock.patch.object(snapshot, "_yaml_items", functools.partial(snapshot._yaml_items, line_parser=False)):
+        return load_snapshot(path)
 
 
 def assert_same_cluster(path: Path) -> None:
@@ -335,3 +336,35 @@ def test_odd_kinds_are_skipped_like_the_exact_path(tmp_path):
     path.write_text(text)
     assert_same_cluster(path)
     assert [n.name for n in load_snapshot(path).nodes] == ["n1", "n2"]
+
+
+def _outcome(load):
+    try:
+        cluster = load()
+    except InputError as exc:
+        return ("error", exc.message)
+    return ("cluster", cluster.nodes, sorted(cluster.pods, key=lambda p: p.key), cluster.device_config_text,
+            [w.to_dict() for w in cluster.all_warnings()])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 5))
+def test_mutated_snapshot_files_load_the_same_or_fail_the_same(tmp_path_factory, rnd: random.Random, edits):
+    objs = list(generate(2, 2, 4, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
+                         seed=rnd.randint(1, 9)))
+    buf = io.StringIO()
+    dump_snapshot(objs, buf)
+    lines = buf.getvalue().split("\n")
+    for _ in range(edits):
+        k = rnd.randrange(len(lines))
+        op = rnd.randrange(3)
+        if op == 0:
+            at = rnd.randrange(len(lines[k]) + 1)
+            lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
+        elif op == 1:
+            lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
+        else:
+            lines.insert(rnd.randrange(len(lines) + 1), lines[k])
+    path = tmp_path_factory.mktemp("m") / "snap.yaml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert _outcome(lambda: load_snapshot(path)) == _outcome(lambda: exact_cluster(path))

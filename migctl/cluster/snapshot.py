@@ -334,15 +334,21 @@ def _block_items(block: str, line_no: int, path: Path) -> Iterator[dict[str, Any
             yield from _exact_item(chunk, first_line, path)
         return line_no + block.count("\n")
     lines = block.split("\n")
-    del block
     # the whole block first, then its objects: interleaving parsing and building is 25% slower
-    parsed = list(block_yaml.iter_items(lines))
+    try:
+        parsed = list(block_yaml.iter_items(lines))
+    except block_yaml.NotKubectlYaml:  # not items at all (the block is cut at items): the exact path
+        for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
+            yield from _exact_item(chunk, first_line, path)
+        return line_no + block.count("\n")
+    del block
     for first, stop, value in parsed:
         kind = value.get("kind") if value.__class__ is dict else None
         if kind.__class__ is str and kind in _KIND_SET:
             yield value  # the common case, without _check_item/_expand
-        elif value is block_yaml.NOT_OURS:
-            yield from _exact_item("\n".join(lines[first:stop]) + "\n", line_no + first, path)
+        elif value is block_yaml.NOT_OURS:  # the item's own lines, each with its line end, as in the file
+            chunk = "\n".join(lines[first:stop]) + ("\n" if stop < len(lines) else "")
+            yield from _exact_item(chunk, line_no + first, path)
         else:
             checked = _check_item(value, path, line_no + first)
             if checked is not None:
