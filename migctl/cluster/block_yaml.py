@@ -111,7 +111,7 @@ def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Ite
             first = i
             try:
                 value, i = _item(lines, i, stop, keys, plains, known)
-            except NotKubectlYaml:
+            except (NotKubectlYaml, LookupError, TypeError, ValueError):  # the exact path decides
                 i = first + 1
                 while i < stop and not (lines[i][:1] == "-" and (len(lines[i]) == 1 or lines[i][1] == " ")):
                     i += 1
