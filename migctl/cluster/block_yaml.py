@@ -97,8 +97,8 @@ def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Ite
     ``lines`` hold no line ends (``text.split("\\n")``) and no character :data:`_UNUSUAL` matches (the
     caller checks the text once). ``first``/``end`` are the item's line indexes (``end`` exclusive);
     ``value`` is the parsed item, or :data:`NOT_OURS` when the item uses YAML outside kubectl's subset:
-    the caller then reads ``lines[first:end]`` with the exact parser. Lines before the first item must
-    be blank or comments.
+    the caller then reads ``lines[first:end]`` with the exact parser. Other lines at column 0 must be
+    blank or comments (:class:`NotKubectlYaml` otherwise).
     """
     stop = len(lines) if stop is None else stop
     keys: dict[str, Any] = {}
@@ -122,8 +122,6 @@ def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Ite
         if s and s[0] != "#":
             raise NotKubectlYaml(f"line {i + 1}: not a list item")
         i += 1
-
-
 
 
 def _item(
