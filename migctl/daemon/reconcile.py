@@ -79,6 +79,20 @@ def read_request(node: Mapping[str, Any], *, mig_parted: MigPartedConfig | None 
     return None
 
 
+def _mig_devices(node: Mapping[str, Any]) -> list[Any]:
+    """The mig-mode GPUs of the node's HAMi register annotation (none when absent or undecodable)."""
+    from migctl.cluster.codecs import AnnotationError, decode_node_register
+
+    text = annotations_of(node).get(HAMI_REGISTER)
+    if not text:
+        return []
+    try:
+        register = decode_node_register(text)
+    except AnnotationError:
+        return []
+    return [device for device in register.devices if device.mode == "mig"]
+
+
 def hami_managed(node: Mapping[str, Any]) -> str | None:
     """Why HAMi v2.10 owns MIG instance creation on this node, or ``None`` (``hami.md`` §5.3, §8).
 
@@ -86,16 +100,7 @@ def hami_managed(node: Mapping[str, Any]) -> str | None:
     ``hami.io/node-nvidia-register`` (``hami.md`` §2.2) and destroys instances it does not know
     on idle GPUs; changing them behind its back breaks its reservations.
     """
-    from migctl.cluster.codecs import AnnotationError, decode_node_register
-
-    text = annotations_of(node).get(HAMI_REGISTER)
-    if not text:
-        return None
-    try:
-        register = decode_node_register(text)
-    except AnnotationError:
-        return None
-    managed = [device for device in register.devices if device.mode == "mig" and device.mig_profiles]
+    managed = [device for device in _mig_devices(node) if device.mig_profiles]
     if not managed:
         return None
     gpus = ", ".join(device.id for device in managed)
@@ -113,16 +118,7 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
     mig-parted (``hami.md`` §5.1, §5.3), so a geometry set here can be replaced behind our back.
     Not a refusal: the admin may be switching the node away from HAMi.
     """
-    from migctl.cluster.codecs import AnnotationError, decode_node_register
-
-    text = annotations_of(node).get(HAMI_REGISTER)
-    if not text:
-        return None
-    try:
-        register = decode_node_register(text)
-    except AnnotationError:
-        return None
-    legacy = [device.id for device in register.devices if device.mode == "mig" and not device.mig_profiles]
+    legacy = [device.id for device in _mig_devices(node) if not device.mig_profiles]
     if not legacy:
         return None
     return (
