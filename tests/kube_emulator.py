@@ -14,6 +14,7 @@ Usage::
         kube.get("Node", "gpu-node-1")                # the stored object (after patches), or None
         kube.annotations("gpu-node-1"), kube.events() # shortcuts for the daemon tests
         kube.list_requests                            # [(plural, params), ...] of every LIST served
+        kube.list_scopes                              # [(plural, namespace or None), ...] of the same
 
 Beyond kmock's own behaviour this adds what tests need and kmock lacks:
 
@@ -58,10 +59,12 @@ class _Emulator(KubernetesEmulator):
     fail_status: int | None = None
     fail_plural: str | None = None
     list_log: list[tuple[str, dict[str, str]]]
+    list_scopes: list[tuple[str, str | None]]
 
     async def _serve_list(self, request):  # type: ignore[override]
         params = dict(request.params)
         self.list_log.append((request.resource.plural if request.resource else "", params))
+        self.list_scopes.append((request.resource.plural if request.resource else "", request.namespace))
         plural = request.resource.plural if request.resource else ""
         if self.fail_status is not None and self.fail_plural in (None, plural):
             reason = {401: "Unauthorized", 403: "Forbidden"}.get(self.fail_status, "Failure")
@@ -108,6 +111,7 @@ class KubeEmulator:
         handler.fail_status = None
         handler.fail_plural = None
         handler.list_log = []
+        handler.list_scopes = []
         await handler.__aenter__()
         for resource, _namespaced in RESOURCES.values():
             handler.resources[resource] = {}
@@ -171,6 +175,12 @@ class KubeEmulator:
         """``(plural, query params)`` of every LIST served so far."""
         assert self.handler is not None
         return list(self.handler.list_log)
+
+    @property
+    def list_scopes(self) -> list[tuple[str, str | None]]:
+        """``(plural, namespace or None for every namespace)`` of every LIST served so far."""
+        assert self.handler is not None
+        return list(self.handler.list_scopes)
 
     def fail_lists(self, status: int | None, plural: str | None = None) -> None:
         """Answer every LIST (or only LISTs of ``plural``, e.g. "configmaps") with this HTTP status; None stops."""
