@@ -326,3 +326,12 @@ def test_validate_node_config_finds_the_charts_device_plugin_configmap(cli, kube
     report = json.loads(r.stdout)
     assert report["files"][0]["file"] == "configmap/gpu-system/gpu-hami-device-plugin/config.json"
     assert [d["code"] for d in report["diagnostics"]] == ["migstrategy-no-effect"]
+
+
+def test_namespace_and_config_map_with_a_snapshot_are_a_usage_error(cli):
+    for command in (["status"], ["simulate", str(SEED_PODS)]):
+        for flags in (["-n", "hami"], ["--config-map", "hami/x"]):
+            r = cli(*command, "--cluster", EXAMPLE, *flags)
+            assert r.exit_code == 2 and "--config FILE" in r.stderr, (command, flags, r.stderr)
+    r = cli("validate", "config", str(REPO / "examples" / "device-config.yaml"), "-n", "hami")
+    assert r.exit_code == 2 and "--from-cluster" in r.stderr

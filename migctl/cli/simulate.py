@@ -120,6 +120,9 @@ def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, cont
     if cluster_file is not None:
         from migctl.cluster.snapshot import load_snapshot
 
+        if namespace is not None or config_map is not None:
+            raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
+                             hint="with --cluster FILE, give the device-config with --config FILE")
         with progress(f"reading {cluster_file}") as bar:
             return load_snapshot(cluster_file, on_item=bar.advance)
     try:

@@ -251,6 +251,9 @@ def validate_config(
     from migctl.config.load import load_path
 
     files = list(files or [])
+    if not from_cluster and (namespace, name, config_map) != (None, None, None):
+        raise typer.BadParameter("-n/--namespace, --name and --config-map read the cluster: add --from-cluster",
+                                 param_hint="--from-cluster")
     if config_map is not None and name is not None:
         raise typer.BadParameter("give --config-map NAMESPACE/NAME or --name, not both", param_hint="--config-map")
     if not files and not from_cluster:
