@@ -335,3 +335,36 @@ def test_namespace_and_config_map_with_a_snapshot_are_a_usage_error(cli):
             assert r.exit_code == 2 and "--config FILE" in r.stderr, (command, flags, r.stderr)
     r = cli("validate", "config", str(REPO / "examples" / "device-config.yaml"), "-n", "hami")
     assert r.exit_code == 2 and "--from-cluster" in r.stderr
+
+
+# --- the one error mapping -----------------------------------------------------------------------
+
+
+def test_error_mapping_table():
+    from kubernetes.client.exceptions import ApiException
+
+    from migctl.kube import ApiError, describe_failure, error_for_status
+
+    codes = {status: int(error_for_status(status, "m", "get node x").exit_code)
+             for status in (None, 401, 403, 404, 409, 429, 500, 503)}
+    assert codes == {None: 3, 401: 3, 403: 3, 404: 2, 409: 3, 429: 3, 500: 3, 503: 3}
+    assert "kubectl auth can-i" in error_for_status(403, "m", "patch node x").hint
+    exc = ApiException(status=403, reason="Forbidden")
+    exc.body = json.dumps({"message": 'nodes "x" is forbidden'})
+    assert describe_failure(exc) == (403, 'HTTP 403 forbidden (RBAC denies it): nodes "x" is forbidden')
+    assert describe_failure(ConnectionRefusedError(111, "Connection refused"))[0] is None
+    assert ApiError("m", status=409).transient and not ApiError("m", status=403).transient
+
+
+def test_a_node_that_does_not_exist_is_exit_2_for_set_geometry_and_the_daemon(cli, kube, tmp_path, monkeypatch):
+    from migctl.nvml.fake import FakeState
+
+    state = tmp_path / "nvml.json"
+    FakeState.from_spec("NVIDIA A100-SXM4-40GB:1").save(state)
+    monkeypatch.setenv("MIGCTL_FAKE_NVML", str(state))
+    kc = kube.write_kubeconfig(tmp_path / "kc")
+    for command in (["node", "set-geometry", "ghost", "1g.5gb:7"],
+                    ["node", "daemon", "--node", "ghost", "--once", "--state-dir", str(tmp_path / "s")]):
+        r = cli(*command, "--kubeconfig", kc)
+        assert r.exit_code == 2, (command, r.stderr)
+        assert "node ghost: not found in the cluster" in r.stderr and "Traceback" not in r.stderr
