@@ -23,7 +23,6 @@ EVENT_NAMESPACE = "default"  # where the kubelet and NVIDIA's mig-manager post N
 COMPONENT = "migctl-daemon"
 
 
-
 class KubeError(Exception):
     """A Kubernetes API call failed. ``transient``: worth retrying as it is."""
 
