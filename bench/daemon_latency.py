@@ -41,7 +41,8 @@ def bench_decide(gpus: int, rounds: int) -> None:
 
 
 def bench_end_to_end(gpus: int, requests: int) -> list[float]:
-    from test_daemon_support import KubeServer, create_node, patch_annotations
+    from daemon_support import create_node, patch_annotations
+    from kube_emulator import KubeEmulator
 
     from migctl.daemon import protocol
     from migctl.daemon.engine import NvmlEngine
@@ -50,7 +51,7 @@ def bench_end_to_end(gpus: int, requests: int) -> list[float]:
     from migctl.nvml.fake import FakeNvml, FakeState
 
     fake = FakeNvml(FakeState.from_spec(f"NVIDIA A100-SXM4-40GB:{gpus}"))
-    kube = KubeServer()
+    kube = KubeEmulator()
     latencies: list[float] = []
     engine_seconds: list[float] = []
     try:

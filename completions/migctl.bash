@@ -13,17 +13,17 @@ _migctl_subcommands() {
 _migctl_options() {
     case "$1" in
         '') echo '--version --debug -h --help' ;;
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -h --help' ;;
-        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -h --help' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
         'hardware geometries') echo '-o --output -h --help' ;;
         'hardware check') echo '-e --existing -o --output -h --help' ;;
         'validate') echo '-h --help' ;;
-        'validate config') echo '--from-cluster -n --namespace --name --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;
+        'validate config') echo '--from-cluster -n --namespace --name --config-map --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;
         'cluster') echo '-h --help' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context --all-pods --page-size -h --help' ;;
+        'cluster snapshot') echo '-o --output --kubeconfig --context -n --namespace --config-map --all-pods --page-size -h --help' ;;
         'node') echo '-h --help' ;;
         'node status') echo '--gpu -o --output -h --help' ;;
         'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
@@ -33,14 +33,14 @@ _migctl_options() {
 }
 _migctl_value_options() {
     case "$1" in
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size' ;;
-        'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
         'hardware check') echo '-e --existing -o --output' ;;
-        'validate config') echo '-n --namespace --name --kubeconfig --context --kind --hami-version -o --output' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context --page-size' ;;
+        'validate config') echo '-n --namespace --name --config-map --kubeconfig --context --kind --hami-version -o --output' ;;
+        'cluster snapshot') echo '-o --output --kubeconfig --context -n --namespace --config-map --page-size' ;;
         'node status') echo '--gpu -o --output' ;;
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;
         'node set-geometry') echo '--gpu --timeout --kubeconfig --context -o --output' ;;

@@ -21,9 +21,9 @@ end
 function __migctl_value_options
     switch "$argv[1]"
         case 'status'
-            echo --cluster --kubeconfig --context --config --node -o --output --page-size
+            echo --cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map
         case 'simulate'
-            echo --cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output
+            echo --cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output
         case 'hardware list'
             echo -o --output
         case 'hardware show'
@@ -33,9 +33,9 @@ function __migctl_value_options
         case 'hardware check'
             echo -e --existing -o --output
         case 'validate config'
-            echo -n --namespace --name --kubeconfig --context --kind --hami-version -o --output
+            echo -n --namespace --name --config-map --kubeconfig --context --kind --hami-version -o --output
         case 'cluster snapshot'
-            echo -o --output --kubeconfig --context --page-size
+            echo -o --output --kubeconfig --context -n --namespace --config-map --page-size
         case 'node status'
             echo --gpu -o --output
         case 'node apply-geometry'
@@ -99,11 +99,15 @@ complete -c migctl -n '__migctl_at \'status\'' -l config -r -F -d 'HAMi device-c
 complete -c migctl -n '__migctl_at \'status\'' -l node -x -d 'Show one node, one block per GPU.'
 complete -c migctl -n '__migctl_at \'status\'' -s o -l output -x -a 'text wide json yaml' -d 'text: one row per node; wide: also one block per GPU; json/yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'status\'' -l page-size -x -d 'Objects per LIST page from the API server.'
+complete -c migctl -n '__migctl_at \'status\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
+complete -c migctl -n '__migctl_at \'status\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap (default: found by the Helm chart\'s name or labels).'
 complete -c migctl -n '__migctl_at \'status\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'status\'' -f
 complete -c migctl -n '__migctl_at \'simulate\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l context -x -d 'Kubeconfig context for the live cluster.'
+complete -c migctl -n '__migctl_at \'simulate\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
+complete -c migctl -n '__migctl_at \'simulate\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap (default: found by the Helm chart\'s name or labels).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi\'s built-in defaults.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy (pods override with hami.io/node-scheduler-policy).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).'
@@ -137,9 +141,10 @@ complete -c migctl -n '__migctl_arg \'hardware check\' 0' -f -a 'a100-40gb a100-
 complete -c migctl -n '__migctl_at \'hardware check\'' -f
 complete -c migctl -n '__migctl_at \'validate\'' -f -a 'config' -d 'Lint a HAMi device-config against its JSON Schema and the real MIG hardware rules.'
 complete -c migctl -n '__migctl_at \'validate\'' -s h -l help -d 'Show this message and exit.'
-complete -c migctl -n '__migctl_at \'validate config\'' -l from-cluster -d 'Read the ConfigMap from the cluster (hami-scheduler-device in kube-system).'
-complete -c migctl -n '__migctl_at \'validate config\'' -s n -l namespace -x -d 'Namespace of the ConfigMap.'
-complete -c migctl -n '__migctl_at \'validate config\'' -l name -x -d 'ConfigMap name (default hami-scheduler-device; hami-device-plugin with --kind node-config).'
+complete -c migctl -n '__migctl_at \'validate config\'' -l from-cluster -d 'Read HAMi\'s ConfigMap from the cluster: found by the Helm chart\'s name (<release>-hami-scheduler-device, or -device-plugin with --kind node-config) or labels in any namespace.'
+complete -c migctl -n '__migctl_at \'validate config\'' -s n -l namespace -x -d 'Namespace HAMi is installed in (default: search every namespace).'
+complete -c migctl -n '__migctl_at \'validate config\'' -l name -x -d 'ConfigMap name (default: found by the chart\'s name suffix or labels).'
+complete -c migctl -n '__migctl_at \'validate config\'' -l config-map -x -d 'The ConfigMap to read (instead of finding it).'
 complete -c migctl -n '__migctl_at \'validate config\'' -l kubeconfig -x -d 'Path to a kubeconfig file.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l context -x -d 'kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l kind -x -a 'auto device-config node-config' -d 'What the input is: detected from its content, or forced.'
@@ -153,6 +158,8 @@ complete -c migctl -n '__migctl_at \'cluster\'' -s h -l help -d 'Show this messa
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'File to write (.json for JSON, otherwise YAML); \'-\' for stdout.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l kubeconfig -x -d 'Path to the kubeconfig file.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l context -x -d 'The kubeconfig context to use.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap to save (default: found by the Helm chart\'s name or labels).'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l all-pods -d 'Also save Succeeded/Failed pods.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l page-size -x -d 'Objects per LIST page from the API server.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s h -l help -d 'Show this message and exit.'

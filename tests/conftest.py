@@ -38,3 +38,12 @@ def cli(capsys, monkeypatch):
         return CliResult(code, out, err)
 
     return invoke
+
+
+@pytest.fixture
+def kube():
+    """A fresh Kubernetes API (``kube_emulator.KubeEmulator``, kmock over real HTTP) for one test."""
+    from kube_emulator import KubeEmulator
+
+    with KubeEmulator() as emulator:
+        yield emulator

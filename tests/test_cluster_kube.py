@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube_emulator import KubeEmulator, kube  # noqa: F401 - the fixture
+from kube_emulator import KubeEmulator
 
 from migctl.cluster.snapshot import load_snapshot
 

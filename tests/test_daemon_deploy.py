@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import yaml
-from test_daemon_support import FakeEngine, create_node, kube, patch_annotations, wait_for  # noqa: F401
+from daemon_support import FakeEngine, create_node, patch_annotations, wait_for
 
 from migctl.daemon import protocol
 from migctl.daemon.kube import NodeApi
@@ -101,7 +101,7 @@ def _allowed() -> set[tuple[str | None, str, str]]:
     return granted
 
 
-def test_rbac_is_exactly_what_the_daemon_calls(kube) -> None:  # noqa: F811
+def test_rbac_is_exactly_what_the_daemon_calls(kube) -> None:
     """Run the daemon against the API server, map every request to an RBAC verb, compare with rbac.yaml."""
     admin = kube.api_client()
     admin.user_agent = "migctl-test-admin"  # to tell the test's own requests from the daemon's

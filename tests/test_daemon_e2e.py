@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from test_daemon_support import create_node, kube, patch_annotations, wait_for  # noqa: F401
+from daemon_support import create_node, patch_annotations, wait_for
 
 from migctl.daemon import protocol
 from migctl.daemon.engine import NvmlEngine
@@ -62,7 +62,7 @@ def geometry(fake: FakeNvml, index: int) -> dict[str, int]:
     return counts
 
 
-def states(kube) -> list[str]:  # noqa: F811
+def states(kube) -> list[str]:
     """Every value migctl.io/geometry-state had on the Node, in order (kmock keeps the history)."""
     seen: list[str] = []
     for version in kube.handler.objects["v1/nodes", None, NODE].history:
@@ -75,7 +75,7 @@ def states(kube) -> list[str]:  # noqa: F811
 
 
 @contextlib.contextmanager
-def daemon_running(kube, engine, **options) -> Iterator[Daemon]:  # noqa: F811
+def daemon_running(kube, engine, **options) -> Iterator[Daemon]:
     daemon = Daemon(NodeApi(kube.api_client(), NODE, request_timeout=2), engine, DaemonOptions(**{**FAST, **options}))
     stop = threading.Event()
     thread = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
@@ -102,16 +102,16 @@ class GatedEngine(NvmlEngine):
         return super().apply(targets)
 
 
-def annotation(kube, key: str) -> str | None:  # noqa: F811
+def annotation(kube, key: str) -> str | None:
     return kube.annotations(NODE).get(key)
 
 
-def answered(kube, desired: str) -> str | None:  # noqa: F811
+def answered(kube, desired: str) -> str | None:
     report = protocol.answer_for(kube.annotations(NODE), desired)
     return report.state.value if report else None
 
 
-def test_set_annotation_applies_and_reports_success(kube, tmp_path) -> None:  # noqa: F811
+def test_set_annotation_applies_and_reports_success(kube, tmp_path) -> None:
     fake = fake_nvml(a100(), a100(mig=False))
     create_node(kube.api_client(), NODE)
     desired = '{"0":"2g.10gb:3,1g.5gb:1","1":"1g.5gb:7"}'
@@ -126,7 +126,7 @@ def test_set_annotation_applies_and_reports_success(kube, tmp_path) -> None:  # 
     assert not list(tmp_path.glob("journal-*.json"))  # the engine's journal is gone after a clean run
 
 
-def test_busy_instance_is_refused_naming_the_process(kube, tmp_path) -> None:  # noqa: F811
+def test_busy_instance_is_refused_naming_the_process(kube, tmp_path) -> None:
     fake = fake_nvml(a100(("1g.5gb", 6, [4242])))
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "7g.40gb:1"})
     before = layout(fake, 0)
@@ -140,7 +140,7 @@ def test_busy_instance_is_refused_naming_the_process(kube, tmp_path) -> None:  #
     assert any(e["reason"] == "MigGeometryRefused" and e["type"] == "Warning" for e in kube.events())
 
 
-def test_nvml_fault_fails_and_rolls_back_every_gpu(kube, tmp_path) -> None:  # noqa: F811
+def test_nvml_fault_fails_and_rolls_back_every_gpu(kube, tmp_path) -> None:
     # GPU 0 changes first (4 creates); the 6th GPU-instance create (the 2nd on GPU 1) fails: both go back.
     fake = fake_nvml(a100(("3g.20gb", 0, []), ("3g.20gb", 4, [])), a100(("7g.40gb", 0, [])),
                      faults="create_gpu_instance:6")
@@ -158,7 +158,7 @@ def test_nvml_fault_fails_and_rolls_back_every_gpu(kube, tmp_path) -> None:  # n
     assert states(kube) == ["applying", "failed"]
 
 
-def test_api_server_stopped_and_restarted_mid_apply(kube, tmp_path) -> None:  # noqa: F811
+def test_api_server_stopped_and_restarted_mid_apply(kube, tmp_path) -> None:
     fake = fake_nvml(a100())
     engine = GatedEngine(state_dir=str(tmp_path), fake=fake)
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "3g.20gb:2"})
@@ -177,7 +177,7 @@ def test_api_server_stopped_and_restarted_mid_apply(kube, tmp_path) -> None:  # 
     assert geometry(fake, 0) == {"7g.40gb": 1}
 
 
-def test_sigterm_mid_apply_finishes_consistently(kube, tmp_path, monkeypatch) -> None:  # noqa: F811
+def test_sigterm_mid_apply_finishes_consistently(kube, tmp_path, monkeypatch) -> None:
     """The CLI's SIGTERM handler in the main thread: the apply in flight completes and is reported."""
     from migctl.cli.node_daemon import run_daemon
 
@@ -204,7 +204,7 @@ def test_sigterm_mid_apply_finishes_consistently(kube, tmp_path, monkeypatch) ->
     assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored
 
 
-def test_set_geometry_wait_with_the_daemon_running(kube, tmp_path, cli) -> None:  # noqa: F811
+def test_set_geometry_wait_with_the_daemon_running(kube, tmp_path, cli) -> None:
     fake = fake_nvml(a100(("1g.5gb", 6, [4242])), a100())
     create_node(kube.api_client(), NODE)
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
@@ -223,7 +223,7 @@ def test_set_geometry_wait_with_the_daemon_running(kube, tmp_path, cli) -> None:
     assert geometry(fake, 1) == {"1g.5gb": 7} and geometry(fake, 0) == {"1g.5gb": 1}
 
 
-def test_set_geometry_errors(kube, tmp_path, cli) -> None:  # noqa: F811
+def test_set_geometry_errors(kube, tmp_path, cli) -> None:
     create_node(kube.api_client(), NODE)
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
     missing = cli("node", "set-geometry", "no-such-node", "1g.5gb:7", "--kubeconfig", kubeconfig)
@@ -248,7 +248,7 @@ def _daemon_process(kubeconfig: Path, state: Path, nvml: Path, faults: str = "")
     )
 
 
-def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_path, cli) -> None:  # noqa: F811
+def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_path, cli) -> None:
     """A real ``migctl node daemon`` process dies mid-apply; the next one finds the journal and finishes.
 
     Then ``set-geometry --wait`` talks to that daemon process through the API server.
@@ -280,7 +280,7 @@ def test_daemon_process_killed_mid_apply_recovers_from_its_journal(kube, tmp_pat
     assert sorted(gi.profile.name for gi in saved.gpus[0].gpu_instances) == ["1g.5gb"] + ["2g.10gb"] * 3
 
 
-def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(kube, tmp_path) -> None:  # noqa: F811
+def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(kube, tmp_path) -> None:
     """A crash after the last NVML change but before the journal was removed: the daemon finishes it."""
     from migctl.apply.journal import Journal
 
@@ -295,7 +295,7 @@ def test_a_journal_left_behind_is_resolved_even_when_the_geometry_looks_right(ku
     assert geometry(fake, 0) == {"3g.20gb": 2} and fake.writes == 0
 
 
-def test_a_mode_change_that_needs_a_reset_fails_with_what_to_do(kube, tmp_path) -> None:  # noqa: F811
+def test_a_mode_change_that_needs_a_reset_fails_with_what_to_do(kube, tmp_path) -> None:
     gpu = a100(mig=False)
     gpu["clients_holding"] = True  # e.g. nvidia-persistenced: the enable stays pending (Ampere)
     gpu["resetless"] = False
@@ -308,7 +308,7 @@ def test_a_mode_change_that_needs_a_reset_fails_with_what_to_do(kube, tmp_path) 
     assert json.loads(annotation(kube, protocol.APPLIED)) == {"0": "disabled"}
 
 
-def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:  # noqa: F811
+def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:
     """GI/CI never survive a reboot or driver reload (mig-parted.md §1.4): the resync puts them back."""
     from migctl.nvml.fake import reboot
 
@@ -323,7 +323,7 @@ def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:  # 
     assert answered(kube, "3g.20gb:2") == "success"
 
 
-def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:  # noqa: F811
+def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:
     """Inventory, plan and apply share one NVML session: init/shutdown can take a minute without
     persistence mode (mig-parted.md §2). The session is closed again when the reconcile ends."""
     import migctl.nvml.adapter as adapter

@@ -12,7 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 
-from test_daemon_support import FakeEngine, create_node, kube, patch_annotations, wait_for  # noqa: F401
+from daemon_support import FakeEngine, create_node, patch_annotations, wait_for
 
 from migctl.daemon import protocol
 from migctl.daemon.kube import NodeApi
@@ -44,12 +44,12 @@ def running(daemon: Daemon) -> Iterator[threading.Event]:
         assert not thread.is_alive(), "the daemon did not stop"
 
 
-def make_daemon(kube, engine: FakeEngine, **options) -> Daemon:  # noqa: F811
+def make_daemon(kube, engine: FakeEngine, **options) -> Daemon:
     api = NodeApi(kube.api_client(), NODE, request_timeout=2)
     return Daemon(api, engine, DaemonOptions(**{**FAST, **options}))
 
 
-def state_of(kube, observed: str | None = None) -> str | None:  # noqa: F811
+def state_of(kube, observed: str | None = None) -> str | None:
     annotations = kube.annotations(NODE)
     if observed is not None and annotations.get(protocol.OBSERVED) != observed:
         return None
@@ -105,7 +105,7 @@ def test_retry_gate_backs_off_and_resets_on_a_new_request() -> None:
 # --- the loop against the API server ------------------------------------------------------------
 
 
-def test_apply_reports_applying_then_success_with_events(kube) -> None:  # noqa: F811
+def test_apply_reports_applying_then_success_with_events(kube) -> None:
     create_node(kube.api_client(), NODE)
     engine = FakeEngine({0: "disabled", 1: "disabled"})
     engine.release = threading.Event()
@@ -126,7 +126,7 @@ def test_apply_reports_applying_then_success_with_events(kube) -> None:  # noqa:
     assert daemon.metrics.applies == 1
 
 
-def test_busy_gpu_is_refused_with_the_process_then_retried_when_idle(kube) -> None:  # noqa: F811
+def test_busy_gpu_is_refused_with_the_process_then_retried_when_idle(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "7g.40gb:1"})
     engine = FakeEngine({0: "1g.5gb:7"})
     engine.busy = {0}
@@ -140,7 +140,7 @@ def test_busy_gpu_is_refused_with_the_process_then_retried_when_idle(kube) -> No
     assert [e["reason"] for e in warnings] == ["MigGeometryRefused"]  # retries that fail alike add no Events
 
 
-def test_invalid_request_fails_once_and_is_not_retried(kube) -> None:  # noqa: F811
+def test_invalid_request_fails_once_and_is_not_retried(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "3g.20gb:banana"})
     engine = FakeEngine({0: ""})
     with running(make_daemon(kube, engine)):
@@ -152,7 +152,7 @@ def test_invalid_request_fails_once_and_is_not_retried(kube) -> None:  # noqa: F
     assert protocol.MESSAGE not in kube.annotations(NODE)
 
 
-def test_hami_managed_node_is_refused(kube) -> None:  # noqa: F811
+def test_hami_managed_node_is_refused(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "7g.40gb:1", "hami.io/node-nvidia-register": HAMI_MIG_REGISTER})
     engine = FakeEngine({0: "1g.5gb:7"})
     with running(make_daemon(kube, engine)):
@@ -161,7 +161,7 @@ def test_hami_managed_node_is_refused(kube) -> None:  # noqa: F811
     assert engine.calls == []
 
 
-def test_newer_request_supersedes_and_one_change_at_a_time(kube) -> None:  # noqa: F811
+def test_newer_request_supersedes_and_one_change_at_a_time(kube) -> None:
     create_node(kube.api_client(), NODE)
     engine = FakeEngine({0: "disabled"})
     engine.release = threading.Event()
@@ -180,7 +180,7 @@ def test_newer_request_supersedes_and_one_change_at_a_time(kube) -> None:  # noq
     assert "MigGeometryPending" in reasons and reasons.count("MigGeometryApplied") == 2
 
 
-def test_api_outage_mid_apply_then_recovery(kube) -> None:  # noqa: F811
+def test_api_outage_mid_apply_then_recovery(kube) -> None:
     create_node(kube.api_client(), NODE)
     engine = FakeEngine({0: "disabled"})
     engine.release = threading.Event()
@@ -201,7 +201,7 @@ def test_api_outage_mid_apply_then_recovery(kube) -> None:  # noqa: F811
     assert engine.geometries == {0: "7g.40gb:1"}
 
 
-def test_stop_mid_apply_finishes_and_reports_before_returning(kube) -> None:  # noqa: F811
+def test_stop_mid_apply_finishes_and_reports_before_returning(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
     engine = FakeEngine({0: "disabled"})
     engine.release = threading.Event()
@@ -220,7 +220,7 @@ def test_stop_mid_apply_finishes_and_reports_before_returning(kube) -> None:  # 
     assert state_of(kube, "1g.5gb:7") == "success"
 
 
-def test_mig_parted_label_compatibility(kube, tmp_path) -> None:  # noqa: F811
+def test_mig_parted_label_compatibility(kube, tmp_path) -> None:
     from migctl.daemon.migparted import parse_mig_parted_config
 
     config = parse_mig_parted_config(
@@ -236,7 +236,7 @@ def test_mig_parted_label_compatibility(kube, tmp_path) -> None:  # noqa: F811
     assert kube.annotations(NODE)[protocol.OBSERVED] == "all-1g.5gb"
 
 
-def test_metrics_and_healthz_endpoints(kube) -> None:  # noqa: F811
+def test_metrics_and_healthz_endpoints(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
     engine = FakeEngine({0: "disabled"})
     daemon = make_daemon(kube, engine)
@@ -255,7 +255,7 @@ def test_metrics_and_healthz_endpoints(kube) -> None:  # noqa: F811
     assert f'migctl_daemon_gpu_geometry_info{{node="{NODE}",gpu="0",uuid="GPU-0000",model="NVIDIA A100-SXM4-40GB",geometry="1g.5gb:7"}} 1' in text
 
 
-def test_no_busy_loop_after_a_failed_request_goes_away(kube) -> None:  # noqa: F811
+def test_no_busy_loop_after_a_failed_request_goes_away(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
     engine = FakeEngine({0: "disabled"})
     engine.fail_next = "injected"
@@ -271,7 +271,7 @@ def test_no_busy_loop_after_a_failed_request_goes_away(kube) -> None:  # noqa: F
         assert engine.inventory_calls - before <= 1  # no retry timer left spinning
 
 
-def test_gpus_unreadable_is_reported_and_retried(kube) -> None:  # noqa: F811
+def test_gpus_unreadable_is_reported_and_retried(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
     engine = FakeEngine({0: "disabled"})
     engine.unavailable = "NVML is not available: Driver Not Loaded"
@@ -346,7 +346,7 @@ def test_metrics_text_escapes_label_values() -> None:
     assert text.count("# TYPE") == text.count("# HELP")
 
 
-def test_a_crashing_step_does_not_end_the_daemon(kube) -> None:  # noqa: F811
+def test_a_crashing_step_does_not_end_the_daemon(kube) -> None:
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:7"})
     engine = FakeEngine({0: "disabled"})
     original, crashes = engine.inventory, []
@@ -363,7 +363,7 @@ def test_a_crashing_step_does_not_end_the_daemon(kube) -> None:  # noqa: F811
     assert crashes == [1]
 
 
-def test_legacy_hami_mig_nodes_are_applied_with_a_warning(kube, caplog) -> None:  # noqa: F811
+def test_legacy_hami_mig_nodes_are_applied_with_a_warning(kube, caplog) -> None:
     legacy = '[{"id":"GPU-old","count":10,"devmem":40960,"devcore":100,"type":"NVIDIA A100-PCIE-40GB","mode":"mig","health":true}]'
     assert hami_managed({"metadata": {"annotations": {"hami.io/node-nvidia-register": legacy}}}) is None
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "7g.40gb:1", "hami.io/node-nvidia-register": legacy})

@@ -87,7 +87,7 @@ def test_migctl_annotation_wins_over_the_nvidia_label_and_the_label_needs_a_conf
 import copy  # noqa: E402
 
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
-from test_daemon_support import FakeEngine  # noqa: E402
+from daemon_support import FakeEngine  # noqa: E402
 
 from migctl.daemon.kube import KubeError  # noqa: E402
 from migctl.daemon.loop import Daemon, DaemonOptions  # noqa: E402

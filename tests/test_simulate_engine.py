@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_simulate_support import cluster, core_gpu, node, pod, simulate
+from simulate_support import cluster, core_gpu, node, pod, simulate
 
 from migctl.simulate import HamiVersion, SimulationOptions, Simulator
 from migctl.simulate.engine import record_pod_devices

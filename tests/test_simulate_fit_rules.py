@@ -8,7 +8,7 @@ assertion is on where the pod lands or the reason it stays Pending.
 from __future__ import annotations
 
 import pytest
-from test_simulate_support import (
+from simulate_support import (
     A100,
     cluster,
     core_gpu,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_simulate_support import (
+from simulate_support import (
     DOCS_A100,
     cluster,
     core_gpu,

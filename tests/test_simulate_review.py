@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from test_simulate_support import (
+from simulate_support import (
     T,
     cluster,
     core_gpu,

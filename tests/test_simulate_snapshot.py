@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from test_simulate_support import pod
+from simulate_support import pod
 
 from migctl.cluster.model import Cluster
 from migctl.simulate import HamiVersion, SchedulerConfig, SimulationOptions, Simulator

@@ -1,108 +1,30 @@
-"""``migctl validate config --from-cluster`` against a real HTTP API (kmock.KubernetesEmulator).
-
-The official ``kubernetes`` client is synchronous and kmock is asyncio, so the emulator runs its event
-loop in a daemon thread; the CLI reaches it over HTTP through a kubeconfig written per test.
-"""
+"""``migctl validate config --from-cluster`` against a real HTTP API (the ``kube`` fixture: kmock)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-class ApiServer:
-    """A kmock emulator on a background loop: ``add`` objects, ``kubeconfig`` to reach it."""
-
-    def __init__(self) -> None:
-        from kmock import KubernetesEmulator, Server
-
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="validate-kmock", daemon=True)
-        self._thread.start()
-
-        async def start() -> tuple[Any, Any]:
-            handler = KubernetesEmulator()
-            await handler.__aenter__()
-            server = Server(handler)
-            await server.__aenter__()
-            return handler, server
-
-        self.handler, self.server = self._run(start())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
-
-    @property
-    def url(self) -> str:
-        return str(self.server.url).rstrip("/")
-
-    def add_configmap(self, namespace: str, name: str, data: dict[str, str]) -> None:
-        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
-
-        async def put() -> None:
-            self.handler.objects["v1/configmaps", namespace, name] = obj
-
-        self._run(put())
-
-    def kubeconfig(self, path: Path, *, contexts: dict[str, str] | None = None, current: str = "kmock") -> Path:
-        contexts = contexts or {"kmock": self.url}
-        config = {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": c, "cluster": {"server": url}} for c, url in contexts.items()],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": c, "context": {"cluster": c, "user": "u"}} for c in contexts],
-            "current-context": current,
-        }
-        path.write_text(yaml.safe_dump(config))
-        return path
-
-    def close(self) -> None:
-        async def stop() -> None:
-            await self.server.__aexit__(None, None, None)
-            await self.handler.__aexit__(None, None, None)
-
-        try:
-            self._run(stop())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    server = ApiServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 SEED_TEXT = (REPO / "examples" / "device-config.yaml").read_text()
 BAD_TEXT = "nvidia:\n  resourceCountName: nvidia.com/gpu\n  migProfileAllowlist:\n  - models: [A100-SXM4-80GB]\n    profiles: [3g.20gb]\n"
 
 
-def test_reads_the_scheduler_configmap_from_kube_system(cli, api, tmp_path):
-    api.add_configmap("kube-system", "hami-scheduler-device", {"device-config.yaml": SEED_TEXT})
-    result = cli("validate", "config", "--from-cluster", "--kubeconfig", api.kubeconfig(tmp_path / "kc"), "-o", "json")
+def test_reads_the_scheduler_configmap_from_kube_system(cli, kube, tmp_path):
+    kube.add_configmap("kube-system", "hami-scheduler-device", {"device-config.yaml": SEED_TEXT})
+    result = cli("validate", "config", "--from-cluster", "--kubeconfig", kube.write_kubeconfig(tmp_path / "kc"), "-o", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["files"][0]["file"] == "configmap/kube-system/hami-scheduler-device/device-config.yaml"
     assert report["valid"] and report["warnings"] > 0
 
 
-def test_findings_in_the_cluster_config_exit_1_with_positions_in_the_config(cli, api, tmp_path):
-    api.add_configmap("hami", "my-device", {"device-config.yaml": BAD_TEXT})
-    result = cli("validate", "config", "--from-cluster", "--kubeconfig", api.kubeconfig(tmp_path / "kc"),
+def test_findings_in_the_cluster_config_exit_1_with_positions_in_the_config(cli, kube, tmp_path):
+    kube.add_configmap("hami", "my-device", {"device-config.yaml": BAD_TEXT})
+    result = cli("validate", "config", "--from-cluster", "--kubeconfig", kube.write_kubeconfig(tmp_path / "kc"),
                  "--namespace", "hami", "--name", "my-device", "-o", "json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -110,32 +32,32 @@ def test_findings_in_the_cluster_config_exit_1_with_positions_in_the_config(cli,
     assert (hit["path"], hit["line"], hit["column"]) == ("/nvidia/migProfileAllowlist/0/profiles/0", 5, 16)
 
 
-def test_node_config_kind_reads_the_device_plugin_configmap(cli, api, tmp_path):
-    api.add_configmap("kube-system", "hami-device-plugin",
+def test_node_config_kind_reads_the_device_plugin_configmap(cli, kube, tmp_path):
+    kube.add_configmap("kube-system", "hami-device-plugin",
                       {"config.json": json.dumps({"nodeconfig": [{"name": "a", "migstrategy": "mixed"}]})})
     result = cli("validate", "config", "--from-cluster", "--kind", "node-config",
-                 "--kubeconfig", api.kubeconfig(tmp_path / "kc"), "-o", "json")
+                 "--kubeconfig", kube.write_kubeconfig(tmp_path / "kc"), "-o", "json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert [d["code"] for d in report["diagnostics"]] == ["migstrategy-no-effect"]
     assert report["files"][0]["configs"][0]["kind"] == "node-config"
 
 
-def test_context_option_selects_the_cluster(cli, api, tmp_path):
-    api.add_configmap("kube-system", "hami-scheduler-device", {"device-config.yaml": SEED_TEXT})
-    kc = api.kubeconfig(tmp_path / "kc", contexts={"dead": "http://127.0.0.1:9", "kmock": api.url}, current="dead")
+def test_context_option_selects_the_cluster(cli, kube, tmp_path):
+    kube.add_configmap("kube-system", "hami-scheduler-device", {"device-config.yaml": SEED_TEXT})
+    kc = kube.write_kubeconfig(tmp_path / "kc", contexts={"dead": "http://127.0.0.1:9", "kmock": kube.url}, current="dead")
     assert cli("validate", "config", "--from-cluster", "--kubeconfig", kc, "--context", "kmock").exit_code == 0
 
 
-def test_configmap_without_the_key_is_reported(cli, api, tmp_path):
-    api.add_configmap("kube-system", "hami-scheduler-device", {"other.yaml": "x"})
-    result = cli("validate", "config", "--from-cluster", "--kubeconfig", api.kubeconfig(tmp_path / "kc"), "-o", "json")
+def test_configmap_without_the_key_is_reported(cli, kube, tmp_path):
+    kube.add_configmap("kube-system", "hami-scheduler-device", {"other.yaml": "x"})
+    result = cli("validate", "config", "--from-cluster", "--kubeconfig", kube.write_kubeconfig(tmp_path / "kc"), "-o", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["diagnostics"][0]["code"] == "configmap-key-missing"
 
 
-def test_missing_configmap_is_exit_2(cli, api, tmp_path):
-    result = cli("validate", "config", "--from-cluster", "--kubeconfig", api.kubeconfig(tmp_path / "kc"))
+def test_missing_configmap_is_exit_2(cli, kube, tmp_path):
+    result = cli("validate", "config", "--from-cluster", "--kubeconfig", kube.write_kubeconfig(tmp_path / "kc"))
     assert result.exit_code == 2
     assert "ConfigMap kube-system/hami-scheduler-device not found" in result.stderr
     assert "Traceback" not in result.stderr

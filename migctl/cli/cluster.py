@@ -37,6 +37,12 @@ def snapshot_command(
                                                    help="Path to the kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", metavar="NAME",
                                                 help="The kubeconfig context to use.")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "-n", "--namespace", metavar="NAMESPACE", show_default=False,
+        help="Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).")] = None,
+    config_map: Annotated[str | None, typer.Option(
+        "--config-map", metavar="NAMESPACE/NAME", show_default=False,
+        help="HAMi's scheduler device ConfigMap to save (default: found by the Helm chart's name or labels).")] = None,
     all_pods: Annotated[bool, typer.Option("--all-pods", help="Also save Succeeded/Failed pods.")] = False,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,
@@ -50,10 +56,12 @@ def snapshot_command(
     session = connect(kubeconfig, context)
     warnings: list[ClusterWarning] = []
     counts: dict[str, int] = {}
+    used: list[dict[str, Any]] = []
 
     def objects() -> Any:
         with progress("Listing nodes and pods") as bar:
-            for obj in list_objects(session, page_size=page_size, active_pods_only=not all_pods, warnings=warnings):
+            for obj in list_objects(session, page_size=page_size, active_pods_only=not all_pods, warnings=warnings,
+                                    namespace=namespace, config_map=config_map, on_config_map=used.append):
                 counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
                 bar.advance()
                 yield obj
@@ -66,6 +74,10 @@ def snapshot_command(
 
     for w in warnings:
         warn(w.message)
+    if used:
+        from migctl.cluster.kube import describe_config_map
+
+        sys.stderr.write(f"using {describe_config_map(used[0])}\n")
     summary = ", ".join(f"{counts.get(k, 0)} {k}" + ("" if counts.get(k, 0) == 1 else "s")
                         for k in ("Node", "Pod", "ConfigMap"))
     stderr_console().print(f"wrote {summary} from {session.where} to {output}", markup=False, highlight=False,

@@ -45,13 +45,14 @@ DEFAULT_METRICS_PORT = 9477
 
 
 def _kube_failure(exc: Any, what: str) -> Exception:
-    """A :class:`~migctl.daemon.kube.KubeError` as the user-facing error with the right exit code."""
+    """A :class:`~migctl.daemon.kube.KubeError` as the user-facing error (:func:`migctl.kube.error_for_status`)."""
+    from migctl.kube import error_for_status
+
     status = getattr(exc, "status", None)
     if status == 404:
-        return InputError(f"{what}: not found in the cluster", hint="'kubectl get nodes' lists the node names")
-    if status in (401, 403):
-        return UnreachableError(f"{what}: {exc}", hint="your credentials may not patch nodes; see deploy/rbac.yaml")
-    return UnreachableError(f"{what}: {exc}", hint="is the API server reachable (kubectl get nodes)?")
+        return error_for_status(404, f"{what}: not found in the cluster", what,
+                                hint="'kubectl get nodes' lists the node names")
+    return error_for_status(status, f"{what}: {exc}", what)
 
 
 # --------------------------------------------------------------------------------------------

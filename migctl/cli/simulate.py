@@ -115,10 +115,14 @@ def _read_pods(paths: list[Path], repeat: int) -> list[Any]:
     return pods
 
 
-def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None) -> Any:
+def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None,
+                  namespace: str | None = None, config_map: str | None = None) -> Any:
     if cluster_file is not None:
         from migctl.cluster.snapshot import load_snapshot
 
+        if namespace is not None or config_map is not None:
+            raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
+                             hint="with --cluster FILE, give the device-config with --config FILE")
         with progress(f"reading {cluster_file}") as bar:
             return load_snapshot(cluster_file, on_item=bar.advance)
     try:
@@ -127,7 +131,11 @@ def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, cont
         raise UnreachableError("the live cluster reader is not available in this build",
                                hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods -A -o yaml)") from None
     with progress("reading the cluster") as bar:
-        return read_cluster(kubeconfig=kubeconfig, context=context, on_item=bar.advance)
+        cluster = read_cluster(kubeconfig=kubeconfig, context=context, on_item=bar.advance, namespace=namespace,
+                               config_map=config_map)
+    if cluster.device_config_source:
+        sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
+    return cluster
 
 
 def _format_diagnostic(d: Any, source: str) -> tuple[str, bool]:
@@ -190,6 +198,10 @@ def simulate_command(
         "Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only."))] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
+    namespace: Annotated[str | None, typer.Option("-n", "--namespace", metavar="NAMESPACE", show_default=False, help=(
+        "Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace)."))] = None,
+    config_map: Annotated[str | None, typer.Option("--config-map", metavar="NAMESPACE/NAME", show_default=False, help=(
+        "HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels)."))] = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi's "
         "built-in defaults."))] = None,
@@ -221,7 +233,7 @@ def simulate_command(
     from migctl.simulate.version import HamiVersion, infer_version
 
     pods = _read_pods(pod_files, repeat)
-    cluster = _read_cluster(cluster_file, kubeconfig, context)
+    cluster = _read_cluster(cluster_file, kubeconfig, context, namespace, config_map)
 
     findings: list[str] = []
     diagnostics: list[Any] = []

@@ -40,6 +40,15 @@ StatusOutput = Annotated[
 ]
 
 
+#: ``-n`` and ``--config-map``: where HAMi's ConfigMap is (pods are always read from every namespace).
+NamespaceOption = Annotated[str | None, typer.Option(
+    "-n", "--namespace", metavar="NAMESPACE", show_default=False,
+    help="Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).")]
+ConfigMapOption = Annotated[str | None, typer.Option(
+    "--config-map", metavar="NAMESPACE/NAME", show_default=False,
+    help="HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels).")]
+
+
 @app.command("status")
 def status_command(
     cluster_file: Annotated[
@@ -60,19 +69,23 @@ def status_command(
     output: StatusOutput = StatusFormat.text,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,
+    namespace: NamespaceOption = None,
+    config_map: ConfigMapOption = None,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
     from migctl.cluster.snapshot import gc_paused
 
     with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
-        _status(cluster_file, kubeconfig, context, config, node, output, page_size)
+        _status(cluster_file, kubeconfig, context, config, node, output, page_size, namespace, config_map)
 
 
 def _status(cluster_file: Path | None, kubeconfig: str | None, context: str | None, config: Path | None,
-            node: str | None, output: StatusFormat, page_size: int) -> None:
+            node: str | None, output: StatusFormat, page_size: int, namespace: str | None = None,
+            config_map: str | None = None) -> None:
     from migctl.cluster.status import build_status
 
-    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size)
+    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size,
+                           namespace=namespace, config_map=config_map)
     if node is not None and cluster.node(node) is None:
         from migctl.errors import InputError
 
@@ -133,6 +146,8 @@ def load_cluster(
     context: str | None = None,
     config: Path | None = None,
     page_size: int = 500,
+    namespace: str | None = None,
+    config_map: str | None = None,
 ) -> Cluster:
     """The cluster from a snapshot or the live API, with the device config attached (shared with simulate)."""
     from migctl.cli.output import progress
@@ -154,13 +169,19 @@ def load_cluster(
     if cluster_file is not None:
         from migctl.cluster.snapshot import load_snapshot
 
+        if namespace is not None or config_map is not None:
+            raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
+                             hint="with --cluster FILE, give the device-config with --config FILE")
         with progress(f"Reading {cluster_file}") as bar:
             cluster = load_snapshot(cluster_file, on_item=bar.advance)
     else:
         from migctl.cluster.kube import read_cluster
 
         with progress("Listing nodes and pods") as bar:
-            cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=bar.advance)
+            cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=bar.advance,
+                                   namespace=namespace, config_map=config_map)
+        if cluster.device_config_source:
+            sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
     attach_device_config(cluster, config_text, str(config) if config is not None else None)
     return cluster
 

@@ -10,7 +10,6 @@ cannot be read, 3 the cluster cannot be reached.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
-from migctl.errors import ExitCode, InputError, UnreachableError
+from migctl.errors import ExitCode, InputError
 
 if TYPE_CHECKING:
     from migctl.config.load import LoadedConfig
@@ -48,9 +47,6 @@ class HamiVersionChoice(str, Enum):
     auto = "auto"
     v2_9 = "2.9"
     v2_10 = "2.10"
-
-
-DEFAULT_NAMES = {"device-config": "hami-scheduler-device", "node-config": "hami-device-plugin"}
 
 
 def _report(results: list[LoadedConfig], strict: bool) -> dict[str, Any]:
@@ -162,61 +158,51 @@ def _read_stdin(kind: str, version: str) -> LoadedConfig:
     return load_bytes(data, name="<stdin>", kind=kind, hami_version=version)  # type: ignore[arg-type]
 
 
-def read_configmap(namespace: str, name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
-    """The ConfigMap's ``data`` through the official client (kubeconfig, else in-cluster config)."""
-    try:
-        from kubernetes import client, config
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.config.config_exception import ConfigException
-        from urllib3.exceptions import HTTPError
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise UnreachableError(f"the kubernetes client is not installed: {exc}") from exc
+def read_configmap(namespace: str | None, name: str | None, kubeconfig: str | None, context: str | None,
+                   kind: str = "device-config") -> tuple[str, dict[str, Any]]:
+    """``(NAMESPACE/NAME, data)`` of HAMi's ConfigMap, found like ``status`` finds it
+    (:func:`migctl.cluster.kube.find_config_map`: the chart's names and labels, any namespace unless given)."""
+    from migctl.cluster.kube import DEVICE_PLUGIN_CONFIG, SCHEDULER_DEVICE_CONFIG, find_config_map
+    from migctl.kube import connect
 
+    wanted = DEVICE_PLUGIN_CONFIG if kind == "node-config" else SCHEDULER_DEVICE_CONFIG
+    client = connect(kubeconfig, context)
     try:
-        explicit = kubeconfig or context or os.environ.get("KUBECONFIG")
-        default_file = os.path.expanduser("~/.kube/config")
-        if explicit or os.path.exists(default_file):
-            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        else:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-            api_client = client.ApiClient(configuration)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
-        raise UnreachableError(f"cannot load a Kubernetes configuration: {exc}",
-                               hint="pass --kubeconfig/--context, or run inside the cluster") from exc
-    api_client.configuration.retries = 1
-    try:
-        with api_client:
-            cm = client.CoreV1Api(api_client).read_namespaced_config_map(name, namespace, _request_timeout=(5, 20))
-    except ApiException as exc:
-        if exc.status == 404:
-            raise InputError(f"ConfigMap {namespace}/{name} not found",
-                             hint="HAMi's chart names it <release>-scheduler-device; use --namespace/--name") from exc
-        raise UnreachableError(f"reading ConfigMap {namespace}/{name} failed: {exc.status} {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise UnreachableError(f"cannot reach the Kubernetes API server: {exc}") from exc
-    return dict(cm.data or {})
+        found = find_config_map(client, wanted, namespace=namespace, name=name)
+    finally:
+        client.close()
+    if found is None:
+        where = f"namespace {namespace}" if namespace else "any namespace"
+        default = f"{namespace or 'kube-system'}/{name or wanted.default_name}"
+        raise InputError(f"ConfigMap {default} not found, nor any other {wanted.what} in {where} "
+                         f"(named <release>{wanted.suffix} or labelled app.kubernetes.io/component={wanted.component},"
+                         f" with the key {wanted.key})",
+                         hint="choose it with --config-map NAMESPACE/NAME; kubectl get cm -A lists them")
+    meta = found.get("metadata") or {}
+    ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+    sys.stderr.write(f"using ConfigMap {ref}\n")
+    data = found.get("data") if isinstance(found.get("data"), dict) else {}
+    return ref, dict(data)
 
 
-def _cluster_inputs(namespace: str, name: str | None, kubeconfig: str | None, context: str | None,
+def _cluster_inputs(namespace: str | None, name: str | None, kubeconfig: str | None, context: str | None,
                     kind: str, version: str) -> list[LoadedConfig]:
     from migctl.config.diagnostics import diag
     from migctl.config.load import DEVICE_CONFIG_KEY, NODE_CONFIG_KEY, LoadedConfig, load_text
 
-    cm_name = name or DEFAULT_NAMES["node-config" if kind == "node-config" else "device-config"]
-    data = read_configmap(namespace, cm_name, kubeconfig, context)
+    ref, data = read_configmap(namespace, name, kubeconfig, context, kind)
     keys = {"device-config": (DEVICE_CONFIG_KEY,), "node-config": (NODE_CONFIG_KEY,)}.get(
         kind, (DEVICE_CONFIG_KEY, NODE_CONFIG_KEY))
     present = [k for k in keys if k in data]
     if not present:
         wanted = " or ".join(repr(k) for k in keys)
-        return [LoadedConfig(f"configmap/{namespace}/{cm_name}", None, [], [
-            diag("configmap-key-missing", "", f"ConfigMap {namespace}/{cm_name} has no key {wanted}",
+        return [LoadedConfig(f"configmap/{ref}", None, [], [
+            diag("configmap-key-missing", "", f"ConfigMap {ref} has no key {wanted}",
                  f"data keys: {', '.join(sorted(data)) or 'none'}")])]
     results = []
     for key in present:
         key_kind = "node-config" if key == NODE_CONFIG_KEY else "device-config"
-        results.append(load_text(str(data[key]), name=f"configmap/{namespace}/{cm_name}/{key}",
+        results.append(load_text(str(data[key]), name=f"configmap/{ref}/{key}",
                                  kind=key_kind, hami_version=version))  # type: ignore[arg-type]
     return results
 
@@ -229,10 +215,17 @@ def validate_config(
              "files), or the device plugin's config.json; '-' reads stdin.",
         show_default=False)] = None,
     from_cluster: Annotated[bool, typer.Option(
-        "--from-cluster", help="Read the ConfigMap from the cluster (hami-scheduler-device in kube-system).")] = False,
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the ConfigMap.")] = "kube-system",
+        "--from-cluster", help="Read HAMi's ConfigMap from the cluster: found by the Helm chart's name "
+                               "(<release>-hami-scheduler-device, or -device-plugin with --kind node-config) or "
+                               "labels in any namespace.")] = False,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", "-n", help="Namespace HAMi is installed in (default: search every namespace).",
+        show_default=False)] = None,
     name: Annotated[str | None, typer.Option(
-        "--name", help="ConfigMap name (default hami-scheduler-device; hami-device-plugin with --kind node-config).",
+        "--name", help="ConfigMap name (default: found by the chart's name suffix or labels).",
+        show_default=False)] = None,
+    config_map: Annotated[str | None, typer.Option(
+        "--config-map", metavar="NAMESPACE/NAME", help="The ConfigMap to read (instead of finding it).",
         show_default=False)] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to a kubeconfig file.",
                                                    show_default=False)] = None,
@@ -258,6 +251,11 @@ def validate_config(
     from migctl.config.load import load_path
 
     files = list(files or [])
+    if not from_cluster and (namespace, name, config_map) != (None, None, None):
+        raise typer.BadParameter("-n/--namespace, --name and --config-map read the cluster: add --from-cluster",
+                                 param_hint="--from-cluster")
+    if config_map is not None and name is not None:
+        raise typer.BadParameter("give --config-map NAMESPACE/NAME or --name, not both", param_hint="--config-map")
     if not files and not from_cluster:
         raise typer.BadParameter("give at least one FILE ('-' for stdin) or --from-cluster", param_hint="FILE")
     if files.count("-") > 1:
@@ -274,8 +272,11 @@ def validate_config(
                 results.append(load_path(path, kind=kind_value, hami_version=version_value))  # type: ignore[arg-type]
             bar.advance()
         if from_cluster:
-            bar.update(f"reading ConfigMap from namespace {namespace}")
-            results.extend(_cluster_inputs(namespace, name, kubeconfig, context, kind_value, version_value))
+            from migctl.cluster.kube import parse_config_map_ref
+
+            cm_namespace, cm_name = parse_config_map_ref(config_map or name, namespace)
+            bar.update("reading HAMi's ConfigMap from the cluster")
+            results.extend(_cluster_inputs(cm_namespace, cm_name, kubeconfig, context, kind_value, version_value))
             bar.advance()
 
     report = _report(results, strict)

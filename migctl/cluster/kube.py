@@ -1,152 +1,136 @@
-"""The live cluster reader (an edge): Nodes, Pods and the device ConfigMap through the official client.
+"""The live cluster reader (an edge): Nodes, Pods and HAMi's ConfigMaps through :mod:`migctl.kube`.
 
-- kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) with ``--context``, or the in-cluster
-  service account when no kubeconfig exists;
+- the connection (kubeconfig order, ``KUBECONFIG`` merge, in-cluster) and the error mapping are
+  :mod:`migctl.kube`'s, shared with every other command that talks to a cluster;
 - LISTs are paged with ``limit``/``continue`` and read as raw JSON (``_preload_content=False``): the
   client's model classes are skipped, and only the fields the model keeps survive each page;
 - pods in a terminal phase are left out server-side (``status.phase!=Succeeded,status.phase!=Failed``):
-  HAMi does not count them (hami.md §2.3);
-- an unreachable API server, a bad kubeconfig, 401 or 403 raise :class:`~migctl.errors.UnreachableError`
-  (exit 3) with the reason. A forbidden ConfigMap read is only a warning.
+  HAMi's scheduler drops them from its pod cache (``onUpdatePod`` in HAMi's ``pkg/scheduler/scheduler.go``);
+- HAMi's ConfigMaps are found the way its Helm chart names and labels them (:func:`find_config_map`),
+  in any namespace unless one is given; a forbidden ConfigMap read is only a warning.
 
 ``kubernetes`` is imported inside the functions: importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from migctl.cluster.model import DEVICE_CONFIGMAP_NAME, Cluster, ClusterWarning
-from migctl.errors import UnreachableError
+from migctl.cluster.model import DEVICE_CONFIGMAP_KEY, DEVICE_CONFIGMAP_NAME, Cluster, ClusterWarning
+from migctl.errors import InputError
+from migctl.kube import ApiError, Client, connect
+
+__all__ = [
+    "ACTIVE_PODS", "DEFAULT_PAGE_SIZE", "DEVICE_PLUGIN_CONFIG", "SCHEDULER_DEVICE_CONFIG", "ConfigMapKind",
+    "connect", "find_config_map", "list_objects", "parse_config_map_ref", "read_cluster",
+]
 
 DEFAULT_PAGE_SIZE = 500
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
-_TIMEOUT = (10, 120)  # connect, read seconds
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
-class _Session:
-    """A configured ``CoreV1Api`` plus where it points, for messages."""
+@dataclass(frozen=True)
+class ConfigMapKind:
+    """How HAMi's chart names and labels one of its ConfigMaps.
 
-    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
-        import yaml
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
+    The chart (``charts/hami/templates/scheduler/device-configmap.yaml`` and
+    ``charts/hami/templates/device-plugin/configmap.yaml``, with the names of ``_helpers.tpl``) writes
+    ``<fullname>-scheduler-device`` and ``<fullname>-device-plugin``, where ``<fullname>`` is the release
+    name when it contains "hami", else ``<release>-hami``; both carry ``app.kubernetes.io/component``.
+    """
 
-        path = kubeconfig or _default_kubeconfig()
-        configuration = client.Configuration()
+    what: str  # for messages
+    key: str  # the data key HAMi reads
+    default_name: str  # the name with the release called "hami"
+    suffix: str  # what every chart-made name ends with
+    component: str  # the chart's app.kubernetes.io/component label
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        """This object is (one of) HAMi's ConfigMap of this kind: the default name, or the chart's name
+        suffix or label together with the data key."""
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        name = str(meta.get("name") or "")
+        if name == self.default_name:
+            return True
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        return self.key in data and (name.endswith(self.suffix) or labels.get(COMPONENT_LABEL) == self.component)
+
+
+SCHEDULER_DEVICE_CONFIG = ConfigMapKind("HAMi scheduler device ConfigMap", DEVICE_CONFIGMAP_KEY,
+                                        DEVICE_CONFIGMAP_NAME, "-scheduler-device", "hami-scheduler")
+DEVICE_PLUGIN_CONFIG = ConfigMapKind("HAMi device plugin ConfigMap", "config.json", "hami-device-plugin",
+                                     "-device-plugin", "hami-device-plugin")
+
+
+def parse_config_map_ref(value: str | None, namespace: str | None = None) -> tuple[str | None, str | None]:
+    """``--config-map NAMESPACE/NAME`` (or ``NAME`` with ``-n``) -> ``(namespace, name)``; exit 2 when malformed."""
+    if value is None:
+        return namespace, None
+    parts = value.split("/")
+    if len(parts) == 1 and parts[0]:
+        return namespace, parts[0]
+    if len(parts) == 2 and all(parts):
+        if namespace is not None and namespace != parts[0]:
+            raise InputError(f"--config-map {value} is in namespace {parts[0]}, but -n/--namespace says {namespace}")
+        return parts[0], parts[1]
+    raise InputError(f"--config-map {value!r}: expected NAMESPACE/NAME, e.g. kube-system/hami-scheduler-device")
+
+
+def _ref(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+def find_config_map(
+    client: Client,
+    kind: ConfigMapKind = SCHEDULER_DEVICE_CONFIG,
+    *,
+    namespace: str | None = None,
+    name: str | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> dict[str, Any] | None:
+    """HAMi's ConfigMap of ``kind`` (a ConfigMap object, kind set), or None when there is none.
+
+    ``namespace`` and ``name`` both given: that ConfigMap (exit 2 when it does not exist). Otherwise the
+    ConfigMaps of ``namespace`` (all namespaces when None) are listed and the one named ``name``, or the
+    one :meth:`ConfigMapKind.matches`, is taken; two or more is exit 2, listing them. A 403 is raised as
+    :class:`~migctl.kube.ApiError` for the caller to decide.
+    """
+    if namespace and name:
         try:
-            if path is not None:
-                if not Path(path).expanduser().exists():
-                    raise UnreachableError(f"kubeconfig {path} does not exist",
-                                           hint="pass --kubeconfig FILE, or read a snapshot with --cluster FILE")
-                config.load_kube_config(config_file=str(Path(path).expanduser()), context=context,
-                                        client_configuration=configuration)
-                self.where = f"context {context or _current_context(path)} ({configuration.host})"
-            else:
-                config.load_incluster_config(client_configuration=configuration)
-                self.where = f"in-cluster ({configuration.host})"
-        except UnreachableError:
+            obj = client.read_json("read_namespaced_config_map", name, namespace,
+                                   what=f"read ConfigMap {namespace}/{name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                raise InputError(f"ConfigMap {namespace}/{name} not found",
+                                 hint=f"HAMi's chart names it <release>{kind.suffix} ({kind.default_name} for the "
+                                      "release 'hami'); kubectl get cm -A lists them") from None
             raise
-        except ConfigException as exc:
-            where = f"kubeconfig {path}" if path else "in-cluster config"
-            raise UnreachableError(f"cannot load {where}: {_one_line(exc)}",
-                                   hint="pass --kubeconfig FILE / --context NAME, or --cluster FILE") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark is not None else ""
-            raise UnreachableError(f"cannot load kubeconfig {path}: not valid YAML{line}") from None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            where = f"kubeconfig {path}" if path else "in-cluster config"
-            raise UnreachableError(f"cannot load {where}: {type(exc).__name__}: {_one_line(exc)}") from None
-        configuration.retries = 1  # fail fast: one retry, not urllib3's three, on an unreachable server
-        self.api = client.CoreV1Api(client.ApiClient(configuration))
-        self.host = configuration.host
-
-    def list_pages(self, method: str, page_size: int, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
-        """Yield the ``items`` of each page of a LIST, following ``metadata.continue``."""
-        token: str | None = None
-        while True:
-            params = dict(kwargs, limit=page_size, _preload_content=False, _request_timeout=_TIMEOUT)
-            if token:
-                params["_continue"] = token
-            response = self._call(method, **params)
-            try:
-                body = json.loads(response.data)
-            except (ValueError, TypeError):
-                raise UnreachableError(f"{self.where}: {method} answered with something that is not JSON") from None
-            if not isinstance(body, dict):
-                raise UnreachableError(f"{self.where}: {method} answered with an unexpected document")
-            items = body.get("items") or []
-            yield [i for i in items if isinstance(i, dict)]
-            token = (body.get("metadata") or {}).get("continue")
-            if not token:
-                return
-
-    def _call(self, method: str, **params: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return getattr(self.api, method)(**params)
-        except ApiException as exc:
-            raise _api_error(self.where, method, exc) from None
-        except HTTPError as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise UnreachableError(f"cannot reach the Kubernetes API at {self.host}: {_one_line(reason)}",
-                                   hint=f"using {self.where}") from None
-        except OSError as exc:
-            raise UnreachableError(f"cannot reach the Kubernetes API at {self.host}: {_one_line(exc)}") from None
+        return _strip(obj, "ConfigMap")
+    kwargs: dict[str, Any] = {"field_selector": f"metadata.name={name}"} if name else {}
+    if namespace:
+        pages = client.list_pages("list_namespaced_config_map", page_size, namespace=namespace, **kwargs)
+    else:
+        pages = client.list_pages("list_config_map_for_all_namespaces", page_size, **kwargs)
+    found: list[dict[str, Any]] = []
+    for page in pages:
+        for item in page:
+            if (str((item.get("metadata") or {}).get("name") or "") == name) if name else kind.matches(item):
+                found.append(_strip(item, "ConfigMap"))
+    if len(found) > 1:
+        listed = ", ".join(sorted(_ref(o) for o in found))
+        raise InputError(f"{len(found)} {kind.what}s found: {listed}",
+                         hint="choose one with --config-map NAMESPACE/NAME (or -n NAMESPACE)")
+    return found[0] if found else None
 
 
-class _Forbidden(UnreachableError):
-    pass
-
-
-def _api_error(where: str, method: str, exc: Any) -> UnreachableError:
-    status = getattr(exc, "status", None)
-    reason = getattr(exc, "reason", "") or ""
-    message = ""
-    try:
-        message = json.loads(exc.body).get("message", "")
-    except (ValueError, TypeError, AttributeError):
-        pass
-    what = {401: "unauthorized (credentials rejected)", 403: "forbidden (RBAC denies it)"}.get(status, reason)
-    text = f"{where}: {method} failed: HTTP {status} {what}" + (f": {message}" if message else "")
-    return (_Forbidden if status == 403 else UnreachableError)(text)
-
-
-def _one_line(value: Any) -> str:
-    text = str(value).strip().splitlines()
-    return text[0] if text else type(value).__name__
-
-
-def _default_kubeconfig() -> str | None:
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        for part in env.split(os.pathsep):
-            if part and Path(part).expanduser().exists():
-                return part
-        return env.split(os.pathsep)[0] or None
-    home = Path.home() / ".kube" / "config"
-    if home.exists():
-        return str(home)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None
-    return str(home)  # neither exists: report the usual place
-
-
-def _current_context(path: str) -> str:
-    try:
-        import yaml
-
-        data = yaml.safe_load(Path(path).expanduser().read_text())
-        return str((data or {}).get("current-context") or "?")
-    except Exception:  # noqa: BLE001 - only for a message
-        return "?"
+def describe_config_map(obj: dict[str, Any]) -> str:
+    """"ConfigMap NAMESPACE/NAME": the form messages and ``Cluster.device_config_source`` use."""
+    return f"ConfigMap {_ref(obj)}"
 
 
 def _strip(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -157,19 +141,22 @@ def _strip(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": kind, **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None) -> _Session:
-    """Load the kubeconfig (or in-cluster config); raises ``UnreachableError`` when it cannot."""
-    return _Session(kubeconfig, context)
-
-
 def list_objects(
-    session: _Session,
+    session: Client,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     active_pods_only: bool = True,
     warnings: list[ClusterWarning] | None = None,
+    namespace: str | None = None,
+    config_map: str | None = None,
+    on_config_map: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield Node, Pod and device-ConfigMap objects (dicts, kind set) from the live cluster, page by page."""
+    """Yield Node, Pod and device-ConfigMap objects (dicts, kind set) from the live cluster, page by page.
+
+    ``namespace`` / ``config_map`` (``NAMESPACE/NAME`` or ``NAME``) choose the ConfigMap
+    (:func:`find_config_map`); pods always come from every namespace (each one may hold GPUs).
+    ``on_config_map`` is called with the ConfigMap used, if any.
+    """
     for page in session.list_pages("list_node", page_size):
         for item in page:
             yield _strip(item, "Node")
@@ -177,18 +164,25 @@ def list_objects(
     for page in session.list_pages("list_pod_for_all_namespaces", page_size, **pod_kwargs):
         for item in page:
             yield _strip(item, "Pod")
+    cm_namespace, cm_name = parse_config_map_ref(config_map, namespace)
     try:
-        for page in session.list_pages("list_config_map_for_all_namespaces", page_size,
-                                       field_selector=f"metadata.name={DEVICE_CONFIGMAP_NAME}"):
-            for item in page:
-                name = str((item.get("metadata") or {}).get("name") or "")
-                if name.endswith("-scheduler-device"):
-                    yield _strip(item, "ConfigMap")
-    except _Forbidden as exc:
+        found = find_config_map(session, SCHEDULER_DEVICE_CONFIG, namespace=cm_namespace, name=cm_name,
+                                page_size=page_size)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
         if warnings is not None:
             warnings.append(ClusterWarning(
                 "no-config", f"cannot read the {DEVICE_CONFIGMAP_NAME} ConfigMap ({exc.message}); "
                              "pass --config FILE to show legacy geometries"))
+        return
+    if found is None and cm_name:
+        raise InputError(f"--config-map {config_map}: no ConfigMap {cm_name} in "
+                         + (f"namespace {cm_namespace}" if cm_namespace else "any namespace"))
+    if found is not None:
+        if on_config_map is not None:
+            on_config_map(found)
+        yield found
 
 
 def read_cluster(
@@ -197,18 +191,29 @@ def read_cluster(
     context: str | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     on_item: Callable[[], None] | None = None,
+    namespace: str | None = None,
+    config_map: str | None = None,
 ) -> Cluster:
-    """The live cluster as a :class:`Cluster` (raises ``UnreachableError`` with the reason)."""
+    """The live cluster as a :class:`Cluster` (raises ``UnreachableError`` with the reason).
+
+    ``cluster.device_config_source`` names the ConfigMap used ("ConfigMap NAMESPACE/NAME"), if any.
+    """
     from migctl.cluster.snapshot import gc_paused
 
     warnings: list[ClusterWarning] = []
+    chosen: list[dict[str, Any]] = []
     session = connect(kubeconfig, context)
     cluster = Cluster(source=f"live cluster, {session.where}")
     with gc_paused():
-        for obj in list_objects(session, page_size=page_size, warnings=warnings):
+        for obj in list_objects(session, page_size=page_size, warnings=warnings, namespace=namespace,
+                                config_map=config_map, on_config_map=chosen.append):
             cluster.add_object(obj)
             if on_item is not None:
                 on_item()
     cluster.finish()
+    data = chosen[0].get("data") if chosen and isinstance(chosen[0].get("data"), dict) else {}
+    if cluster.device_config_text is None and DEVICE_CONFIGMAP_KEY in data:  # a name the model does not know
+        cluster.device_config_text = str(data[DEVICE_CONFIGMAP_KEY])
+        cluster.device_config_source = describe_config_map(chosen[0])
     cluster.warnings.extend(warnings)
     return cluster

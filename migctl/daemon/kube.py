@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
@@ -22,8 +21,6 @@ from typing import Any
 MERGE_PATCH = "application/merge-patch+json"
 EVENT_NAMESPACE = "default"  # where the kubelet and NVIDIA's mig-manager post Node events
 COMPONENT = "migctl-daemon"
-
-_TRANSIENT_STATUS = {0, 408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class KubeError(Exception):
@@ -43,46 +40,29 @@ class WatchExpired(KubeError):
 
 
 def api_client_for(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """A ``kubernetes.client.ApiClient``: in-cluster when running in a pod, else from a kubeconfig.
+    """A ``kubernetes.client.ApiClient`` through :func:`migctl.kube.connect` (the one kubeconfig order:
+    ``--kubeconfig``, ``$KUBECONFIG`` merged, ``~/.kube/config``, in-cluster).
 
-    Raises :class:`migctl.errors.InputError` for a kubeconfig that cannot be read.
+    Raises :class:`migctl.errors.UnreachableError` (exit 3) for a configuration that cannot be used.
     """
-    from kubernetes import client, config
+    from migctl.kube import connect
 
-    from migctl.errors import InputError
-
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException as exc:
-            raise InputError(f"in-cluster Kubernetes config: {exc}") from None
-        return client.ApiClient(configuration)
-    try:
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError, ValueError, TypeError) as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise InputError(f"{where}: cannot load the Kubernetes config: {exc}") from None
+    return connect(kubeconfig, context).api_client
 
 
 def _translate(exc: BaseException, what: str) -> KubeError:
-    from kubernetes.client.exceptions import ApiException
+    """Any failure of a call as a :class:`KubeError`, classified by :func:`migctl.kube.describe_failure`."""
+    from migctl.kube import TRANSIENT_STATUS, describe_failure
 
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        reason = exc.reason or ""
-        try:
-            body = json.loads(exc.body or "{}")
-            reason = body.get("message") or reason
-        except (ValueError, AttributeError):
-            pass
-        if status == 410:
-            return WatchExpired(f"{what}: {reason}")
-        transient = status in _TRANSIENT_STATUS or status == 404  # a Node not registered yet comes back
-        return KubeError(f"{what}: HTTP {status} {reason}".rstrip(), status=status, transient=transient)
-    return KubeError(f"{what}: {type(exc).__name__}: {exc}", transient=True)
+    status, reason = describe_failure(exc)
+    if status == 410:
+        return WatchExpired(f"{what}: {reason}")
+    if status is None:
+        return KubeError(f"{what}: {type(exc).__name__}: {reason}", transient=True)
+    transient = status in TRANSIENT_STATUS or status == 404  # a Node not registered yet comes back
+    return KubeError(f"{what}: {reason}", status=status, transient=transient)
 
 
 class NodeApi:
@@ -144,6 +124,8 @@ class NodeApi:
         """
         from kubernetes.watch.watch import iter_resp_lines
 
+        from migctl.kube import TRANSIENT_STATUS
+
         what = f"watch node {self.name}"
         kwargs: dict[str, Any] = {
             "watch": True,
@@ -164,7 +146,7 @@ class NodeApi:
         try:
             status = getattr(response, "status", 200)
             if isinstance(status, int) and not 200 <= status <= 299:
-                raise KubeError(f"{what}: HTTP {status}", status=status, transient=status in _TRANSIENT_STATUS)
+                raise KubeError(f"{what}: HTTP {status}", status=status, transient=status in TRANSIENT_STATUS)
             for line in iter_resp_lines(response):
                 if not line.strip():
                     continue

@@ -1,113 +1,14 @@
-"""Test helpers for the daemon tests (no tests here): a kmock API server in a thread, node objects.
+"""Helpers for the daemon tests (no tests here): Node objects, annotation patches, polling, a fake engine.
 
-``KubeServer`` runs ``kmock.KubernetesEmulator`` behind a real HTTP port in a background event
-loop so the synchronous ``kubernetes`` client (and the daemon's threads) can talk to it. The
-HTTP server can be stopped and started again on the same port while the stored objects survive:
-an API outage.
+The Kubernetes API itself is the ``kube`` fixture of ``tests/conftest.py`` (``kube_emulator.KubeEmulator``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-
-import pytest
-
-
-class KubeServer:
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="kmock", daemon=True)
-        self._thread.start()
-        self.handler: Any = None
-        self._server: Any = None
-        self.port: int | None = None
-        self._run(self._open())
-
-    def _run(self, coro: Any, timeout: float = 10) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    async def _open(self) -> None:
-        import kmock
-
-        self.handler = kmock.KubernetesEmulator()
-        await self.handler.__aenter__()
-        await self._start_http()
-
-    async def _start_http(self) -> None:
-        import kmock
-
-        self._server = kmock.Server(self.handler, port=self.port)
-        await self._server.__aenter__()
-        self.port = self._server.port
-
-    async def _stop_http(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            # Drop open watch streams at once instead of waiting for them to finish.
-            server.server.runner._shutdown_timeout = 0.1
-            await server.__aexit__(None, None, None)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop_http(self) -> None:
-        """The API server goes away (connections refused); its objects are kept."""
-        self._run(self._stop_http(), timeout=30)
-
-    def start_http(self) -> None:
-        self._run(self._start_http())
-
-    def close(self) -> None:
-        try:
-            self._run(self._stop_http(), timeout=30)
-            self._run(self.handler.__aexit__(None, None, None))
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-
-    def write_kubeconfig(self, path: Path) -> Path:
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
-                    "users": [{"name": "kmock", "user": {"token": "test"}}],
-                    "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
-                    "current-context": "kmock",
-                }
-            )
-        )
-        return path
-
-    def api_client(self) -> Any:
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = self.url
-        return client.ApiClient(configuration)
-
-    # --- direct access to stored objects (no HTTP) ---
-
-    def node(self, name: str) -> dict[str, Any]:
-        return json.loads(json.dumps(self.handler.objects["v1/nodes", None, name].raw))
-
-    def annotations(self, name: str) -> dict[str, str]:
-        return dict((self.node(name).get("metadata") or {}).get("annotations") or {})
-
-    def events(self) -> list[dict[str, Any]]:
-        found = []
-        for (resource, _namespace, _name), obj in list(self.handler.objects.items()):
-            if getattr(resource, "plural", None) == "events" and not obj.deleted:
-                found.append(json.loads(json.dumps(obj.raw)))
-        return found
 
 
 def node_object(name: str, annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:
@@ -149,15 +50,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 8.0, interval: float
         time.sleep(interval)
         value = predicate()
     return value
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeServer]:
-    server = KubeServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 class FakeEngine:
