@@ -10,7 +10,7 @@ same:
   lands on. So every node takes, over the whole sequence, exactly the pods it would take alone, in the
   same order, whichever node the scheduler prefers at each step: the count is the sum over nodes of a
   one-node simulation.
-- **per GPU** (shapes asking for one GPU): within a node, a one-device request is checked against each
+- **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`): within a node, a one-device request is checked against each
   GPU on its own (``Fit``'s per-device checks; v2.9 queues no other device for it), and placing it
   changes only the GPU it lands on; so a GPU takes exactly the pods it would take alone, and the node
   takes the sum over its GPUs, capped by its free pod count (the only kube-scheduler filter a shape's pod
@@ -78,7 +78,7 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
     prepared = _hami.prepare(pod, config, options)
     if limit is not None or method == "repeat":
         return _repeat(state, config, options, shape, pod, limit)
-    single = _single_gpu_request(prepared)
+    single = _single_gpu_request(prepared, options.version.legacy)
     if method == "per-gpu" and not single:
         raise ValueError(f"{shape}: the per-GPU path needs a one-GPU request")
     if prepared.denied is not None:
@@ -157,9 +157,14 @@ def _per_node(state: Any, config: Any, options: Any, shape: Shape, pod: Any) -> 
 # ---------------------------------------------------------------------- per GPU
 
 
-def _single_gpu_request(prepared: Any) -> bool:
+def _single_gpu_request(prepared: Any, legacy: bool) -> bool:
+    """One container asking one GPU, and (v2.9) with a memory figure: v2.9's MIG filter checks the raw
+    ``Memreq``, 0 for a percentage (or default 100%) request, while ``AddResourceUsage`` needs the
+    resolved memory; when the GPU Fit picked has no slot that large the whole node fails
+    (``MigTemplateAllocateFail``) although another of its GPUs could take the pod, so GPUs are not
+    independent there and the per-node path is used."""
     gpu = [r.request for r in prepared.requests if r.request is not None]
-    return len(gpu) == 1 and gpu[0].nums == 1
+    return len(gpu) == 1 and gpu[0].nums == 1 and not (legacy and gpu[0].memreq == 0)
 
 
 def _all_nvidia(state: Any) -> bool:
