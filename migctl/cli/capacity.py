@@ -104,7 +104,7 @@ def capacity_command(
                 node_score=node_score.value, shapes=shapes or None, workload=pods, node=node, catalogue=_catalogue(),
                 on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
     except ShapeError as exc:
-        where = f"{workload}: " if workload is not None else ""
+        where = f"--workload {workload}: " if workload is not None else "--shape: "
         raise InputError(f"{where}{exc}") from None
     _warn(report.version_note)
     for note in report.notes[:20]:
