@@ -33,6 +33,15 @@ def _answer(h):
     return h.fits, h.by_node, h.next_failure
 
 
+def _empty(state):
+    out = copy_state(state)
+    for node in out.nodes.values():
+        for g in node.gpus:
+            g.used = g.usedmem = g.usedcores = 0
+            g.usage_list, g.mig_index, g.allocations = [], -1, []
+    return out
+
+
 def _prefilled(version: str, seed: int, pods: int = 90, nodes: int = 16, gpus: int = 4):
     state = synthetic_cluster(nodes, gpus, seed=seed)
     Simulator(state, synthetic_config(), SimulationOptions(version=HamiVersion(version))).run(
@@ -51,13 +60,14 @@ def test_fast_paths_equal_repeated_placement(version, node_policy, gpu_policy, s
     methods_seen = set()
     for text in SHAPES:
         shape = Shape.parse(text)
-        slow = headroom(state, cfg, options, shape, method="repeat")
-        per_node = headroom(state, cfg, options, shape, method="per-node")
-        fast = headroom(state, cfg, options, shape)
-        methods_seen.add(fast.method)
-        assert _answer(per_node) == _answer(slow), text
-        assert _answer(fast) == _answer(slow), text
-        assert slow.next_failure and slow.next_failure.startswith("0/16 nodes are available")
+        for st in (state, _empty(state)):  # the empty one: identical nodes, memoised fills
+            slow = headroom(st, cfg, options, shape, method="repeat")
+            per_node = headroom(st, cfg, options, shape, method="per-node")
+            fast = headroom(st, cfg, options, shape)
+            methods_seen.add(fast.method)
+            assert _answer(per_node) == _answer(slow), text
+            assert _answer(fast) == _answer(slow), text
+            assert slow.next_failure and slow.next_failure.startswith("0/16 nodes are available")
     assert methods_seen == {"per-gpu", "per-node"}
     assert state == before  # never modified
 
@@ -138,3 +148,20 @@ def test_capacity_is_what_simulate_repeat_places(cli, tmp_path, version, text):
         placed[p["node"]] = placed.get(p["node"], 0) + 1
     assert placed == row["by_node"]
     assert pods[-1]["reason"] == row["next_failure"]
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10"])
+def test_topology_scores_follow_gpu_positions_in_the_node_memo(version):
+    """Identical nodes whose GPUs carry hami.io/node-nvidia-score pair scores (by GPU id) fill alike."""
+    state = _empty(_prefilled(version, 4, pods=0, nodes=8, gpus=4))
+    for k, node in enumerate(state.nodes.values()):
+        ids = [g.id for g in node.gpus]
+        for i, g in enumerate(node.gpus):
+            # nodes 0-3 and 4-7 differ in which pair talks best
+            g.pair_scores = {o: (100 if {i, j} == ({0, 3} if k < 4 else {1, 2}) else 10) for j, o in enumerate(ids) if o != g.id}
+    cfg = synthetic_config()
+    options = SimulationOptions(version=HamiVersion(version), gpu_policy="topology-aware")
+    for text in ("gpu=2,gpumem=9000,cores=10,mode=hami-core", "gpu=2,gpumem=9000,mode=mig", "gpu=3,gpumem=4000,cores=5"):
+        shape = Shape.parse(text)
+        slow = headroom(state, cfg, options, shape, method="repeat")
+        assert _answer(headroom(state, cfg, options, shape)) == _answer(slow), text

@@ -10,6 +10,7 @@ same:
   lands on. So every node takes, over the whole sequence, exactly the pods it would take alone, in the
   same order, whichever node the scheduler prefers at each step: the count is the sum over nodes of a
   one-node simulation.
+  One-node simulations are memoised by the node's GPU states (every idle node of a kind fills once).
 - **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`): within a node, a one-device request is checked against each
   GPU on its own (``Fit``'s per-device checks; v2.9 queues no other device for it), and placing it
   changes only the GPU it lands on; so a GPU takes exactly the pods it would take alone, and the node
@@ -91,7 +92,7 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
     if method == "per-node" or not single or (not options.version.legacy and not _all_nvidia(state)):
         if method == "per-gpu":
             raise ValueError("the per-GPU path needs every GPU type to contain 'nvidia' for HAMi 2.10")
-        return _per_node(state, config, options, shape, pod)
+        return _per_node(state, config, options, shape, pod, prepared)
     return _per_gpu(state, config, options, shape, pod, prepared)
 
 
@@ -144,13 +145,39 @@ def _fill(node: Any, config: Any, options: Any, pod: Any) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _per_node(state: Any, config: Any, options: Any, shape: Shape, pod: Any) -> Headroom:
+def _node_key(node: Any) -> tuple:
+    """What a one-node fill of a shape's pod reads from a node: its GPUs in order (states, index, NUMA,
+    topology scores by position; not their ids) and its free pod count (shape pods ask no CPU or memory)."""
+    position = {g.id: i for i, g in enumerate(node.gpus)}
+    room = None if node.pods_allocatable is None else node.pods_allocatable - node.pods
+    return room, tuple(
+        (gpu_state_key(g), g.index, g.numa,
+         tuple(sorted(((position[k], "") if k in position else (-1, k)) + (v,) for k, v in g.pair_scores.items())))
+        for g in node.gpus)
+
+
+def _per_node(state: Any, config: Any, options: Any, shape: Shape, pod: Any, prepared: Any) -> Headroom:
+    """One-node fills, memoised by :func:`_node_key` (identical nodes, e.g. every idle one, fill once)."""
     final = copy_state(state)
     by_node = {}
+    memo: dict[tuple, tuple[int, list[Any]]] = {}
     for name, node in final.nodes.items():
-        n = _fill(node, config, options, pod)
-        if n:
-            by_node[name] = n
+        if prepared.denied is None and [r for r in _hami.kube_reasons(prepared, node) if r != _hami.TOO_MANY_PODS]:
+            continue  # unschedulable, tainted: no pod of the shape lands here
+        key = _node_key(node)
+        hit = memo.get(key)
+        if hit is None:
+            probe = replace(node, gpus=node.copy_gpus())
+            n = _fill(probe, config, options, pod)
+            hit = memo[key] = (n, probe.gpus)
+        n, ends = hit
+        if not n:
+            continue
+        node.gpus = [replace(end.copy(), id=g.id, index=g.index, numa=g.numa, pair_scores=g.pair_scores)
+                     for g, end in zip(node.gpus, ends)]
+        node.pods += n
+        node.version += 1
+        by_node[name] = n
     return _finish(state, final, config, options, shape, pod, by_node, "per-node")
 
 
