@@ -77,6 +77,11 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
         raise ValueError(f"method: one of {', '.join(METHODS)}")
     pod = shape.to_pod(config, name="capacity-0", namespace=NAMESPACE)
     prepared = _hami.prepare(pod, config, options)
+    if prepared.denied is None and not any(r.request is not None for r in prepared.requests):
+        from migctl.capacity.shapes import ShapeError  # kube-scheduler alone would place it, without bound
+
+        raise ShapeError(f"{shape}: asks for no GPU under this device-config (resourceCountName "
+                         f"{getattr(config, 'resource_count_name', '')!r}); HAMi would not see it")
     if limit is not None or method == "repeat":
         return _repeat(state, config, options, shape, pod, limit)
     single = _single_gpu_request(prepared, options.version.legacy)
@@ -84,11 +89,6 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
         raise ValueError(f"{shape}: the per-GPU path needs a one-GPU request")
     if prepared.denied is not None:
         return _repeat(state, config, options, shape, pod, limit)
-    if not any(r.request is not None for r in prepared.requests):
-        from migctl.capacity.shapes import ShapeError
-
-        raise ShapeError(f"{shape}: asks for no GPU under this device-config (resourceCountName "
-                         f"{getattr(config, 'resource_count_name', '')!r}); HAMi would not see it")
     if method == "per-node" or not single or (not options.version.legacy and not _all_nvidia(state)):
         if method == "per-gpu":
             raise ValueError("the per-GPU path needs every GPU type to contain 'nvidia' for HAMi 2.10")
