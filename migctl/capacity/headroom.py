@@ -151,7 +151,7 @@ def _node_key(node: Any) -> tuple:
     position = {g.id: i for i, g in enumerate(node.gpus)}
     room = None if node.pods_allocatable is None else node.pods_allocatable - node.pods
     return room, tuple(
-        (gpu_state_key(g), g.index, g.numa,
+        (_hami.gpu_state_key(g), g.index, g.numa,
          tuple(sorted(((position[k], "") if k in position else (-1, k)) + (v,) for k, v in g.pair_scores.items())))
         for g in node.gpus)
 
@@ -198,13 +198,6 @@ def _all_nvidia(state: Any) -> bool:
     return all("nvidia" in g.type.lower() for n in state.nodes.values() for g in n.gpus)
 
 
-def gpu_state_key(g: Any) -> tuple:
-    """Everything a one-device ``Fit`` and its placement read from a GPU (not its id, index or NUMA node)."""
-    return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.health, g.cordoned, g.used, g.usedmem,
-            g.usedcores, g.templates, g.mig_index, tuple((s.name, s.memory, s.core, s.in_use) for s in g.usage_list),
-            g.profiles, tuple(g.allocations))
-
-
 def _per_gpu(state: Any, config: Any, options: Any, shape: Shape, pod: Any, prepared: Any) -> Headroom:
     from migctl.simulate import Node
 
@@ -216,7 +209,7 @@ def _per_gpu(state: Any, config: Any, options: Any, shape: Shape, pod: Any, prep
             continue  # unschedulable, tainted: no pod of the shape lands here
         counts = []
         for g in node.gpus:
-            key = gpu_state_key(g)
+            key = _hami.gpu_state_key(g)
             hit = memo.get(key)
             if hit is None:
                 probe = Node("capacity-probe", [g.copy()])
