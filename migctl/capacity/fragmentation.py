@@ -316,7 +316,8 @@ def _node_fragmentation(node: Any, cache: FragmentationCache, options: Any) -> N
         gpus.append(GpuFragmentation(
             node.name, g.id, g.index, g.mode, g.type, g.totalmem, free, stranded, scope_w > 0,
             tuple(None if r is None else (r and not nf) for r, nf in zip(runs, node_fails)),
-            tuple(reason if reason or not nf or r is None else "node_gpus" for reason, r, nf in zip(reasons, runs, node_fails)),
+            tuple(reason if reason or not nf or r is None else "node_gpus"
+                  for reason, r, nf in zip(reasons, runs, node_fails)),
             causes, **facts))
     return NodeFragmentation(node.name, free_total, stranded_total, tuple(gpus))
 

@@ -9,12 +9,12 @@ same:
   ``Fit`` and kube-scheduler's filters read nothing else), and a placement changes only the node it
   lands on. So every node takes, over the whole sequence, exactly the pods it would take alone, in the
   same order, whichever node the scheduler prefers at each step: the count is the sum over nodes of a
-  one-node simulation.
-  One-node simulations are memoised by the node's GPU states (every idle node of a kind fills once).
-- **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`): within a node, a one-device request is checked against each
-  GPU on its own (``Fit``'s per-device checks; v2.9 queues no other device for it), and placing it
-  changes only the GPU it lands on; so a GPU takes exactly the pods it would take alone, and the node
-  takes the sum over its GPUs, capped by its free pod count (the only kube-scheduler filter a shape's pod
+  one-node simulation. One-node simulations are memoised by the node's GPU states (every idle node of
+  a kind fills once).
+- **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`):
+  within a node, a one-device request is checked against each GPU on its own (``Fit``'s per-device
+  checks; v2.9 queues no other device for it), and placing it changes only the GPU it lands on; so a
+  GPU takes exactly the pods it would take alone, and the node takes the sum over its GPUs, capped by its free pod count (the only kube-scheduler filter a shape's pod
   can meet that changes with placements: shape pods ask for no CPU or memory). One-GPU simulations are
   memoised by the GPU's state, so identical GPUs are simulated once. (v2.10 counts GPUs whose type
   contains "nvidia" before ``Fit``; a cluster with other GPU types takes the per-node path.)
