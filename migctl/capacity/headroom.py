@@ -14,9 +14,10 @@ same:
 - **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`):
   within a node, a one-device request is checked against each GPU on its own (``Fit``'s per-device
   checks; v2.9 queues no other device for it), and placing it changes only the GPU it lands on; so a
-  GPU takes exactly the pods it would take alone, and the node takes the sum over its GPUs, capped by its free pod count (the only kube-scheduler filter a shape's pod
-  can meet that changes with placements: shape pods ask for no CPU or memory). One-GPU simulations are
-  memoised by the GPU's state, so identical GPUs are simulated once. (v2.10 counts GPUs whose type
+  GPU takes exactly the pods it would take alone, and the node takes the sum over its GPUs, capped by
+  its free pod count (the only kube-scheduler filter a shape's pod can meet that changes with
+  placements: shape pods ask for no CPU or memory). One-GPU simulations are memoised by the GPU's
+  state, so identical GPUs are simulated once. (v2.10 counts GPUs whose type
   contains "nvidia" before ``Fit``; a cluster with other GPU types takes the per-node path.)
 
 ``method="repeat"`` forces the definition; tests hold the three to the same answers on generated
