@@ -138,7 +138,7 @@ class ApplyReport:
 
 def current_instances(info: GpuInfo) -> list[Current]:
     return [
-        Current(gi.profile, gi.start, gi.size, gi.id, gi.processes, max(len(gi.compute_instances), 0))
+        Current(gi.placed, gi.id, gi.processes, len(gi.compute_instances))
         for gi in info.instances
     ]
 

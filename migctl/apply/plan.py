@@ -16,6 +16,7 @@ Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,30 +34,41 @@ ActionOp = Literal["destroy", "create", "enable-mig", "disable-mig"]
 
 @dataclass(frozen=True)
 class Current:
-    """An existing GPU instance as the planner sees it.
+    """An existing GPU instance as the planner sees it: its :class:`PlacedInstance` plus live facts.
 
     ``processes`` are the PIDs on its compute instances; ``None`` means NVML would not say,
     which the planner treats as busy. ``compute_instances`` counts its CIs (for write counts).
     """
 
-    profile: str
-    start: int
-    size: int
+    placed: PlacedInstance
     gpu_instance_id: int | None = None
     processes: tuple[int, ...] | None = ()
     compute_instances: int = 1
+
+    @classmethod
+    def of(cls, profile: str, start: int, size: int, gpu_instance_id: int | None = None,
+           processes: tuple[int, ...] | None = (), compute_instances: int = 1) -> Current:
+        return cls(PlacedInstance(profile, start, size), gpu_instance_id, processes, compute_instances)
+
+    @property
+    def profile(self) -> str:
+        return self.placed.profile
+
+    @property
+    def start(self) -> int:
+        return self.placed.start
+
+    @property
+    def size(self) -> int:
+        return self.placed.size
 
     @property
     def busy(self) -> bool:
         return self.processes is None or bool(self.processes)
 
-    @property
-    def placed(self) -> PlacedInstance:
-        return PlacedInstance(self.profile, self.start, self.size)
-
     def __str__(self) -> str:
         gi = f" (GPU instance {self.gpu_instance_id})" if self.gpu_instance_id is not None else ""
-        return f"{self.profile}@{self.start}:{self.size}{gi}"
+        return f"{self.placed}{gi}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,7 @@ def _with_canonical_name(model: GpuModel, c: Current) -> Current:
     profile = model.profile(c.profile)
     if profile is None or profile.name == c.profile:
         return c
-    return Current(profile.name, c.start, c.size, c.gpu_instance_id, c.processes, c.compute_instances)
+    return dataclasses.replace(c, placed=PlacedInstance(profile.name, c.start, c.size))
 
 
 def _count(instances: Sequence[Current]) -> dict[str, int]:

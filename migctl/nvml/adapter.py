@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
+from migctl.hardware.solver import PlacedInstance
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -102,14 +103,25 @@ class ComputeInstance:
 
 @dataclass(frozen=True)
 class GpuInstance:
-    """A GPU instance: catalogue ``profile`` name, board ``profile_id``, placement ``start``/``size``."""
+    """A live GPU instance: NVML ``id`` and board ``profile_id`` around its :class:`PlacedInstance`
+    (catalogue ``profile`` name, placement ``start``/``size``), with its compute instances."""
 
     id: int
-    profile: str
+    placed: PlacedInstance
     profile_id: int
-    start: int
-    size: int
     compute_instances: tuple[ComputeInstance, ...] = ()
+
+    @property
+    def profile(self) -> str:
+        return self.placed.profile
+
+    @property
+    def start(self) -> int:
+        return self.placed.start
+
+    @property
+    def size(self) -> int:
+        return self.placed.size
 
     @property
     def processes(self) -> tuple[int, ...] | None:
@@ -390,10 +402,8 @@ class NvmlSession:
                 result.append(
                     GpuInstance(
                         id=int(info.id),
-                        profile=profile.name,
+                        placed=PlacedInstance(profile.name, int(info.placement.start), int(info.placement.size)),
                         profile_id=int(info.profileId),
-                        start=int(info.placement.start),
-                        size=int(info.placement.size),
                         compute_instances=self._compute_instances(index, handle, gi),
                     )
                 )

@@ -57,6 +57,8 @@ from typing import Any
 
 import pynvml
 
+from migctl.hardware.solver import PlacedInstance
+
 # NVML return codes (nvml.h; mig-parted.md §2 "Return codes that matter").
 SUCCESS = 0
 ERROR_UNINITIALIZED = 1
@@ -213,6 +215,11 @@ class FakeGpuInstance:
     @property
     def size(self) -> int:
         return self.profile.size
+
+    @property
+    def placed(self) -> PlacedInstance:
+        """The shared placed-instance value (profile name, start, size)."""
+        return PlacedInstance(self.profile.name, self.start, self.size)
 
 
 @dataclass
