@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def bench_decide(gpus: int, rounds: int) -> None:
-    from migctl.daemon.engine import GpuInfo
+    from migctl.daemon.contract import GpuInfo
     from migctl.daemon.reconcile import decide, read_request
 
     inventory = [GpuInfo(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", "1g.5gb:7") for i in range(gpus)]
@@ -43,7 +43,7 @@ def bench_decide(gpus: int, rounds: int) -> None:
 def bench_end_to_end(gpus: int, requests: int) -> list[float]:
     from test_daemon_support import KubeServer, create_node, patch_annotations
 
-    from migctl.daemon import protocol
+    from migctl.cluster import node_protocol as protocol
     from migctl.daemon.engine import NvmlEngine
     from migctl.daemon.kube import NodeApi
     from migctl.daemon.loop import Daemon, DaemonOptions
@@ -91,7 +91,7 @@ def bench_outbox_memory(reports: int) -> None:
     from migctl.daemon.kube import KubeError
     from migctl.daemon.loop import Backoff, Reporter
     from migctl.daemon.metrics import DaemonMetrics
-    from migctl.daemon.protocol import Report, State
+    from migctl.cluster.node_protocol import Report, State
 
     class DownApi:
         name = "n"

@@ -14,7 +14,7 @@ from migctl.apply.engine import apply_geometry
 from migctl.apply.journal import Journal
 from migctl.apply.plan import teardown_writes
 from migctl.errors import ExitCode
-from migctl.nvml.adapter import open_session
+from migctl.nvml.session import open_session
 from migctl.nvml.fake import FakeNvml, FakeState, parse_faults, reset_gpu
 
 REPO = Path(__file__).resolve().parent.parent

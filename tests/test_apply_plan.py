@@ -143,7 +143,7 @@ def test_every_model_plans_its_full_geometries(model):
 @given(scenario())
 def test_engine_on_simulator_reaches_desired_and_spares_busy(tmp_path_factory, case):
     from migctl.apply.engine import apply_geometry
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
     from migctl.nvml.fake import FakeNvml, FakeState
 
     model, current, desired, _force = case
@@ -178,7 +178,7 @@ def test_engine_on_simulator_reaches_desired_and_spares_busy(tmp_path_factory, c
                                     "destroy_gpu_instance"]), st.integers(1, 2))
 def test_a_fault_anywhere_leaves_the_exact_previous_layout(tmp_path_factory, case, operation, nth):
     from migctl.apply.engine import apply_geometry
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
     from migctl.nvml.fake import Fault, FakeNvml, FakeState
 
     model, current, desired, force = case

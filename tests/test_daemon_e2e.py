@@ -18,7 +18,7 @@ from pathlib import Path
 
 from test_daemon_support import create_node, kube, patch_annotations, wait_for  # noqa: F401
 
-from migctl.daemon import protocol
+from migctl.cluster import node_protocol as protocol
 from migctl.daemon.engine import NvmlEngine
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions

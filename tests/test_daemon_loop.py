@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 from test_daemon_support import FakeEngine, create_node, kube, patch_annotations, wait_for  # noqa: F401
 
-from migctl.daemon import protocol
+from migctl.cluster import node_protocol as protocol
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
 from migctl.daemon.metrics import HealthServer
-from migctl.daemon.protocol import State
+from migctl.cluster.node_protocol import State
 from migctl.daemon.reconcile import RetryGate, decide, hami_managed, read_request
 
 NODE = "gpu-node-1"

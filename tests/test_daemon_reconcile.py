@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migctl.daemon import protocol
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import GpuRef, ProtocolError, State, parse_desired
+from migctl.cluster import node_protocol as protocol
+from migctl.daemon.contract import GpuInfo
+from migctl.cluster.node_protocol import GpuRef, ProtocolError, State, parse_desired
 from migctl.daemon.reconcile import decide, read_request, same_geometry
 
 GEOMETRIES = ["1g.5gb:7", "2g.10gb:3,1g.5gb:1", "1g.5gb:1,2g.10gb:3", "3g.20gb:2", "7g.40gb:1", "", "disabled"]

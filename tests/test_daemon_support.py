@@ -176,7 +176,7 @@ class FakeEngine:
         self._lock = threading.Lock()
 
     def inventory(self) -> list[Any]:
-        from migctl.daemon.engine import EngineUnavailable, GpuInfo
+        from migctl.daemon.contract import EngineUnavailable, GpuInfo
 
         self.inventory_calls += 1
         if self.unavailable is not None:
@@ -186,8 +186,8 @@ class FakeEngine:
 
     def plan(self, targets: Any) -> Any:
         """Busy GPUs in the way are refused before anything changes (like the NVML engine)."""
-        from migctl.daemon.engine import ApplyOutcome
-        from migctl.daemon.protocol import State
+        from migctl.daemon.contract import ApplyOutcome
+        from migctl.cluster.node_protocol import State
 
         with self._lock:
             busy = sorted(set(targets) & self.busy)
@@ -196,8 +196,8 @@ class FakeEngine:
         return None
 
     def apply(self, targets: Any) -> Any:
-        from migctl.daemon.engine import ApplyOutcome
-        from migctl.daemon.protocol import State
+        from migctl.daemon.contract import ApplyOutcome
+        from migctl.cluster.node_protocol import State
 
         self.calls.append(dict(targets))
         self.entered.set()

@@ -133,7 +133,7 @@ def status_command(
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Show each GPU's MIG mode, geometry, instances (placement, IDs, MIG UUID, processes)."""
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
 
     with open_session() as session:
         gpus = session.gpus(gpu)
@@ -205,9 +205,9 @@ def _usage(message: str) -> Exception:
 
 
 def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int, str]:
-    from migctl.daemon.engine import GpuInfo as DaemonGpu
+    from migctl.daemon.contract import GpuInfo as DaemonGpu
     from migctl.daemon.migparted import load_mig_parted_config
-    from migctl.daemon.protocol import ProtocolError
+    from migctl.cluster.node_protocol import ProtocolError
 
     config = load_mig_parted_config(file)
     if name is None:
@@ -252,7 +252,7 @@ def apply_geometry_command(
     """
     from migctl.apply.engine import ApplyReport, apply_geometry
     from migctl.cli.output import progress
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
 
     sources = [s for s in (geometry is not None, template is not None, file is not None) if s]
     if len(sources) != 1:

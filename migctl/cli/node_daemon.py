@@ -27,7 +27,7 @@ from migctl.cli.output import OutputFormat, OutputOption, emit, progress
 from migctl.errors import CheckFailed, InputError, UnreachableError
 
 if TYPE_CHECKING:
-    from migctl.daemon.protocol import Report
+    from migctl.cluster.node_protocol import Report
 
 try:
     from migctl.cli.node import node_app
@@ -80,7 +80,7 @@ def _model_of(node_obj: dict[str, Any]) -> tuple[Any, str] | None:
 
 def _check_fits(node_obj: dict[str, Any], desired: str) -> None:
     """Refuse (exit 1) a geometry that cannot exist on the node's GPU model, before asking the daemon."""
-    from migctl.daemon import protocol
+    from migctl.cluster import node_protocol as protocol
     from migctl.hardware.geometry import parse_geometry
     from migctl.hardware.solver import solve
 
@@ -113,7 +113,7 @@ def set_geometry(
     check: bool = True,
 ) -> int:
     """The ``set-geometry`` command as a function (returns the exit code)."""
-    from migctl.daemon import protocol
+    from migctl.cluster import node_protocol as protocol
     from migctl.daemon.kube import KubeError, NodeApi, api_client_for
     from migctl.daemon.reconcile import annotations_of
 
@@ -156,7 +156,7 @@ def set_geometry(
 
 
 def _wait_for_answer(api: Any, desired: str, *, timeout: float, poll_interval: float) -> Report:
-    from migctl.daemon import protocol
+    from migctl.cluster import node_protocol as protocol
     from migctl.daemon.kube import KubeError
     from migctl.daemon.reconcile import annotations_of
 
@@ -260,7 +260,7 @@ def run_daemon(
 
 def _reconcile_once(daemon: Any, output: OutputFormat) -> int:
     from migctl.daemon.kube import KubeError
-    from migctl.daemon.protocol import State
+    from migctl.cluster.node_protocol import State
 
     node = daemon.api.name
     try:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from migctl.daemon.protocol import DISABLED, State
+from migctl.cluster.node_protocol import DISABLED, State
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class NvmlEngine:
         self.fake = fake
 
     def _session(self) -> Any:  # a context manager of NvmlSession
-        from migctl.nvml.adapter import open_session
+        from migctl.nvml.session import open_session
 
         if not self._scopes:
             return open_session(self.fake)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ Two threads and one rule: *at most one change at a time, and the newest request 
   single-slot :class:`Mailbox`, so a newer desired value supersedes one not yet started.
 - The **worker** (the caller of :meth:`Daemon.run`) takes the newest Node, or re-reads it every
   ``resync_interval``, and calls :meth:`Daemon.reconcile_once`: read the request, read the GPUs,
-  :func:`~migctl.daemon.reconcile.decide`, apply through the :class:`~migctl.daemon.engine.Engine`,
+  :func:`~migctl.daemon.reconcile.decide`, apply through the :class:`~migctl.daemon.contract.Engine`,
   and report.
 - Reports (annotations, the mig-parted state label, Events) go through a :class:`Reporter` outbox:
   when the API server is away the latest values wait and are written, with backoff, once it is
@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from migctl.daemon.engine import ApplyOutcome, Engine, EngineUnavailable, GpuInfo
+from migctl.daemon.contract import ApplyOutcome, Engine, EngineUnavailable, GpuInfo
 from migctl.daemon.kube import KubeError, WatchExpired
 from migctl.daemon.metrics import DaemonMetrics, GpuGeometry
 from migctl.daemon.migparted import MigPartedConfig
-from migctl.daemon.protocol import (
+from migctl.cluster.node_protocol import (
     APPLIED,
     MIG_CONFIG_LABEL,
     MIG_CONFIG_STATE_LABEL,

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import DISABLED, MIG_CONFIG_LABEL, ProtocolError
+from migctl.daemon.contract import GpuInfo
+from migctl.cluster.node_protocol import DISABLED, MIG_CONFIG_LABEL, ProtocolError
 from migctl.errors import InputError
 
 _ENTRY_KEYS = {"devices", "device-filter", "mig-enabled", "mig-devices"}

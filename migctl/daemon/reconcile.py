@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import (
+from migctl.daemon.contract import GpuInfo
+from migctl.cluster.node_protocol import (
     DESIRED,
     DISABLED,
     MIG_CONFIG_LABEL,

@@ -15,8 +15,9 @@ Everything goes through pynvml (nvidia-ml-py). The traps of ``mig-parted.md §2`
 - one session per command: init/shutdown can take a minute without persistence mode, and the
   session must be closed before a GPU reset.
 
-Every NVML error becomes :class:`NvmlCallError` naming the GPU and the operation.
-``MIGCTL_FAKE_NVML=PATH`` puts :mod:`migctl.nvml.fake` under pynvml (README, "fake NVML").
+Every NVML error becomes :class:`NvmlCallError` naming the GPU and the operation. Sessions are
+opened by :func:`migctl.nvml.session.open_session`, which chooses the simulator
+(:mod:`migctl.nvml.fake`, ``MIGCTL_FAKE_NVML``) or the real driver and calls :func:`open_nvml`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
 from migctl.hardware.solver import PlacedInstance
+from migctl.nvml.tables import CI_PROFILE_COUNT, GI_ENUM_ATTRIBUTE, GI_PROFILE_COUNT
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -44,18 +44,8 @@ __all__ = [
     "ModeChange",
     "NvmlCallError",
     "NvmlSession",
-    "open_session",
+    "open_nvml",
 ]
-
-#: GI profile enum -> attribute suffix (mig-parted.md §2 "GI profile enums").
-_GI_ENUM_ATTRIBUTE = {
-    7: "+me", 8: "+me", 10: "+gfx", 11: "+gfx", 12: "+gfx", 17: "+gfx",
-    13: "-me", 14: "-me", 15: "+me.all", 16: "+me.all",
-}
-_GI_PROFILE_COUNT = 18
-_CI_PROFILE_COUNT = 9
-_CI_ENUM_SLICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 7, 5: 8, 6: 6, 7: 1, 8: 7}
-
 
 class NvmlCallError(CheckFailed):
     """An NVML call failed; ``operation`` and ``gpu`` say which, ``code`` is the NVML return code."""
@@ -305,7 +295,7 @@ class NvmlSession:
         """(enum, profile info, placements) for every GI profile this GPU answers for."""
         nv = self._nvml
         found = []
-        for enum in range(_GI_PROFILE_COUNT):
+        for enum in range(GI_PROFILE_COUNT):
             try:
                 info = nv.nvmlDeviceGetGpuInstanceProfileInfo(handle, enum)
             except nv.NVMLError_FunctionNotFound:
@@ -342,7 +332,7 @@ class NvmlSession:
                 continue
             size = placements[0][1]
             starts = tuple(start for start, _ in placements)
-            attribute = _GI_ENUM_ATTRIBUTE.get(enum, "")
+            attribute = GI_ENUM_ATTRIBUTE.get(enum, "")
             known = _match_profile(model, int(info.sliceCount), size, attribute, enum) if model else None
             if known is not None:
                 live.append(dataclasses.replace(known, board_profile_id=int(info.id), placement_size=size, placement_starts=starts))
@@ -412,7 +402,7 @@ class NvmlSession:
     def _compute_instances(self, index: int, handle: Any, gi: Any) -> tuple[ComputeInstance, ...]:
         nv = self._nvml
         result: list[ComputeInstance] = []
-        for enum in range(_CI_PROFILE_COUNT):
+        for enum in range(CI_PROFILE_COUNT):
             try:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
@@ -476,7 +466,7 @@ class NvmlSession:
         gi_info = self._call("read GPU instance info", index, nv.nvmlGpuInstanceGetInfo, gi)
         gi_slices = self._gi_slice_count(index, int(gi_info.profileId))
         chosen = None
-        for enum in range(_CI_PROFILE_COUNT):
+        for enum in range(CI_PROFILE_COUNT):
             try:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
@@ -559,47 +549,17 @@ def _text(value: Any) -> str:
 # Sessions
 
 
-def _fake_from_env() -> FakeNvml | None:
-    path_text = os.environ.get("MIGCTL_FAKE_NVML", "").strip()
-    if not path_text:
-        return None
-    from migctl.nvml.fake import FakeNvml, FakeState, FakeStateError, parse_faults
-
-    path = Path(path_text)
-    try:
-        if path.exists():
-            state = FakeState.load(path)
-        else:
-            spec = os.environ.get("MIGCTL_FAKE_NVML_GPUS", "").strip()
-            if not spec:
-                raise FakeStateError(
-                    f"MIGCTL_FAKE_NVML={path}: the file does not exist; set MIGCTL_FAKE_NVML_GPUS "
-                    "(e.g. 'NVIDIA A100-SXM4-40GB:2') to create it"
-                )
-            state = FakeState.from_spec(spec)
-            if not path.parent.is_dir():
-                raise FakeStateError(f"MIGCTL_FAKE_NVML={path}: directory {path.parent} does not exist")
-            state.save(path)
-        faults = parse_faults(os.environ.get("MIGCTL_FAKE_NVML_FAIL", ""))
-    except FakeStateError as exc:
-        raise InputError(str(exc)) from None
-    except OSError as exc:
-        raise InputError(f"MIGCTL_FAKE_NVML={path}: {exc.strerror or exc}") from None
-    return FakeNvml(state, path=path, faults=faults)
-
-
 @contextlib.contextmanager
-def open_session(fake: FakeNvml | None = None) -> Iterator[NvmlSession]:
+def open_nvml(fake: FakeNvml | None = None) -> Iterator[NvmlSession]:
     """One NVML session: ``nvmlInit`` on entry, ``nvmlShutdown`` on exit.
 
-    ``fake`` (or ``MIGCTL_FAKE_NVML``) selects the simulator, installed under pynvml for the
-    session. NVML missing or the driver not loaded is :class:`UnreachableError` (exit 3).
+    ``fake`` is installed under pynvml for the session (the simulator); ``None`` is the real
+    NVML. The environment is not read here: :func:`migctl.nvml.session.open_session` (the edge)
+    chooses. NVML missing or the driver not loaded is :class:`UnreachableError` (exit 3).
     """
     import pynvml
 
-    if fake is None:
-        fake = _fake_from_env()
-    elif fake.path is not None:
+    if fake is not None and fake.path is not None:
         fake.reload()
     if fake is not None:
         fake.install()
