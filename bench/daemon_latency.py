@@ -43,7 +43,7 @@ def bench_decide(gpus: int, rounds: int) -> None:
 def bench_end_to_end(gpus: int, requests: int) -> list[float]:
     from test_daemon_support import KubeServer, create_node, patch_annotations
 
-    from migctl.cluster import node_protocol as protocol
+    from migctl import node_protocol as protocol
     from migctl.daemon.engine import NvmlEngine
     from migctl.daemon.kube import NodeApi
     from migctl.daemon.loop import Daemon, DaemonOptions
@@ -91,7 +91,7 @@ def bench_outbox_memory(reports: int) -> None:
     from migctl.daemon.kube import KubeError
     from migctl.daemon.loop import Backoff, Reporter
     from migctl.daemon.metrics import DaemonMetrics
-    from migctl.cluster.node_protocol import Report, State
+    from migctl.node_protocol import Report, State
 
     class DownApi:
         name = "n"

@@ -9,7 +9,7 @@ import sys
 
 from test_daemon_support import create_node, kube  # noqa: F401
 
-from migctl.cluster import node_protocol as protocol
+from migctl import node_protocol as protocol
 from migctl.nvml.fake import FakeState
 
 NODE = "gpu-node-1"

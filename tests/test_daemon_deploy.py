@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from test_daemon_support import FakeEngine, create_node, kube, patch_annotations, wait_for  # noqa: F401
 
-from migctl.cluster import node_protocol as protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from test_daemon_support import create_node, kube, patch_annotations, wait_for  # noqa: F401
 
-from migctl.cluster import node_protocol as protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.engine import NvmlEngine
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
@@ -326,7 +326,7 @@ def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:  # 
 def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:  # noqa: F811
     """Inventory, plan and apply share one NVML session: init/shutdown can take a minute without
     persistence mode (mig-parted.md §2). The session is closed again when the reconcile ends."""
-    import migctl.nvml.adapter as adapter
+    import migctl.nvml.session as adapter
 
     opened: list[int] = []
     real_open = adapter.open_session

@@ -1,4 +1,4 @@
-"""The Node annotation protocol codec (migctl.cluster.node_protocol) and the mig-parted compatibility file."""
+"""The Node annotation protocol codec (migctl.node_protocol) and the mig-parted compatibility file."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migctl.cluster import node_protocol as protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.contract import GpuInfo
-from migctl.daemon.migparted import parse_mig_parted_config
-from migctl.cluster.node_protocol import (
+from migctl.config.migparted import parse_mig_parted_config
+from migctl.node_protocol import (
     DesiredGeometry,
     GpuRef,
     ProtocolError,

@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migctl.cluster import node_protocol as protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.contract import GpuInfo
-from migctl.cluster.node_protocol import GpuRef, ProtocolError, State, parse_desired
+from migctl.node_protocol import GpuRef, ProtocolError, State, parse_desired
 from migctl.daemon.reconcile import decide, read_request, same_geometry
 
 GEOMETRIES = ["1g.5gb:7", "2g.10gb:3,1g.5gb:1", "1g.5gb:1,2g.10gb:3", "3g.20gb:2", "7g.40gb:1", "", "disabled"]
@@ -66,7 +66,7 @@ def test_equal_geometries_in_any_order_need_no_apply() -> None:
 
 
 def test_migctl_annotation_wins_over_the_nvidia_label_and_the_label_needs_a_config() -> None:
-    from migctl.daemon.migparted import parse_mig_parted_config
+    from migctl.config.migparted import parse_mig_parted_config
 
     config = parse_mig_parted_config(
         "version: v1\nmig-configs:\n  all-disabled:\n    - devices: all\n      mig-enabled: false\n", "c.yaml")

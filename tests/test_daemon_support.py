@@ -187,7 +187,7 @@ class FakeEngine:
     def plan(self, targets: Any) -> Any:
         """Busy GPUs in the way are refused before anything changes (like the NVML engine)."""
         from migctl.daemon.contract import ApplyOutcome
-        from migctl.cluster.node_protocol import State
+        from migctl.node_protocol import State
 
         with self._lock:
             busy = sorted(set(targets) & self.busy)
@@ -197,7 +197,7 @@ class FakeEngine:
 
     def apply(self, targets: Any) -> Any:
         from migctl.daemon.contract import ApplyOutcome
-        from migctl.cluster.node_protocol import State
+        from migctl.node_protocol import State
 
         self.calls.append(dict(targets))
         self.entered.set()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from migctl.cluster import node_protocol
+from migctl import node_protocol
 
 # --- annotation keys (hami.md §2.1, §3) ---------------------------------------------------------------
 
@@ -44,7 +44,7 @@ POD_BIND_PHASE = "hami.io/bind-phase"
 POD_MIG_ALLOCATIONS = "hami.io/vgpu-mig-allocations"
 POD_VGPU_MODE = "nvidia.com/vgpu-mode"
 
-# The migctl node daemon's protocol: its one home is migctl.cluster.node_protocol (re-exported for `migctl status`).
+# The migctl node daemon's protocol: its one home is migctl.node_protocol (re-exported for `migctl status`).
 MIGCTL_GEOMETRY = node_protocol.DESIRED
 MIGCTL_GEOMETRY_STATE = node_protocol.STATE
 MIGCTL_GEOMETRY_APPLIED = node_protocol.APPLIED
@@ -699,7 +699,7 @@ class MigctlGeometry:
 
 
 def decode_geometry_applied(text: str) -> dict[str, str]:
-    """``migctl.io/geometry-applied`` (:func:`migctl.cluster.node_protocol.decode_applied`) as an :class:`AnnotationError` decoder."""
+    """``migctl.io/geometry-applied`` (:func:`migctl.node_protocol.decode_applied`) as an :class:`AnnotationError` decoder."""
     try:
         return node_protocol.decode_applied(text)
     except node_protocol.ProtocolError as exc:

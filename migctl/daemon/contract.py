@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from migctl.cluster.node_protocol import State
+from migctl.node_protocol import State
 from migctl.hardware.geometry import MIG_OFF, Geometry
 
 __all__ = ["ApplyOutcome", "Engine", "EngineUnavailable", "GpuInfo"]

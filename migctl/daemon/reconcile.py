@@ -5,7 +5,7 @@
 with the GPUs as the engine reads them and returns either a final :class:`Report` (nothing to
 change, invalid, refused) or the GPUs to change. :class:`RetryGate` spaces out retries of a
 request that failed or was refused, so a busy GPU is retried on a schedule instead of wedging
-(``mig-parted.md`` §7.7) or hammering NVML.
+(NVIDIA/mig-parted's mig-manager retries a failed apply in a tight loop) or hammering NVML.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migctl.daemon.contract import GpuInfo
-from migctl.cluster.node_protocol import (
+from migctl.hardware.geometry import Geometry
+from migctl.node_protocol import (
     DESIRED,
-    DISABLED,
     MIG_CONFIG_LABEL,
     DesiredGeometry,
     GpuRef,
@@ -28,7 +28,7 @@ from migctl.cluster.node_protocol import (
 )
 
 if TYPE_CHECKING:
-    from migctl.daemon.migparted import MigPartedConfig
+    from migctl.config.migparted import MigPartedConfig
 
 HAMI_REGISTER = "hami.io/node-nvidia-register"
 
@@ -127,21 +127,15 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
     )
 
 
-def same_geometry(a: str, b: str) -> bool:
-    """Whether two geometry texts mean the same layout (order and aliases of spelling aside)."""
-    if a == b:
-        return True
-    if DISABLED in (a, b):
-        return False
-    from migctl.hardware.geometry import parse_geometry
-
+def same_geometry(a: Geometry | str, b: Geometry | str) -> bool:
+    """Whether two geometries mean the same layout (text, at the edge, is parsed; bad text is never the same)."""
     try:
-        return parse_geometry(a) == parse_geometry(b)
+        return Geometry.of(a) == Geometry.of(b)
     except ValueError:
         return False
 
 
-def targets_for(request: Request, gpus: Sequence[GpuInfo], mig_parted: MigPartedConfig | None = None) -> dict[int, str]:
+def targets_for(request: Request, gpus: Sequence[GpuInfo], mig_parted: MigPartedConfig | None = None) -> dict[int, Geometry]:
     """GPU index -> desired geometry for the GPUs the request covers. Raises :class:`ProtocolError`."""
     if request.error is not None:
         raise ProtocolError(request.error)
@@ -157,7 +151,7 @@ class Decision:
     """Either a final ``report`` (``targets`` empty) or the GPUs to change (``targets``)."""
 
     report: Report
-    targets: Mapping[int, str] = field(default_factory=dict)
+    targets: Mapping[int, Geometry] = field(default_factory=dict)
 
     @property
     def needs_apply(self) -> bool:
@@ -184,7 +178,7 @@ def decide(
     changes = {
         index: geometry
         for index, geometry in targets.items()
-        if by_index[index].interrupted or not same_geometry(by_index[index].geometry, geometry)
+        if by_index[index].interrupted or by_index[index].geometry != geometry
     }
     if not changes:
         return Decision(Report(State.success, request.observed, applied))

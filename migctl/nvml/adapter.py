@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
+from migctl.hardware.geometry import MIG_OFF, Geometry, geometry_from_names
 from migctl.hardware.solver import PlacedInstance
 from migctl.nvml.tables import CI_PROFILE_COUNT, GI_ENUM_ATTRIBUTE, GI_PROFILE_COUNT
 
@@ -145,13 +146,18 @@ class GpuInfo:
         return self.mig_capable and self.mig_pending_mode != self.mig_enabled
 
     @property
+    def mig_geometry(self) -> Geometry:
+        """The geometry in place as a value: :data:`MIG_OFF` when MIG is off, empty when on with no instances."""
+        if not self.mig_enabled:
+            return MIG_OFF
+        return Geometry(geometry_from_names(gi.profile for gi in self.instances))
+
+    @property
     def geometry(self) -> str | None:
-        """Canonical geometry text; ``None`` when MIG is off, ``""`` when on and empty."""
+        """The geometry's text for output (ordered by this GPU's model); ``None`` when MIG is off."""
         if not self.mig_enabled:
             return None
-        from migctl.hardware.geometry import format_geometry, geometry_from_names
-
-        return format_geometry(geometry_from_names(gi.profile for gi in self.instances), self.model)
+        return self.mig_geometry.format(self.model)
 
     @property
     def label(self) -> str:
