@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from migctl.hardware.solver import PlacedInstance, solve
+from migctl.hardware.geometry import Geometry
+from migctl.hardware.solver import HasPlacement, PlacedInstance, solve
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel
@@ -33,7 +34,7 @@ ActionOp = Literal["destroy", "create", "enable-mig", "disable-mig"]
 
 
 @dataclass(frozen=True)
-class Current:
+class Current(HasPlacement):
     """An existing GPU instance as the planner sees it: its :class:`PlacedInstance` plus live facts.
 
     ``processes`` are the PIDs on its compute instances; ``None`` means NVML would not say,
@@ -49,18 +50,6 @@ class Current:
     def of(cls, profile: str, start: int, size: int, gpu_instance_id: int | None = None,
            processes: tuple[int, ...] | None = (), compute_instances: int = 1) -> Current:
         return cls(PlacedInstance(profile, start, size), gpu_instance_id, processes, compute_instances)
-
-    @property
-    def profile(self) -> str:
-        return self.placed.profile
-
-    @property
-    def start(self) -> int:
-        return self.placed.start
-
-    @property
-    def size(self) -> int:
-        return self.placed.size
 
     @property
     def busy(self) -> bool:
@@ -122,16 +111,11 @@ class Plan:
         return self.feasible and not self.destroy and not self.create
 
 
-def _canonical(model: GpuModel, desired: Mapping[str, int]) -> tuple[dict[str, int], str | None]:
-    counts: dict[str, int] = {}
-    for name, count in desired.items():
-        if count <= 0:
-            continue
-        profile = model.profile(name)
-        if profile is None:
-            return {}, f"{model.key} has no profile {name!r} (profiles: {', '.join(model.profile_names)})"
-        counts[profile.name] = counts.get(profile.name, 0) + int(count)
-    return counts, None
+def _unknown_profile(model: GpuModel, wanted: Geometry) -> str | None:
+    unknown = next((name for name in wanted if model.profile(name) is None), None)
+    if unknown is None:
+        return None
+    return f"{model.key} has no profile {unknown!r} (profiles: {', '.join(model.profile_names)})"
 
 
 def _with_canonical_name(model: GpuModel, c: Current) -> Current:
@@ -156,13 +140,14 @@ def _describe_busy(busy: Sequence[Current]) -> str:
     return "; ".join(parts)
 
 
-def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Mapping[str, int], *, force: bool = False) -> Plan:
+def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Geometry | Mapping[str, int], *, force: bool = False) -> Plan:
     """Plan the change from ``current`` instances to the ``desired`` geometry on ``model``.
 
     Keeps the largest subset of the current instances (busy ones always, unless ``force``) with
     which the rest of the desired geometry can still be placed; destroys the others.
     """
-    wanted, problem = _canonical(model, desired)
+    wanted = (desired if isinstance(desired, Geometry) else Geometry(desired)).canonical(model)
+    problem = _unknown_profile(model, wanted)
     if problem is not None:
         return Plan(False, reason=problem)
     from_empty = solve(model, wanted)

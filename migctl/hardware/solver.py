@@ -67,6 +67,29 @@ class PlacedInstance:
         return {"profile": self.profile, "start": self.start, "size": self.size}
 
 
+class HasPlacement:
+    """Base of a value built around one :class:`PlacedInstance` (``placed``): its profile, start and size.
+
+    The apply planner's ``Current`` and the NVML adapter's ``GpuInstance`` add live facts (IDs,
+    processes) around the one placed-instance value.
+    """
+
+    __slots__ = ()
+    placed: PlacedInstance
+
+    @property
+    def profile(self) -> str:
+        return self.placed.profile
+
+    @property
+    def start(self) -> int:
+        return self.placed.start
+
+    @property
+    def size(self) -> int:
+        return self.placed.size
+
+
 @dataclass(frozen=True)
 class Solution:
     """The answer of :func:`solve`.

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
 from migctl.hardware.geometry import MIG_OFF, Geometry, geometry_from_names
-from migctl.hardware.solver import PlacedInstance
+from migctl.hardware.solver import HasPlacement, PlacedInstance
 from migctl.nvml.tables import CI_PROFILE_COUNT, GI_ENUM_ATTRIBUTE, GI_PROFILE_COUNT
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class ComputeInstance:
 
 
 @dataclass(frozen=True)
-class GpuInstance:
+class GpuInstance(HasPlacement):
     """A live GPU instance: NVML ``id`` and board ``profile_id`` around its :class:`PlacedInstance`
     (catalogue ``profile`` name, placement ``start``/``size``), with its compute instances."""
 
@@ -101,18 +101,6 @@ class GpuInstance:
     placed: PlacedInstance
     profile_id: int
     compute_instances: tuple[ComputeInstance, ...] = ()
-
-    @property
-    def profile(self) -> str:
-        return self.placed.profile
-
-    @property
-    def start(self) -> int:
-        return self.placed.start
-
-    @property
-    def size(self) -> int:
-        return self.placed.size
 
     @property
     def processes(self) -> tuple[int, ...] | None:
