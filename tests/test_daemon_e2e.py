@@ -349,3 +349,35 @@ def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:  #
     daemon.reconcile_once()  # in sync now: one more session, to read the GPUs
     assert len(opened) == 2
     assert len(engine.inventory()) == 1 and len(opened) == 3  # outside a reconcile: a session per call
+
+
+def test_one_reconcile_parses_the_desired_geometry_once_and_solves_once(kube, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """The walk of one geometry from the annotation to NVML: parsed once at the edge, one plan
+    (the daemon's plan and its apply share it), one solve from empty plus one placement."""
+    import migctl.apply.plan as plan_module
+    from migctl.hardware.geometry import Geometry
+
+    parses: list[str] = []
+    solves: list[object] = []
+    real_parse, real_solve = Geometry.parse.__func__, plan_module.solve
+
+    def counting_parse(cls, text):
+        parses.append(text)
+        return real_parse(cls, text)
+
+    def counting_solve(*args, **kwargs):
+        solves.append(args[1])
+        return real_solve(*args, **kwargs)
+
+    monkeypatch.setattr(Geometry, "parse", classmethod(counting_parse))
+    monkeypatch.setattr(plan_module, "solve", counting_solve)
+    fake = fake_nvml(a100())
+    create_node(kube.api_client(), NODE)
+    patch_annotations(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:1,2g.10gb:3"})
+    engine = NvmlEngine(state_dir=str(tmp_path), fake=fake)
+    daemon = Daemon(NodeApi(kube.api_client(), NODE, request_timeout=2), engine, DaemonOptions(**FAST))
+    report = daemon.reconcile_once()
+    assert report is not None and report.state.value == "success"
+    assert geometry(fake, 0) == {"2g.10gb": 3, "1g.5gb": 1}
+    assert parses == ["1g.5gb:1,2g.10gb:3"]
+    assert len(solves) == 2  # plan_geometry: feasible from empty, then placed around what is kept

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from migctl.apply.journal import Journal, node_lock, state_dir
-from migctl.apply.plan import Action, Current, Plan, plan_geometry, plan_layout
+from migctl.apply.plan import Action, Current, Plan, PlanCache, plan_layout
 from migctl.errors import ExitCode, InputError, MigctlError
 from migctl.hardware.geometry import MIG_OFF, Geometry
 from migctl.hardware.solver import PlacedInstance
@@ -76,6 +76,7 @@ class GpuResult:
     writes: int = 0
     recovered: str | None = None  # "completed" | "rolled-back" when a journal was found
     state_unknown: bool = False  # the GPU could not be read: before/after are not "MIG disabled"
+    previous: Geometry | None = field(default=None, repr=False)  # ``before`` as a value (to put it back)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -168,8 +169,10 @@ def _reset_hint(info: GpuInfo, enabling: bool) -> str:
 
 
 class _Run:
-    def __init__(self, session: NvmlSession, directory: Path, *, dry_run: bool, force: bool) -> None:
+    def __init__(self, session: NvmlSession, directory: Path, *, dry_run: bool, force: bool,
+                 plans: PlanCache | None = None) -> None:
         self.session = session
+        self.plans = plans if plans is not None else PlanCache()
         self.directory = directory
         self.dry_run = dry_run
         self.force = force
@@ -246,7 +249,7 @@ class _Run:
 
     def _apply_state(self, info: GpuInfo, desired: Geometry, target_text: str | None) -> GpuResult:
         index = info.index
-        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        base = dict(index=index, uuid=info.uuid, before=info.geometry, previous=info.mig_geometry)
         if not info.mig_capable:
             if not desired.enabled or self.skip_non_mig:
                 return GpuResult(**base, after=None, status="unchanged", message="not a MIG-capable GPU; skipped")
@@ -271,7 +274,7 @@ class _Run:
         if model is None:
             return GpuResult(**base, after=info.geometry, status="failed", message=f"{info.label}: no MIG profile data for this GPU")
         if not info.mig_enabled:
-            plan = plan_geometry(model, [], desired, force=self.force)
+            plan = self.plans.plan(model, [], desired, force=self.force)
             if not plan.feasible:
                 return GpuResult(**base, after=None, status="failed", message=plan.reason or "infeasible")
             actions = (Action("enable-mig"),) + plan.actions
@@ -287,9 +290,9 @@ class _Run:
                 return GpuResult(**base, after=None, status="reset-required", actions=(Action("enable-mig"),),
                                  message="MIG enable is pending", hint=_reset_hint(info, True), writes=self.session.writes - writes0)
             info = self.session.gpu(index)
-            plan = plan_geometry(info.model or model, current_instances(info), desired, force=self.force)
+            plan = self.plans.plan(info.model or model, current_instances(info), desired, force=self.force)
             result = self._run_actions(info, plan, plan.actions, disable=False, target_text=target_text, writes0=writes0)
-            result.before = None  # MIG was off when the run began
+            result.before, result.previous = None, MIG_OFF  # MIG was off when the run began
             result.actions = (Action("enable-mig"),) + result.actions
             if result.status == "rolled-back":  # the state before the run had MIG off: put that back too
                 change = self.session.set_mig_mode(index, False)
@@ -298,7 +301,7 @@ class _Run:
                 _note(result, "MIG mode turned off again" if not change.enabled else "turning MIG mode off again is pending a reset")
             return result
 
-        plan = plan_geometry(model, current_instances(info), desired, force=self.force)
+        plan = self.plans.plan(model, current_instances(info), desired, force=self.force)
         prefix: tuple[Action, ...] = ()
         if info.mig_pending_mode is False:  # a pending disable: cancel it, we want MIG on
             prefix = (Action("enable-mig"),)
@@ -319,7 +322,7 @@ class _Run:
                      target_text: str | None, writes0: int) -> GpuResult:
         index = info.index
         before_layout = [c.placed for c in current_instances(info)]
-        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        base = dict(index=index, uuid=info.uuid, before=info.geometry, previous=info.mig_geometry)
         if not plan.feasible:
             status: Status = "refused" if plan.refused else "failed"
             return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "")
@@ -432,6 +435,7 @@ def apply_geometries(
     state_dir: str | Path | None = None,
     lock_timeout: float = 600.0,
     on_result: Callable[[GpuResult], None] | None = None,
+    plans: PlanCache | None = None,
 ) -> ApplyReport:
     """Bring several GPUs to their geometries as one request: plan all, then apply, undo on failure.
 
@@ -446,8 +450,11 @@ def apply_geometries(
 
     With ``dry_run`` only step 1 runs (no lock). The node lock is held for the whole request.
     ``on_result`` is called with each GPU's result as it is known (a progress display).
+    ``plans``: a :class:`~migctl.apply.plan.PlanCache` shared with an earlier call on the same
+    session (the daemon plans, then applies), so an unchanged GPU is solved once.
     Never prints, never exits: read ``report.exit_code``.
     """
+    plans = plans if plans is not None else PlanCache()
     wanted: dict[int, Geometry] = {}
     for selector, value in targets.items():
         geometry = desired_geometry(value)
@@ -455,24 +462,24 @@ def apply_geometries(
             wanted[index] = geometry
     directory = _state_dir(state_dir)
     if dry_run:
-        return _plan_all(session, directory, wanted, force, on_result)
+        return _plan_all(session, directory, wanted, force, on_result, plans)
     with node_lock(directory, timeout=lock_timeout):
-        report = _plan_all(session, directory, wanted, force, None)
+        report = _plan_all(session, directory, wanted, force, None, plans)
         if report.blocked:
             _mark_not_applied(report)
             for result in report.gpus:
                 if on_result is not None:
                     on_result(result)
             return report
-        return _apply_all(session, directory, wanted, force, on_result)
+        return _apply_all(session, directory, wanted, force, on_result, plans)
 
 
 _state_dir = state_dir  # the module function, under a name the keyword argument does not shadow
 
 
 def _plan_all(session: NvmlSession, directory: Path, wanted: Mapping[int, Geometry], force: bool,
-              on_result: Callable[[GpuResult], None] | None) -> ApplyReport:
-    run = _Run(session, directory, dry_run=True, force=force)
+              on_result: Callable[[GpuResult], None] | None, plans: PlanCache) -> ApplyReport:
+    run = _Run(session, directory, dry_run=True, force=force, plans=plans)
     report = ApplyReport()
     for index in sorted(wanted):
         result = _apply_one(run, session, index, wanted[index])
@@ -490,8 +497,8 @@ def _mark_not_applied(report: ApplyReport) -> None:
 
 
 def _apply_all(session: NvmlSession, directory: Path, wanted: Mapping[int, Geometry], force: bool,
-               on_result: Callable[[GpuResult], None] | None) -> ApplyReport:
-    run = _Run(session, directory, dry_run=False, force=force)
+               on_result: Callable[[GpuResult], None] | None, plans: PlanCache) -> ApplyReport:
+    run = _Run(session, directory, dry_run=False, force=force, plans=plans)
     report = ApplyReport()
     done: list[tuple[int, Geometry]] = []  # (index, geometry before) of the GPUs changed so far
     for index in sorted(wanted):
@@ -501,7 +508,8 @@ def _apply_all(session: NvmlSession, directory: Path, wanted: Mapping[int, Geome
             on_result(result)
         if result.status in ("applied", "unchanged"):
             if result.status == "applied":
-                done.append((index, MIG_OFF if result.before is None else Geometry.parse(result.before)))
+                assert result.previous is not None
+                done.append((index, result.previous))
             continue
         report.undo.extend(_apply_one(run, session, i, before) for i, before in reversed(done))
         break

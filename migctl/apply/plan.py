@@ -28,7 +28,7 @@ from migctl.hardware.solver import HasPlacement, PlacedInstance, solve
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel
 
-__all__ = ["Action", "Current", "Plan", "plan_geometry", "plan_layout", "teardown_writes"]
+__all__ = ["Action", "Current", "Plan", "PlanCache", "plan_geometry", "plan_layout", "teardown_writes"]
 
 ActionOp = Literal["destroy", "create", "enable-mig", "disable-mig"]
 
@@ -214,3 +214,26 @@ def teardown_writes(current: Sequence[Current], desired_count: int) -> int:
     if not current and desired_count == 0:
         return 0
     return sum(c.compute_instances + 1 for c in current) + 2 * desired_count
+
+
+class PlanCache:
+    """Plans already made, so a request planned (dry run) and then applied solves each GPU once.
+
+    Keyed by what the plan depends on: the model's live profiles (board IDs, placements), the
+    current instances (placements, IDs, processes), the desired geometry and ``force``. Any
+    change on the GPU between the two is a different key, so a stale plan is never reused.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self.solved = 0  # plans computed (not found here)
+
+    def plan(self, model: GpuModel, current: Sequence[Current], desired: Geometry, *, force: bool = False) -> Plan:
+        live = tuple((p.name, p.board_profile_id, p.placement_size, p.placement_starts) for p in model.profiles)
+        key = (model.key, live, model.placement_units, tuple(current), desired, force)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_geometry(model, current, desired, force=force)
+            self._plans[key] = plan
+            self.solved += 1
+        return plan

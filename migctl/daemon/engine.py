@@ -37,6 +37,7 @@ class NvmlEngine:
         self._scopes = 0  # depth of reconciling() blocks
         self._opened: Any = None  # the shared session's context manager, while one is open
         self._shared: Any = None  # the shared NvmlSession
+        self._plans: Any = None  # the reconcile's PlanCache: plan() then apply() solve each GPU once
         self.fake = fake
 
     def _session(self) -> Any:  # a context manager of an NVML session
@@ -53,11 +54,17 @@ class NvmlEngine:
     @contextlib.contextmanager
     def reconciling(self) -> Iterator[None]:
         """Share one NVML session between the calls of one reconcile (inventory, plan, apply)."""
+        from migctl.apply.plan import PlanCache
+
         self._scopes += 1
+        if self._scopes == 1:
+            self._plans = PlanCache()
         try:
             yield
         finally:
             self._scopes -= 1
+            if not self._scopes:
+                self._plans = None
             if not self._scopes and self._opened is not None:
                 opened, self._opened, self._shared = self._opened, None, None
                 opened.__exit__(None, None, None)
@@ -110,7 +117,8 @@ class NvmlEngine:
     def _apply_geometries(self, session: Any, targets: Mapping[int, Geometry], *, dry_run: bool) -> Any:
         from migctl.apply.engine import apply_geometries
 
-        return apply_geometries(session, targets, dry_run=dry_run, state_dir=self.state_dir, lock_timeout=self.lock_timeout)
+        return apply_geometries(session, targets, dry_run=dry_run, state_dir=self.state_dir,
+                                lock_timeout=self.lock_timeout, plans=self._plans)
 
     def _blocked(self, report: Any, session: Any) -> ApplyOutcome | None:
         """The outcome of a request whose plan refused or failed it before any change, else ``None``."""
