@@ -1,6 +1,7 @@
 """The apply planner: current GPU instances + desired geometry -> the minimal ordered actions.
 
-Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md §7``):
+Pure: no NVML, no files. What it promises beyond NVIDIA/mig-parted's apply
+(``pkg/mig/config/config.go``, ``nvmlMigConfigManager.SetMigConfig``):
 
 - *plan before touching the hardware*: an infeasible geometry is reported with the solver's
   reason before anything changes (mig-parted tries N! orderings and leaves the GPU empty);
@@ -11,7 +12,7 @@ Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md 
   not report) must be kept; if the desired geometry needs them gone or moved the plan is
   ``refused`` and names them, unless ``force``;
 - destroys come first (they free slots), then creates, largest first, each with an explicit
-  placement (``nvmlDeviceCreateGpuInstanceWithPlacement``, ``mig-profiles.md`` rule 7).
+  placement (nvml.h ``nvmlDeviceCreateGpuInstanceWithPlacement``).
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ if node_app is not None:
         ] = 30.0,
         lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
         allow_hami_managed: Annotated[
-            bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (hami.md §5.3).")
+            bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).")
         ] = False,
         mig_parted_config: Annotated[
             Optional[Path],

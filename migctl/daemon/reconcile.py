@@ -94,10 +94,10 @@ def _mig_devices(node: Mapping[str, Any]) -> list[Any]:
 
 
 def hami_managed(node: Mapping[str, Any]) -> str | None:
-    """Why HAMi v2.10 owns MIG instance creation on this node, or ``None`` (``hami.md`` §5.3, §8).
+    """Why HAMi v2.10 owns MIG instance creation on this node, or ``None`` (HAMi v2.10.0 ``pkg/device-plugin/nvidiadevice/nvinternal/plugin/mig_startup.go``).
 
     HAMi v2.10's device plugin publishes ``"mode":"mig"`` devices with ``migProfiles`` in
-    ``hami.io/node-nvidia-register`` (``hami.md`` §2.2) and destroys instances it does not know
+    ``hami.io/node-nvidia-register`` (``plugin/register.go``: ``discoverMigProfiles``) and destroys instances it does not know
     on idle GPUs; changing them behind its back breaks its reservations.
     """
     managed = [device for device in _mig_devices(node) if device.mig_profiles]
@@ -115,7 +115,7 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
     """A warning when a legacy HAMi (v2.5–v2.9) device plugin runs this node in mig mode.
 
     That plugin re-applies its own ``knownMigGeometries`` templates at Allocate time through
-    mig-parted (``hami.md`` §5.1, §5.3), so a geometry set here can be replaced behind our back.
+    mig-parted (HAMi v2.9.0 device plugin, ``pkg/device-plugin/nvidiadevice/nvinternal/plugin/server.go``), so a geometry set here can be replaced behind our back.
     Not a refusal: the admin may be switching the node away from HAMi.
     """
     legacy = [device.id for device in _mig_devices(node) if not device.mig_profiles]
@@ -123,7 +123,7 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
         return None
     return (
         f"a legacy HAMi device plugin (v2.5-v2.9) runs GPUs {', '.join(legacy)} in mig mode; it re-applies its own "
-        "templates when it allocates (hami.md §5.3), which can replace this geometry"
+        "templates when it allocates, which can replace this geometry"
     )
 
 

@@ -1,6 +1,7 @@
 """The exact MIG placement solver and the maximal geometries of a model.
 
-The rules (``mig-profiles.md`` "Validity rules for a geometry"):
+The rules (NVIDIA MIG User Guide, "Supported MIG Profiles" and "A100 MIG Profiles" placement
+diagrams; nvml.h ``nvmlDeviceGetGpuInstancePossiblePlacements``):
 
 1. *Placement.* An instance occupies the units ``[start, start + size)`` of one of its
    profile's NVML placements; instances may not overlap, neither each other nor the instances
@@ -18,7 +19,7 @@ The rules (``mig-profiles.md`` "Validity rules for a geometry"):
    solution carries a warning).
 
 The search is exact, not greedy (greedy first-fit strands ``3g`` behind ``1g`` instances:
-``mig-profiles.md`` rule 7, ``peers.md`` §1): a depth-first search over the instances, largest
+nvml.h ``nvmlDeviceCreateGpuInstanceWithPlacement``): a depth-first search over the instances, largest
 placement first, with a bitmask of occupied units and a memo of dead ends. It is deterministic:
 instances are taken largest first (placement size, then compute slices, memory, name) and each
 takes the lowest start that still lets all the remaining instances fit, so the answer is the
@@ -199,7 +200,7 @@ def full_gpu_profile(model: GpuModel) -> Profile | None:
 def _engine_violation(
     model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]
 ) -> tuple[str, str | None] | None:
-    """NVIDIA's DRA model (``mig-profiles.md`` rule 3): the instances' SMs and engines must not add
+    """NVIDIA's DRA driver model (NVIDIA/k8s-dra-driver-gpu, ``cmd/gpu-kubelet-plugin/partitions.go``): the instances' SMs and engines must not add
     up to more than the full-GPU profile has, e.g. one OFA on A30 for ``1g.6gb+me`` and
     ``2g.12gb+me``. Engine counts the catalogue does not know (``null``) are not checked."""
     full = full_gpu_profile(model)
@@ -265,7 +266,8 @@ class _Search:
 
 
 def _caveats(model: GpuModel, totals: Mapping[Profile, int]) -> list[str]:
-    """What a feasible layout still depends on (``mig-profiles.md`` rules 5 and 6)."""
+    """What a feasible layout still depends on (MIG User Guide, "Supported MIG Profiles": ``+me`` instances counted apart, and 4g + 3g
+    on one GPU only from driver R510)."""
     notes: list[str] = []
     if not model.placement_units_known:
         notes.append(

@@ -1,6 +1,6 @@
 """The NVML edge: one NVML session per command, reads of the MIG state, and the MIG writes.
 
-Everything goes through pynvml (nvidia-ml-py). The traps of ``mig-parted.md §2`` handled here:
+Everything goes through pynvml (nvidia-ml-py). The traps handled here (nvml.h; NVIDIA/mig-parted ``pkg/mig/config/config.go``):
 
 - two numberings of GI profiles: ``nvmlDeviceGetGpuInstanceProfileInfo`` takes the enum
   ``NVML_GPU_INSTANCE_PROFILE_*`` and answers the board profile ID (``info.id``) that every other
@@ -416,7 +416,7 @@ class NvmlSession:
 
     def _mig_device(self, device: Any) -> tuple[str | None, tuple[int, ...] | None]:
         """MIG UUID and PIDs (compute and graphics) via the MIG device handle ``nvmlComputeInstanceGetInfo`` gives
-        (mig-parted.md §2)."""
+        (nvml.h)."""
         nv = self._nvml
         try:
             uuid: str | None = _text(nv.nvmlDeviceGetUUID(device))

@@ -30,8 +30,8 @@ from migctl.nvml.tables import CI_ENUM_SLICES, ERROR_INSUFFICIENT_RESOURCES, ERR
 #: Who the process runs as (state ``user``): ``root`` may do everything; ``monitor`` is a non-root
 #: user with the MIG monitor capability (``/proc/driver/nvidia/capabilities/mig/monitor``; in a
 #: container ``NVIDIA_MIG_MONITOR_DEVICES=all``): it may list instances but not change them;
-#: ``unprivileged`` may not even list them (nvml.h: "Requires privileged user"; mig-parted.md §2
-#: ``ERROR_NO_PERMISSION``).
+#: ``unprivileged`` may not even list them (nvml.h: "Requires privileged user",
+#: ``NVML_ERROR_NO_PERMISSION``).
 USERS = ("root", "monitor", "unprivileged")
 
 #: nvmlDeviceGetMaxMigDeviceCount of every MIG board here (7 compute slices at most).
@@ -88,7 +88,7 @@ class FakeGpu:
     gpu_instances: list[FakeGpuInstance] = field(default_factory=list)
     model_key: str | None = None  # set when the state file names the board explicitly
     #: profile name -> the ``instanceCount`` NVML reports instead of the real one (the A30 trap,
-    #: mig-parted.md §2); the board still enforces its real limits
+    #: NVIDIA/mig-parted hard-codes A30 profiles in ``pkg/mig/discovery``); the board still enforces its real limits
     nvml_instance_count: dict[str, int] = field(default_factory=dict)
 
     @property
