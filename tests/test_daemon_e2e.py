@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from test_daemon_support import create_node, kube, patch_annotations, wait_for  # noqa: F401
 
 from migctl import node_protocol as protocol
@@ -381,3 +382,20 @@ def test_one_reconcile_parses_the_desired_geometry_once_and_solves_once(kube, tm
     assert geometry(fake, 0) == {"2g.10gb": 3, "1g.5gb": 1}
     assert parses == ["1g.5gb:1,2g.10gb:3"]
     assert len(solves) == 2  # plan_geometry: feasible from empty, then placed around what is kept
+
+
+def test_set_geometry_library_writes_the_request_and_raises_user_errors(kube, tmp_path) -> None:  # noqa: F811
+    """migctl.daemon.request.set_geometry: what `node set-geometry` does, as a function (no printing, no exit)."""
+    from migctl.daemon.request import set_geometry
+    from migctl.errors import ExitCode, InputError
+    from migctl.hardware.geometry import MIG_OFF, Geometry
+
+    create_node(kube.api_client(), NODE)
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    result = set_geometry(NODE, Geometry.parse("1g.5gb:7"), kubeconfig=kubeconfig)
+    assert (result.desired, result.previous, result.report, result.exit_code) == ("1g.5gb:7", None, None, ExitCode.OK)
+    assert annotation(kube, protocol.DESIRED) == "1g.5gb:7"
+    again = set_geometry(NODE, MIG_OFF, gpus=["1"], kubeconfig=kubeconfig)
+    assert again.previous == "1g.5gb:7" and again.to_dict()["desired"] == '{"*":"1g.5gb:7","1":"disabled"}'
+    with pytest.raises(InputError, match="GEOMETRY"):
+        set_geometry(NODE, "1g.5gb:seven", kubeconfig=kubeconfig)
