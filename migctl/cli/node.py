@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from migctl.apply.engine import ApplyReport
     from migctl.hardware.geometry import Geometry
     from migctl.nvml.adapter import GpuInfo
+    from migctl.nvml.session import NvmlSessionLike
 
 app.add_typer(node_app, name="node")
 
@@ -200,7 +201,7 @@ def _usage(message: str) -> Exception:
     return InputError(message)
 
 
-def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int | str, Geometry]:
+def _mig_parted_targets(session: NvmlSessionLike, file: Path, name: str | None) -> dict[int | str, Geometry]:
     """The GPUs a mig-parted config (``-f FILE -c NAME``) selects on this node, with their geometries."""
     from migctl.config.migparted import load_mig_parted_config
     from migctl.node_protocol import ProtocolError

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migctl.node_protocol import State
 from migctl.daemon.contract import ApplyOutcome, EngineUnavailable, GpuInfo
 from migctl.hardware.geometry import Geometry
+
+if TYPE_CHECKING:
+    from migctl.apply.engine import ApplyReport, GpuResult
+    from migctl.nvml.session import NvmlSessionLike
 
 __all__ = ["NvmlEngine"]
 
@@ -40,7 +44,7 @@ class NvmlEngine:
         self._plans: Any = None  # the reconcile's PlanCache: plan() then apply() solve each GPU once
         self.fake = fake
 
-    def _session(self) -> Any:  # a context manager of an NVML session
+    def _session(self) -> contextlib.AbstractContextManager[NvmlSessionLike]:
         from migctl.nvml.session import open_session
 
         if not self._scopes:
@@ -78,7 +82,7 @@ class NvmlEngine:
         except MigctlError as exc:
             raise EngineUnavailable(exc.message) from None
 
-    def _read(self, session: Any) -> list[GpuInfo]:
+    def _read(self, session: NvmlSessionLike) -> list[GpuInfo]:
         from migctl.apply.journal import Journal, state_dir
 
         directory = state_dir(self.state_dir)
@@ -97,7 +101,7 @@ class NvmlEngine:
         assert outcome is not None
         return outcome
 
-    def _in_session(self, work: Callable[[Any], ApplyOutcome | None]) -> ApplyOutcome | None:
+    def _in_session(self, work: Callable[[NvmlSessionLike], ApplyOutcome | None]) -> ApplyOutcome | None:
         from migctl.errors import ExitCode, MigctlError
 
         try:
@@ -114,13 +118,13 @@ class NvmlEngine:
         except EngineUnavailable:
             return {}
 
-    def _apply_geometries(self, session: Any, targets: Mapping[int, Geometry], *, dry_run: bool) -> Any:
+    def _apply_geometries(self, session: NvmlSessionLike, targets: Mapping[int, Geometry], *, dry_run: bool) -> ApplyReport:
         from migctl.apply.engine import apply_geometries
 
         return apply_geometries(session, targets, dry_run=dry_run, state_dir=self.state_dir,
                                 lock_timeout=self.lock_timeout, plans=self._plans)
 
-    def _blocked(self, report: Any, session: Any) -> ApplyOutcome | None:
+    def _blocked(self, report: ApplyReport, session: NvmlSessionLike) -> ApplyOutcome | None:
         """The outcome of a request whose plan refused or failed it before any change, else ``None``."""
         if not report.blocked:
             return None
@@ -129,7 +133,7 @@ class NvmlEngine:
         details = {"plan": [r.to_dict() for r in report.gpus]}
         return ApplyOutcome(state, self._read_applied(session), _describe(blocked), False, details)
 
-    def _apply(self, session: Any, targets: Mapping[int, Geometry]) -> ApplyOutcome:
+    def _apply(self, session: NvmlSessionLike, targets: Mapping[int, Geometry]) -> ApplyOutcome:
         """All-or-nothing as far as NVML allows (:func:`~migctl.apply.engine.apply_geometries`)."""
         report = self._apply_geometries(session, targets, dry_run=False)
         blocked = self._blocked(report, session)
@@ -152,12 +156,12 @@ class NvmlEngine:
         details = {"results": [r.to_dict() for r in results], "undo": [r.to_dict() for r in report.undo]}
         return ApplyOutcome(state, self._read_applied(session), message, True, details)
 
-    def _read_applied(self, session: Any) -> dict[int, Geometry]:
+    def _read_applied(self, session: NvmlSessionLike) -> dict[int, Geometry]:
         session.refresh()
         return {gpu.index: gpu.geometry for gpu in self._read(session)}
 
 
-def _describe(results: Sequence[Any]) -> str:
+def _describe(results: Sequence[GpuResult]) -> str:
     """``GPU 0 (GPU-…): refused: …``; GPUs that failed the same way share one entry."""
     groups: dict[str, list[Any]] = {}
     for result in results:
