@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def bench_decide(gpus: int, rounds: int) -> None:
-    from migctl.daemon.contract import GpuInfo
+    from migctl.daemon.contract import GpuState
     from migctl.daemon.reconcile import decide, read_request
 
-    inventory = [GpuInfo(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", "1g.5gb:7") for i in range(gpus)]
+    inventory = [GpuState(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", "1g.5gb:7") for i in range(gpus)]
     node = {"metadata": {"annotations": {"migctl.io/geometry": '{"*": "2g.10gb:3,1g.5gb:1", "0": "7g.40gb:1"}'}}}
     start = time.perf_counter()
     for _ in range(rounds):

@@ -15,12 +15,13 @@ from typing import Protocol
 from migctl.node_protocol import State
 from migctl.hardware.geometry import MIG_OFF, Geometry
 
-__all__ = ["ApplyOutcome", "Engine", "EngineUnavailable", "GpuInfo"]
+__all__ = ["ApplyOutcome", "Engine", "EngineUnavailable", "GpuState"]
 
 
 @dataclass(frozen=True)
-class GpuInfo:
-    """One physical GPU as the daemon needs it: identity and the geometry in place.
+class GpuState:
+    """One physical GPU as the daemon needs it: identity and the geometry in place (the NVML
+    adapter's full read is :class:`migctl.nvml.adapter.GpuInfo`; this is the part the loop decides on).
 
     ``geometry`` is a :class:`Geometry`; text given here (fakes, tests) is parsed once.
     """
@@ -53,7 +54,7 @@ class EngineUnavailable(Exception):
 
 
 class Engine(Protocol):
-    def inventory(self) -> Sequence[GpuInfo]:
+    def inventory(self) -> Sequence[GpuState]:
         """The node's GPUs in index order. Raises :class:`EngineUnavailable`."""
         ...
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from migctl.node_protocol import State
-from migctl.daemon.contract import ApplyOutcome, EngineUnavailable, GpuInfo
+from migctl.daemon.contract import ApplyOutcome, EngineUnavailable, GpuState
 from migctl.hardware.geometry import Geometry
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class NvmlEngine:
                 opened, self._opened, self._shared = self._opened, None, None
                 opened.__exit__(None, None, None)
 
-    def inventory(self) -> list[GpuInfo]:
+    def inventory(self) -> list[GpuState]:
         from migctl.errors import MigctlError
 
         try:
@@ -82,12 +82,12 @@ class NvmlEngine:
         except MigctlError as exc:
             raise EngineUnavailable(exc.message) from None
 
-    def _read(self, session: NvmlSessionLike) -> list[GpuInfo]:
+    def _read(self, session: NvmlSessionLike) -> list[GpuState]:
         from migctl.apply.journal import Journal, state_dir
 
         directory = state_dir(self.state_dir)
         return [
-            GpuInfo(gpu.index, gpu.uuid, gpu.name, gpu.mig_geometry, gpu.pci_device_id,
+            GpuState(gpu.index, gpu.uuid, gpu.name, gpu.mig_geometry, gpu.pci_device_id,
                     interrupted=Journal.path_for(directory, gpu.uuid).exists())
             for gpu in session.gpus()
             if gpu.mig_capable

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from migctl.daemon.contract import ApplyOutcome, Engine, EngineUnavailable, GpuInfo
+from migctl.daemon.contract import ApplyOutcome, Engine, EngineUnavailable, GpuState
 from migctl.daemon.kube import KubeError, WatchExpired
 from migctl.daemon.metrics import DaemonMetrics, GpuGeometry
 from migctl.config.migparted import MigPartedConfig
@@ -401,7 +401,7 @@ class Daemon:
         self._newest_version = version
         return False
 
-    def _plan(self, targets: Mapping[int, Geometry], gpus: list[GpuInfo]) -> ApplyOutcome | None:
+    def _plan(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome | None:
         plan = getattr(self.engine, "plan", None)
         if plan is None:
             return None
@@ -411,7 +411,7 @@ class Daemon:
             log.exception("planning failed unexpectedly")
             return None
 
-    def _apply(self, targets: Mapping[int, Geometry], gpus: list[GpuInfo]) -> ApplyOutcome:
+    def _apply(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome:
         try:
             return self.engine.apply(targets)
         except Exception as exc:  # noqa: BLE001 - the daemon must report, never die, on an engine bug
@@ -420,7 +420,7 @@ class Daemon:
                 State.failed, {gpu.index: gpu.geometry for gpu in gpus}, f"apply engine error: {type(exc).__name__}: {exc}"
             )
 
-    def _show_gpus(self, gpus: list[GpuInfo], applied: Mapping[int, Geometry] | None = None) -> None:
+    def _show_gpus(self, gpus: list[GpuState], applied: Mapping[int, Geometry] | None = None) -> None:
         applied = applied or {}
         self.metrics.set_gpus(
             tuple(GpuGeometry(g.index, g.uuid, g.model, str(applied.get(g.index, g.geometry))) for g in gpus)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migctl.daemon.contract import GpuInfo
+from migctl.daemon.contract import GpuState
 from migctl.hardware.geometry import Geometry
 from migctl.node_protocol import (
     DESIRED,
@@ -135,7 +135,7 @@ def same_geometry(a: Geometry | str, b: Geometry | str) -> bool:
         return False
 
 
-def targets_for(request: Request, gpus: Sequence[GpuInfo], mig_parted: MigPartedConfig | None = None) -> dict[int, Geometry]:
+def targets_for(request: Request, gpus: Sequence[GpuState], mig_parted: MigPartedConfig | None = None) -> dict[int, Geometry]:
     """GPU index -> desired geometry for the GPUs the request covers. Raises :class:`ProtocolError`."""
     if request.error is not None:
         raise ProtocolError(request.error)
@@ -160,7 +160,7 @@ class Decision:
 
 def decide(
     request: Request,
-    gpus: Sequence[GpuInfo],
+    gpus: Sequence[GpuState],
     *,
     hami_reason: str | None = None,
     allow_hami_managed: bool = False,
