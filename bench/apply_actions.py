@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from migctl.apply.engine import apply_geometry, current_instances  # noqa: E402
 from migctl.apply.plan import teardown_writes  # noqa: E402
 from migctl.hardware.geometry import parse_geometry  # noqa: E402
-from migctl.nvml.adapter import open_session  # noqa: E402
+from migctl.nvml.session import open_session  # noqa: E402
 from migctl.nvml.fake import FakeNvml, FakeState  # noqa: E402
 
 CHANGES = [

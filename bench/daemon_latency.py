@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def bench_decide(gpus: int, rounds: int) -> None:
-    from migctl.daemon.engine import GpuInfo
+    from migctl.daemon.contract import GpuState
     from migctl.daemon.reconcile import decide, read_request
 
-    inventory = [GpuInfo(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", "1g.5gb:7") for i in range(gpus)]
+    inventory = [GpuState(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", "1g.5gb:7") for i in range(gpus)]
     node = {"metadata": {"annotations": {"migctl.io/geometry": '{"*": "2g.10gb:3,1g.5gb:1", "0": "7g.40gb:1"}'}}}
     start = time.perf_counter()
     for _ in range(rounds):
@@ -44,7 +44,7 @@ def bench_end_to_end(gpus: int, requests: int) -> list[float]:
     from daemon_support import create_node, patch_annotations
     from kube_emulator import KubeEmulator
 
-    from migctl.daemon import protocol
+    from migctl import node_protocol as protocol
     from migctl.daemon.engine import NvmlEngine
     from migctl.daemon.kube import NodeApi
     from migctl.daemon.loop import Daemon, DaemonOptions
@@ -92,7 +92,7 @@ def bench_outbox_memory(reports: int) -> None:
     from migctl.daemon.kube import KubeError
     from migctl.daemon.loop import Backoff, Reporter
     from migctl.daemon.metrics import DaemonMetrics
-    from migctl.daemon.protocol import Report, State
+    from migctl.node_protocol import Report, State
 
     class DownApi:
         name = "n"

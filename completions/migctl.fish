@@ -219,7 +219,7 @@ complete -c migctl -n '__migctl_at \'node daemon\'' -l metrics-port -x -d 'Port 
 complete -c migctl -n '__migctl_at \'node daemon\'' -l resync-interval -x -d 'Seconds between full re-reads of the Node.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l retry-interval -x -d 'Seconds before retrying a failed or refused request (doubles, up to 20x).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l lock-timeout -x -d 'Seconds to wait for another apply on this node.'
-complete -c migctl -n '__migctl_at \'node daemon\'' -l allow-hami-managed -d 'Change MIG on nodes HAMi v2.10 manages in mig mode (hami.md §5.3).'
+complete -c migctl -n '__migctl_at \'node daemon\'' -l allow-hami-managed -d 'Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l mig-parted-config -r -F -d 'Honour the nvidia.com/mig.config label with this mig-parted config file.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l once -d 'Reconcile once, report, and exit (0 success, 1 failed, 4 refused).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l log-level -x -d 'debug, info, warning or error.'

@@ -68,18 +68,18 @@ class FakeEngine:
         self._lock = threading.Lock()
 
     def inventory(self) -> list[Any]:
-        from migctl.daemon.engine import EngineUnavailable, GpuInfo
+        from migctl.daemon.contract import EngineUnavailable, GpuState
 
         self.inventory_calls += 1
         if self.unavailable is not None:
             raise EngineUnavailable(self.unavailable)
         with self._lock:
-            return [GpuInfo(i, f"GPU-{i:04d}", self.model, g) for i, g in sorted(self.geometries.items())]
+            return [GpuState(i, f"GPU-{i:04d}", self.model, g) for i, g in sorted(self.geometries.items())]
 
     def plan(self, targets: Any) -> Any:
         """Busy GPUs in the way are refused before anything changes (like the NVML engine)."""
-        from migctl.daemon.engine import ApplyOutcome
-        from migctl.daemon.protocol import State
+        from migctl.daemon.contract import ApplyOutcome
+        from migctl.node_protocol import State
 
         with self._lock:
             busy = sorted(set(targets) & self.busy)
@@ -88,8 +88,8 @@ class FakeEngine:
         return None
 
     def apply(self, targets: Any) -> Any:
-        from migctl.daemon.engine import ApplyOutcome
-        from migctl.daemon.protocol import State
+        from migctl.daemon.contract import ApplyOutcome
+        from migctl.node_protocol import State
 
         self.calls.append(dict(targets))
         self.entered.set()

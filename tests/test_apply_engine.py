@@ -14,7 +14,7 @@ from migctl.apply.engine import apply_geometry
 from migctl.apply.journal import Journal
 from migctl.apply.plan import teardown_writes
 from migctl.errors import ExitCode
-from migctl.nvml.adapter import open_session
+from migctl.nvml.session import open_session
 from migctl.nvml.fake import FakeNvml, FakeState, parse_faults, reset_gpu
 
 REPO = Path(__file__).resolve().parent.parent
@@ -349,3 +349,39 @@ def test_killed_anywhere_then_completed_or_rolled_back(node, tmp_path, crash):
     assert report.gpus[0].recovered == "completed" and report.gpus[0].after == "2g.10gb:3,1g.5gb:1"
     assert all(len(gi.compute_instances) == 1 for gi in fake.state.gpus[0].gpu_instances)
     assert not list((tmp_path / "state").glob("journal-*.json"))
+
+
+# --- several GPUs as one request (apply_geometries): plan all, apply, undo earlier GPUs ---------------------
+
+
+def _apply_all(fake: FakeNvml, targets, tmp_path, **kw):
+    from migctl.apply.engine import apply_geometries
+
+    with open_session(fake) as session:
+        return apply_geometries(session, targets, state_dir=tmp_path / "state", **kw)
+
+
+def test_apply_geometries_fault_on_the_second_gpu_puts_the_first_back(node, tmp_path):
+    from migctl.hardware.geometry import Geometry
+
+    fake = node(f"{A100}:2")
+    assert _apply_all(fake, {0: "3g.20gb:2", 1: "3g.20gb:2"}, tmp_path).exit_code == 0
+    before = [layout(fake, 0), layout(fake, 1)]
+    # GPU 0 needs 7 creates; the 8th create is GPU 1's first: it fails there
+    fake.faults = tuple(parse_faults(f"create_gpu_instance:{fake.calls['create_gpu_instance'] + 8}"))
+    report = _apply_all(fake, {0: Geometry.parse("1g.5gb:7"), 1: Geometry.parse("1g.5gb:7")}, tmp_path)
+    assert [g.status for g in report.gpus] == ["applied", "rolled-back"]
+    assert [(g.index, g.status, g.after) for g in report.undo] == [(0, "applied", "3g.20gb:2")]
+    assert report.exit_code == ExitCode.FAILED and not report.blocked
+    assert [layout(fake, 0), layout(fake, 1)] == before  # nothing of the request is left
+    assert report.to_dict()["undo"][0]["index"] == 0
+
+
+def test_apply_geometries_plans_every_gpu_before_changing_any(node, tmp_path):
+    fake = node(f"{A100}:2")
+    report = _apply_all(fake, {0: "1g.5gb:7", "1": "7g.40gb:2"}, tmp_path)  # GPU 1's is infeasible
+    assert report.blocked and [g.status for g in report.gpus] == ["planned", "failed"]
+    assert "not applied" in report.gpus[0].message
+    assert layout(fake, 0) == [] and fake.writes == 0
+    dry = _apply_all(fake, {0: "1g.5gb:7"}, tmp_path, dry_run=True)
+    assert [g.status for g in dry.gpus] == ["planned"] and fake.writes == 0 and not dry.blocked

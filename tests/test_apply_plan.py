@@ -19,13 +19,13 @@ def _a100():
 
 
 def test_unchanged_when_layout_matches():
-    current = [Current("3g.20gb", 4, 4, 1), Current("2g.10gb", 0, 2, 2)]
+    current = [Current.of("3g.20gb", 4, 4, 1), Current.of("2g.10gb", 0, 2, 2)]
     plan = plan_geometry(_a100(), current, {"2g.10gb": 1, "3g.20gb": 1})
     assert plan.unchanged and plan.actions == () and plan.writes == 0
 
 
 def test_keeps_what_fits_and_orders_destroys_first():
-    current = [Current("1g.5gb", 0, 1, 1), Current("1g.5gb", 1, 1, 2), Current("3g.20gb", 4, 4, 3)]
+    current = [Current.of("1g.5gb", 0, 1, 1), Current.of("1g.5gb", 1, 1, 2), Current.of("3g.20gb", 4, 4, 3)]
     plan = plan_geometry(_a100(), current, {"3g.20gb": 1, "2g.10gb": 2})
     assert plan.feasible
     assert [c.gpu_instance_id for c in plan.keep] == [3]
@@ -42,22 +42,22 @@ def test_aliases_and_infeasible_reason():
 
 
 def test_busy_instance_blocks_unless_forced():
-    current = [Current("1g.5gb", 0, 1, 1, processes=(7,)), Current("1g.5gb", 1, 1, 2)]
+    current = [Current.of("1g.5gb", 0, 1, 1, processes=(7,)), Current.of("1g.5gb", 1, 1, 2)]
     plan = plan_geometry(_a100(), current, {"7g.40gb": 1})
     assert plan.refused and [c.gpu_instance_id for c in plan.busy] == [1] and "7" in plan.reason
     forced = plan_geometry(_a100(), current, {"7g.40gb": 1}, force=True)
     assert forced.feasible and len(forced.destroy) == 2
     # busy instance has the right profile but sits where the target cannot keep it
-    current = [Current("1g.5gb", 3, 1, 1, processes=(7,))]
+    current = [Current.of("1g.5gb", 3, 1, 1, processes=(7,))]
     plan = plan_geometry(_a100(), current, {"4g.20gb": 1, "1g.5gb": 1})
     assert plan.refused and "move" in plan.reason
     # unknown processes (NVML would not say) count as busy
-    plan = plan_geometry(_a100(), [Current("1g.5gb", 0, 1, 1, processes=None)], {"7g.40gb": 1})
+    plan = plan_geometry(_a100(), [Current.of("1g.5gb", 0, 1, 1, processes=None)], {"7g.40gb": 1})
     assert plan.refused and "unknown" in plan.reason
 
 
 def test_plan_layout_restores_exactly():
-    current = [Current("2g.10gb", 0, 2, 5), Current("1g.5gb", 6, 1, 6)]
+    current = [Current.of("2g.10gb", 0, 2, 5), Current.of("1g.5gb", 6, 1, 6)]
     target = [PlacedInstance("2g.10gb", 0, 2), PlacedInstance("3g.20gb", 4, 4)]
     plan = plan_layout(current, target)
     assert [c.gpu_instance_id for c in plan.keep] == [5]
@@ -83,7 +83,7 @@ def scenario(draw):
         if not solve(model, {}, existing=existing + [placed]).feasible:
             continue
         busy = draw(st.booleans()) and draw(st.booleans())
-        current.append(Current(name, start, profile.placement_size, i + 1, processes=(1000 + i,) if busy else ()))
+        current.append(Current.of(name, start, profile.placement_size, i + 1, processes=(1000 + i,) if busy else ()))
     desired: dict[str, int] = {}
     for name in draw(st.lists(st.sampled_from(names), max_size=7)):
         desired[name] = desired.get(name, 0) + 1
@@ -143,7 +143,7 @@ def test_every_model_plans_its_full_geometries(model):
 @given(scenario())
 def test_engine_on_simulator_reaches_desired_and_spares_busy(tmp_path_factory, case):
     from migctl.apply.engine import apply_geometry
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
     from migctl.nvml.fake import FakeNvml, FakeState
 
     model, current, desired, _force = case
@@ -178,11 +178,11 @@ def test_engine_on_simulator_reaches_desired_and_spares_busy(tmp_path_factory, c
                                     "destroy_gpu_instance"]), st.integers(1, 2))
 def test_a_fault_anywhere_leaves_the_exact_previous_layout(tmp_path_factory, case, operation, nth):
     from migctl.apply.engine import apply_geometry
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
     from migctl.nvml.fake import Fault, FakeNvml, FakeState
 
     model, current, desired, force = case
-    current = [Current(c.profile, c.start, c.size, c.gpu_instance_id, ()) for c in current]  # idle: destroys allowed
+    current = [Current.of(c.profile, c.start, c.size, c.gpu_instance_id, ()) for c in current]  # idle: destroys allowed
     data = {"gpus": [{"name": model.nvml_names[0] if model.nvml_names else model.key, "mig_current": True,
                       "gpu_instances": [{"id": c.gpu_instance_id, "profile": c.profile, "start": c.start,
                                          "compute_instances": [{"id": 0}]} for c in current]}]}

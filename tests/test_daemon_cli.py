@@ -9,7 +9,7 @@ import sys
 
 from daemon_support import create_node
 
-from migctl.daemon import protocol
+from migctl import node_protocol as protocol
 from migctl.nvml.fake import FakeState
 
 NODE = "gpu-node-1"

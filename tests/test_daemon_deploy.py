@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from daemon_support import FakeEngine, create_node, patch_annotations, wait_for
 
-from migctl.daemon import protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
 

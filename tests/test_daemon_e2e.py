@@ -16,9 +16,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from daemon_support import create_node, patch_annotations, wait_for
 
-from migctl.daemon import protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.engine import NvmlEngine
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
@@ -326,7 +327,7 @@ def test_geometry_lost_by_a_reboot_is_applied_again(kube, tmp_path) -> None:
 def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:
     """Inventory, plan and apply share one NVML session: init/shutdown can take a minute without
     persistence mode (mig-parted.md §2). The session is closed again when the reconcile ends."""
-    import migctl.nvml.adapter as adapter
+    import migctl.nvml.session as adapter
 
     opened: list[int] = []
     real_open = adapter.open_session
@@ -349,3 +350,52 @@ def test_one_nvml_session_per_reconcile(kube, tmp_path, monkeypatch) -> None:
     daemon.reconcile_once()  # in sync now: one more session, to read the GPUs
     assert len(opened) == 2
     assert len(engine.inventory()) == 1 and len(opened) == 3  # outside a reconcile: a session per call
+
+
+def test_one_reconcile_parses_the_desired_geometry_once_and_solves_once(kube, tmp_path, monkeypatch) -> None:
+    """The walk of one geometry from the annotation to NVML: parsed once at the edge, one plan
+    (the daemon's plan and its apply share it), one solve from empty plus one placement."""
+    import migctl.apply.plan as plan_module
+    from migctl.hardware.geometry import Geometry
+
+    parses: list[str] = []
+    solves: list[object] = []
+    real_parse, real_solve = Geometry.parse.__func__, plan_module.solve
+
+    def counting_parse(cls, text):
+        parses.append(text)
+        return real_parse(cls, text)
+
+    def counting_solve(*args, **kwargs):
+        solves.append(args[1])
+        return real_solve(*args, **kwargs)
+
+    monkeypatch.setattr(Geometry, "parse", classmethod(counting_parse))
+    monkeypatch.setattr(plan_module, "solve", counting_solve)
+    fake = fake_nvml(a100())
+    create_node(kube.api_client(), NODE)
+    patch_annotations(kube.api_client(), NODE, {protocol.DESIRED: "1g.5gb:1,2g.10gb:3"})
+    engine = NvmlEngine(state_dir=str(tmp_path), fake=fake)
+    daemon = Daemon(NodeApi(kube.api_client(), NODE, request_timeout=2), engine, DaemonOptions(**FAST))
+    report = daemon.reconcile_once()
+    assert report is not None and report.state.value == "success"
+    assert geometry(fake, 0) == {"2g.10gb": 3, "1g.5gb": 1}
+    assert parses == ["1g.5gb:1,2g.10gb:3"]
+    assert len(solves) == 2  # plan_geometry: feasible from empty, then placed around what is kept
+
+
+def test_set_geometry_library_writes_the_request_and_raises_user_errors(kube, tmp_path) -> None:
+    """migctl.daemon.request.set_geometry: what `node set-geometry` does, as a function (no printing, no exit)."""
+    from migctl.daemon.request import set_geometry
+    from migctl.errors import ExitCode, InputError
+    from migctl.hardware.geometry import MIG_OFF, Geometry
+
+    create_node(kube.api_client(), NODE)
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    result = set_geometry(NODE, Geometry.parse("1g.5gb:7"), kubeconfig=kubeconfig)
+    assert (result.desired, result.previous, result.report, result.exit_code) == ("1g.5gb:7", None, None, ExitCode.OK)
+    assert annotation(kube, protocol.DESIRED) == "1g.5gb:7"
+    again = set_geometry(NODE, MIG_OFF, gpus=["1"], kubeconfig=kubeconfig)
+    assert again.previous == "1g.5gb:7" and again.to_dict()["desired"] == '{"*":"1g.5gb:7","1":"disabled"}'
+    with pytest.raises(InputError, match="GEOMETRY"):
+        set_geometry(NODE, "1g.5gb:seven", kubeconfig=kubeconfig)

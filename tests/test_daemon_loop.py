@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 from daemon_support import FakeEngine, create_node, patch_annotations, wait_for
 
-from migctl.daemon import protocol
+from migctl import node_protocol as protocol
 from migctl.daemon.kube import NodeApi
 from migctl.daemon.loop import Daemon, DaemonOptions
 from migctl.daemon.metrics import HealthServer
-from migctl.daemon.protocol import State
+from migctl.node_protocol import State
 from migctl.daemon.reconcile import RetryGate, decide, hami_managed, read_request
 
 NODE = "gpu-node-1"
@@ -221,7 +221,7 @@ def test_stop_mid_apply_finishes_and_reports_before_returning(kube) -> None:
 
 
 def test_mig_parted_label_compatibility(kube, tmp_path) -> None:
-    from migctl.daemon.migparted import parse_mig_parted_config
+    from migctl.config.migparted import parse_mig_parted_config
 
     config = parse_mig_parted_config(
         "version: v1\nmig-configs:\n  all-1g.5gb:\n    - devices: all\n      mig-enabled: true\n"

@@ -1,4 +1,4 @@
-"""The Node annotation protocol codec (migctl.daemon.protocol) and the mig-parted compatibility file."""
+"""The Node annotation protocol codec (migctl.node_protocol) and the mig-parted compatibility file."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migctl.daemon import protocol
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.migparted import parse_mig_parted_config
-from migctl.daemon.protocol import (
+from migctl import node_protocol as protocol
+from migctl.daemon.contract import GpuState
+from migctl.config.migparted import parse_mig_parted_config
+from migctl.node_protocol import (
     DesiredGeometry,
     GpuRef,
     ProtocolError,
@@ -165,7 +165,7 @@ mig-configs:
 
 def test_mig_parted_config_selects_per_gpu_geometries_later_entries_win() -> None:
     config = parse_mig_parted_config(MIG_PARTED, "mig.yaml")
-    gpus = [GpuInfo(0, "GPU-a", pci_device_id=0x20B010DE), GpuInfo(1, "GPU-b", pci_device_id=0x20F110DE), GpuInfo(2, "GPU-c")]
+    gpus = [GpuState(0, "GPU-a", pci_device_id=0x20B010DE), GpuState(1, "GPU-b", pci_device_id=0x20F110DE), GpuState(2, "GPU-c")]
     assert config.targets("all-disabled", gpus) == {0: "disabled", 1: "disabled", 2: "disabled"}
     assert config.targets("custom", gpus) == {0: "7g.40gb:1", 1: "disabled", 2: "2g.10gb:3,1g.5gb:1"}
     with pytest.raises(ProtocolError, match=r"no config 'nope' in mig.yaml \(known: all-1g.5gb, all-disabled, custom\)"):

@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migctl.daemon import protocol
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import GpuRef, ProtocolError, State, parse_desired
+from migctl import node_protocol as protocol
+from migctl.daemon.contract import GpuState
+from migctl.node_protocol import GpuRef, ProtocolError, State, parse_desired
 from migctl.daemon.reconcile import decide, read_request, same_geometry
 
 GEOMETRIES = ["1g.5gb:7", "2g.10gb:3,1g.5gb:1", "1g.5gb:1,2g.10gb:3", "3g.20gb:2", "7g.40gb:1", "", "disabled"]
@@ -19,7 +19,7 @@ GEOMETRIES = ["1g.5gb:7", "2g.10gb:3,1g.5gb:1", "1g.5gb:1,2g.10gb:3", "3g.20gb:2
 def scenarios(draw):
     count = draw(st.integers(1, 8))
     gpus = [
-        GpuInfo(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", draw(st.sampled_from(GEOMETRIES)), interrupted=draw(st.booleans()))
+        GpuState(i, f"GPU-{i:04d}", "NVIDIA A100-SXM4-40GB", draw(st.sampled_from(GEOMETRIES)), interrupted=draw(st.booleans()))
         for i in range(count)
     ]
     selectors = st.one_of(st.integers(0, 9).map(str), st.sampled_from(["*"] + [g.uuid for g in gpus]))
@@ -59,14 +59,14 @@ def test_decide_is_total_and_consistent(scenario) -> None:
 
 
 def test_equal_geometries_in_any_order_need_no_apply() -> None:
-    gpus = [GpuInfo(0, "GPU-0", geometry="2g.10gb:3,1g.5gb:1")]
+    gpus = [GpuState(0, "GPU-0", geometry="2g.10gb:3,1g.5gb:1")]
     decision = decide(read_request({"metadata": {"annotations": {protocol.DESIRED: "1g.5gb:1,2g.10gb:3"}}}), gpus)
     assert decision.report.state is State.success
     assert not same_geometry("", "disabled") and same_geometry("disabled", "disabled")
 
 
 def test_migctl_annotation_wins_over_the_nvidia_label_and_the_label_needs_a_config() -> None:
-    from migctl.daemon.migparted import parse_mig_parted_config
+    from migctl.config.migparted import parse_mig_parted_config
 
     config = parse_mig_parted_config(
         "version: v1\nmig-configs:\n  all-disabled:\n    - devices: all\n      mig-enabled: false\n", "c.yaml")
@@ -74,12 +74,12 @@ def test_migctl_annotation_wins_over_the_nvidia_label_and_the_label_needs_a_conf
     assert read_request(labelled) is None  # without --mig-parted-config the label is not ours
     request = read_request(labelled, mig_parted=config)
     assert request is not None and request.source == protocol.MIG_CONFIG_LABEL
-    decision = decide(request, [GpuInfo(0, "GPU-0", geometry="1g.5gb:7")], mig_parted=config)
+    decision = decide(request, [GpuState(0, "GPU-0", geometry="1g.5gb:7")], mig_parted=config)
     assert dict(decision.targets) == {0: "disabled"}
     both = {"metadata": {"labels": labelled["metadata"]["labels"], "annotations": {protocol.DESIRED: "7g.40gb:1"}}}
     assert read_request(both, mig_parted=config).source == protocol.DESIRED
     unknown = read_request({"metadata": {"labels": {protocol.MIG_CONFIG_LABEL: "nope"}}}, mig_parted=config)
-    assert decide(unknown, [GpuInfo(0, "GPU-0")], mig_parted=config).report.state is State.failed
+    assert decide(unknown, [GpuState(0, "GPU-0")], mig_parted=config).report.state is State.failed
 
 
 # --- the reconcile step as a state machine: admin edits, busy GPUs, NVML faults, API outages ---------

@@ -245,3 +245,18 @@ def test_a_gpu_that_cannot_be_read_is_not_reported_as_mig_disabled(cli, fake_env
     assert "Insufficient Permissions" in gpu["message"]
     r = cli("node", "apply-geometry", "1g.5gb:2", "--gpu", "0")
     assert "could not be read" in r.stdout and "MIG disabled" not in r.stdout
+
+
+def test_mig_parted_apply_undoes_earlier_gpus_like_the_daemon(cli, fake_env, monkeypatch):
+    """-f -c changes the selected GPUs as one request: a failure on GPU 1 puts GPU 0 back (as the daemon does)."""
+    from conftest import EXAMPLES
+
+    config = EXAMPLES / "mig-parted-config.yaml"
+    monkeypatch.setenv("MIGCTL_FAKE_NVML_FAIL", "create_gpu_instance:2")  # GPU 0 needs 1 create, GPU 1 fails on its first
+    result = cli("node", "apply-geometry", "-f", config, "-c", "custom-config", "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert [(g["index"], g["status"]) for g in data["gpus"]] == [(0, "applied"), (1, "rolled-back")]
+    assert [(g["index"], g["status"], g["after"]) for g in data["undo"]] == [(0, "applied", "")]
+    state = fake_env()
+    assert state.gpus[0].gpu_instances == [] and state.gpus[1].gpu_instances == []

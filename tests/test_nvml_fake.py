@@ -9,7 +9,8 @@ import pynvml
 import pytest
 
 from migctl.errors import ExitCode, InputError, MigctlError, UnreachableError
-from migctl.nvml.adapter import NvmlCallError, open_session
+from migctl.nvml.adapter import NvmlCallError
+from migctl.nvml.session import open_session
 from migctl.nvml.fake import FakeNvml, FakeState, FakeStateError, parse_faults, reboot, reset_gpu
 
 A100 = "NVIDIA A100-SXM4-40GB"

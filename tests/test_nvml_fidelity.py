@@ -13,7 +13,8 @@ import pytest
 
 from migctl.apply.engine import apply_geometry
 from migctl.errors import ExitCode, UnreachableError
-from migctl.nvml.adapter import NvmlCallError, open_session
+from migctl.nvml.adapter import NvmlCallError
+from migctl.nvml.session import open_session
 from migctl.nvml.fake import FakeNvml, FakeState, reset_gpu
 
 A100 = "NVIDIA A100-SXM4-40GB"

@@ -6,7 +6,9 @@ Per GPU (:func:`apply_geometry` loops over the selected GPUs):
 2. a journal left by a run that died: same target -> complete it (plan from what is there now);
    other target -> roll back to the journal's exact "before" layout first;
 3. MIG mode: enable/disable when the target needs it; a change that stays pending needs a GPU
-   reset or reboot -> status ``reset-required`` (exit 5) with what to do (``mig-parted.md §1.4``);
+   reset or reboot -> status ``reset-required`` (exit 5) with what to do (nvml.h,
+   ``nvmlDeviceSetMigMode``: the activation status ``NVML_ERROR_IN_USE``/``RESET_REQUIRED``;
+   NVIDIA MIG User Guide, "Enable MIG Mode");
 4. plan (:mod:`migctl.apply.plan`): infeasible -> ``failed`` before any change; busy instances in
    the way -> ``refused`` (exit 4) naming the processes, unless ``force``; nothing to do ->
    ``unchanged`` with no NVML write; ``dry_run`` -> ``planned``;
@@ -15,54 +17,45 @@ Per GPU (:func:`apply_geometry` loops over the selected GPUs):
 6. an action fails -> restore the exact previous layout, status ``rolled-back`` (exit 1) saying
    what failed; if even that fails, ``failed`` and the journal stays for the next run.
 
+:func:`apply_geometries` changes several GPUs as one request (plan all, then apply, undoing the
+GPUs already changed when a later one fails): ``migctl node apply-geometry -f`` and the node
+daemon both use it. Desired layouts are :class:`~migctl.hardware.geometry.Geometry` values
+(:data:`~migctl.hardware.geometry.MIG_OFF`: MIG mode off); text is parsed only at the edges.
+
 Nothing here prints or exits: the result is an :class:`ApplyReport` (the CLI and the node daemon
 both render it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from migctl.apply.journal import Journal, node_lock, state_dir
-from migctl.apply.plan import Action, Current, Plan, plan_geometry, plan_layout
+from migctl.apply.plan import Action, Current, Plan, PlanCache, plan_layout
 from migctl.errors import ExitCode, InputError, MigctlError
+from migctl.hardware.geometry import MIG_OFF, Geometry
 from migctl.hardware.solver import PlacedInstance
 
 if TYPE_CHECKING:
-    from migctl.nvml.adapter import GpuInfo, NvmlSession
+    from migctl.nvml.adapter import GpuInfo
+    from migctl.nvml.session import NvmlSessionLike as NvmlSession
 
-__all__ = ["DISABLED", "ApplyReport", "GpuResult", "apply_geometry", "parse_desired", "current_instances"]
+__all__ = ["ApplyReport", "GpuResult", "apply_geometry", "apply_geometries", "desired_geometry", "current_instances"]
 
 Status = Literal["applied", "unchanged", "refused", "failed", "rolled-back", "planned", "reset-required"]
 
-
-class _Disabled:
-    def __repr__(self) -> str:
-        return "DISABLED"
+#: A GPU status that stops a multi-GPU request before anything changes (in its plan) or undoes it.
+BLOCKING: frozenset[str] = frozenset({"refused", "failed", "reset-required", "rolled-back"})
 
 
-#: The desired state "MIG mode off".
-DISABLED: Any = _Disabled()
-
-Desired = Mapping[str, int] | _Disabled
-
-
-def parse_desired(value: str | Mapping[str, int] | None) -> Desired:
-    """``"disabled"`` / ``None`` -> :data:`DISABLED`; canonical text or a mapping -> geometry."""
-    if value is None or value is DISABLED:
-        return DISABLED
-    if isinstance(value, Mapping):
-        return dict(value)
-    text = str(value).strip()
-    if text.lower() in ("disabled", "off", "none"):
-        return DISABLED
-    from migctl.hardware.geometry import parse_geometry
-
+def desired_geometry(value: Geometry | Mapping[str, int] | str | None) -> Geometry:
+    """The edge from a caller's value to a :class:`Geometry`: text is parsed (``InputError`` naming
+    ``GEOMETRY``), a mapping counted, ``None`` is :data:`MIG_OFF`."""
     try:
-        return parse_geometry(text)
+        return Geometry.of(value)
     except ValueError as exc:
         raise InputError(f"GEOMETRY: {exc}") from None
 
@@ -83,6 +76,7 @@ class GpuResult:
     writes: int = 0
     recovered: str | None = None  # "completed" | "rolled-back" when a journal was found
     state_unknown: bool = False  # the GPU could not be read: before/after are not "MIG disabled"
+    previous: Geometry | None = field(default=None, repr=False)  # ``before`` as a value (to put it back)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -121,7 +115,13 @@ class GpuResult:
 
 @dataclass
 class ApplyReport:
+    """Per-GPU results. From :func:`apply_geometries` also: ``blocked`` (the plan of some GPU
+    refused or failed the whole request, nothing changed) and ``undo`` (GPUs changed earlier in
+    the request, put back after a later GPU failed)."""
+
     gpus: list[GpuResult] = field(default_factory=list)
+    undo: list[GpuResult] = field(default_factory=list)
+    blocked: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
@@ -133,31 +133,24 @@ class ApplyReport:
         return ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gpus": [g.to_dict() for g in self.gpus]}
+        data: dict[str, Any] = {"gpus": [g.to_dict() for g in self.gpus]}
+        if self.undo:
+            data["undo"] = [g.to_dict() for g in self.undo]
+        return data
 
 
 def current_instances(info: GpuInfo) -> list[Current]:
     return [
-        Current(gi.profile, gi.start, gi.size, gi.id, gi.processes, max(len(gi.compute_instances), 0))
+        Current(gi.placed, gi.id, gi.processes, len(gi.compute_instances))
         for gi in info.instances
     ]
 
 
-def _desired_text(desired: Desired, info: GpuInfo) -> str | None:
-    if desired is DISABLED:
+def _target_text(desired: Geometry, info: GpuInfo) -> str | None:
+    """The target as the adapter prints a GPU's geometry (``None``: MIG off), for the journal and checks."""
+    if not desired.enabled:
         return None
-    from migctl.hardware.geometry import format_geometry
-
-    return format_geometry(_canonical(desired, info), info.model)
-
-
-def _canonical(desired: Mapping[str, int], info: GpuInfo) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name, n in desired.items():
-        profile = info.model.profile(name) if info.model else None
-        key = profile.name if profile else name
-        counts[key] = counts.get(key, 0) + n
-    return counts
+    return desired.canonical(info.model).format(info.model)
 
 
 def _reset_hint(info: GpuInfo, enabling: bool) -> str:
@@ -176,8 +169,10 @@ def _reset_hint(info: GpuInfo, enabling: bool) -> str:
 
 
 class _Run:
-    def __init__(self, session: NvmlSession, directory: Path, *, dry_run: bool, force: bool) -> None:
+    def __init__(self, session: NvmlSession, directory: Path, *, dry_run: bool, force: bool,
+                 plans: PlanCache | None = None) -> None:
         self.session = session
+        self.plans = plans if plans is not None else PlanCache()
         self.directory = directory
         self.dry_run = dry_run
         self.force = force
@@ -216,17 +211,17 @@ class _Run:
 
     # -- one GPU
 
-    def apply(self, index: int, desired: Desired) -> GpuResult:
+    def apply(self, index: int, desired: Geometry) -> GpuResult:
         self.session.refresh()  # another process may have changed the GPU (the simulator's file) meanwhile
         info = self.session.gpu(index)
-        target_text = _desired_text(desired, info) if info.mig_capable else None
+        target_text = _target_text(desired, info) if info.mig_capable else None
         journal = Journal.load(self.directory, info.uuid) if self._journal_readable() else None
         if journal is None:
             return self._apply_state(info, desired, target_text)
         if self.dry_run:
             result = self._apply_state(info, desired, target_text)
             return _note(result, f"a journal of an interrupted run is in {self.directory}; a real run recovers it first")
-        recovered = self._recover(index, info, journal, target_text, desired is DISABLED)
+        recovered = self._recover(index, info, journal, target_text, not desired.enabled)
         result = self._apply_state(self.session.gpu(index), desired, target_text)
         result.recovered = recovered
         return _note(result, f"recovered an interrupted run ({recovered})")
@@ -252,17 +247,17 @@ class _Run:
         journal.delete(self.directory)
         return "rolled-back"
 
-    def _apply_state(self, info: GpuInfo, desired: Desired, target_text: str | None) -> GpuResult:
+    def _apply_state(self, info: GpuInfo, desired: Geometry, target_text: str | None) -> GpuResult:
         index = info.index
-        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        base = dict(index=index, uuid=info.uuid, before=info.geometry, previous=info.mig_geometry)
         if not info.mig_capable:
-            if desired is DISABLED or self.skip_non_mig:
+            if not desired.enabled or self.skip_non_mig:
                 return GpuResult(**base, after=None, status="unchanged", message="not a MIG-capable GPU; skipped")
             return GpuResult(**base, after=None, status="failed", message=f"{info.label} is not MIG-capable (NVML: Not Supported)")
         writes0 = self.session.writes
 
         # ---- MIG off
-        if desired is DISABLED:
+        if not desired.enabled:
             if not info.mig_enabled and not info.mig_pending_mode:
                 return GpuResult(**base, after=None, status="unchanged", message="MIG is disabled")
             plan = plan_layout(current_instances(info), [], force=self.force)
@@ -275,12 +270,11 @@ class _Run:
             return self._run_actions(info, plan, actions, disable=True, target_text=None, writes0=writes0)
 
         # ---- MIG on with a geometry
-        assert isinstance(desired, Mapping)
         model = info.model
         if model is None:
             return GpuResult(**base, after=info.geometry, status="failed", message=f"{info.label}: no MIG profile data for this GPU")
         if not info.mig_enabled:
-            plan = plan_geometry(model, [], desired, force=self.force)
+            plan = self.plans.plan(model, [], desired, force=self.force)
             if not plan.feasible:
                 return GpuResult(**base, after=None, status="failed", message=plan.reason or "infeasible")
             actions = (Action("enable-mig"),) + plan.actions
@@ -296,9 +290,9 @@ class _Run:
                 return GpuResult(**base, after=None, status="reset-required", actions=(Action("enable-mig"),),
                                  message="MIG enable is pending", hint=_reset_hint(info, True), writes=self.session.writes - writes0)
             info = self.session.gpu(index)
-            plan = plan_geometry(info.model or model, current_instances(info), desired, force=self.force)
+            plan = self.plans.plan(info.model or model, current_instances(info), desired, force=self.force)
             result = self._run_actions(info, plan, plan.actions, disable=False, target_text=target_text, writes0=writes0)
-            result.before = None  # MIG was off when the run began
+            result.before, result.previous = None, MIG_OFF  # MIG was off when the run began
             result.actions = (Action("enable-mig"),) + result.actions
             if result.status == "rolled-back":  # the state before the run had MIG off: put that back too
                 change = self.session.set_mig_mode(index, False)
@@ -307,7 +301,7 @@ class _Run:
                 _note(result, "MIG mode turned off again" if not change.enabled else "turning MIG mode off again is pending a reset")
             return result
 
-        plan = plan_geometry(model, current_instances(info), desired, force=self.force)
+        plan = self.plans.plan(model, current_instances(info), desired, force=self.force)
         prefix: tuple[Action, ...] = ()
         if info.mig_pending_mode is False:  # a pending disable: cancel it, we want MIG on
             prefix = (Action("enable-mig"),)
@@ -328,7 +322,7 @@ class _Run:
                      target_text: str | None, writes0: int) -> GpuResult:
         index = info.index
         before_layout = [c.placed for c in current_instances(info)]
-        base = dict(index=index, uuid=info.uuid, before=info.geometry)
+        base = dict(index=index, uuid=info.uuid, before=info.geometry, previous=info.mig_geometry)
         if not plan.feasible:
             status: Status = "refused" if plan.refused else "failed"
             return GpuResult(**base, after=info.geometry, status=status, busy=plan.busy, message=plan.reason or "")
@@ -402,7 +396,7 @@ class _RestoreRefused(Exception):
 
 def apply_geometry(
     session: NvmlSession,
-    desired: str | Mapping[str, int] | None,
+    desired: Geometry | str | Mapping[str, int] | None,
     *,
     gpu: str | int | None = "all",
     dry_run: bool = False,
@@ -410,13 +404,15 @@ def apply_geometry(
     state_dir_path: str | Path | None = None,
     lock_timeout: float = 600.0,
 ) -> ApplyReport:
-    """Bring the selected GPUs (``all``, an index or a UUID) to ``desired``.
+    """Bring the selected GPUs (``all``, an index or a UUID) to ``desired``, each on its own.
 
-    ``desired``: canonical geometry text (``"2g.10gb:3,1g.5gb:1"``), a mapping, ``""`` (MIG on,
-    no instances) or ``"disabled"``/``None`` (MIG off). With ``dry_run`` nothing is written (no
-    lock, no journal, no NVML write). Never prints, never exits: read ``report.exit_code``.
+    ``desired``: a :class:`Geometry` (:data:`MIG_OFF`: MIG off); at this edge also canonical text
+    (``"2g.10gb:3,1g.5gb:1"``, ``""``: MIG on with no instances, ``"disabled"``), a mapping, or
+    ``None`` (MIG off). With ``dry_run`` nothing is written (no lock, no journal, no NVML write).
+    A GPU that fails does not stop the others (:func:`apply_geometries` is all-or-nothing).
+    Never prints, never exits: read ``report.exit_code``.
     """
-    target = parse_desired(desired)
+    target = desired_geometry(desired)
     indices = session.select(gpu)
     directory = state_dir(state_dir_path)
     run = _Run(session, directory, dry_run=dry_run, force=force)
@@ -430,7 +426,97 @@ def apply_geometry(
     return report
 
 
-def _apply_one(run: _Run, session: NvmlSession, index: int, target: Desired) -> GpuResult:
+def apply_geometries(
+    session: NvmlSession,
+    targets: Mapping[int | str, Geometry | str | Mapping[str, int] | None],
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    state_dir: str | Path | None = None,
+    lock_timeout: float = 600.0,
+    on_result: Callable[[GpuResult], None] | None = None,
+    plans: PlanCache | None = None,
+) -> ApplyReport:
+    """Bring several GPUs to their geometries as one request: plan all, then apply, undo on failure.
+
+    ``targets``: GPU (index, or UUID) -> desired :class:`Geometry` (text, mappings and ``None``
+    are accepted at this edge, as in :func:`apply_geometry`).
+
+    1. every GPU is planned first (no NVML write): if any is refused (busy instances), infeasible,
+       or needs a reset first, the report is ``blocked`` and nothing changes;
+    2. the GPUs are applied in index order (each rolls back to its own layout if an action fails);
+    3. when one ends other than ``applied``/``unchanged``, the GPUs changed before it in this
+       request are put back to their previous geometry (``report.undo``) and the rest are not tried.
+
+    With ``dry_run`` only step 1 runs (no lock). The node lock is held for the whole request.
+    ``on_result`` is called with each GPU's result as it is known (a progress display).
+    ``plans``: a :class:`~migctl.apply.plan.PlanCache` shared with an earlier call on the same
+    session (the daemon plans, then applies), so an unchanged GPU is solved once.
+    Never prints, never exits: read ``report.exit_code``.
+    """
+    plans = plans if plans is not None else PlanCache()
+    wanted: dict[int, Geometry] = {}
+    for selector, value in targets.items():
+        geometry = desired_geometry(value)
+        for index in session.select(selector):
+            wanted[index] = geometry
+    directory = _state_dir(state_dir)
+    if dry_run:
+        return _plan_all(session, directory, wanted, force, on_result, plans)
+    with node_lock(directory, timeout=lock_timeout):
+        report = _plan_all(session, directory, wanted, force, None, plans)
+        if report.blocked:
+            _mark_not_applied(report)
+            for result in report.gpus:
+                if on_result is not None:
+                    on_result(result)
+            return report
+        return _apply_all(session, directory, wanted, force, on_result, plans)
+
+
+_state_dir = state_dir  # the module function, under a name the keyword argument does not shadow
+
+
+def _plan_all(session: NvmlSession, directory: Path, wanted: Mapping[int, Geometry], force: bool,
+              on_result: Callable[[GpuResult], None] | None, plans: PlanCache) -> ApplyReport:
+    run = _Run(session, directory, dry_run=True, force=force, plans=plans)
+    report = ApplyReport()
+    for index in sorted(wanted):
+        result = _apply_one(run, session, index, wanted[index])
+        report.gpus.append(result)
+        if on_result is not None:
+            on_result(result)
+    report.blocked = any(result.status in BLOCKING for result in report.gpus)
+    return report
+
+
+def _mark_not_applied(report: ApplyReport) -> None:
+    for result in report.gpus:
+        if result.status == "planned":
+            _note(result, "not applied: another GPU of this request cannot be changed")
+
+
+def _apply_all(session: NvmlSession, directory: Path, wanted: Mapping[int, Geometry], force: bool,
+               on_result: Callable[[GpuResult], None] | None, plans: PlanCache) -> ApplyReport:
+    run = _Run(session, directory, dry_run=False, force=force, plans=plans)
+    report = ApplyReport()
+    done: list[tuple[int, Geometry]] = []  # (index, geometry before) of the GPUs changed so far
+    for index in sorted(wanted):
+        result = _apply_one(run, session, index, wanted[index])
+        report.gpus.append(result)
+        if on_result is not None:
+            on_result(result)
+        if result.status in ("applied", "unchanged"):
+            if result.status == "applied":
+                assert result.previous is not None
+                done.append((index, result.previous))
+            continue
+        report.undo.extend(_apply_one(run, session, i, before) for i, before in reversed(done))
+        break
+    return report
+
+
+def _apply_one(run: _Run, session: NvmlSession, index: int, target: Geometry) -> GpuResult:
     """One GPU; an error on it (an NVML call outside the rollback, a bad journal) fails it, not the others."""
     try:
         return run.apply(index, target)

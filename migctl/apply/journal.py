@@ -1,4 +1,4 @@
-"""The node-wide apply lock and the per-GPU journal (the edge's files; ``mig-parted.md §7`` item 7).
+"""The node-wide apply lock and the per-GPU journal (the edge's files).
 
 - Lock: ``flock`` on ``STATE_DIR/apply.lock`` so two runs (an operator and the daemon, or two
   operators) never interleave; a second run waits for the first.

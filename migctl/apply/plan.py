@@ -1,6 +1,7 @@
 """The apply planner: current GPU instances + desired geometry -> the minimal ordered actions.
 
-Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md §7``):
+Pure: no NVML, no files. What it promises beyond NVIDIA/mig-parted's apply
+(``pkg/mig/config/config.go``, ``nvmlMigConfigManager.SetMigConfig``):
 
 - *plan before touching the hardware*: an infeasible geometry is reported with the solver's
   reason before anything changes (mig-parted tries N! orderings and leaves the GPU empty);
@@ -11,52 +12,53 @@ Pure: no NVML, no files. What it promises (the "exceed" list of ``mig-parted.md 
   not report) must be kept; if the desired geometry needs them gone or moved the plan is
   ``refused`` and names them, unless ``force``;
 - destroys come first (they free slots), then creates, largest first, each with an explicit
-  placement (``nvmlDeviceCreateGpuInstanceWithPlacement``, ``mig-profiles.md`` rule 7).
+  placement (nvml.h ``nvmlDeviceCreateGpuInstanceWithPlacement``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from migctl.hardware.solver import PlacedInstance, solve
+from migctl.hardware.geometry import Geometry
+from migctl.hardware.solver import HasPlacement, PlacedInstance, solve
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel
 
-__all__ = ["Action", "Current", "Plan", "plan_geometry", "plan_layout", "teardown_writes"]
+__all__ = ["Action", "Current", "Plan", "PlanCache", "plan_geometry", "plan_layout", "teardown_writes"]
 
 ActionOp = Literal["destroy", "create", "enable-mig", "disable-mig"]
 
 
 @dataclass(frozen=True)
-class Current:
-    """An existing GPU instance as the planner sees it.
+class Current(HasPlacement):
+    """An existing GPU instance as the planner sees it: its :class:`PlacedInstance` plus live facts.
 
     ``processes`` are the PIDs on its compute instances; ``None`` means NVML would not say,
     which the planner treats as busy. ``compute_instances`` counts its CIs (for write counts).
     """
 
-    profile: str
-    start: int
-    size: int
+    placed: PlacedInstance
     gpu_instance_id: int | None = None
     processes: tuple[int, ...] | None = ()
     compute_instances: int = 1
+
+    @classmethod
+    def of(cls, profile: str, start: int, size: int, gpu_instance_id: int | None = None,
+           processes: tuple[int, ...] | None = (), compute_instances: int = 1) -> Current:
+        return cls(PlacedInstance(profile, start, size), gpu_instance_id, processes, compute_instances)
 
     @property
     def busy(self) -> bool:
         return self.processes is None or bool(self.processes)
 
-    @property
-    def placed(self) -> PlacedInstance:
-        return PlacedInstance(self.profile, self.start, self.size)
-
     def __str__(self) -> str:
         gi = f" (GPU instance {self.gpu_instance_id})" if self.gpu_instance_id is not None else ""
-        return f"{self.profile}@{self.start}:{self.size}{gi}"
+        return f"{self.placed}{gi}"
 
 
 @dataclass(frozen=True)
@@ -110,23 +112,18 @@ class Plan:
         return self.feasible and not self.destroy and not self.create
 
 
-def _canonical(model: GpuModel, desired: Mapping[str, int]) -> tuple[dict[str, int], str | None]:
-    counts: dict[str, int] = {}
-    for name, count in desired.items():
-        if count <= 0:
-            continue
-        profile = model.profile(name)
-        if profile is None:
-            return {}, f"{model.key} has no profile {name!r} (profiles: {', '.join(model.profile_names)})"
-        counts[profile.name] = counts.get(profile.name, 0) + int(count)
-    return counts, None
+def _unknown_profile(model: GpuModel, wanted: Geometry) -> str | None:
+    unknown = next((name for name in wanted if model.profile(name) is None), None)
+    if unknown is None:
+        return None
+    return f"{model.key} has no profile {unknown!r} (profiles: {', '.join(model.profile_names)})"
 
 
 def _with_canonical_name(model: GpuModel, c: Current) -> Current:
     profile = model.profile(c.profile)
     if profile is None or profile.name == c.profile:
         return c
-    return Current(profile.name, c.start, c.size, c.gpu_instance_id, c.processes, c.compute_instances)
+    return dataclasses.replace(c, placed=PlacedInstance(profile.name, c.start, c.size))
 
 
 def _count(instances: Sequence[Current]) -> dict[str, int]:
@@ -144,13 +141,14 @@ def _describe_busy(busy: Sequence[Current]) -> str:
     return "; ".join(parts)
 
 
-def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Mapping[str, int], *, force: bool = False) -> Plan:
+def plan_geometry(model: GpuModel, current: Sequence[Current], desired: Geometry | Mapping[str, int], *, force: bool = False) -> Plan:
     """Plan the change from ``current`` instances to the ``desired`` geometry on ``model``.
 
     Keeps the largest subset of the current instances (busy ones always, unless ``force``) with
     which the rest of the desired geometry can still be placed; destroys the others.
     """
-    wanted, problem = _canonical(model, desired)
+    wanted = (desired if isinstance(desired, Geometry) else Geometry(desired)).canonical(model)
+    problem = _unknown_profile(model, wanted)
     if problem is not None:
         return Plan(False, reason=problem)
     from_empty = solve(model, wanted)
@@ -217,3 +215,26 @@ def teardown_writes(current: Sequence[Current], desired_count: int) -> int:
     if not current and desired_count == 0:
         return 0
     return sum(c.compute_instances + 1 for c in current) + 2 * desired_count
+
+
+class PlanCache:
+    """Plans already made, so a request planned (dry run) and then applied solves each GPU once.
+
+    Keyed by what the plan depends on: the model's live profiles (board IDs, placements), the
+    current instances (placements, IDs, processes), the desired geometry and ``force``. Any
+    change on the GPU between the two is a different key, so a stale plan is never reused.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self.solved = 0  # plans computed (not found here)
+
+    def plan(self, model: GpuModel, current: Sequence[Current], desired: Geometry, *, force: bool = False) -> Plan:
+        live = tuple((p.name, p.board_profile_id, p.placement_size, p.placement_starts) for p in model.profiles)
+        key = (model.key, live, model.placement_units, tuple(current), desired, force)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_geometry(model, current, desired, force=force)
+            self._plans[key] = plan
+            self.solved += 1
+        return plan

@@ -25,7 +25,9 @@ from migctl.cli.output import OutputFormat, OutputOption, emit  # noqa: E402
 
 if TYPE_CHECKING:
     from migctl.apply.engine import ApplyReport
+    from migctl.hardware.geometry import Geometry
     from migctl.nvml.adapter import GpuInfo
+    from migctl.nvml.session import NvmlSessionLike
 
 app.add_typer(node_app, name="node")
 
@@ -133,7 +135,7 @@ def status_command(
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Show each GPU's MIG mode, geometry, instances (placement, IDs, MIG UUID, processes)."""
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
 
     with open_session() as session:
         gpus = session.gpus(gpu)
@@ -162,40 +164,35 @@ def _render_report(report: ApplyReport) -> None:
             console.print(f"  hint: {g.hint}", markup=False, soft_wrap=True)
         if g.writes:
             console.print(f"  NVML writes: {g.writes}")
+    if report.undo:
+        console.print("[bold]put back after the failure[/bold] (GPUs changed earlier in this request):")
+        for g in report.undo:
+            console.print(f"  GPU {g.index}: {g.status}  {g.message}", markup=False, soft_wrap=True)
 
 
-def _template_geometry(template: str, config: Path | None) -> str:
+def _template_geometry(template: str, config: Path | None) -> Geometry:
+    """``--template MODEL:INDEX``: that entry of ``nvidia.knownMigGeometries`` in the device-config ``config``."""
+    from migctl.config.load import load_device_config
+    from migctl.hardware.geometry import Geometry
+
     if config is None:
         raise _usage("--template needs --config FILE (the HAMi device-config holding knownMigGeometries)")
     model, sep, index_text = template.rpartition(":")
-    if not sep or not index_text.isdigit() or not model:
+    if not sep or not (index_text.isascii() and index_text.isdigit()) or not model:
         raise _usage(f"--template {template!r}: expected MODEL:INDEX, e.g. 'A100-SXM4-40GB:0'")
-    from migctl.config.model import DeviceConfig
-
-    try:
-        import yaml
-
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _usage(f"{config}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise _usage(f"{config}: not valid YAML: {exc}") from None
-    if isinstance(data, dict) and "nvidia" not in data and isinstance(data.get("data"), dict):  # a ConfigMap
-        inner = data["data"].get("device-config.yaml")
-        data = yaml.safe_load(inner) if isinstance(inner, str) else data
-    cfg = DeviceConfig.from_dict(data)
+    loaded = load_device_config(config)
+    cfg = loaded.config
+    if loaded.unreadable or cfg is None:
+        problem = next((d for d in loaded.diagnostics if d.severity == "error"), None)
+        where = f"{config}:{problem.line}" if problem is not None and problem.line else str(config)
+        raise _usage(f"{where}: {problem.message if problem is not None else 'no HAMi device-config found'}")
     entry = cfg.nvidia.geometries_for(model)
     if entry is None:
         raise _usage(f"{config}: nvidia.knownMigGeometries has no entry whose models match {model!r}")
     index = int(index_text)
     if index >= len(entry.geometries):
         raise _usage(f"{config}: the entry for {model!r} has {len(entry.geometries)} geometries; index {index} is out of range")
-    counts: dict[str, int] = {}
-    for t in entry.geometries[index]:
-        counts[t.name] = counts.get(t.name, 0) + t.count
-    from migctl.hardware.geometry import format_geometry
-
-    return format_geometry(counts)
+    return Geometry((t.name, t.count) for t in entry.geometries[index])
 
 
 def _usage(message: str) -> Exception:
@@ -204,10 +201,10 @@ def _usage(message: str) -> Exception:
     return InputError(message)
 
 
-def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int, str]:
-    from migctl.daemon.engine import GpuInfo as DaemonGpu
-    from migctl.daemon.migparted import load_mig_parted_config
-    from migctl.daemon.protocol import ProtocolError
+def _mig_parted_targets(session: NvmlSessionLike, file: Path, name: str | None) -> dict[int | str, Geometry]:
+    """The GPUs a mig-parted config (``-f FILE -c NAME``) selects on this node, with their geometries."""
+    from migctl.config.migparted import load_mig_parted_config
+    from migctl.node_protocol import ProtocolError
 
     config = load_mig_parted_config(file)
     if name is None:
@@ -215,10 +212,8 @@ def _mig_parted_targets(session: Any, file: Path, name: str | None) -> dict[int,
             raise _usage(f"{file}: holds {len(config.configs)} configs; choose one with -c ({', '.join(sorted(config.configs))})")
         name = next(iter(config.configs))
     gpus = session.gpus("all")
-    refs = [DaemonGpu(index=g.index, uuid=g.uuid, model=g.name, geometry=g.geometry if g.geometry is not None else "disabled",
-                      pci_device_id=g.pci_device_id) for g in gpus]
     try:
-        targets = config.targets(name, refs)
+        targets = config.targets(name, gpus)
     except ProtocolError as exc:
         raise _usage(str(exc)) from None
     # like mig-parted: a GPU without MIG is skipped unless an entry names its index and wants MIG on
@@ -248,35 +243,33 @@ def apply_geometry_command(
 ) -> None:
     """Apply a MIG geometry: plan first, change only what differs, never destroy busy instances, roll back on failure.
 
+    With -f the GPUs the mig-parted config selects change as one request: all are planned first, and
+    when one fails the GPUs changed before it are put back.
+
     Exit codes: 0 applied or unchanged; 1 infeasible or failed (rolled back); 2 bad input; 3 NVML unreachable; 4 refused (busy instances, lock held); 5 a GPU reset or reboot is needed.
     """
-    from migctl.apply.engine import ApplyReport, apply_geometry
+    from migctl.apply.engine import apply_geometries, apply_geometry, desired_geometry
     from migctl.cli.output import progress
-    from migctl.nvml.adapter import open_session
+    from migctl.nvml.session import open_session
 
     sources = [s for s in (geometry is not None, template is not None, file is not None) if s]
     if len(sources) != 1:
         raise _usage("give exactly one of GEOMETRY, --template MODEL:INDEX (with --config) or -f FILE [-c NAME]")
     if selected is not None and file is None:
         raise _usage("-c/--selected-config goes with -f FILE")
-    if template is not None:
-        geometry = _template_geometry(template, config)
+    if file is not None and gpu != "all":
+        raise _usage("--gpu cannot be combined with -f: the mig-parted config selects the GPUs")
+    wanted = _template_geometry(template, config) if template is not None else desired_geometry(geometry or "")
     with open_session() as session:
         if file is not None:
-            if gpu != "all":
-                raise _usage("--gpu cannot be combined with -f: the mig-parted config selects the GPUs")
             targets = _mig_parted_targets(session, file, selected)
+            with progress("applying MIG geometry", total=len(targets)) as bar:
+                report = apply_geometries(session, targets, dry_run=dry_run, force=force, state_dir=state_dir,
+                                          lock_timeout=lock_timeout, on_result=lambda _: bar.advance())
         else:
-            targets = {index: geometry or "" for index in session.select(gpu)}
-            if gpu == "all":
-                targets = {"all": geometry or ""}  # type: ignore[dict-item]
-        report = ApplyReport()
-        with progress("applying MIG geometry", total=len(targets)) as bar:
-            for selector, desired in targets.items():
-                part = apply_geometry(session, desired, gpu=selector, dry_run=dry_run, force=force,
-                                      state_dir_path=state_dir, lock_timeout=lock_timeout)
-                report.gpus.extend(part.gpus)
-                bar.advance()
+            with progress("applying MIG geometry", total=1):
+                report = apply_geometry(session, wanted, gpu=gpu, dry_run=dry_run, force=force,
+                                        state_dir_path=state_dir, lock_timeout=lock_timeout)
     emit(report.to_dict(), output, lambda: _render_report(report))
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))

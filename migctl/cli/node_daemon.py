@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -24,10 +23,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress
-from migctl.errors import CheckFailed, InputError, UnreachableError
+from migctl.errors import InputError, UnreachableError
 
 if TYPE_CHECKING:
-    from migctl.daemon.protocol import Report
+    from migctl.node_protocol import Report
 
 try:
     from migctl.cli.node import node_app
@@ -44,60 +43,8 @@ ContextOption = Annotated[Optional[str], typer.Option("--context", help="Kubecon
 DEFAULT_METRICS_PORT = 9477
 
 
-def _kube_failure(exc: Any, what: str) -> Exception:
-    """A :class:`~migctl.daemon.kube.KubeError` as the user-facing error (:func:`migctl.kube.error_for_status`)."""
-    from migctl.kube import error_for_status
-
-    status = getattr(exc, "status", None)
-    if status == 404:
-        return error_for_status(404, f"{what}: not found in the cluster", what,
-                                hint="'kubectl get nodes' lists the node names")
-    return error_for_status(status, f"{what}: {exc}", what)
-
-
 # --------------------------------------------------------------------------------------------
 # set-geometry
-
-
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # GPU Feature Discovery, e.g. NVIDIA-A100-SXM4-40GB[-MIG-1g.5gb]
-
-
-def _model_of(node_obj: dict[str, Any]) -> tuple[Any, str] | None:
-    """The catalogue model named by the node's GPU Feature Discovery label, if any and unambiguous."""
-    from migctl.daemon.reconcile import labels_of
-    from migctl.hardware.catalogue import load_catalogue
-
-    product = labels_of(node_obj).get(GPU_PRODUCT_LABEL)
-    if not product:
-        return None
-    name = product.split("-MIG-", 1)[0]  # GFD's "single" strategy appends the MIG profile
-    catalogue = load_catalogue()
-    for candidate in (name, name.replace("-", " ")):
-        match = catalogue.lookup(candidate)
-        if match is not None and match.rule != "hami-substring":
-            return match.model, product
-    return None
-
-
-def _check_fits(node_obj: dict[str, Any], desired: str) -> None:
-    """Refuse (exit 1) a geometry that cannot exist on the node's GPU model, before asking the daemon."""
-    from migctl.daemon import protocol
-    from migctl.hardware.geometry import parse_geometry
-    from migctl.hardware.solver import solve
-
-    found = _model_of(node_obj)
-    if found is None:
-        return
-    model, product = found
-    for geometry in sorted(set(protocol.parse_desired(desired).mapping.values())):
-        if geometry == protocol.DISABLED:
-            continue
-        solution = solve(model, parse_geometry(geometry))
-        if not solution.feasible:
-            raise CheckFailed(
-                f"{geometry!r} cannot exist on {model.key} ({GPU_PRODUCT_LABEL}={product}): {solution.reason}",
-                hint=f"'migctl hardware geometries {model.key}' lists what fits; --no-check skips this check",
-            )
 
 
 def set_geometry(
@@ -113,85 +60,27 @@ def set_geometry(
     output: OutputFormat = OutputFormat.text,
     check: bool = True,
 ) -> int:
-    """The ``set-geometry`` command as a function (returns the exit code)."""
-    from migctl.daemon import protocol
-    from migctl.daemon.kube import KubeError, NodeApi, api_client_for
-    from migctl.daemon.reconcile import annotations_of
+    """The ``set-geometry`` command: :func:`migctl.daemon.request.set_geometry`, rendered (returns the exit code)."""
+    from migctl.daemon.request import set_geometry as request_geometry
 
-    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
-    for attempt in range(5):
-        try:
-            current_node = api.get()
-        except KubeError as exc:
-            raise _kube_failure(exc, f"node {node}") from None
-        current = annotations_of(current_node).get(protocol.DESIRED)
-        try:
-            desired = protocol.with_gpu_geometry(current, geometry, gpus or ())
-        except protocol.ProtocolError as exc:
-            hint = "without --gpu the whole request is replaced" if gpus else None
-            raise InputError(str(exc), hint=hint) from None
-        if check:
-            _check_fits(current_node, desired)
-        patch = protocol.annotations_patch({protocol.DESIRED: desired})
-        version = (current_node.get("metadata") or {}).get("resourceVersion")
-        if gpus and version:
-            # --gpu edits the current request: fail (409) instead of losing another admin's edit
-            patch["metadata"]["resourceVersion"] = version
-        try:
-            api.patch(patch)
-            break
-        except KubeError as exc:
-            if exc.status == 409 and attempt < 4:
-                continue  # the Node changed since we read it: read and merge again
-            raise _kube_failure(exc, f"patch node {node}") from None
-    result: dict[str, Any] = {"node": node, "desired": desired, "previous": current}
-    if not wait:
-        emit(result, output, lambda: sys.stdout.write(f"node {node}: {protocol.DESIRED}={desired}\n"))
-        return 0
-    report = _wait_for_answer(api, desired, timeout=timeout, poll_interval=poll_interval)
-    result["report"] = report.to_dict()
-    emit(result, output, lambda: _render_answer(node, desired, report))
-    if report.state is protocol.State.success:
-        return 0
-    return 4 if report.state is protocol.State.refused else 1
-
-
-def _wait_for_answer(api: Any, desired: str, *, timeout: float, poll_interval: float) -> Report:
-    from migctl.daemon import protocol
-    from migctl.daemon.kube import KubeError
-    from migctl.daemon.reconcile import annotations_of
-
-    deadline = time.monotonic() + timeout
-    last_state = "not reported yet"
-    last_error: str | None = None
-    with progress(f"waiting for node {api.name}") as bar:
-        while True:
-            try:
-                annotations = annotations_of(api.get())
-                last_error = None
-            except KubeError as exc:  # keep waiting through a blip of the API server
-                annotations, last_error = None, str(exc)
-            if annotations is not None:
-                answer = protocol.answer_for(annotations, desired)
-                if answer is not None:
-                    return answer
-                if annotations.get(protocol.OBSERVED) == desired:
-                    last_state = annotations.get(protocol.STATE, last_state)
-                bar.update(f"node {api.name}: {last_state}")
-            if time.monotonic() >= deadline:
-                detail = f"; last error: {last_error}" if last_error else ""
-                raise CheckFailed(
-                    f"node {api.name}: no answer to {protocol.DESIRED}={desired!r} within {timeout:g}s "
-                    f"(state: {last_state}){detail}",
-                    hint="is 'migctl node daemon' running on that node (kubectl -n migctl-system get pods -o wide)?",
-                )
-            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+    with progress(f"waiting for node {node}") if wait else contextlib.nullcontext() as bar:
+        result = request_geometry(
+            node, geometry, gpus=gpus or (), wait=wait, timeout=timeout, poll_interval=poll_interval,
+            kubeconfig=kubeconfig, context=context, check=check,
+            on_progress=bar.update if bar is not None else None,
+        )
+    if result.report is None:
+        emit(result.to_dict(), output, lambda: sys.stdout.write(f"node {node}: migctl.io/geometry={result.desired}\n"))
+    else:
+        report = result.report
+        emit(result.to_dict(), output, lambda: _render_answer(node, result.desired, report))
+    return int(result.exit_code)
 
 
 def _render_answer(node: str, desired: str, report: Report) -> None:
     lines = [f"node {node}: {report.state.value} ({desired})"]
     for index, geometry in sorted(report.applied.items()):
-        lines.append(f"  GPU {index}: {geometry or '(MIG on, no instances)'}")
+        lines.append(f"  GPU {index}: {str(geometry) or '(MIG on, no instances)'}")
     if report.message:
         lines.append(f"  {report.message}")
     sys.stdout.write("\n".join(lines) + "\n")
@@ -238,7 +127,7 @@ def run_daemon(
     from migctl.daemon.engine import NvmlEngine
     from migctl.daemon.kube import NodeApi, api_client_for
     from migctl.daemon.loop import Daemon, DaemonOptions
-    from migctl.daemon.migparted import load_mig_parted_config
+    from migctl.config.migparted import load_mig_parted_config
 
     if not node:
         raise InputError("--node is required (the DaemonSet sets NODE_NAME from the downward API)")
@@ -261,13 +150,14 @@ def run_daemon(
 
 def _reconcile_once(daemon: Any, output: OutputFormat) -> int:
     from migctl.daemon.kube import KubeError
-    from migctl.daemon.protocol import State
+    from migctl.daemon.request import kube_failure
+    from migctl.node_protocol import State
 
     node = daemon.api.name
     try:
         report = daemon.reconcile_once()
     except KubeError as exc:
-        raise _kube_failure(exc, f"node {node}") from None
+        raise kube_failure(exc, f"node {node}") from None
     if daemon.reporter.pending and not daemon.reporter.flush():
         raise UnreachableError(f"node {node}: the report could not be written to the API server")
 
@@ -364,7 +254,7 @@ if node_app is not None:
         ] = 30.0,
         lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
         allow_hami_managed: Annotated[
-            bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (hami.md §5.3).")
+            bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).")
         ] = False,
         mig_parted_config: Annotated[
             Optional[Path],

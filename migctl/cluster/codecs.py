@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from migctl import node_protocol
+
 # --- annotation keys (hami.md §2.1, §3) ---------------------------------------------------------------
 
 NODE_REGISTER = "hami.io/node-nvidia-register"
@@ -42,11 +44,11 @@ POD_BIND_PHASE = "hami.io/bind-phase"
 POD_MIG_ALLOCATIONS = "hami.io/vgpu-mig-allocations"
 POD_VGPU_MODE = "nvidia.com/vgpu-mode"
 
-# The migctl node daemon's protocol (owned by the daemon; read here for `migctl status`).
-MIGCTL_GEOMETRY = "migctl.io/geometry"
-MIGCTL_GEOMETRY_STATE = "migctl.io/geometry-state"
-MIGCTL_GEOMETRY_APPLIED = "migctl.io/geometry-applied"
-MIGCTL_GEOMETRY_MESSAGE = "migctl.io/geometry-message"
+# The migctl node daemon's protocol: its one home is migctl.node_protocol (re-exported for `migctl status`).
+MIGCTL_GEOMETRY = node_protocol.DESIRED
+MIGCTL_GEOMETRY_STATE = node_protocol.STATE
+MIGCTL_GEOMETRY_APPLIED = node_protocol.APPLIED
+MIGCTL_GEOMETRY_MESSAGE = node_protocol.MESSAGE
 
 #: HAMi releases a node lock after ``--node-lock-timeout`` (default 5 minutes, hami.md §2.1).
 NODE_LOCK_TIMEOUT = timedelta(minutes=5)
@@ -697,16 +699,8 @@ class MigctlGeometry:
 
 
 def decode_geometry_applied(text: str) -> dict[str, str]:
-    """``migctl.io/geometry-applied``: a JSON object mapping a GPU to its geometry text."""
+    """``migctl.io/geometry-applied`` (:func:`migctl.node_protocol.decode_applied`) as an :class:`AnnotationError` decoder."""
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
-    if not isinstance(raw, dict):
-        raise AnnotationError("expected a JSON object mapping GPU to geometry")
-    out = {}
-    for gpu, geometry in raw.items():
-        if not isinstance(geometry, str):
-            raise AnnotationError(f"geometry for GPU {gpu!r} must be a string")
-        out[str(gpu)] = geometry
-    return out
+        return node_protocol.decode_applied(text)
+    except node_protocol.ProtocolError as exc:
+        raise AnnotationError(str(exc)) from None

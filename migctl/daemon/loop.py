@@ -7,7 +7,7 @@ Two threads and one rule: *at most one change at a time, and the newest request 
   single-slot :class:`Mailbox`, so a newer desired value supersedes one not yet started.
 - The **worker** (the caller of :meth:`Daemon.run`) takes the newest Node, or re-reads it every
   ``resync_interval``, and calls :meth:`Daemon.reconcile_once`: read the request, read the GPUs,
-  :func:`~migctl.daemon.reconcile.decide`, apply through the :class:`~migctl.daemon.engine.Engine`,
+  :func:`~migctl.daemon.reconcile.decide`, apply through the :class:`~migctl.daemon.contract.Engine`,
   and report.
 - Reports (annotations, the mig-parted state label, Events) go through a :class:`Reporter` outbox:
   when the API server is away the latest values wait and are written, with backoff, once it is
@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from migctl.daemon.engine import ApplyOutcome, Engine, EngineUnavailable, GpuInfo
+from migctl.daemon.contract import ApplyOutcome, Engine, EngineUnavailable, GpuState
 from migctl.daemon.kube import KubeError, WatchExpired
 from migctl.daemon.metrics import DaemonMetrics, GpuGeometry
-from migctl.daemon.migparted import MigPartedConfig
-from migctl.daemon.protocol import (
+from migctl.config.migparted import MigPartedConfig
+from migctl.hardware.geometry import Geometry
+from migctl.node_protocol import (
     APPLIED,
     MIG_CONFIG_LABEL,
     MIG_CONFIG_STATE_LABEL,
@@ -266,7 +267,7 @@ def _event_message(report: Report) -> str:
         return f"applying MIG geometry {report.observed!r}"
     if report.state is State.pending:
         return f"MIG geometry {report.observed!r} is waiting for the change in flight"
-    applied = ", ".join(f"GPU {index}: {geometry or '(empty)'}" for index, geometry in sorted(report.applied.items()))
+    applied = ", ".join(f"GPU {index}: {str(geometry) or '(empty)'}" for index, geometry in sorted(report.applied.items()))
     text = f"MIG geometry {report.observed!r} {report.state.value}"
     if report.message:
         text += f": {report.message}"
@@ -400,7 +401,7 @@ class Daemon:
         self._newest_version = version
         return False
 
-    def _plan(self, targets: Mapping[int, str], gpus: list[GpuInfo]) -> ApplyOutcome | None:
+    def _plan(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome | None:
         plan = getattr(self.engine, "plan", None)
         if plan is None:
             return None
@@ -410,7 +411,7 @@ class Daemon:
             log.exception("planning failed unexpectedly")
             return None
 
-    def _apply(self, targets: Mapping[int, str], gpus: list[GpuInfo]) -> ApplyOutcome:
+    def _apply(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome:
         try:
             return self.engine.apply(targets)
         except Exception as exc:  # noqa: BLE001 - the daemon must report, never die, on an engine bug
@@ -419,10 +420,10 @@ class Daemon:
                 State.failed, {gpu.index: gpu.geometry for gpu in gpus}, f"apply engine error: {type(exc).__name__}: {exc}"
             )
 
-    def _show_gpus(self, gpus: list[GpuInfo], applied: Mapping[int, str] | None = None) -> None:
+    def _show_gpus(self, gpus: list[GpuState], applied: Mapping[int, Geometry] | None = None) -> None:
         applied = applied or {}
         self.metrics.set_gpus(
-            tuple(GpuGeometry(g.index, g.uuid, g.model, applied.get(g.index, g.geometry)) for g in gpus)
+            tuple(GpuGeometry(g.index, g.uuid, g.model, str(applied.get(g.index, g.geometry))) for g in gpus)
         )
 
     def _publish(self, report: Report, source: str | None, *, superseded_by: str | None = None) -> None:

@@ -5,7 +5,7 @@
 with the GPUs as the engine reads them and returns either a final :class:`Report` (nothing to
 change, invalid, refused) or the GPUs to change. :class:`RetryGate` spaces out retries of a
 request that failed or was refused, so a busy GPU is retried on a schedule instead of wedging
-(``mig-parted.md`` §7.7) or hammering NVML.
+(NVIDIA/mig-parted's mig-manager retries a failed apply in a tight loop) or hammering NVML.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import (
+from migctl.daemon.contract import GpuState
+from migctl.hardware.geometry import Geometry
+from migctl.node_protocol import (
     DESIRED,
-    DISABLED,
     MIG_CONFIG_LABEL,
     DesiredGeometry,
     GpuRef,
@@ -28,7 +28,7 @@ from migctl.daemon.protocol import (
 )
 
 if TYPE_CHECKING:
-    from migctl.daemon.migparted import MigPartedConfig
+    from migctl.config.migparted import MigPartedConfig
 
 HAMI_REGISTER = "hami.io/node-nvidia-register"
 
@@ -94,10 +94,10 @@ def _mig_devices(node: Mapping[str, Any]) -> list[Any]:
 
 
 def hami_managed(node: Mapping[str, Any]) -> str | None:
-    """Why HAMi v2.10 owns MIG instance creation on this node, or ``None`` (``hami.md`` §5.3, §8).
+    """Why HAMi v2.10 owns MIG instance creation on this node, or ``None`` (HAMi v2.10.0 ``pkg/device-plugin/nvidiadevice/nvinternal/plugin/mig_startup.go``).
 
     HAMi v2.10's device plugin publishes ``"mode":"mig"`` devices with ``migProfiles`` in
-    ``hami.io/node-nvidia-register`` (``hami.md`` §2.2) and destroys instances it does not know
+    ``hami.io/node-nvidia-register`` (``plugin/register.go``: ``discoverMigProfiles``) and destroys instances it does not know
     on idle GPUs; changing them behind its back breaks its reservations.
     """
     managed = [device for device in _mig_devices(node) if device.mig_profiles]
@@ -115,7 +115,7 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
     """A warning when a legacy HAMi (v2.5–v2.9) device plugin runs this node in mig mode.
 
     That plugin re-applies its own ``knownMigGeometries`` templates at Allocate time through
-    mig-parted (``hami.md`` §5.1, §5.3), so a geometry set here can be replaced behind our back.
+    mig-parted (HAMi v2.9.0 device plugin, ``pkg/device-plugin/nvidiadevice/nvinternal/plugin/server.go``), so a geometry set here can be replaced behind our back.
     Not a refusal: the admin may be switching the node away from HAMi.
     """
     legacy = [device.id for device in _mig_devices(node) if not device.mig_profiles]
@@ -123,25 +123,19 @@ def hami_legacy_mig(node: Mapping[str, Any]) -> str | None:
         return None
     return (
         f"a legacy HAMi device plugin (v2.5-v2.9) runs GPUs {', '.join(legacy)} in mig mode; it re-applies its own "
-        "templates when it allocates (hami.md §5.3), which can replace this geometry"
+        "templates when it allocates, which can replace this geometry"
     )
 
 
-def same_geometry(a: str, b: str) -> bool:
-    """Whether two geometry texts mean the same layout (order and aliases of spelling aside)."""
-    if a == b:
-        return True
-    if DISABLED in (a, b):
-        return False
-    from migctl.hardware.geometry import parse_geometry
-
+def same_geometry(a: Geometry | str, b: Geometry | str) -> bool:
+    """Whether two geometries mean the same layout (text, at the edge, is parsed; bad text is never the same)."""
     try:
-        return parse_geometry(a) == parse_geometry(b)
+        return Geometry.of(a) == Geometry.of(b)
     except ValueError:
         return False
 
 
-def targets_for(request: Request, gpus: Sequence[GpuInfo], mig_parted: MigPartedConfig | None = None) -> dict[int, str]:
+def targets_for(request: Request, gpus: Sequence[GpuState], mig_parted: MigPartedConfig | None = None) -> dict[int, Geometry]:
     """GPU index -> desired geometry for the GPUs the request covers. Raises :class:`ProtocolError`."""
     if request.error is not None:
         raise ProtocolError(request.error)
@@ -157,7 +151,7 @@ class Decision:
     """Either a final ``report`` (``targets`` empty) or the GPUs to change (``targets``)."""
 
     report: Report
-    targets: Mapping[int, str] = field(default_factory=dict)
+    targets: Mapping[int, Geometry] = field(default_factory=dict)
 
     @property
     def needs_apply(self) -> bool:
@@ -166,7 +160,7 @@ class Decision:
 
 def decide(
     request: Request,
-    gpus: Sequence[GpuInfo],
+    gpus: Sequence[GpuState],
     *,
     hami_reason: str | None = None,
     allow_hami_managed: bool = False,
@@ -184,7 +178,7 @@ def decide(
     changes = {
         index: geometry
         for index, geometry in targets.items()
-        if by_index[index].interrupted or not same_geometry(by_index[index].geometry, geometry)
+        if by_index[index].interrupted or by_index[index].geometry != geometry
     }
     if not changes:
         return Decision(Report(State.success, request.observed, applied))

@@ -1,9 +1,9 @@
 """The MIG hardware catalogue: GPU models, their GPU-instance profiles and placement grids.
 
-The data is ``data/mig-profiles.yaml`` (an exact copy of ``mig-profiles.md``'s machine-readable
+The data is ``data/mig-profiles.yaml`` (an exact copy of the MIG profile tables'
 part, 16 model groups) plus ``data/catalogue-extras.yaml`` (HAMi model strings, profile aliases).
 
-Facts the code relies on (``mig-profiles.md`` "What the tool must not assume"):
+Facts the code relies on (NVIDIA MIG User Guide, "Supported MIG Profiles"; nvml.h):
 
 - profiles are keyed by (model, name): names collide across models (``1g.10gb`` is the 2-slot
   REV2 profile on A100-40GB but the 1-slot base profile on H100);
@@ -13,7 +13,7 @@ Facts the code relies on (``mig-profiles.md`` "What the tool must not assume"):
 
 Model lookup (:meth:`Catalogue.lookup`) tries, in order: the catalogue key, an NVML name, a HAMi
 model string, then HAMi's own rule, "first entry whose model string is a substring of the
-device type" (``hami.md §1.4``), and reports which rule matched.
+device type" (HAMi v2.9.0 ``pkg/device/devices.go``, the ``knownMigGeometries`` model match), and reports which rule matched.
 
 Everything here is pure; :func:`load_catalogue` reads the package data once
 (through :mod:`migctl.hardware.package_data`, which keeps a pre-parsed JSON copy for speed).
@@ -43,7 +43,7 @@ MatchRule = Literal["key", "nvml-name", "hami-model", "hami-substring"]
 
 @dataclass(frozen=True)
 class Profile:
-    """One GPU-instance profile of one model (``mig-profiles.md`` per-model tables).
+    """One GPU-instance profile of one model (MIG User Guide, per-GPU "MIG Profiles" tables).
 
     ``placement_starts``/``placement_size`` are NVML's raw values: an instance placed at ``s``
     occupies the units ``[s, s + placement_size)``. ``max_instances`` is NVML's
@@ -279,7 +279,7 @@ class Catalogue:
         raise KeyError(key)
 
     def hami_match(self, device_type: str) -> ModelMatch | None:
-        """HAMi's rule exactly (``hami.md §1.4``): the first chart model string contained in
+        """HAMi's rule exactly (HAMi v2.9.0 ``pkg/device/devices.go``): the first chart model string contained in
         ``device_type``. Reproduces HAMi's pitfalls: ``"H20"`` also matches ``"NVIDIA H200 NVL"``."""
         for hami_model in self.hami_chart_order:
             if hami_model in device_type:
@@ -292,7 +292,7 @@ class Catalogue:
         """Find a model by key, NVML name, HAMi model string, or HAMi's substring rule.
 
         NVML names match case-insensitively, also with HAMi's ``"NVIDIA-"`` device-type prefix
-        (``NVIDIA-NVIDIA A100-PCIE-40GB``, ``hami.md §2.2``) or without the ``"NVIDIA "`` prefix.
+        (``NVIDIA-NVIDIA A100-PCIE-40GB`` in ``hami.io/node-nvidia-register``, HAMi v2.10.0 ``pkg/device/nvidia/device.go``) or without the ``"NVIDIA "`` prefix.
         """
         text = text.strip()
         if not text:

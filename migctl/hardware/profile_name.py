@@ -1,6 +1,6 @@
 """The MIG profile name grammar: ``[Cc.]Gg.NNgb[+attr,...|-attr,...]``.
 
-The grammar and formatting rules are go-nvlib's (``mig-parted.md §3``)::
+The grammar and formatting rules are go-nvlib's (NVIDIA/go-nvlib ``pkg/nvlib/device/mig_profile.go``)::
 
     profile  := [ C "c." ] G "g." GB "gb" [ ("+" | "-") attrs ]
     attrs    := attr { "," attr }
@@ -12,7 +12,7 @@ The grammar and formatting rules are go-nvlib's (``mig-parted.md §3``)::
 
 Two spellings NVIDIA uses elsewhere are accepted by :func:`parse_profile_name` when
 ``lenient=True``: Kubernetes resource names (``mig-1g.5gb.me``, ``nvidia.com/mig-1g.24gb.me.all``
-where ``+`` became ``.``; ``mig-parted.md §3`` "Name uses elsewhere") and upper case.
+where ``+`` became ``.``; NVIDIA/k8s-device-plugin MIG resource names) and upper case.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _fail(text: str, why: str) -> ValueError:
 
 
 def _from_resource_spelling(text: str) -> str:
-    """``nvidia.com/mig-1g.5gb.me`` -> ``1g.5gb+me`` (mig-parted.md §3)."""
+    """``nvidia.com/mig-1g.5gb.me`` -> ``1g.5gb+me`` (NVIDIA/k8s-device-plugin "mixed" strategy resource names)."""
     name = text.rsplit("/", 1)[-1]
     if name.startswith("mig-"):
         name = name[4:]

@@ -1,6 +1,7 @@
 """The exact MIG placement solver and the maximal geometries of a model.
 
-The rules (``mig-profiles.md`` "Validity rules for a geometry"):
+The rules (NVIDIA MIG User Guide, "Supported MIG Profiles" and "A100 MIG Profiles" placement
+diagrams; nvml.h ``nvmlDeviceGetGpuInstancePossiblePlacements``):
 
 1. *Placement.* An instance occupies the units ``[start, start + size)`` of one of its
    profile's NVML placements; instances may not overlap, neither each other nor the instances
@@ -18,7 +19,7 @@ The rules (``mig-profiles.md`` "Validity rules for a geometry"):
    solution carries a warning).
 
 The search is exact, not greedy (greedy first-fit strands ``3g`` behind ``1g`` instances:
-``mig-profiles.md`` rule 7, ``peers.md`` §1): a depth-first search over the instances, largest
+nvml.h ``nvmlDeviceCreateGpuInstanceWithPlacement``): a depth-first search over the instances, largest
 placement first, with a bitmask of occupied units and a memo of dead ends. It is deterministic:
 instances are taken largest first (placement size, then compute slices, memory, name) and each
 takes the lowest start that still lets all the remaining instances fit, so the answer is the
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migctl.hardware.geometry import Geometry, sort_geometry
+from migctl.hardware.geometry import GeometryCounts, sort_geometry
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -65,6 +66,29 @@ class PlacedInstance:
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "start": self.start, "size": self.size}
+
+
+class HasPlacement:
+    """Base of a value built around one :class:`PlacedInstance` (``placed``): its profile, start and size.
+
+    The apply planner's ``Current`` and the NVML adapter's ``GpuInstance`` add live facts (IDs,
+    processes) around the one placed-instance value.
+    """
+
+    __slots__ = ()
+    placed: PlacedInstance
+
+    @property
+    def profile(self) -> str:
+        return self.placed.profile
+
+    @property
+    def start(self) -> int:
+        return self.placed.start
+
+    @property
+    def size(self) -> int:
+        return self.placed.size
 
 
 @dataclass(frozen=True)
@@ -176,7 +200,7 @@ def full_gpu_profile(model: GpuModel) -> Profile | None:
 def _engine_violation(
     model: GpuModel, totals: Mapping[Profile, int], existing_counts: Mapping[Profile, int]
 ) -> tuple[str, str | None] | None:
-    """NVIDIA's DRA model (``mig-profiles.md`` rule 3): the instances' SMs and engines must not add
+    """NVIDIA's DRA driver model (NVIDIA/k8s-dra-driver-gpu, ``cmd/gpu-kubelet-plugin/partitions.go``): the instances' SMs and engines must not add
     up to more than the full-GPU profile has, e.g. one OFA on A30 for ``1g.6gb+me`` and
     ``2g.12gb+me``. Engine counts the catalogue does not know (``null``) are not checked."""
     full = full_gpu_profile(model)
@@ -242,7 +266,8 @@ class _Search:
 
 
 def _caveats(model: GpuModel, totals: Mapping[Profile, int]) -> list[str]:
-    """What a feasible layout still depends on (``mig-profiles.md`` rules 5 and 6)."""
+    """What a feasible layout still depends on (MIG User Guide, "Supported MIG Profiles": ``+me`` instances counted apart, and 4g + 3g
+    on one GPU only from driver R510)."""
     notes: list[str] = []
     if not model.placement_units_known:
         notes.append(
@@ -371,7 +396,7 @@ def _feasible_counts(model: GpuModel, counts: Mapping[Profile, int]) -> bool:
     return _Search(instances, 0).run() is not None
 
 
-def maximal_geometries(model: GpuModel) -> tuple[Geometry, ...]:
+def maximal_geometries(model: GpuModel) -> tuple[GeometryCounts, ...]:
     """Every geometry of ``model`` to which no further instance can be added.
 
     Each is a canonical-order ``{profile: count}``; the list is ordered larger instances first.

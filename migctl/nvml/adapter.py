@@ -1,6 +1,6 @@
 """The NVML edge: one NVML session per command, reads of the MIG state, and the MIG writes.
 
-Everything goes through pynvml (nvidia-ml-py). The traps of ``mig-parted.md §2`` handled here:
+Everything goes through pynvml (nvidia-ml-py). The traps handled here (nvml.h; NVIDIA/mig-parted ``pkg/mig/config/config.go``):
 
 - two numberings of GI profiles: ``nvmlDeviceGetGpuInstanceProfileInfo`` takes the enum
   ``NVML_GPU_INSTANCE_PROFILE_*`` and answers the board profile ID (``info.id``) that every other
@@ -15,8 +15,9 @@ Everything goes through pynvml (nvidia-ml-py). The traps of ``mig-parted.md §2`
 - one session per command: init/shutdown can take a minute without persistence mode, and the
   session must be closed before a GPU reset.
 
-Every NVML error becomes :class:`NvmlCallError` naming the GPU and the operation.
-``MIGCTL_FAKE_NVML=PATH`` puts :mod:`migctl.nvml.fake` under pynvml (README, "fake NVML").
+Every NVML error becomes :class:`NvmlCallError` naming the GPU and the operation. Sessions are
+opened by :func:`migctl.nvml.session.open_session`, which chooses the simulator
+(:mod:`migctl.nvml.fake`, ``MIGCTL_FAKE_NVML``) or the real driver and calls :func:`open_nvml`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
+from migctl.hardware.geometry import MIG_OFF, Geometry, geometry_from_names
+from migctl.hardware.solver import HasPlacement, PlacedInstance
+from migctl.nvml.tables import CI_PROFILE_COUNT, GI_ENUM_ATTRIBUTE, GI_PROFILE_COUNT
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -43,18 +45,8 @@ __all__ = [
     "ModeChange",
     "NvmlCallError",
     "NvmlSession",
-    "open_session",
+    "open_nvml",
 ]
-
-#: GI profile enum -> attribute suffix (mig-parted.md §2 "GI profile enums").
-_GI_ENUM_ATTRIBUTE = {
-    7: "+me", 8: "+me", 10: "+gfx", 11: "+gfx", 12: "+gfx", 17: "+gfx",
-    13: "-me", 14: "-me", 15: "+me.all", 16: "+me.all",
-}
-_GI_PROFILE_COUNT = 18
-_CI_PROFILE_COUNT = 9
-_CI_ENUM_SLICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 7, 5: 8, 6: 6, 7: 1, 8: 7}
-
 
 class NvmlCallError(CheckFailed):
     """An NVML call failed; ``operation`` and ``gpu`` say which, ``code`` is the NVML return code."""
@@ -101,14 +93,13 @@ class ComputeInstance:
 
 
 @dataclass(frozen=True)
-class GpuInstance:
-    """A GPU instance: catalogue ``profile`` name, board ``profile_id``, placement ``start``/``size``."""
+class GpuInstance(HasPlacement):
+    """A live GPU instance: NVML ``id`` and board ``profile_id`` around its :class:`PlacedInstance`
+    (catalogue ``profile`` name, placement ``start``/``size``), with its compute instances."""
 
     id: int
-    profile: str
+    placed: PlacedInstance
     profile_id: int
-    start: int
-    size: int
     compute_instances: tuple[ComputeInstance, ...] = ()
 
     @property
@@ -143,13 +134,18 @@ class GpuInfo:
         return self.mig_capable and self.mig_pending_mode != self.mig_enabled
 
     @property
+    def mig_geometry(self) -> Geometry:
+        """The geometry in place as a value: :data:`MIG_OFF` when MIG is off, empty when on with no instances."""
+        if not self.mig_enabled:
+            return MIG_OFF
+        return Geometry(geometry_from_names(gi.profile for gi in self.instances))
+
+    @property
     def geometry(self) -> str | None:
-        """Canonical geometry text; ``None`` when MIG is off, ``""`` when on and empty."""
+        """The geometry's text for output (ordered by this GPU's model); ``None`` when MIG is off."""
         if not self.mig_enabled:
             return None
-        from migctl.hardware.geometry import format_geometry, geometry_from_names
-
-        return format_geometry(geometry_from_names(gi.profile for gi in self.instances), self.model)
+        return self.mig_geometry.format(self.model)
 
     @property
     def label(self) -> str:
@@ -293,7 +289,7 @@ class NvmlSession:
         """(enum, profile info, placements) for every GI profile this GPU answers for."""
         nv = self._nvml
         found = []
-        for enum in range(_GI_PROFILE_COUNT):
+        for enum in range(GI_PROFILE_COUNT):
             try:
                 info = nv.nvmlDeviceGetGpuInstanceProfileInfo(handle, enum)
             except nv.NVMLError_FunctionNotFound:
@@ -330,7 +326,7 @@ class NvmlSession:
                 continue
             size = placements[0][1]
             starts = tuple(start for start, _ in placements)
-            attribute = _GI_ENUM_ATTRIBUTE.get(enum, "")
+            attribute = GI_ENUM_ATTRIBUTE.get(enum, "")
             known = _match_profile(model, int(info.sliceCount), size, attribute, enum) if model else None
             if known is not None:
                 live.append(dataclasses.replace(known, board_profile_id=int(info.id), placement_size=size, placement_starts=starts))
@@ -390,10 +386,8 @@ class NvmlSession:
                 result.append(
                     GpuInstance(
                         id=int(info.id),
-                        profile=profile.name,
+                        placed=PlacedInstance(profile.name, int(info.placement.start), int(info.placement.size)),
                         profile_id=int(info.profileId),
-                        start=int(info.placement.start),
-                        size=int(info.placement.size),
                         compute_instances=self._compute_instances(index, handle, gi),
                     )
                 )
@@ -402,7 +396,7 @@ class NvmlSession:
     def _compute_instances(self, index: int, handle: Any, gi: Any) -> tuple[ComputeInstance, ...]:
         nv = self._nvml
         result: list[ComputeInstance] = []
-        for enum in range(_CI_PROFILE_COUNT):
+        for enum in range(CI_PROFILE_COUNT):
             try:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
@@ -422,7 +416,7 @@ class NvmlSession:
 
     def _mig_device(self, device: Any) -> tuple[str | None, tuple[int, ...] | None]:
         """MIG UUID and PIDs (compute and graphics) via the MIG device handle ``nvmlComputeInstanceGetInfo`` gives
-        (mig-parted.md §2)."""
+        (nvml.h)."""
         nv = self._nvml
         try:
             uuid: str | None = _text(nv.nvmlDeviceGetUUID(device))
@@ -466,7 +460,7 @@ class NvmlSession:
         gi_info = self._call("read GPU instance info", index, nv.nvmlGpuInstanceGetInfo, gi)
         gi_slices = self._gi_slice_count(index, int(gi_info.profileId))
         chosen = None
-        for enum in range(_CI_PROFILE_COUNT):
+        for enum in range(CI_PROFILE_COUNT):
             try:
                 info = nv.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, enum, nv.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
             except nv.NVMLError:
@@ -549,47 +543,17 @@ def _text(value: Any) -> str:
 # Sessions
 
 
-def _fake_from_env() -> FakeNvml | None:
-    path_text = os.environ.get("MIGCTL_FAKE_NVML", "").strip()
-    if not path_text:
-        return None
-    from migctl.nvml.fake import FakeNvml, FakeState, FakeStateError, parse_faults
-
-    path = Path(path_text)
-    try:
-        if path.exists():
-            state = FakeState.load(path)
-        else:
-            spec = os.environ.get("MIGCTL_FAKE_NVML_GPUS", "").strip()
-            if not spec:
-                raise FakeStateError(
-                    f"MIGCTL_FAKE_NVML={path}: the file does not exist; set MIGCTL_FAKE_NVML_GPUS "
-                    "(e.g. 'NVIDIA A100-SXM4-40GB:2') to create it"
-                )
-            state = FakeState.from_spec(spec)
-            if not path.parent.is_dir():
-                raise FakeStateError(f"MIGCTL_FAKE_NVML={path}: directory {path.parent} does not exist")
-            state.save(path)
-        faults = parse_faults(os.environ.get("MIGCTL_FAKE_NVML_FAIL", ""))
-    except FakeStateError as exc:
-        raise InputError(str(exc)) from None
-    except OSError as exc:
-        raise InputError(f"MIGCTL_FAKE_NVML={path}: {exc.strerror or exc}") from None
-    return FakeNvml(state, path=path, faults=faults)
-
-
 @contextlib.contextmanager
-def open_session(fake: FakeNvml | None = None) -> Iterator[NvmlSession]:
+def open_nvml(fake: FakeNvml | None = None) -> Iterator[NvmlSession]:
     """One NVML session: ``nvmlInit`` on entry, ``nvmlShutdown`` on exit.
 
-    ``fake`` (or ``MIGCTL_FAKE_NVML``) selects the simulator, installed under pynvml for the
-    session. NVML missing or the driver not loaded is :class:`UnreachableError` (exit 3).
+    ``fake`` is installed under pynvml for the session (the simulator); ``None`` is the real
+    NVML. The environment is not read here: :func:`migctl.nvml.session.open_session` (the edge)
+    chooses. NVML missing or the driver not loaded is :class:`UnreachableError` (exit 3).
     """
     import pynvml
 
-    if fake is None:
-        fake = _fake_from_env()
-    elif fake.path is not None:
+    if fake is not None and fake.path is not None:
         fake.reload()
     if fake is not None:
         fake.install()

@@ -1,4 +1,10 @@
-"""The Node annotation protocol between the cluster and ``migctl node daemon`` (pure codec).
+"""The ``migctl.io/*`` Node annotation protocol between the cluster and ``migctl node daemon`` (pure codec).
+
+The one home of these keys and their values: the daemon reads requests and writes reports with
+it, ``migctl node set-geometry`` writes requests with it, and ``migctl status`` reads reports
+through :func:`decode_applied` (re-exported by :mod:`migctl.cluster.codecs`). Geometries are
+:class:`~migctl.hardware.geometry.Geometry` values here; text exists only in the annotations.
+One strictness: JSON objects with a repeated key are rejected everywhere.
 
 The cluster asks, each node answers, all through annotations on the Node object:
 
@@ -19,8 +25,9 @@ annotation                          written by   value
 The daemon only reads the desired annotation; it never clears or rewrites it. Patches are JSON
 merge patches of ``metadata.annotations`` (``None`` removes a key).
 
-NVIDIA compatibility (``mig-parted.md`` §4.1): the label ``nvidia.com/mig.config`` selects a
-mig-parted config by name, and the daemon answers in the label ``nvidia.com/mig.config.state``.
+NVIDIA compatibility (NVIDIA/mig-parted, ``deployments/gpu-operator/reconfigure-mig.sh`` and the
+GPU Operator's mig-manager): the label ``nvidia.com/mig.config`` selects a mig-parted config by
+name, and the daemon answers in the label ``nvidia.com/mig.config.state``.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from migctl.hardware.geometry import Geometry
+
 DESIRED = "migctl.io/geometry"
 STATE = "migctl.io/geometry-state"
 APPLIED = "migctl.io/geometry-applied"
@@ -40,7 +49,6 @@ OBSERVED = "migctl.io/geometry-observed"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 MIG_CONFIG_STATE_LABEL = "nvidia.com/mig.config.state"
 
-DISABLED = "disabled"
 EVERY_GPU = "*"
 
 #: An annotation value is limited only by the object's 256 KiB annotation budget; a geometry
@@ -62,7 +70,8 @@ class State(str, Enum):
         return self in (State.success, State.failed, State.refused)
 
 
-#: ``nvidia.com/mig.config.state`` values NVIDIA's mig-manager writes (``mig-parted.md`` §4.1).
+#: ``nvidia.com/mig.config.state`` values NVIDIA's mig-manager writes (GPU Operator mig-manager,
+#: ``reconfigure-mig.sh``: pending/success/failed).
 MIG_PARTED_STATES = {
     State.pending: "pending",
     State.applying: "pending",
@@ -76,20 +85,36 @@ class ProtocolError(ValueError):
     """An annotation value that does not follow the protocol; the message says what and where."""
 
 
-def canonical_geometry(text: str, *, where: str = DESIRED) -> str:
-    """``disabled`` or the canonical ``PROFILE:COUNT,...`` form of ``text`` (larger profiles first).
+def read_geometry(text: str | Geometry, *, where: str = DESIRED) -> Geometry:
+    """The :class:`Geometry` of one annotation (or argument) value; ``disabled`` is :data:`MIG_OFF`.
 
-    ``""`` is a valid geometry: MIG enabled with no instances.
+    ``""`` is a valid geometry: MIG enabled with no instances. Raises :class:`ProtocolError`.
     """
-    from migctl.hardware.geometry import format_geometry, parse_geometry
-
-    stripped = text.strip()
-    if stripped.lower() == DISABLED:
-        return DISABLED
+    if isinstance(text, Geometry):
+        return text
     try:
-        return format_geometry(parse_geometry(stripped))
+        return Geometry.parse(text)
     except ValueError as exc:
         raise ProtocolError(f"{where}: {text!r} is not a geometry ({exc})") from None
+
+
+def _object_without_repeats(where: str) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ProtocolError(f"{where}: key {key!r} is listed twice")
+            out[key] = value
+        return out
+
+    return hook
+
+
+def _json_object(text: str, where: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_object_without_repeats(where))
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
 def _is_selector(key: str) -> bool:
@@ -112,25 +137,25 @@ class DesiredGeometry:
     A plain (non-JSON) annotation is ``{"*": geometry}``.
     """
 
-    per_gpu: tuple[tuple[str, str], ...]
+    per_gpu: tuple[tuple[str, Geometry], ...]
 
     @classmethod
-    def every_gpu(cls, geometry: str) -> DesiredGeometry:
-        return cls(((EVERY_GPU, canonical_geometry(geometry)),))
+    def every_gpu(cls, geometry: Geometry | str) -> DesiredGeometry:
+        return cls(((EVERY_GPU, read_geometry(geometry)),))
 
     @property
-    def mapping(self) -> dict[str, str]:
+    def mapping(self) -> dict[str, Geometry]:
         return dict(self.per_gpu)
 
     def to_annotation(self) -> str:
         """The annotation text: plain when one geometry covers every GPU, else sorted JSON."""
         mapping = self.mapping
         if list(mapping) == [EVERY_GPU]:
-            return mapping[EVERY_GPU]
-        return json.dumps(dict(sorted(mapping.items(), key=_selector_order)), separators=(",", ":"))
+            return str(mapping[EVERY_GPU])
+        return json.dumps({key: str(value) for key, value in sorted(mapping.items(), key=_selector_order)}, separators=(",", ":"))
 
-    def targets(self, gpus: Sequence[GpuRef]) -> dict[int, str]:
-        """Resolve the selectors against this node's GPUs: GPU index -> canonical geometry.
+    def targets(self, gpus: Sequence[GpuRef]) -> dict[int, Geometry]:
+        """Resolve the selectors against this node's GPUs: GPU index -> its desired :class:`Geometry`.
 
         A GPU named by UUID wins over the same GPU named by index, which wins over ``*``.
         GPUs that no selector covers are absent (left as they are).
@@ -143,7 +168,7 @@ class DesiredGeometry:
         if unknown:
             have = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus) or "none"
             raise ProtocolError(f"{DESIRED}: no GPU {', '.join(map(repr, unknown))} on this node (GPUs: {have})")
-        result: dict[int, str] = {}
+        result: dict[int, Geometry] = {}
         for gpu in gpus:
             for key in (gpu.uuid, str(gpu.index), EVERY_GPU):
                 if key in mapping:
@@ -152,7 +177,7 @@ class DesiredGeometry:
         return result
 
 
-def _selector_order(item: tuple[str, str]) -> tuple[int, int, str]:
+def _selector_order(item: tuple[str, Geometry]) -> tuple[int, int, str]:
     key = item[0]
     if key == EVERY_GPU:
         return (0, 0, key)
@@ -167,14 +192,11 @@ def parse_desired(text: str) -> DesiredGeometry:
         raise ProtocolError(f"{DESIRED}: value is {len(text)} characters, more than {MAX_DESIRED_LENGTH}")
     stripped = text.strip()
     if not stripped.startswith("{"):
-        return DesiredGeometry(((EVERY_GPU, canonical_geometry(stripped)),))
-    try:
-        raw = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"{DESIRED}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        return DesiredGeometry(((EVERY_GPU, read_geometry(stripped)),))
+    raw = _json_object(stripped, DESIRED)
     if not isinstance(raw, dict) or not raw:
         raise ProtocolError(f"{DESIRED}: the JSON must be a non-empty object of GPU index or UUID -> geometry")
-    per_gpu: dict[str, str] = {}
+    per_gpu: dict[str, Geometry] = {}
     for key, value in raw.items():
         selector = key.strip()
         if not _is_selector(selector):
@@ -183,21 +205,21 @@ def parse_desired(text: str) -> DesiredGeometry:
             raise ProtocolError(f"{DESIRED}: GPU {key!r}: the geometry must be a string, not {type(value).__name__}")
         if selector in per_gpu:
             raise ProtocolError(f"{DESIRED}: GPU {key!r} is listed twice")
-        per_gpu[selector] = canonical_geometry(value, where=f"{DESIRED} GPU {key!r}")
+        per_gpu[selector] = read_geometry(value, where=f"{DESIRED} GPU {key!r}")
     return DesiredGeometry(tuple(sorted(per_gpu.items(), key=_selector_order)))
 
 
-def with_gpu_geometry(current: str | None, geometry: str, gpus: Sequence[str] = ()) -> str:
+def with_gpu_geometry(current: str | None, geometry: Geometry | str, gpus: Sequence[str] = ()) -> str:
     """The desired annotation after an admin sets ``geometry`` (for ``migctl node set-geometry``).
 
     Without ``gpus`` the geometry covers every GPU and replaces whatever was asked before. With
     ``gpus`` (indices or UUIDs) only those entries change; the rest of the current request stays,
     a plain current value becoming the ``*`` entry. Raises :class:`ProtocolError`.
     """
-    canonical = canonical_geometry(geometry, where="GEOMETRY")
+    canonical = read_geometry(geometry, where="GEOMETRY")
     if not gpus:
         return DesiredGeometry(((EVERY_GPU, canonical),)).to_annotation()
-    mapping: dict[str, str] = {}
+    mapping: dict[str, Geometry] = {}
     if current and current.strip():
         mapping = parse_desired(current).mapping
     for gpu in gpus:
@@ -214,15 +236,14 @@ class Report:
 
     state: State
     observed: str | None = None
-    applied: Mapping[int, str] = field(default_factory=dict)
+    applied: Mapping[int, Geometry] = field(default_factory=dict)
     message: str | None = None
 
     def to_annotations(self) -> dict[str, str | None]:
         """The annotation values to merge-patch; ``None`` removes a stale message."""
-        applied = {str(index): geometry for index, geometry in sorted(self.applied.items())}
         return {
             STATE: self.state.value,
-            APPLIED: json.dumps(applied, separators=(",", ":")),
+            APPLIED: encode_applied(self.applied),
             MESSAGE: self.message or None,
             OBSERVED: self.observed,
         }
@@ -231,7 +252,7 @@ class Report:
         return {
             "state": self.state.value,
             "observed": self.observed,
-            "applied": {str(index): geometry for index, geometry in sorted(self.applied.items())},
+            "applied": {str(index): str(geometry) for index, geometry in sorted(self.applied.items())},
             "message": self.message,
         }
 
@@ -249,16 +270,40 @@ def read_report(annotations: Mapping[str, str] | None) -> Report | None:
         state = State(state_text)
     except ValueError:
         return Report(State.failed, annotations.get(OBSERVED), {}, f"unknown state {state_text!r}")
-    applied: dict[int, str] = {}
+    applied: dict[int, Geometry] = {}
     try:
-        raw = json.loads(annotations.get(APPLIED) or "{}")
-    except json.JSONDecodeError:
+        raw = decode_applied(annotations.get(APPLIED) or "{}")
+    except ProtocolError:
         raw = {}
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            if isinstance(key, str) and key.isdigit() and isinstance(value, str):
-                applied[int(key)] = value
+    for key, value in raw.items():
+        if key.isascii() and key.isdigit():
+            try:
+                applied[int(key)] = Geometry.parse(value)
+            except ValueError:
+                continue
     return Report(state, annotations.get(OBSERVED), applied, annotations.get(MESSAGE))
+
+
+def encode_applied(applied: Mapping[int, Geometry]) -> str:
+    """``migctl.io/geometry-applied``: ``{"0":"2g.10gb:3","1":"disabled"}`` (GPU index order)."""
+    return json.dumps({str(index): str(geometry) for index, geometry in sorted(applied.items())}, separators=(",", ":"))
+
+
+def decode_applied(text: str) -> dict[str, str]:
+    """``migctl.io/geometry-applied`` -> GPU (index or UUID) -> geometry text, strictly.
+
+    A JSON object of strings, no key twice; else :class:`ProtocolError`. :func:`read_report`
+    parses the values to :class:`Geometry`; ``migctl status`` shows them as written.
+    """
+    raw = _json_object(text, APPLIED)
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{APPLIED}: expected a JSON object mapping GPU to geometry")
+    out: dict[str, str] = {}
+    for gpu, geometry in raw.items():
+        if not isinstance(geometry, str):
+            raise ProtocolError(f"{APPLIED}: geometry for GPU {gpu!r} must be a string")
+        out[str(gpu)] = geometry
+    return out
 
 
 def annotations_patch(values: Mapping[str, str | None]) -> dict[str, Any]:

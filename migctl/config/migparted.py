@@ -1,6 +1,7 @@
-"""Compatibility with NVIDIA's MIG manager: ``nvidia.com/mig.config`` + a mig-parted config file.
+"""The mig-parted config file format (NVIDIA's MIG manager), for ``nvidia.com/mig.config`` and ``apply-geometry -f``.
 
-The file is mig-parted's v1 spec (``mig-parted.md`` §1.1)::
+The file is mig-parted's v1 spec (NVIDIA/mig-parted, ``api/spec/v1/spec.go`` and
+``examples/config.yaml``)::
 
     version: v1
     mig-configs:
@@ -29,11 +30,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from migctl.daemon.engine import GpuInfo
-from migctl.daemon.protocol import DISABLED, MIG_CONFIG_LABEL, ProtocolError
+from migctl.node_protocol import MIG_CONFIG_LABEL, ProtocolError
+from migctl.config.diagnostics import pointer
 from migctl.errors import InputError
+from migctl.hardware.geometry import MIG_OFF, Geometry
+
+
+class GpuLike(Protocol):
+    """What an entry matches on: the GPU's index and PCI device ID (``0xDDDDVVVV``)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def pci_device_id(self) -> int | None: ...
 
 _ENTRY_KEYS = {"devices", "device-filter", "mig-enabled", "mig-devices"}
 
@@ -43,9 +55,9 @@ class MigPartedEntry:
     devices: tuple[int, ...] | None  # None: all
     device_filter: tuple[str, ...]
     mig_enabled: bool
-    geometry: str  # canonical text, or ``disabled``
+    geometry: Geometry  # MIG_OFF when mig-enabled is false
 
-    def matches(self, gpu: GpuInfo) -> bool:
+    def matches(self, gpu: GpuLike) -> bool:
         if self.devices is not None and gpu.index not in self.devices:
             return False
         if not self.device_filter:
@@ -69,13 +81,13 @@ class MigPartedConfig:
     path: str
     configs: Mapping[str, tuple[MigPartedEntry, ...]]
 
-    def targets(self, label: str, gpus: Sequence[GpuInfo]) -> dict[int, str]:
+    def targets(self, label: str, gpus: Sequence[GpuLike]) -> dict[int, Geometry]:
         """GPU index -> geometry for the config named ``label``. Raises :class:`ProtocolError`."""
         entries = self.configs.get(label)
         if entries is None:
             known = ", ".join(sorted(self.configs)) or "none"
             raise ProtocolError(f"{MIG_CONFIG_LABEL}: no config {label!r} in {self.path} (known: {known})")
-        result: dict[int, str] = {}
+        result: dict[int, Geometry] = {}
         for entry in entries:
             for gpu in gpus:
                 if entry.matches(gpu):
@@ -83,31 +95,6 @@ class MigPartedConfig:
         if entries and not result:
             raise ProtocolError(f"{MIG_CONFIG_LABEL}: config {label!r} in {self.path} matches none of this node's GPUs")
         return result
-
-
-class _Positions:
-    """Line numbers of YAML nodes by path, for messages that point into the file."""
-
-    def __init__(self, root: Any) -> None:
-        self.lines: dict[tuple[Any, ...], int] = {}
-        self._walk(root, ())
-
-    def _walk(self, node: Any, path: tuple[Any, ...]) -> None:
-        import yaml
-
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                self._walk(value, (*path, key.value))
-                self.lines[(*path, key.value, "<key>")] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._walk(item, (*path, i))
-
-    def line(self, path: tuple[Any, ...]) -> int:
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path, 1)
 
 
 def _field(path: tuple[Any, ...]) -> str:
@@ -119,22 +106,20 @@ def _field(path: tuple[Any, ...]) -> str:
 
 def parse_mig_parted_config(text: str, path: str = "<mig-parted config>") -> MigPartedConfig:
     """Parse and check a mig-parted v1 config. Raises :class:`InputError` naming file, line and field."""
-    import yaml
-
-    from migctl.hardware.geometry import format_geometry
+    from migctl.config.yaml_source import parse_yaml
     from migctl.hardware.profile_name import parse_profile_name
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise InputError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    positions = _Positions(root) if root is not None else None
+    stream = parse_yaml(text)
+    problem = next((d for d in stream.diagnostics if d.severity == "error"), None)
+    if problem is not None or not stream.documents:
+        line = problem.line if problem is not None and problem.line else 1
+        message = problem.message if problem is not None else "the file is empty"
+        raise InputError(f"{path}:{line}: not valid YAML: {message}")
+    document = stream.documents[0]
+    data = document.value
 
     def fail(field_path: tuple[Any, ...], message: str) -> InputError:
-        line = positions.line(field_path) if positions else 1
+        line = document.locate(pointer(*field_path))[0]
         return InputError(f"{path}:{line}: {_field(field_path) or 'document'}: {message}")
 
     if not isinstance(data, dict):
@@ -179,7 +164,7 @@ def parse_mig_parted_config(text: str, path: str = "<mig-parted config>") -> Mig
             if not enabled:
                 if devices_map:
                     raise fail((*at, "mig-devices"), "must be empty when mig-enabled is false")
-                geometry = DISABLED
+                geometry = MIG_OFF
             else:
                 if not isinstance(devices_map, dict):
                     raise fail((*at, "mig-devices"), "required when mig-enabled is true (may be {})")
@@ -199,7 +184,7 @@ def parse_mig_parted_config(text: str, path: str = "<mig-parted config>") -> Mig
                         counts[str(profile)] = counts.get(str(profile), 0) + count
                 if devices_map and not counts:
                     raise fail((*at, "mig-devices"), "every count is 0")
-                geometry = format_geometry(counts)
+                geometry = Geometry(counts)
             result.append(MigPartedEntry(devices, tuple(filters), enabled, geometry))
         parsed[str(label)] = tuple(result)
     return MigPartedConfig(path, parsed)
