@@ -61,7 +61,7 @@ class AnnotationError(ValueError):
 # --- node register (hami.md §2.2) ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MigPlacement:
     """``MigPlacement{start, size}`` in placement units (hami.md §2.2)."""
 
@@ -73,7 +73,7 @@ class MigPlacement:
         return self.start < other.start + other.size and other.start < self.start + self.size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MigProfile:
     """One entry of ``migProfiles`` in a v2.10 register annotation (``MemoryMB`` etc. from NVML)."""
 

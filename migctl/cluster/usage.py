@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
 from migctl.cluster.model import ClusterWarning, Node, Pod
 from migctl.cluster.quantity import cpu_millis, memory_bytes
+from migctl.config.model import MigTemplate
 
 MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"
@@ -31,17 +32,8 @@ DESIGN_LEGACY = "legacy"  # knownMigGeometries, [t-s] slot suffixes (v2.5-v2.9)
 DESIGN_CURRENT = "current"  # migProfiles + hami.io/vgpu-mig-allocations (v2.10+)
 
 
-class MigTemplateLike(Protocol):
-    """``migctl.config.model.MigTemplate`` (or anything with these attributes)."""
-
-    name: str
-    memory: int
-    core: int
-    count: int
-
-
 #: One whole-GPU geometry from ``knownMigGeometries``: a list of templates.
-Geometry = Sequence[MigTemplateLike]
+Geometry = Sequence[MigTemplate]
 #: Given a device type, the geometries HAMi attaches to it (or None when no model entry matches).
 TemplatesFor = Callable[[str], "Sequence[Geometry] | None"]
 

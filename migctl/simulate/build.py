@@ -83,7 +83,7 @@ def derive_mig_profiles(device_type: str, config: SchedulerConfig,
         core = math.ceil((p.multiprocessors or 0) * 100 / max_mp)
         count = max(count, p.max_instances)
         out.append(MigProfileSpec(
-            name=name, memory_mb=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
+            name=name, memory_mib=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
             placements=tuple(Placement(s, p.placement_size) for s in p.placement_starts),
         ))
     return tuple(out), count, note
@@ -145,11 +145,7 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
                     gpu.usage_list = [MigSlot(u.name, u.memory, u.core, u.in_use) for u in d.mig_usage.usage_list]
             elif gpu.is_mig:
                 if d.mig_profiles:
-                    gpu.profiles = tuple(
-                        MigProfileSpec(p.name, p.memory_mib, p.core, p.slice_count,
-                                       tuple(Placement(pl.start, pl.size) for pl in p.placements))
-                        for p in d.mig_profiles
-                    )
+                    gpu.profiles = tuple(d.mig_profiles)
                 else:
                     if d.type not in derived_cache:
                         profiles, count, note = derive_mig_profiles(d.type, config, catalogue)
@@ -160,8 +156,7 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
                     if not gpu.profiles:
                         continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
                     gpu.count = count
-                gpu.allocations = [MigAllocation(a.profile, Placement(a.placement.start, a.placement.size))
-                                   for a in d.mig_allocations_in_use]
+                gpu.allocations = [MigAllocation(a.profile, a.placement) for a in d.mig_allocations_in_use]
             gpus.append(gpu)
         taints = _taints(knode.taints)
         if knode.ready is False and not any(t.key == NOT_READY.key for t in taints):

@@ -312,7 +312,7 @@ def add_usage(selected: list[Selected], version: HamiVersion, container: str, co
             a.template, a.slot, a.instance = choice.template, choice.slot, choice.instance
         elif gpu.is_mig:
             profile, placement = mig.current_add_usage(gpu, s.usedmem)
-            a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mb, profile.core, profile.name, placement
+            a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mib, profile.core, profile.name, placement
         else:
             gpu.used += 1
             gpu.usedmem += s.usedmem

@@ -142,8 +142,8 @@ def select_placement(profile: MigProfileSpec, occupied: Sequence[Placement]) -> 
 def select_candidate(profiles: Sequence[MigProfileSpec], occupied: Sequence[Placement],
                      memory: int) -> tuple[MigProfileSpec, Placement] | None:
     """``selectMigCandidate``: profiles by memory then slice count; the first that fits and has room."""
-    for profile in sorted(profiles, key=lambda p: (p.memory_mb, p.slice_count)):
-        if profile.memory_mb < memory:
+    for profile in sorted(profiles, key=lambda p: (p.memory_mib, p.slice_count)):
+        if profile.memory_mib < memory:
             continue
         placement = select_placement(profile, occupied)
         if placement is not None:
@@ -172,6 +172,6 @@ def current_add_usage(gpu: Gpu, usedmem: int) -> tuple[MigProfileSpec, Placement
     profile, placement = cand
     gpu.allocations.append(MigAllocation(profile.name, placement))
     gpu.used += 1
-    gpu.usedmem += profile.memory_mb
+    gpu.usedmem += profile.memory_mib
     gpu.usedcores += profile.core
     return profile, placement

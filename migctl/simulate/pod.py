@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from migctl.simulate.quantity import int_value, milli_value
+from migctl.cluster.quantity import int_value, milli_value
 
 
 @dataclass(frozen=True, slots=True)

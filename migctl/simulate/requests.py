@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migctl.simulate.pod import ContainerSpec, PodSpec
-from migctl.simulate.quantity import as_int64
+from migctl.cluster.quantity import as_int64
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.version import HamiVersion
 

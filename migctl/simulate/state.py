@@ -18,60 +18,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIG_MODE = "mig"
-HAMI_CORE_MODE = "hami-core"
+from migctl.cluster.codecs import MigPlacement, MigProfile
+from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, MigAllocationUsage, MigTemplateUsage
+from migctl.config.model import MigTemplate as _MigTemplate
+
+MIG_MODE = MODE_MIG
+HAMI_CORE_MODE = MODE_HAMI_CORE
 
 
-@dataclass(frozen=True, slots=True)
-class MigTemplate:
-    """One entry of a legacy geometry: ``count`` instances of ``name`` (hami.md §1.4)."""
-
-    name: str
-    memory: int
-    core: int
-    count: int
-
-
+# One type per HAMi concept, shared with the cluster reader (the names here are the simulation's):
+#: a legacy geometry line ``count`` x ``name`` (HAMi ``pkg/device/nvidia`` ``MigTemplate``): the config's type
+MigTemplate = _MigTemplate
 Geometry = tuple[MigTemplate, ...]
-
-
-@dataclass(slots=True)
-class MigSlot:
-    """One instance of the legacy geometry in effect (``MigTemplateUsage``)."""
-
-    name: str
-    memory: int
-    core: int
-    in_use: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    start: int
-    size: int
-
-    def overlaps(self, other: Placement) -> bool:
-        """Two placements overlap when their memory-slice ranges intersect (``migPlacementsOverlap``)."""
-        return self.start < other.start + other.size and other.start < self.start + self.size
-
-
-@dataclass(frozen=True, slots=True)
-class MigProfileSpec:
-    """A ``migProfiles`` entry published by the v2.10 device plugin (hami.md §2.2)."""
-
-    name: str
-    memory_mb: int
-    core: int
-    slice_count: int
-    placements: tuple[Placement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MigAllocation:
-    """A v2.10 reservation in use on a GPU: a profile at a placement."""
-
-    profile: str
-    placement: Placement
+#: one instance of the legacy geometry in effect (HAMi ``MigTemplateUsage``)
+MigSlot = MigTemplateUsage
+#: ``MigPlacement{start, size}`` in placement units (HAMi v2.10 ``pkg/device/nvidia``)
+Placement = MigPlacement
+#: a ``migProfiles`` entry published by the v2.10 device plugin
+MigProfileSpec = MigProfile
+#: a v2.10 reservation in use on a GPU: a profile at a placement (``DeviceUsage.MigAllocationsInUse``)
+MigAllocation = MigAllocationUsage
 
 
 def expand_geometry(geometry: Geometry) -> list[MigSlot]:
