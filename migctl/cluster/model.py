@@ -24,13 +24,13 @@ from migctl.cluster.codecs import (
     RegisterAnnotation,
 )
 from migctl.cluster.quantity import cpu_millis, memory_bytes
+from migctl.config.model import DEVICE_CONFIG_KEY as DEVICE_CONFIGMAP_KEY
 
 #: Annotation prefixes kept on nodes and pods; everything else (last-applied-configuration...) is dropped.
 KEPT_ANNOTATION_PREFIXES = ("hami.io/", "nvidia.com/", "migctl.io/")
 
 #: The scheduler's device ConfigMap (hami.md §1.1).
 DEVICE_CONFIGMAP_NAME = "hami-scheduler-device"
-DEVICE_CONFIGMAP_KEY = "device-config.yaml"
 
 
 @dataclass(slots=True)

@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+#: The ConfigMap key HAMi reads its scheduler device config from (``hami-scheduler-device``).
+DEVICE_CONFIG_KEY = "device-config.yaml"
+
 __all__ = [
     "DeviceConfig",
     "NvidiaConfig",
