@@ -1,4 +1,4 @@
-"""The line parser for kubectl's YAML (``migctl.cluster.block_yaml``) against the exact libyaml path.
+"""The line parser for kubectl's YAML (``migctl.yamlio.block_yaml``) against the exact libyaml path.
 
 The property every test here checks: for any text, the line parser either refuses it (``NotKubectlYaml``,
 and the reader takes the exact path) or builds exactly what the exact path builds. Never a guess.
@@ -18,8 +18,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migctl.cluster import block_yaml
-from migctl.cluster.block_yaml import NotKubectlYaml, parse_items
+from migctl.yamlio import block_yaml
+from migctl.yamlio.block_yaml import NotKubectlYaml, parse_items
 from migctl.cluster.model import Cluster
 from migctl.cluster.snapshot import _Unsupported, _fast_yaml, dump_snapshot, load_snapshot
 from migctl.errors import InputError

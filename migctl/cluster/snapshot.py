@@ -5,7 +5,7 @@ read item by item, so a 100,000-pod file never exists as one big tree in memory:
 
 - JSON: the ``items`` array is walked with the C JSON scanner one item at a time;
 - YAML: kubectl's block layout (``items:`` then ``- `` entries at column 0) is read item by item with
-  the line parser :mod:`migctl.cluster.block_yaml` (about 4x faster than libyaml's events); an item it
+  the line parser :mod:`migctl.yamlio.block_yaml` (about 4x faster than libyaml's events); an item it
   does not read (anchors, flow style, escapes, odd indentation, a syntax error...), and every item of
   a 4 MiB block with a tab or an unusual character, takes the exact path: libyaml's events built by
   :func:`_fast_yaml`, PyYAML's own loader for merge keys and for error messages with line numbers.
@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import yaml
 
-from migctl.cluster import block_yaml
+from migctl.yamlio import block_yaml
 from migctl.cluster.model import Cluster, ClusterWarning
 from migctl.errors import InputError
 
@@ -262,7 +262,7 @@ def _yaml_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> InputE
 def _yaml_items(fh: IO[str], path: Path, *, line_parser: bool = True) -> Iterator[dict[str, Any]]:
     """Split kubectl's layout into items; fall back to a whole-file load for any other layout.
 
-    With ``line_parser`` (the default) items are read by :mod:`migctl.cluster.block_yaml` where the
+    With ``line_parser`` (the default) items are read by :mod:`migctl.yamlio.block_yaml` where the
     file allows it, each item it does not read through :func:`_exact_item`; without, every item takes
     the exact path (the reference the line parser is tested against).
     """
