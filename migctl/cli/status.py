@@ -8,7 +8,6 @@ Exit codes: 0 shown; 2 unreadable snapshot / config or unknown ``--node``; 3 clu
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +17,6 @@ import typer
 from migctl.cli.main import app
 
 if TYPE_CHECKING:  # imported lazily at run time
-    from migctl.cluster.model import Cluster
     from migctl.cluster.status import ClusterStatus, GpuStatus, NodeStatus
 
 
@@ -62,24 +60,13 @@ def status_command(
                                            help="Objects per LIST page from the API server.")] = 500,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
-    from migctl.cluster.snapshot import gc_paused
+    from migctl.api import cluster_status
+    from migctl.cli.output import progress
 
-    with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
-        _status(cluster_file, kubeconfig, context, config, node, output, page_size)
-
-
-def _status(cluster_file: Path | None, kubeconfig: str | None, context: str | None, config: Path | None,
-            node: str | None, output: StatusFormat, page_size: int) -> None:
-    from migctl.cluster.status import build_status
-
-    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size)
-    if node is not None and cluster.node(node) is None:
-        from migctl.errors import InputError
-
-        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
-        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
-        raise InputError(f"--node: no node {node!r} in {cluster.source} (nodes: {names}{more})")
-    report = build_status(cluster, now=datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node)
+    label = f"Reading {cluster_file}" if cluster_file is not None else "Listing nodes and pods"
+    with progress(label) as bar:
+        report = cluster_status(snapshot=cluster_file, kubeconfig=kubeconfig, context=context, config=config,
+                                node=node, page_size=page_size, on_item=bar.advance)
     if output in (StatusFormat.json, StatusFormat.yaml):
         write_document(report, output.value)
         return
@@ -124,54 +111,6 @@ def write_document(report: ClusterStatus, fmt: str) -> None:
 
 def _indent(text: str, spaces: int = 2) -> str:
     return text.replace("\n", "\n" + " " * spaces)
-
-
-def load_cluster(
-    cluster_file: Path | None,
-    *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-    config: Path | None = None,
-    page_size: int = 500,
-) -> Cluster:
-    """The cluster from a snapshot or the live API, with the device config attached (shared with simulate)."""
-    from migctl.cli.output import progress
-    from migctl.cluster.device_config import attach_device_config, parse_device_config
-    from migctl.errors import InputError
-
-    config_text = None
-    if config is not None:
-        try:
-            config_text = config.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"--config: {config}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--config: {config}: cannot read it ({type(exc).__name__})") from None
-        parsed, problems = parse_device_config(config_text, str(config))
-        if parsed is None:
-            raise InputError(f"--config: {problems[0].message}")
-
-    if cluster_file is not None:
-        from migctl.cluster.snapshot import load_snapshot
-
-        with progress(f"Reading {cluster_file}") as bar:
-            cluster = load_snapshot(cluster_file, on_item=bar.advance)
-    else:
-        from migctl.cluster.kube import read_cluster
-
-        with progress("Listing nodes and pods") as bar:
-            cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=bar.advance)
-    attach_device_config(cluster, config_text, str(config) if config is not None else None)
-    return cluster
-
-
-def _catalogue() -> Any:
-    try:
-        from migctl.hardware.catalogue import load_catalogue
-
-        return load_catalogue()
-    except Exception:  # noqa: BLE001 - status still works without the slot grid
-        return None
 
 
 # --- text rendering ------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ cannot be read, 3 the cluster cannot be reached.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
-from migctl.errors import ExitCode, InputError, UnreachableError
+from migctl.errors import ExitCode
 
 if TYPE_CHECKING:
     from migctl.config.load import LoadedConfig
@@ -48,33 +47,6 @@ class HamiVersionChoice(str, Enum):
     auto = "auto"
     v2_9 = "2.9"
     v2_10 = "2.10"
-
-
-DEFAULT_NAMES = {"device-config": "hami-scheduler-device", "node-config": "hami-device-plugin"}
-
-
-def _report(results: list[LoadedConfig], strict: bool) -> dict[str, Any]:
-    diagnostics = []
-    for result in results:
-        for d in result.diagnostics:
-            item = d.to_dict()
-            item["file"] = result.source
-            diagnostics.append(item)
-    errors = sum(r.errors for r in results)
-    warnings = sum(r.warnings for r in results)
-    return {
-        "valid": errors == 0 and not (strict and warnings) and not any(r.unreadable for r in results),
-        "errors": errors,
-        "warnings": warnings,
-        "diagnostics": diagnostics,
-        "files": [
-            {
-                "file": r.source,
-                "configs": [{"kind": c.kind, "origin": c.origin, "hami_version": c.version} for c in r.configs],
-            }
-            for r in results
-        ],
-    }
 
 
 # --- text rendering ------------------------------------------------------------------------------
@@ -144,83 +116,6 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
         console.print(f"[bold red]invalid[/bold red]: {summary}{reason}")
 
 
-# --- inputs --------------------------------------------------------------------------------------
-def _read_stdin(kind: str, version: str) -> LoadedConfig:
-    from migctl.config.load import MAX_BYTES, load_bytes
-
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        raise InputError("'-' reads the config from stdin, but there is no stdin")
-    if sys.stdin.isatty():
-        from migctl.cli.output import warn
-
-        warn("reading the config from the terminal; end it with Ctrl-D")
-    try:
-        data = stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read stdin: {exc}") from exc
-    return load_bytes(data, name="<stdin>", kind=kind, hami_version=version)  # type: ignore[arg-type]
-
-
-def read_configmap(namespace: str, name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
-    """The ConfigMap's ``data`` through the official client (kubeconfig, else in-cluster config)."""
-    try:
-        from kubernetes import client, config
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.config.config_exception import ConfigException
-        from urllib3.exceptions import HTTPError
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise UnreachableError(f"the kubernetes client is not installed: {exc}") from exc
-
-    try:
-        explicit = kubeconfig or context or os.environ.get("KUBECONFIG")
-        default_file = os.path.expanduser("~/.kube/config")
-        if explicit or os.path.exists(default_file):
-            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        else:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-            api_client = client.ApiClient(configuration)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
-        raise UnreachableError(f"cannot load a Kubernetes configuration: {exc}",
-                               hint="pass --kubeconfig/--context, or run inside the cluster") from exc
-    api_client.configuration.retries = 1
-    try:
-        with api_client:
-            cm = client.CoreV1Api(api_client).read_namespaced_config_map(name, namespace, _request_timeout=(5, 20))
-    except ApiException as exc:
-        if exc.status == 404:
-            raise InputError(f"ConfigMap {namespace}/{name} not found",
-                             hint="HAMi's chart names it <release>-scheduler-device; use --namespace/--name") from exc
-        raise UnreachableError(f"reading ConfigMap {namespace}/{name} failed: {exc.status} {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise UnreachableError(f"cannot reach the Kubernetes API server: {exc}") from exc
-    return dict(cm.data or {})
-
-
-def _cluster_inputs(namespace: str, name: str | None, kubeconfig: str | None, context: str | None,
-                    kind: str, version: str) -> list[LoadedConfig]:
-    from migctl.config.diagnostics import diag
-    from migctl.config.load import DEVICE_CONFIG_KEY, NODE_CONFIG_KEY, LoadedConfig, load_text
-
-    cm_name = name or DEFAULT_NAMES["node-config" if kind == "node-config" else "device-config"]
-    data = read_configmap(namespace, cm_name, kubeconfig, context)
-    keys = {"device-config": (DEVICE_CONFIG_KEY,), "node-config": (NODE_CONFIG_KEY,)}.get(
-        kind, (DEVICE_CONFIG_KEY, NODE_CONFIG_KEY))
-    present = [k for k in keys if k in data]
-    if not present:
-        wanted = " or ".join(repr(k) for k in keys)
-        return [LoadedConfig(f"configmap/{namespace}/{cm_name}", None, [], [
-            diag("configmap-key-missing", "", f"ConfigMap {namespace}/{cm_name} has no key {wanted}",
-                 f"data keys: {', '.join(sorted(data)) or 'none'}")])]
-    results = []
-    for key in present:
-        key_kind = "node-config" if key == NODE_CONFIG_KEY else "device-config"
-        results.append(load_text(str(data[key]), name=f"configmap/{namespace}/{cm_name}/{key}",
-                                 kind=key_kind, hami_version=version))  # type: ignore[arg-type]
-    return results
-
-
 @validate_app.command("config")
 def validate_config(
     files: Annotated[list[str] | None, typer.Argument(
@@ -254,45 +149,40 @@ def validate_config(
 
     Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable input, 3 cluster unreachable.
     """
+    from migctl.api import validate_config as validate
     from migctl.cli.output import progress, to_json, to_yaml
-    from migctl.config.load import load_path
 
     files = list(files or [])
     if not files and not from_cluster:
         raise typer.BadParameter("give at least one FILE ('-' for stdin) or --from-cluster", param_hint="FILE")
     if files.count("-") > 1:
         raise typer.BadParameter("'-' (stdin) can be given once", param_hint="FILE")
+    if "-" in files and sys.stdin is not None and sys.stdin.isatty():
+        from migctl.cli.output import warn
 
-    kind_value, version_value = kind.value, hami_version.value
-    results: list[LoadedConfig] = []
+        warn("reading the config from the terminal; end it with Ctrl-D")
+
     with progress("validating", total=len(files) + int(from_cluster)) as bar:
-        for path in files:
-            bar.update(f"validating {path}")
-            if path == "-":
-                results.append(_read_stdin(kind_value, version_value))
-            else:
-                results.append(load_path(path, kind=kind_value, hami_version=version_value))  # type: ignore[arg-type]
-            bar.advance()
-        if from_cluster:
-            bar.update(f"reading ConfigMap from namespace {namespace}")
-            results.extend(_cluster_inputs(namespace, name, kubeconfig, context, kind_value, version_value))
+        def step(label: str) -> None:
+            bar.update(label)
             bar.advance()
 
-    report = _report(results, strict)
+        report = validate(files, from_cluster=from_cluster, namespace=namespace, configmap=name,
+                          kubeconfig=kubeconfig, context=context, kind=kind.value,  # type: ignore[arg-type]
+                          hami_version=hami_version.value, strict=strict, on_input=step)  # type: ignore[arg-type]
+
+    results = report.results
     if output is ValidateFormat.json:
-        sys.stdout.write(to_json(report))
+        sys.stdout.write(to_json(report.to_dict()))
     elif output is ValidateFormat.yaml:
-        sys.stdout.write(to_yaml(report))
+        sys.stdout.write(to_yaml(report.to_dict()))
     elif output is ValidateFormat.sarif:
-        from migctl import __version__
-        from migctl.config.sarif import to_sarif
-
-        sys.stdout.write(to_json(to_sarif(results, version=__version__, strict=strict)))
+        sys.stdout.write(to_json(report.to_sarif()))
     else:
-        _render_text(results, report, strict)
+        _render_text(results, report.to_dict(), strict)
     sys.stdout.flush()
 
-    if any(r.unreadable for r in results):
+    if report.unreadable:
         raise typer.Exit(int(ExitCode.USAGE))
-    if not report["valid"]:
+    if not report.valid:
         raise typer.Exit(int(ExitCode.FAILED))

@@ -9,11 +9,15 @@ Pure core (no I/O). The pieces, in the order a pod meets them:
 - :mod:`~migctl.simulate.scoring`: GPU and node scores and sorts (§4.8–4.9);
 - :mod:`~migctl.simulate.engine`: pods one after another (:class:`Simulator`).
 
-Typical use::
+Typical use (or the whole ``migctl simulate`` in one call: :func:`migctl.api.simulate`)::
 
     state = ClusterState(); state.add(Node("n1", gpus=[Gpu(...)]))
     result = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions()).run(pods)
 """
+
+import sys
+import types
+from typing import Any
 
 from migctl.simulate.engine import SimulationOptions, Simulator
 from migctl.simulate.result import PodResult, SimulationResult
@@ -25,3 +29,17 @@ __all__ = [
     "ClusterState", "Gpu", "HamiVersion", "MigProfileSpec", "MigTemplate", "Node", "Placement", "PodResult",
     "SchedulerConfig", "SimulationOptions", "SimulationResult", "Simulator",
 ]
+
+
+class _SimulateModule(types.ModuleType):
+    """``migctl.simulate`` is both this package and the API function :func:`migctl.api.simulate`: once the
+    package is imported, Python binds it as the attribute ``migctl.simulate``, so calling the package calls
+    the function (``migctl.simulate(cluster, pods)`` works either way)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SimulationResult:
+        from migctl.api import simulate
+
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _SimulateModule

@@ -125,15 +125,33 @@ def encode_annotations(node: str, containers: tuple[str, ...], allocations: list
 
 @dataclass(slots=True)
 class SimulationResult:
+    """The whole answer of a simulation: what ``migctl simulate`` prints (``to_dict()`` is its ``-o json``).
+
+    Besides the pods and the GPUs they landed on: the HAMi generation followed and why
+    (``version_note``), the device-config's findings (``config_findings`` sentences, ``config_diagnostics``
+    the :class:`~migctl.config.diagnostics.Diagnostic` objects, ``config_source``), notes about the
+    cluster read (``cluster_notes``), where a node would fail to create the planned geometry
+    (``node_problems``) and every warning for a person, in order (``warnings``).
+    """
+
     version: HamiVersion
     version_note: str = ""
     pods: list[PodResult] = field(default_factory=list)
     final_gpus: list[dict[str, Any]] = field(default_factory=list)  # per GPU touched: node, index, uuid, geometry/instances
     config_findings: list[str] = field(default_factory=list)
+    config_diagnostics: list[Any] = field(default_factory=list)
+    config_source: str | None = None
+    cluster_notes: list[str] = field(default_factory=list)
+    node_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def scheduled(self) -> int:
         return sum(1 for p in self.pods if p.scheduled)
+
+    @property
+    def all_scheduled(self) -> bool:
+        return self.scheduled == len(self.pods)
 
     def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
         return {
@@ -142,4 +160,8 @@ class SimulationResult:
             "hami_version": self.version.value,
             "pods": [p.to_dict(explain=explain) for p in self.pods],
             "gpus": self.final_gpus,
+            "hami_version_note": self.version_note,
+            "node_problems": list(self.node_problems),
+            "config_findings": list(self.config_findings),
+            "cluster_notes": list(self.cluster_notes),
         }
