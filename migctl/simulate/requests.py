@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migctl.simulate.pod import ContainerSpec, PodSpec
+from migctl.cluster import codecs
 from migctl.cluster.quantity import as_int64
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.version import HamiVersion
@@ -18,7 +19,7 @@ from migctl.simulate.version import HamiVersion
 UNSET_PERCENTAGE = 101  # HAMi's sentinel for "gpumem-percentage not given"
 INT32_MAX = 2**31 - 1
 
-VGPU_MODE = "nvidia.com/vgpu-mode"
+VGPU_MODE = codecs.POD_VGPU_MODE
 USE_GPUTYPE = "nvidia.com/use-gputype"
 NOUSE_GPUTYPE = "nvidia.com/nouse-gputype"
 USE_GPUUUID = "nvidia.com/use-gpuuuid"
