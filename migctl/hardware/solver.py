@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migctl.hardware.geometry import Geometry, sort_geometry
+from migctl.hardware.geometry import GeometryCounts, sort_geometry
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
@@ -371,7 +371,7 @@ def _feasible_counts(model: GpuModel, counts: Mapping[Profile, int]) -> bool:
     return _Search(instances, 0).run() is not None
 
 
-def maximal_geometries(model: GpuModel) -> tuple[Geometry, ...]:
+def maximal_geometries(model: GpuModel) -> tuple[GeometryCounts, ...]:
     """Every geometry of ``model`` to which no further instance can be added.
 
     Each is a canonical-order ``{profile: count}``; the list is ordered larger instances first.
