@@ -62,3 +62,10 @@ def test_canonical_resolves_model_aliases() -> None:
     assert g.canonical(model) is g
     assert g.format(model) == "3g.20gb:1,1g.5gb:2"
     assert MIG_OFF.canonical(model) is MIG_OFF and MIG_OFF.format(model) == "disabled"
+
+
+def test_equals_its_canonical_text_only() -> None:
+    g = Geometry.parse("1g.5gb:1,2g.10gb:3")
+    assert g == "2g.10gb:3,1g.5gb:1" and hash(g) == hash("2g.10gb:3,1g.5gb:1")
+    assert g != "1g.5gb:1,2g.10gb:3"
+    assert MIG_OFF == "disabled" and Geometry.parse("") == ""

@@ -54,7 +54,9 @@ class Geometry(Mapping[str, int]):
     first), so ``geometry.items()``, ``dict(geometry)`` and ``geometry == {"1g.5gb": 7}`` work.
     ``str(geometry)`` is the canonical text (``2g.10gb:3,1g.5gb:1``); ``""`` is MIG on with no
     instances; :data:`MIG_OFF` (``Geometry.disabled()``) is MIG mode off, text ``disabled``; it
-    equals no mapping (not even ``{}``) and ``.enabled`` is ``False``.
+    equals no mapping (not even ``{}``) and ``.enabled`` is ``False``. A geometry also equals its
+    canonical text (``Geometry.parse("1g.5gb:7") == "1g.5gb:7"``, hash included), so a value and
+    the text it prints as are one key; non-canonical text is not equal (parse it first).
 
     Parse text once at the edge with :meth:`parse`; pass the value everywhere else.
     """
@@ -76,7 +78,7 @@ class Geometry(Mapping[str, int]):
             raise ValueError("geometry: MIG off has no instances")
         object.__setattr__(self, "_counts", tuple(sort_geometry(merged).items()))
         object.__setattr__(self, "_enabled", bool(enabled))
-        object.__setattr__(self, "_hash", hash((self._enabled, self._counts)))
+        object.__setattr__(self, "_hash", hash(str(self)))
 
     # -- construction at the edge
 
@@ -174,6 +176,8 @@ class Geometry(Mapping[str, int]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Geometry):
             return self._enabled == other._enabled and self._counts == other._counts
+        if isinstance(other, str):  # its canonical text (the hash is the text's: consistent)
+            return str(self) == other
         if isinstance(other, Mapping):
             return self._enabled and dict(self._counts) == dict(other)
         return NotImplemented
