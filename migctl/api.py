@@ -471,6 +471,6 @@ def simulate(
         if on_pod is not None:
             on_pod()
     result.final_gpus = simulator.touched_gpus()
-    result.node_problems = geometry_problems(result.final_gpus, catalogue) if version.legacy else []
+    result.node_problems = geometry_problems(simulator.touched(), catalogue) if version.legacy else []
     result.warnings = warnings + [w for p in result.pods for w in p.warnings] + result.node_problems
     return result

@@ -15,6 +15,7 @@ from typing import Any
 
 from migctl.cluster import codecs, generation
 from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
+from migctl.hardware.geometry import Geometry
 from migctl.cluster.usage import (
     DESIGN_CURRENT,
     MODE_MIG,
@@ -436,15 +437,6 @@ def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
     return cache[key]
 
 
-def _canonical(counts: dict[str, int], model: Any) -> str:
-    try:
-        from migctl.hardware.geometry import format_geometry
-
-        return format_geometry(counts, model)
-    except (ImportError, ValueError):
-        return ",".join(f"{name}:{count}" for name, count in counts.items())
-
-
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
                 layouts: dict[Any, dict[str, list[tuple[int, int]]]]) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
@@ -474,7 +466,7 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
         return gpu
     legacy = dev.legacy_geometry()
     if legacy is not None:
-        gpu.geometry = _canonical(legacy, model)
+        gpu.geometry = Geometry(legacy).format(model)
         gpu.geometry_template = dev.mig_usage.index
         gpu.instances = _legacy_instances(dev, model, layouts)
     elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:

@@ -23,7 +23,7 @@ from typing import Any
 from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
 from migctl.cluster.model import ClusterWarning, Node, Pod
 from migctl.cluster.quantity import cpu_millis, memory_bytes
-from migctl.config.model import MigTemplate
+from migctl.config.model import Geometry
 
 MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"
@@ -32,8 +32,6 @@ DESIGN_LEGACY = "legacy"  # knownMigGeometries, [t-s] slot suffixes (v2.5-v2.9)
 DESIGN_CURRENT = "current"  # migProfiles + hami.io/vgpu-mig-allocations (v2.10+)
 
 
-#: One whole-GPU geometry from ``knownMigGeometries``: a list of templates.
-Geometry = Sequence[MigTemplate]
 #: Given a device type, the geometries HAMi attaches to it (or None when no model entry matches).
 TemplatesFor = Callable[[str], "Sequence[Geometry] | None"]
 

@@ -127,12 +127,17 @@ class Simulator:
             result.annotations = {}  # HAMi's Filter patches nothing on pods that request no GPU
         return result
 
-    def touched_gpus(self) -> list[dict[str, Any]]:
-        """The GPUs the simulated pods landed on, with the layout the plan would create."""
+    def touched(self) -> list[tuple[str, Gpu]]:
+        """The GPUs the simulated pods landed on, as ``(node name, Gpu)`` in the order they were first used."""
         out = []
         for node_name, gpu_id in self._touched:
-            node = self.state.nodes[node_name]
-            gpu = next(g for g in node.gpus if g.id == gpu_id)
+            out.append((node_name, next(g for g in self.state.nodes[node_name].gpus if g.id == gpu_id)))
+        return out
+
+    def touched_gpus(self) -> list[dict[str, Any]]:
+        """The GPUs the simulated pods landed on, with the layout the plan would create (output form)."""
+        out = []
+        for node_name, gpu in self.touched():
             entry: dict[str, Any] = {
                 "node": node_name, "gpu_uuid": gpu.id, "gpu_index": gpu.index, "type": gpu.type, "mode": gpu.mode,
                 "used": gpu.used, "memory_used_mib": gpu.usedmem, "memory_total_mib": gpu.totalmem,

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 from migctl.cluster.codecs import MigPlacement, MigProfile
 from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, MigAllocationUsage, MigTemplateUsage
+from migctl.config.model import Geometry as _TemplateGeometry
 from migctl.config.model import MigTemplate as _MigTemplate
+from migctl.hardware.geometry import Geometry as HwGeometry
 
 MIG_MODE = MODE_MIG
 HAMI_CORE_MODE = MODE_HAMI_CORE
@@ -29,7 +31,8 @@ HAMI_CORE_MODE = MODE_HAMI_CORE
 # One type per HAMi concept, shared with the cluster reader (the names here are the simulation's):
 #: a legacy geometry line ``count`` x ``name`` (HAMi ``pkg/device/nvidia`` ``MigTemplate``): the config's type
 MigTemplate = _MigTemplate
-Geometry = tuple[MigTemplate, ...]
+#: a whole-GPU legacy geometry: its template lines (the config's ``knownMigGeometries`` entry)
+Geometry = _TemplateGeometry
 #: one instance of the legacy geometry in effect (HAMi ``MigTemplateUsage``)
 MigSlot = MigTemplateUsage
 #: ``MigPlacement{start, size}`` in placement units (HAMi v2.10 ``pkg/device/nvidia``)
@@ -84,24 +87,19 @@ class Gpu:
             self.profiles, list(self.allocations), self.pair_scores,
         )
 
-    def geometry_text(self) -> str | None:
-        """Canonical text (larger profiles first) of the legacy geometry in effect, if any."""
+    def geometry(self) -> HwGeometry | None:
+        """The legacy geometry in effect as a value (larger profiles first), or None when none is."""
         if self.mig_index < 0 or not self.usage_list:
             return None
         counts: dict[str, int] = {}
         for slot in self.usage_list:
             counts[slot.name] = counts.get(slot.name, 0) + 1
-        return format_counts(counts)
+        return HwGeometry(counts)
 
-
-def format_counts(counts: dict[str, int]) -> str:
-    """``PROFILE:COUNT,...``, the project's canonical geometry text (larger profiles first)."""
-    from migctl.hardware.geometry import format_geometry
-
-    try:
-        return format_geometry(counts)
-    except ValueError:  # a name outside the profile grammar (a hand-written config): keep it readable
-        return ",".join(f"{name}:{n}" for name, n in sorted(counts.items()))
+    def geometry_text(self) -> str | None:
+        """The canonical text of :meth:`geometry` (for output), or None."""
+        geometry = self.geometry()
+        return None if geometry is None else str(geometry)
 
 
 @dataclass(frozen=True, slots=True)
