@@ -51,7 +51,7 @@ def test_the_placed_pod_shows_in_status_where_simulate_put_it():
     node = migctl.cluster_status(cluster, node=placed.node).nodes[0]
     shown = {(i.profile, i.placement, i.pod) for g in node.gpus for i in g.instances if i.used}
     for a in placed.allocations:
-        assert (a.profile, (a.placement.start, a.placement.size), "default/simulated") in shown
+        assert (a.profile, a.placement, "default/simulated") in shown
 
 
 def test_legacy_slot_suffixes_round_trip():

@@ -337,14 +337,14 @@ def _render_gpu(out: _Out, g: GpuStatus, design: str | None) -> None:
 def _render_slot_bar(out: _Out, g: GpuStatus) -> None:
     """Draw the GPU's placement grid: each instance spans its units, ● in use, ○ free, · not carved."""
     placed = [i for i in g.instances if i.placement is not None]
-    units = g.placement_units or (max((i.placement[0] + i.placement[1] for i in placed), default=0))
+    units = g.placement_units or (max((i.placement.start + i.placement.size for i in placed), default=0))
     if not placed or not units:
         items = ", ".join(f"{i.profile} {'●' if i.used else '○'}" for i in g.instances)
         out.line(f"    instances {items}")
         return
     labels = {id(i): f"{i.profile} {'●' if i.used else '○'}" for i in placed}
-    unit_width = max(3, max(-(-(len(labels[id(i)]) + 2) // i.placement[1]) for i in placed))
-    by_start = {i.placement[0]: i for i in placed}
+    unit_width = max(3, max(-(-(len(labels[id(i)]) + 2) // i.placement.size) for i in placed))
+    by_start = {i.placement.start: i for i in placed}
     segments: list[tuple[str, str | None] | str] = ["    "]
     ruler = "    "
     pos = 0
@@ -355,10 +355,10 @@ def _render_slot_bar(out: _Out, g: GpuStatus) -> None:
             ruler += str(pos).ljust(unit_width)
             pos += 1
             continue
-        width = unit_width * inst.placement[1]
+        width = unit_width * inst.placement.size
         segments.append(("[" + labels[id(inst)].center(width - 2) + "]", "used" if inst.used else None))
         ruler += str(pos).ljust(width)
-        pos += inst.placement[1]
+        pos += inst.placement.size
     out.line(*segments)
     out.line((ruler.rstrip() + "  (placement units; ● in use, ○ free, · not carved)", "dim"))
     unplaced = [i for i in g.instances if i.placement is None]

@@ -32,7 +32,7 @@ class Instance:
 
     profile: str
     used: bool
-    placement: tuple[int, int] | None = None  # (start, size) in placement units, when known
+    placement: codecs.MigPlacement | None = None  # in placement units, when known
     slot: int | None = None  # legacy: index in the expanded geometry (the [t-s] slot)
     memory_mib: int | None = None
     core: int | None = None
@@ -42,7 +42,8 @@ class Instance:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"profile": self.profile, "used": self.used}
-        out["placement"] = None if self.placement is None else {"start": self.placement[0], "size": self.placement[1]}
+        out["placement"] = None if self.placement is None else {"start": self.placement.start,
+                                                                "size": self.placement.size}
         for key in ("slot", "memory_mib", "core", "pod", "mig_uuid", "runtime_ready"):
             value = getattr(self, key)
             if value is not None:
@@ -267,7 +268,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts: dict[Any, dict[str, list[tuple[int, int]]]] = {}  # solver results per (model, geometry)
+    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]] = {}  # solver results per (model, geometry)
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -302,7 +303,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
-    layouts: dict[Any, dict[str, list[tuple[int, int]]]],
+    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]],
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -438,7 +439,7 @@ def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
 
 
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
-                layouts: dict[Any, dict[str, list[tuple[int, int]]]]) -> GpuStatus:
+                layouts: dict[Any, dict[str, list[codecs.MigPlacement]]]) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
@@ -472,7 +473,7 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
     elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:
         gpu.instances = [
             Instance(
-                profile=a.profile, used=True, placement=(a.placement.start, a.placement.size),
+                profile=a.profile, used=True, placement=a.placement,
                 memory_mib=_profile_memory(dev, a.profile), core=_profile_core(dev, a.profile), pod=a.pod,
                 mig_uuid=a.mig_uuid or None, runtime_ready=a.runtime_ready,
             )
@@ -529,9 +530,9 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
     return out
 
 
-def _place(model: Any, counts: dict[str, int]) -> dict[str, list[tuple[int, int]]]:
+def _place(model: Any, counts: dict[str, int]) -> dict[str, list[codecs.MigPlacement]]:
     """Where the solver puts a geometry on an empty GPU: profile -> [(start, size)] by start."""
-    placements: dict[str, list[tuple[int, int]]] = {}
+    placements: dict[str, list[codecs.MigPlacement]] = {}
     if model is None:
         return placements
     try:
@@ -542,7 +543,7 @@ def _place(model: Any, counts: dict[str, int]) -> dict[str, list[tuple[int, int]
         return placements
     if solution.feasible:
         for placed in sorted(solution.placements, key=lambda p: p.start):
-            placements.setdefault(placed.profile, []).append((placed.start, placed.size))
+            placements.setdefault(placed.profile, []).append(codecs.MigPlacement(placed.start, placed.size))
     return placements
 
 
