@@ -366,7 +366,7 @@ def _node_status(
         if dev.mode == MODE_MIG and config is not None:
             nvidia = config.nvidia
             if usage.design == DESIGN_CURRENT:
-                covered = nvidia.allowlist_for(dev.type) is not None or bool(dev.mig_profiles)
+                covered = nvidia.allowlist_for(dev.type) is not None or bool(dev.profiles)
                 what = "migProfileAllowlist"
             else:
                 covered = nvidia.geometries_for(dev.type) is not None
@@ -468,32 +468,32 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
     legacy = dev.legacy_geometry()
     if legacy is not None:
         gpu.geometry = Geometry(legacy).format(model)
-        gpu.geometry_template = dev.mig_usage.index
+        gpu.geometry_template = dev.mig_index
         gpu.instances = _legacy_instances(dev, model, layouts)
-    elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:
+    elif dev.allocations or design == DESIGN_CURRENT:
         gpu.instances = [
             Instance(
                 profile=a.profile, used=True, placement=a.placement,
                 memory_mib=_profile_memory(dev, a.profile), core=_profile_core(dev, a.profile), pod=a.pod,
                 mig_uuid=a.mig_uuid or None, runtime_ready=a.runtime_ready,
             )
-            for a in sorted(dev.mig_allocations_in_use, key=lambda a: a.placement.start)
+            for a in sorted(dev.allocations, key=lambda a: a.placement.start)
         ]
-        if gpu.placement_units is None and dev.mig_profiles:
-            gpu.placement_units = max((p.start + p.size for prof in dev.mig_profiles for p in prof.placements),
+        if gpu.placement_units is None and dev.profiles:
+            gpu.placement_units = max((p.start + p.size for prof in dev.profiles for p in prof.placements),
                                       default=None)
     return gpu
 
 
 def _profile_memory(dev: DeviceUsage, name: str) -> int | None:
-    for p in dev.mig_profiles:
+    for p in dev.profiles:
         if p.name == name:
             return p.memory_mib
     return None
 
 
 def _profile_core(dev: DeviceUsage, name: str) -> int | None:
-    for p in dev.mig_profiles:
+    for p in dev.profiles:
         if p.name == name:
             return p.core
     return None
@@ -508,10 +508,10 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
     holders: dict[int, str] = {}
     for p in dev.pods:
         for t, s in p.mig_slots:
-            if t == dev.mig_usage.index:
+            if t == dev.mig_index:
                 holders.setdefault(s, p.pod)
     counts: dict[str, int] = {}
-    for slot in dev.mig_usage.usage_list:
+    for slot in dev.usage_list:
         counts[slot.name] = counts.get(slot.name, 0) + 1
     key = (id(model), tuple(sorted(counts.items())))
     placements = layouts.get(key)
@@ -519,7 +519,7 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
         placements = layouts[key] = _place(model, counts)
     taken: Counter[str] = Counter()
     out = []
-    for s, slot in enumerate(dev.mig_usage.usage_list):
+    for s, slot in enumerate(dev.usage_list):
         spots = placements.get(slot.name) or placements.get(_canonical_name(slot.name, model)) or []
         k = taken[slot.name]
         taken[slot.name] += 1

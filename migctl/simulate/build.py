@@ -15,10 +15,7 @@ from typing import Any
 from migctl.simulate.scheduler_config import CHART_ALLOWLIST, SchedulerConfig
 from migctl.simulate.state import (
     ClusterState,
-    Gpu,
-    MigAllocation,
     MigProfileSpec,
-    MigSlot,
     Node,
     Placement,
     Taint,
@@ -132,31 +129,27 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
             notes.append(getattr(w, "message", str(w)))
         gpus = []
         scores = getattr(knode, "scores", None) or {}
-        for d in usage.devices:
-            gpu = Gpu(
-                id=d.id, index=d.index, count=d.count, totalmem=d.totalmem, totalcore=d.totalcore, type=d.type,
-                mode=d.mode, numa=d.numa, health=d.health, cordoned=d.cordoned, used=d.used, usedmem=d.usedmem,
-                usedcores=d.usedcores, pair_scores=scores.get(d.id, {}),
-            )
-            if gpu.is_mig and version.legacy:
-                gpu.templates = tuple(tuple(g) for g in d.mig_templates)
-                if d.mig_usage.usage_list:
-                    gpu.mig_index = d.mig_usage.index
-                    gpu.usage_list = [MigSlot(u.name, u.memory, u.core, u.in_use) for u in d.mig_usage.usage_list]
-            elif gpu.is_mig:
-                if d.mig_profiles:
-                    gpu.profiles = tuple(d.mig_profiles)
-                else:
-                    if d.type not in derived_cache:
-                        profiles, count, note = derive_mig_profiles(d.type, config, catalogue)
-                        derived_cache[d.type] = (profiles, count)
-                        notes.append(f"migProfiles derived from the hardware catalogue for {d.type!r}"
-                                     + (f" ({note})" if note else ""))
-                    gpu.profiles, count = derived_cache[d.type]
-                    if not gpu.profiles:
-                        continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
-                    gpu.count = count
-                gpu.allocations = [MigAllocation(a.profile, a.placement) for a in d.mig_allocations_in_use]
+        for gpu in usage.devices:  # the cluster's DeviceUsage is the simulation's Gpu: keep what this version reads
+            gpu.pods = []
+            gpu.pair_scores = scores.get(gpu.id, {})
+            if not (gpu.is_mig and version.legacy):
+                gpu.templates, gpu.mig_index, gpu.usage_list = (), -1, []
+            else:
+                gpu.templates = tuple(tuple(g) for g in gpu.templates)
+                if not gpu.usage_list:
+                    gpu.mig_index = -1
+            if not gpu.is_mig or version.legacy:
+                gpu.profiles, gpu.allocations = (), []
+            elif not gpu.profiles:
+                if gpu.type not in derived_cache:
+                    profiles, count, note = derive_mig_profiles(gpu.type, config, catalogue)
+                    derived_cache[gpu.type] = (profiles, count)
+                    notes.append(f"migProfiles derived from the hardware catalogue for {gpu.type!r}"
+                                 + (f" ({note})" if note else ""))
+                gpu.profiles, count = derived_cache[gpu.type]
+                if not gpu.profiles:
+                    continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
+                gpu.count = count
             gpus.append(gpu)
         taints = _taints(knode.taints)
         if knode.ready is False and not any(t.key == NOT_READY.key for t in taints):

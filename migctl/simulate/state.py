@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migctl.cluster.codecs import MigPlacement, MigProfile
-from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, MigAllocationUsage, MigTemplateUsage
+from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, DeviceUsage, MigAllocationUsage, MigTemplateUsage
 from migctl.config.model import Geometry as _TemplateGeometry
 from migctl.config.model import MigTemplate as _MigTemplate
-from migctl.hardware.geometry import Geometry as HwGeometry
 
 MIG_MODE = MODE_MIG
 HAMI_CORE_MODE = MODE_HAMI_CORE
@@ -48,58 +47,8 @@ def expand_geometry(geometry: Geometry) -> list[MigSlot]:
     return [MigSlot(t.name, t.memory, t.core) for t in geometry for _ in range(max(t.count, 0))]
 
 
-@dataclass(slots=True)
-class Gpu:
-    """One GPU as HAMi's scheduler sees it (``device.DeviceUsage``)."""
-
-    id: str
-    index: int
-    count: int
-    totalmem: int
-    totalcore: int
-    type: str
-    mode: str = HAMI_CORE_MODE
-    numa: int = 0
-    health: bool = True
-    cordoned: bool = False
-    used: int = 0
-    usedmem: int = 0
-    usedcores: int = 0
-    # legacy MIG (v2.9)
-    templates: tuple[Geometry, ...] = ()
-    mig_index: int = -1
-    usage_list: list[MigSlot] = field(default_factory=list)
-    # current MIG (v2.10)
-    profiles: tuple[MigProfileSpec, ...] = ()
-    allocations: list[MigAllocation] = field(default_factory=list)
-    # topology scores to the node's other GPUs (hami.io/node-nvidia-score); shared, never mutated
-    pair_scores: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def is_mig(self) -> bool:
-        return self.mode == MIG_MODE
-
-    def copy(self) -> Gpu:
-        return Gpu(
-            self.id, self.index, self.count, self.totalmem, self.totalcore, self.type, self.mode,
-            self.numa, self.health, self.cordoned, self.used, self.usedmem, self.usedcores,
-            self.templates, self.mig_index, [MigSlot(s.name, s.memory, s.core, s.in_use) for s in self.usage_list],
-            self.profiles, list(self.allocations), self.pair_scores,
-        )
-
-    def geometry(self) -> HwGeometry | None:
-        """The legacy geometry in effect as a value (larger profiles first), or None when none is."""
-        if self.mig_index < 0 or not self.usage_list:
-            return None
-        counts: dict[str, int] = {}
-        for slot in self.usage_list:
-            counts[slot.name] = counts.get(slot.name, 0) + 1
-        return HwGeometry(counts)
-
-    def geometry_text(self) -> str | None:
-        """The canonical text of :meth:`geometry` (for output), or None."""
-        geometry = self.geometry()
-        return None if geometry is None else str(geometry)
+#: One GPU as HAMi's scheduler sees it (``device.DeviceUsage``): the cluster reader's type, shared.
+Gpu = DeviceUsage
 
 
 @dataclass(frozen=True, slots=True)
