@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import HamiVersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 
@@ -33,12 +34,6 @@ class GpuPolicy(str, Enum):
     spread = "spread"
     topology_aware = "topology-aware"
     mutex = "mutex"  # HAMi 2.10
-
-
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
 
 
 class NodeScore(str, Enum):
@@ -96,9 +91,9 @@ def simulate_command(
                                                 "(pods override with hami.io/node-scheduler-policy).")] = Policy.binpack,
     gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy "
                                                   "(pods override with hami.io/gpu-scheduler-policy).")] = GpuPolicy.spread,
-    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
+    hami_version: Annotated[HamiVersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); "
-        "auto infers it from the cluster and config."))] = VersionChoice.auto,
+        "auto infers it from the cluster and config."))] = HamiVersionChoice.auto,
     node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
         "hami: what HAMi does (GPU usage only); combined: HAMi's dynamic MIG design: GPU memory plus CPU and memory."))]
     = NodeScore.hami,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import HamiVersionChoice
 from migctl.cli.main import app
 from migctl.errors import ExitCode
 
@@ -43,10 +44,6 @@ class ConfigKindChoice(str, Enum):
     node_config = "node-config"
 
 
-class HamiVersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
 
 
 # --- text rendering ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import IO, Any
 import yaml
 
 from migctl.yamlio import block_yaml
+from migctl.yamlio.documents import input_file
 from migctl.cluster.model import Cluster, ClusterWarning
 from migctl.errors import InputError
 
@@ -72,38 +73,30 @@ def load_snapshot(
 
 def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     cluster = Cluster(source=f"snapshot {path}")
-    try:
-        with path.open("r", encoding="utf-8") as fh:
-            first = _first_char(fh)
-            fh.seek(0)
-            if first in ("{", "["):
-                try:
-                    for obj in _json_items(fh, path):
-                        cluster.add_object(obj)
-                        if on_item is not None:
-                            on_item()
-                except InputError as json_error:
-                    # YAML flow style also starts with { or [: if it reads as YAML, it is YAML.
-                    fh.seek(0)
-                    cluster = Cluster(source=f"snapshot {path}")
-                    try:
-                        for obj in _yaml_whole(fh, path):
-                            cluster.add_object(obj)
-                    except InputError:
-                        raise json_error from None
-            else:
-                for obj in _yaml_items(fh, path):
+    with input_file(path, "snapshot file", not_text="not a text file (byte {byte} is not UTF-8)"), \
+            path.open("r", encoding="utf-8") as fh:
+        first = _first_char(fh)
+        fh.seek(0)
+        if first in ("{", "["):
+            try:
+                for obj in _json_items(fh, path):
                     cluster.add_object(obj)
                     if on_item is not None:
                         on_item()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a snapshot file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+            except InputError as json_error:
+                # YAML flow style also starts with { or [: if it reads as YAML, it is YAML.
+                fh.seek(0)
+                cluster = Cluster(source=f"snapshot {path}")
+                try:
+                    for obj in _yaml_whole(fh, path):
+                        cluster.add_object(obj)
+                except InputError:
+                    raise json_error from None
+        else:
+            for obj in _yaml_items(fh, path):
+                cluster.add_object(obj)
+                if on_item is not None:
+                    on_item()
     cluster.finish()
     if not cluster.nodes:
         cluster.warnings.append(ClusterWarning("empty-snapshot", f"{path} holds no Node objects"))

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from migctl.errors import InputError
 
 
-def read_text(path: str | Path, what: str) -> str:
-    """The whole text of ``path`` (``-``: stdin); :class:`InputError` naming the file otherwise."""
-    if str(path) == "-":
-        return sys.stdin.read()
+@contextlib.contextmanager
+def input_file(path: str | Path, what: str, *, not_text: str | None = None) -> Iterator[None]:
+    """Turn the errors of reading ``path`` (a ``what``: "pod file", "snapshot file") into :class:`InputError`
+    naming the file; ``not_text`` replaces the message for a file that is not UTF-8."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        yield
     except FileNotFoundError:
         raise InputError(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a {what}") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text ({what})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: " + (not_text or "not UTF-8 text ({what})").format(what=what, byte=exc.start)) from None
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The whole text of ``path`` (``-``: stdin); :class:`InputError` naming the file otherwise."""
+    if str(path) == "-":
+        return sys.stdin.read()
+    with input_file(path, what):
+        return Path(path).read_text(encoding="utf-8")
 
 
 def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
