@@ -230,7 +230,7 @@ def _ago(now: datetime, at: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
-# --- building ---------------------------------------------------------------------------------------------
+# --- building --------------------------------------------------------------------------------------------
 
 
 def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only_node: str | None = None) -> ClusterStatus:
@@ -410,7 +410,7 @@ def _node_status(
 
 
 def _allocation_problems(pod: Pod, node: str, now: datetime, warnings: list[ClusterWarning]) -> None:
-    """``hami.io/bind-phase``: ``failed``, or ``allocating`` for longer than the node-lock timeout (hami.md §3)."""
+    """``hami.io/bind-phase``: ``failed``, or ``allocating`` for longer than the node-lock timeout (HAMi pkg/device/devices.go EncodePodSingleDevice)."""
     phase = pod.annotations.get(codecs.POD_BIND_PHASE)
     if phase == "failed":
         warnings.append(ClusterWarning("allocation-failed", f"pod {pod.key}: the device plugin failed to allocate "
@@ -502,7 +502,7 @@ def _profile_core(dev: DeviceUsage, name: str) -> int | None:
 def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> list[Instance]:
     """The expanded legacy geometry as instances, placed on the model's grid when the solver can.
 
-    HAMi never records where a legacy slot sits (hami.md §5.1: the slot index is assumed to equal NVML's
+    HAMi never records where a legacy slot sits (HAMi v2.9.0 plugin/server.go, nvidia-mig-parted: the slot index is assumed to equal NVML's
     MIG device index); the k-th slot of a profile is drawn at the k-th placement of that profile.
     """
     holders: dict[int, str] = {}

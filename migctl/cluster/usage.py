@@ -1,4 +1,4 @@
-"""Per-GPU usage rebuilt from pods the way HAMi's scheduler does it (``hami.md`` §2.3).
+"""Per-GPU usage rebuilt from pods the way HAMi's scheduler does it (HAMi pkg/scheduler/scheduler.go getNodesUsage).
 
 :class:`DeviceUsage` mirrors HAMi's ``device.DeviceUsage`` for both MIG generations, so that
 ``migctl simulate`` can run HAMi's ``Fit`` on exactly these structures:
@@ -224,7 +224,7 @@ class NodeUsage:
 def platter_mig(templates: Sequence[Geometry], index: int) -> MigInUse:
     """HAMi's ``PlatternMIG``: geometry ``index`` flattened in order, each entry repeated ``count`` times.
 
-    ``[1g.5gb×1, 2g.10gb×3]`` -> slots ``[1g, 2g, 2g, 2g]`` (hami.md §2.3). Raises IndexError for a bad index.
+    ``[1g.5gb×1, 2g.10gb×3]`` -> slots ``[1g, 2g, 2g, 2g]`` (HAMi pkg/scheduler/scheduler.go getNodesUsage). Raises IndexError for a bad index.
     """
     if not 0 <= index < len(templates):
         raise IndexError(index)
@@ -324,7 +324,7 @@ def templates_from_config(config: Any) -> TemplatesFor | None:
 
 
 def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:
-    """Which MIG design the node's records follow (hami.md §8); None without MIG evidence."""
+    """Which MIG design the node's records follow (HAMi v2.9.0 and v2.10.0 (PR #2378)); None without MIG evidence."""
     if node.register is not None and node.register.has_mig_profiles:
         return DESIGN_CURRENT
     legacy = False
@@ -335,11 +335,11 @@ def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:
     if legacy:
         return DESIGN_LEGACY
     if any(d.mode == MODE_MIG for d in node.devices):
-        return DESIGN_LEGACY  # a v2.10 plugin always publishes migProfiles for its mig GPUs (hami.md §2.2)
+        return DESIGN_LEGACY  # a v2.10 plugin always publishes migProfiles for its mig GPUs (HAMi plugin/register.go RegisterInAnnotation)
     return None
 
 
-# --- the rebuild ------------------------------------------------------------------------------------------
+# --- the rebuild -----------------------------------------------------------------------------------------
 
 
 def build_node_usage(

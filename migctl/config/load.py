@@ -2,9 +2,9 @@
 
 A file may hold (any number of YAML documents, each):
 
-- a raw ``device-config.yaml`` (``hami.md §1.1``);
+- a raw ``device-config.yaml`` (HAMi charts/hami/templates/scheduler/device-configmap.yaml);
 - a ``ConfigMap`` with key ``device-config.yaml`` (``hami-scheduler-device``) and/or ``config.json``
-  (``hami-device-plugin``, the node config of ``hami.md §1.6``), also a ``v1 List`` of them as
+  (``hami-device-plugin``, the node config of HAMi device-plugin ConfigMap config.json), also a ``v1 List`` of them as
   ``kubectl get cm -o yaml`` prints it; other Kubernetes objects (a ``helm template`` render) are skipped;
 - the device plugin's node config JSON itself (``{"nodeconfig": [...]}``).
 

@@ -3,10 +3,10 @@
 Pure core (no I/O). The pieces, in the order a pod meets them:
 
 - :mod:`~migctl.simulate.workloads` / :mod:`~migctl.simulate.pod`: pods from YAML objects;
-- :mod:`~migctl.simulate.requests`: the webhook and HAMi's per-container requests (hami.md §4.1–4.2);
+- :mod:`~migctl.simulate.requests`: the webhook and HAMi's per-container requests (HAMi pkg/device/nvidia/device.go MutateAdmission; HAMi pkg/device/nvidia/device.go GenerateResourceRequests);
 - :mod:`~migctl.simulate.kube_filters`: kube-scheduler's own filters;
-- :mod:`~migctl.simulate.fit` and :mod:`~migctl.simulate.mig`: Fit and MIG instance choice (§4.4–4.6);
-- :mod:`~migctl.simulate.scoring`: GPU and node scores and sorts (§4.8–4.9);
+- :mod:`~migctl.simulate.fit` and :mod:`~migctl.simulate.mig`: Fit and MIG instance choice (HAMi pkg/device/nvidia/device.go Fit–4.6);
+- :mod:`~migctl.simulate.scoring`: GPU and node scores and sorts (HAMi pkg/scheduler/policy/gpu_policy.go–4.9);
 - :mod:`~migctl.simulate.engine`: pods one after another (:class:`Simulator`).
 
 Typical use (or the whole ``migctl simulate`` in one call: :func:`migctl.api.simulate`)::

@@ -3,8 +3,7 @@
 Usage is rebuilt by the cluster package (:func:`migctl.cluster.usage.build_node_usage`, HAMi's
 ``getNodesUsage``); this module only converts it and fills what the device plugin would publish
 but a snapshot may lack: for 2.10, the ``migProfiles`` of a mig-mode GPU, derived from the hardware
-catalogue and the config's ``migProfileAllowlist`` as ``discoverMigProfiles`` does (hami.md §2.2,
-§5.2). Only the ``<N>g`` prefix of an allowlisted name selects the NVML profile (hami.md §1.5).
+catalogue and the config's ``migProfileAllowlist`` as ``discoverMigProfiles`` does (HAMi plugin/register.go RegisterInAnnotation; HAMi v2.10.0 plugin/register.go discoverMigProfiles). Only the ``<N>g`` prefix of an allowlisted name selects the NVML profile (HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from migctl.simulate.version import HamiVersion, VersionEvidence
 
 
 def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> VersionEvidence:
-    """Facts for :func:`~migctl.simulate.version.infer_version` (hami.md §8)."""
+    """Facts for :func:`~migctl.simulate.version.infer_version` (HAMi v2.9.0 and v2.10.0 (PR #2378))."""
     profiles = any(n.register is not None and n.register.has_mig_profiles for n in cluster.nodes)
     allocations = any(p.mig_allocations for p in cluster.pods)
     suffixes = any(p.has_legacy_slots for p in cluster.pods)

@@ -1,7 +1,7 @@
 """Pods placed one after another, each seeing the ones before (HAMi's ``Filter`` per pod).
 
 For each pod: the webhook (:func:`~migctl.simulate.requests.mutate`), kube-scheduler's filters,
-HAMi's per-node fit and node score, the node choice (hami.md §4.9: binpack takes the highest
+HAMi's per-node fit and node score, the node choice (HAMi pkg/scheduler/policy/node_policy.go: binpack takes the highest
 score, spread the lowest; HAMi breaks ties by Go map order, we by node name and say so), then the
 pod is recorded on the node as the next scheduling cycle would rebuild it from its annotations.
 
@@ -183,7 +183,7 @@ class Simulator:
         return score
 
     def _order_key(self, score: float, p: _Prepared) -> float:
-        """Smaller is better: binpack takes the highest score, spread the lowest (hami.md §4.9)."""
+        """Smaller is better: binpack takes the highest score, spread the lowest (HAMi pkg/scheduler/policy/node_policy.go)."""
         if p.gpu_pod and p.options.node_policy == "spread":
             return score
         return -score
@@ -297,7 +297,7 @@ class Simulator:
 
 
 def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) -> list[str]:
-    """v2.9 quirks worth a sentence (hami.md §4.5, §4.7): the reset-branch bug (§6 PR #2513) writes a
+    """v2.9 quirks worth a sentence (HAMi v2.9.0 pkg/device/nvidia/device.go; HAMi pkg/device/nvidia/device.go, vgpu-mode): the reset-branch bug (HAMi's issue tracker PR #2513) writes a
     slot other than the one taken, so the next scheduling cycle believes the written slot is in use
     and the taken one free; and when no geometry has a large enough instance, v2.9.0 hands the
     MIG-mode GPU out whole, without a ``[t-s]`` suffix."""
@@ -318,7 +318,7 @@ def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) ->
 
 
 def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
-    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (hami.md §2.3).
+    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (HAMi pkg/scheduler/scheduler.go getNodesUsage).
 
     ``CollapseInitContainerUsage`` works per device UUID *as written*, so a legacy ``[t-s]`` suffix
     makes its own entry: app container devices are summed; init containers run one at a time and

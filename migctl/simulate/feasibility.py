@@ -1,4 +1,4 @@
-"""Would the node be able to create what the scheduler decided? (hami.md §5.1)
+"""Would the node be able to create what the scheduler decided? (HAMi v2.9.0 plugin/server.go, nvidia-mig-parted)
 
 HAMi's scheduler trusts ``knownMigGeometries`` blindly: a geometry that does not fit the GPU is
 still handed out, and the device plugin fails when ``nvidia-mig-parted apply`` runs at Allocate

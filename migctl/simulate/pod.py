@@ -43,7 +43,7 @@ class PodSpec:
     namespace: str
     name: str
     annotations: dict[str, str] = field(default_factory=dict)
-    containers: tuple[ContainerSpec, ...] = ()  # init containers first, then regular ones (hami.md §3)
+    containers: tuple[ContainerSpec, ...] = ()  # init containers first, then regular ones (HAMi pkg/device/devices.go EncodePodSingleDevice)
     node_selector: dict[str, str] = field(default_factory=dict)
     # required node affinity: OR of terms, each an AND of match expressions
     affinity_terms: tuple[tuple[SelectorRequirement, ...], ...] = ()

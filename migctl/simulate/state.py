@@ -1,16 +1,16 @@
 """The scheduler's view of a cluster while pods are being placed.
 
 These classes mirror HAMi's scheduler structures (``device.DeviceUsage``, ``NodeUsage``;
-hami.md §2.3) plus what kube-scheduler needs from a Node (allocatable, labels, taints). They are
+HAMi pkg/scheduler/scheduler.go getNodesUsage) plus what kube-scheduler needs from a Node (allocatable, labels, taints). They are
 small mutable objects with cheap ``copy()`` so that a placement attempt copies only the node being
 tried, never the whole cluster.
 
 MIG state comes in the two generations of HAMi:
 
-- legacy (v2.5–v2.9, hami.md §4.5): ``templates`` (the geometries from ``knownMigGeometries``),
+- legacy (v2.5–v2.9, HAMi v2.9.0 pkg/device/nvidia/device.go): ``templates`` (the geometries from ``knownMigGeometries``),
   ``mig_index`` (the geometry in effect) and ``usage_list`` (one :class:`MigSlot` per instance of
   that geometry, ``PlatternMIG`` order);
-- current (v2.10, hami.md §4.6): ``profiles`` (``migProfiles`` of the register annotation) and
+- current (v2.10, HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate): ``profiles`` (``migProfiles`` of the register annotation) and
   ``allocations`` (the reservations in use, each a profile name and a placement).
 """
 
@@ -43,7 +43,7 @@ MigAllocation = MigAllocationUsage
 
 
 def expand_geometry(geometry: Geometry) -> list[MigSlot]:
-    """``PlatternMIG``: one slot per instance, in geometry order (hami.md §2.3)."""
+    """``PlatternMIG``: one slot per instance, in geometry order (HAMi pkg/scheduler/scheduler.go getNodesUsage)."""
     return [MigSlot(t.name, t.memory, t.core) for t in geometry for _ in range(max(t.count, 0))]
 
 
