@@ -37,7 +37,7 @@ class SimulationOptions:
     version: HamiVersion = HamiVersion.V2_10
     node_policy: str = "binpack"  # scheduler default (--node-scheduler-policy)
     gpu_policy: str = "spread"  # scheduler default (--gpu-scheduler-policy)
-    node_score: str = "hami"  # or "combined" (the seed's GPU memory + CPU + memory target)
+    node_score: str = "hami"  # or "combined": HAMi's dynamic MIG design, GPU memory plus CPU and memory
     explain: bool = False
     full_scan: bool = False
 

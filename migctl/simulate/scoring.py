@@ -146,7 +146,7 @@ def node_score(gpus: Iterable[Gpu]) -> float:
 
 
 def combined_node_score(node: Node) -> float:
-    """The seed's target (``--node-score combined``): GPU memory, CPU and host memory together.
+    """HAMi's dynamic MIG design (``--node-score combined``): GPU memory plus CPU and host memory together.
 
     10 * (ΣUsedmem/ΣTotalmem + CPU requested/allocatable + memory requested/allocatable), before
     the pod; a term whose capacity is unknown or zero counts 0. Binpack picks the highest.
