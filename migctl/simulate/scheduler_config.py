@@ -10,23 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from migctl.config.model import MigAllowlistEntry, MigGeometryEntry
 from migctl.simulate.state import Geometry, MigTemplate
 
 
-@dataclass(frozen=True, slots=True)
-class GeometryEntry:
-    """A ``knownMigGeometries`` entry: model substrings and their geometries, in order."""
-
-    models: tuple[str, ...]
-    geometries: tuple[Geometry, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AllowlistEntry:
-    """A ``migProfileAllowlist`` entry: model substrings and profile names."""
-
-    models: tuple[str, ...]
-    profiles: tuple[str, ...]
+#: A ``knownMigGeometries`` entry (model substrings and their geometries, in order): the config's type.
+GeometryEntry = MigGeometryEntry
+#: A ``migProfileAllowlist`` entry (model substrings and profile names): the config's type.
+AllowlistEntry = MigAllowlistEntry
 
 
 #: The Helm chart's default ``migProfileAllowlist`` (HAMi v2.10, HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles): what the device plugin
@@ -67,14 +58,14 @@ class SchedulerConfig:
     def geometries_for(self, device_type: str) -> tuple[Geometry, ...]:
         """The first entry with a model that is a substring of the device type wins (HAMi v2.9.0 pkg/device/devices.go knownMigGeometries)."""
         for entry in self.known_mig_geometries:
-            if any(model in device_type for model in entry.models):
+            if entry.matches(device_type):
                 return entry.geometries
         return ()
 
     def allowlist_for(self, device_type: str) -> tuple[str, ...]:
         """First allowlist entry with a substring match (HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles, ``discoverMigProfiles``)."""
         for entry in self.mig_profile_allowlist:
-            if any(model in device_type for model in entry.models):
+            if entry.matches(device_type):
                 return entry.profiles
         return ()
 
