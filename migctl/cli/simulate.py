@@ -107,15 +107,10 @@ def simulate_command(
 
     Nothing in the cluster is changed. Exit 0 when every pod is scheduled, 1 when any is not.
     """
-    from migctl.api import load_cluster, read_pods, simulate
+    from migctl.api import read_pods, simulate
 
     pods = read_pods(pod_files, repeat=repeat)
-    if cluster_file is not None:
-        with progress(f"reading {cluster_file}") as bar:
-            cluster = load_cluster(cluster_file, on_item=bar.advance)
-    else:
-        with progress("reading the cluster") as bar:
-            cluster = load_cluster(kubeconfig=kubeconfig, context=context, on_item=bar.advance)
+    cluster = _read_cluster(cluster_file, kubeconfig, context)
     with progress("simulating", total=len(pods)) as bar:
         result = simulate(cluster, pods, config=config_file, hami_version=hami_version.value,  # type: ignore[arg-type]
                           node_policy=node_policy.value, gpu_policy=gpu_policy.value,  # type: ignore[arg-type]
@@ -125,6 +120,14 @@ def simulate_command(
     emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems))
     if not result.all_scheduled:
         raise typer.Exit(1)
+
+
+def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """:func:`migctl.api.load_cluster` with a progress display (snapshot or the live cluster, read-only)."""
+    from migctl.api import load_cluster
+
+    with progress(f"reading {cluster_file}" if cluster_file is not None else "reading the cluster") as bar:
+        return load_cluster(cluster_file, kubeconfig, context, on_item=bar.advance)
 
 
 def _print_warnings(warnings: list[str], notes: set[str]) -> None:

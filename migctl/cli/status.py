@@ -73,6 +73,23 @@ def status_command(
     render_text(report, wide=output is StatusFormat.wide or node is not None)
 
 
+def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,
+                 config: Path | None = None, page_size: int = 500) -> Any:
+    """:func:`migctl.api.load_cluster` with this command's progress display (other commands reuse it)."""
+    from migctl.api import load_cluster as load
+    from migctl.cli.output import progress
+
+    label = f"Reading {cluster_file}" if cluster_file is not None else "Listing nodes and pods"
+    with progress(label) as bar:
+        return load(cluster_file, kubeconfig, context, config, page_size=page_size, on_item=bar.advance)
+
+
+def _catalogue() -> Any:
+    from migctl.api import _catalogue as catalogue
+
+    return catalogue()
+
+
 def write_document(report: ClusterStatus, fmt: str) -> None:
     """The same document as ``emit(report.to_dict())``, written node by node so 5,000 nodes never sit in
     memory as one string (the document's keys: source, generation, config, summary, nodes, warnings)."""

@@ -83,6 +83,11 @@ class MigProfile:
     slice_count: int
     placements: tuple[MigPlacement, ...] = ()
 
+    @property
+    def memory_mb(self) -> int:
+        """HAMi's field name (``MemoryMB``; the value is MiB, from NVML)."""
+        return self.memory_mib
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
