@@ -1,4 +1,4 @@
-"""Codecs for the annotations HAMi writes on Nodes and Pods (HAMi pkg/device/devices.go; HAMi pkg/device/devices.go EncodePodSingleDevice).
+"""Codecs for the annotations HAMi writes on Nodes and Pods (HAMi ``pkg/device/devices.go``, ``plugin/register.go``).
 
 Every decoder takes the annotation text and returns plain frozen dataclasses, or raises
 :class:`AnnotationError` with a message that says what is wrong. Callers (the cluster model) turn that
