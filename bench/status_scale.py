@@ -33,8 +33,8 @@ from gen_cluster import generate, write  # noqa: E402
 #: ``migctl`` with every YAML item read by the exact libyaml path (the reference the line parser is
 #: tested against): ``--yaml-parser exact`` shows what the line parser saves.
 EXACT_YAML = (
-    "import functools, sys; import migctl.cluster.snapshot as s; "
-    "s._yaml_items = functools.partial(s._yaml_items, line_parser=False); "
+    "import functools, sys; import migctl.yamlio.kube_list as s; "
+    "s.yaml_items = functools.partial(s.yaml_items, line_parser=False); "
     "from migctl.cli.main import run; sys.argv[0] = 'migctl'; run()"
 )
 

@@ -115,7 +115,7 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l config -r -F -d 'HAMi device
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy (pods override with hami.io/node-scheduler-policy).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); auto infers it from the cluster and config.'
-complete -c migctl -n '__migctl_at \'simulate\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does (GPU usage only); combined: the seed\'s target, GPU memory + CPU + memory.'
+complete -c migctl -n '__migctl_at \'simulate\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does (GPU usage only); combined: HAMi\'s dynamic MIG design: GPU memory plus CPU and memory.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l repeat -x -d 'Submit the pods N times.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\'s and GPU\'s verdict and score.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'

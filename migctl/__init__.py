@@ -1,8 +1,80 @@
 """migctl: the admin console for NVIDIA MIG on Kubernetes with HAMi dynamic MIG.
 
-The package is library-first: the domain modules (``migctl.hardware``, ``migctl.config``,
-``migctl.cluster``, ``migctl.simulate``, ``migctl.apply``) are plain Python with no I/O;
-the Typer commands in ``migctl.cli`` are thin edges over them.
+The package is library-first: the Typer commands in ``migctl.cli`` are thin adapters over the
+functions below (each parses options, calls one function, renders). The names are loaded lazily on
+first use, so ``import migctl`` (and ``migctl --help``) stays fast::
+
+    import migctl
+
+    report = migctl.validate_config("examples/device-config.yaml")
+    cluster = migctl.load_cluster(snapshot="examples/cluster.yaml")
+    result = migctl.simulate(cluster, "examples/pods.yaml")
+    status = migctl.cluster_status(cluster)
+
+Failures raise :class:`MigctlError` subclasses (``InputError``, ``CheckFailed``, ``UnreachableError``,
+``RefusedError``, ``ResetRequiredError``), each carrying the CLI's exit code.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it (imported on first access)
+_LAZY = {
+    "validate_config": "migctl.api",
+    "load_cluster": "migctl.api",
+    "simulate": "migctl.api",
+    "cluster_status": "migctl.api",
+    "read_pods": "migctl.api",
+    "ValidationReport": "migctl.api",
+    "ConfigFindings": "migctl.api",
+    "apply_geometries": "migctl.apply",
+    "set_geometry": "migctl.daemon.request",
+    "MigctlError": "migctl.errors",
+    "InputError": "migctl.errors",
+    "CheckFailed": "migctl.errors",
+    "UnreachableError": "migctl.errors",
+    "RefusedError": "migctl.errors",
+    "ResetRequiredError": "migctl.errors",
+    "ExitCode": "migctl.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
+    from migctl.api import (
+        ConfigFindings,
+        ValidationReport,
+        cluster_status,
+        load_cluster,
+        read_pods,
+        simulate,
+        validate_config,
+    )
+    from migctl.apply import apply_geometries
+    from migctl.daemon.request import set_geometry
+    from migctl.errors import (
+        CheckFailed,
+        ExitCode,
+        InputError,
+        MigctlError,
+        RefusedError,
+        ResetRequiredError,
+        UnreachableError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'migctl' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -139,7 +139,7 @@ _docs = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(_docs, st.sampled_from([False, True]))
 def test_fast_yaml_builder_equals_pyyaml(doc, flow):
-    from migctl.cluster.snapshot import _fast_yaml, _Unsupported
+    from migctl.yamlio.kube_list import Unsupported as _Unsupported, fast_yaml as _fast_yaml
 
     text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
     try:
@@ -151,7 +151,7 @@ def test_fast_yaml_builder_equals_pyyaml(doc, flow):
 
 
 def test_fast_yaml_builder_anchors_and_fallbacks(tmp_path):
-    from migctl.cluster.snapshot import _fast_yaml, _Unsupported
+    from migctl.yamlio.kube_list import Unsupported as _Unsupported, fast_yaml as _fast_yaml
 
     assert _fast_yaml("a: &x [1, 2]\nb: *x\nc: ~\nd: '5'\ne: -3\n") == {"a": [1, 2], "b": [1, 2], "c": None,
                                                                          "d": "5", "e": -3}

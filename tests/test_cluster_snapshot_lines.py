@@ -1,4 +1,4 @@
-"""The line parser for kubectl's YAML (``migctl.cluster.block_yaml``) against the exact libyaml path.
+"""The line parser for kubectl's YAML (``migctl.yamlio.block_yaml``) against the exact libyaml path.
 
 The property every test here checks: for any text, the line parser either refuses it (``NotKubectlYaml``,
 and the reader takes the exact path) or builds exactly what the exact path builds. Never a guess.
@@ -18,10 +18,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migctl.cluster import block_yaml
-from migctl.cluster.block_yaml import NotKubectlYaml, parse_items
+from migctl.yamlio import block_yaml
+from migctl.yamlio.block_yaml import NotKubectlYaml, parse_items
 from migctl.cluster.model import Cluster
-from migctl.cluster.snapshot import _Unsupported, _fast_yaml, dump_snapshot, load_snapshot
+from migctl.cluster.snapshot import dump_snapshot, load_snapshot
+from migctl.yamlio.kube_list import Unsupported as _Unsupported, fast_yaml as _fast_yaml
 from migctl.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +57,9 @@ def assert_same_or_refused(text: str) -> bool:
 
 def exact_cluster(path: Path) -> Cluster:
     """``load_snapshot`` with every YAML item read by the exact (libyaml) path."""
-    from migctl.cluster import snapshot
+    from migctl.yamlio import kube_list
 
-    with mock.patch.object(snapshot, "_yaml_items", functools.partial(snapshot._yaml_items, line_parser=False)):
+    with mock.patch.object(kube_list, "yaml_items", functools.partial(kube_list.yaml_items, line_parser=False)):
         return load_snapshot(path)
 
 
@@ -308,9 +309,9 @@ def test_mutated_kubectl_text_is_parsed_the_same_or_refused(rnd: random.Random, 
 
 
 def test_small_blocks_keep_items_and_line_numbers(tmp_path, monkeypatch):
-    from migctl.cluster import snapshot
+    from migctl.yamlio import kube_list
 
-    monkeypatch.setattr(snapshot, "_BLOCK_CHARS", 300)  # many blocks, cut between items
+    monkeypatch.setattr(kube_list, "_BLOCK_CHARS", 300)  # many blocks, cut between items
     path = write_snapshot(tmp_path / "g.yaml", generate(4, 2, 30, generation="v2.10"))
     assert_same_cluster(path)
     assert len(load_snapshot(path).pods) == 30

@@ -33,3 +33,19 @@ def test_quickstart_main_job_runs_on_the_shipped_examples(cli, monkeypatch):
     assert "gpu-node-a" in result.stdout
     assert "0/3 nodes are available" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def _python_api_examples() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_python_api_examples_run(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    examples = _python_api_examples()
+    assert len(examples) >= 4
+    for code in examples:
+        exec(compile(code, "README.md (Python API)", "exec"), {"__name__": "readme_example"})  # noqa: S102
+    out = capsys.readouterr().out
+    assert "0/3 nodes are available" in out and "gpu-node-b" in out

@@ -59,4 +59,4 @@ def gpu_state_key(g: Any) -> tuple:
     id, index, NUMA node or topology scores): equal keys, equal answers."""
     return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.health, g.cordoned, g.used, g.usedmem,
             g.usedcores, g.templates, g.mig_index, tuple((s.name, s.memory, s.core, s.in_use) for s in g.usage_list),
-            g.profiles, tuple(g.allocations))
+            g.profiles, tuple((a.profile, a.placement) for a in g.allocations))

@@ -1,7 +1,6 @@
 """``migctl simulate``: where HAMi would place pods, or why they would stay Pending.
 
-The edge: read the pod files, the cluster (snapshot or live, read-only) and the device-config,
-pick the HAMi generation, run :class:`migctl.simulate.Simulator`, print. Only typer and the
+The edge over :func:`migctl.api.simulate`: parse the options, call it, print. Only typer and the
 standard library are imported at module level.
 """
 
@@ -14,16 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import HamiVersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
-from migctl.errors import CheckFailed, InputError, UnreachableError
 
 if TYPE_CHECKING:
+    from migctl.api import ConfigFindings
     from migctl.simulate.result import SimulationResult
-    from migctl.simulate.scheduler_config import SchedulerConfig
-    from migctl.simulate.workloads import Document
 
-CONFIG_KEY = "device-config.yaml"
 MAX_NOTES = 20  # cluster notes printed on stderr; the JSON output has them all
 
 
@@ -39,12 +36,6 @@ class GpuPolicy(str, Enum):
     mutex = "mutex"  # HAMi 2.10
 
 
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
 class NodeScore(str, Enum):
     hami = "hami"
     combined = "combined"
@@ -57,115 +48,10 @@ def _warn(message: str) -> None:
     warn(escape(message))
 
 
-# --- reading inputs ----------------------------------------------------------------------------
-
-
-def _read_text(path: Path, what: str) -> str:
-    if str(path) == "-":
-        return sys.stdin.read()
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file ({what})") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a {what}") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text ({what})") from None
-
-
-def _yaml_documents(text: str, name: str) -> list[Document]:
-    """Every YAML document of a file with the line it starts on; InputError names file and line."""
-    import yaml
-
-    from migctl.simulate.workloads import Document
-
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
-    docs = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            line = node.start_mark.line + 1 if node is not None else 1
-            docs.append(Document(loader.construct_document(node) if node is not None else None, name, line))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{where}: not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
-    return docs
-
-
-def _read_pods(paths: list[Path], repeat: int) -> list[Any]:
-    from migctl.simulate.workloads import WorkloadError, pods_from_documents
-
-    documents = []
-    for path in paths:
-        documents += _yaml_documents(_read_text(path, "pod file"), str(path))
-    try:
-        pods = pods_from_documents(documents, repeat=repeat)
-    except WorkloadError as exc:
-        raise InputError(str(exc)) from None
-    if not pods:
-        raise InputError(f"no pods in {', '.join(str(p) for p in paths)}",
-                         hint="give Pod, Deployment, StatefulSet, ReplicaSet or Job objects")
-    return pods
-
-
-def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None,
-                  namespace: str | None = None, config_map: str | None = None) -> Any:
-    if cluster_file is not None:
-        from migctl.cluster.snapshot import load_snapshot
-
-        if namespace is not None or config_map is not None:
-            raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
-                             hint="with --cluster FILE, give the device-config with --config FILE")
-        with progress(f"reading {cluster_file}") as bar:
-            return load_snapshot(cluster_file, on_item=bar.advance)
-    try:
-        from migctl.cluster.kube import read_cluster
-    except ImportError:
-        raise UnreachableError("the live cluster reader is not available in this build",
-                               hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods -A -o yaml)") from None
-    with progress("reading the cluster") as bar:
-        cluster = read_cluster(kubeconfig=kubeconfig, context=context, on_item=bar.advance, namespace=namespace,
-                               config_map=config_map)
-    if cluster.device_config_source:
-        sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
-    return cluster
-
-
-def _format_diagnostic(d: Any, source: str) -> tuple[str, bool]:
-    severity = getattr(d.severity, "value", str(d.severity))
-    where = source + (f":{d.line}" if d.line else "") + (f":{d.column}" if d.line and d.column else "")
-    hint = f" (hint: {d.hint})" if getattr(d, "hint", None) else ""
-    return f"{where}: {severity}: {d.message} [{d.code}]{hint}", severity == "error"
-
-
-def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, list[str], list[Any]]:
-    """(DeviceConfig, findings as sentences, the diagnostics) through validate's loader.
-
-    ``source`` is a path (``--config``: a raw device-config.yaml or a ConfigMap holding one) or the
-    text of the cluster's ConfigMap. A config that cannot be read or holds no device-config is an
-    input error: HAMi itself would not start with it.
-    """
-    from migctl.config.load import load_device_config
-
-    loaded = load_device_config(source, name=name, hami_version=version)  # type: ignore[arg-type]
-    findings = [_format_diagnostic(d, name)[0] for d in loaded.diagnostics]
-    if loaded.unreadable or loaded.config is None:
-        detail = "; ".join(findings) or "no device-config found"
-        raise InputError(f"{name}: no usable device-config ({detail})",
-                         hint=f"give a device-config.yaml, or a ConfigMap with the key {CONFIG_KEY}")
-    return loaded.config, findings, list(loaded.diagnostics)
-
-
-def _print_findings(findings: list[str], diagnostics: list[Any], source: str, explain: bool) -> None:
+def _print_findings(found: ConfigFindings, explain: bool) -> None:
     """Config findings on stderr, above the result: errors in full, warnings in full with
     ``--explain`` or when few, else counted by code (``-o json`` keeps every one)."""
+    findings, diagnostics, source = found.findings, found.diagnostics, found.source
     if not findings:
         return
     severities = [getattr(d.severity, "value", str(d.severity)) for d in diagnostics]
@@ -209,11 +95,11 @@ def simulate_command(
                                                 "(pods override with hami.io/node-scheduler-policy).")] = Policy.binpack,
     gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy "
                                                   "(pods override with hami.io/gpu-scheduler-policy).")] = GpuPolicy.spread,
-    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
+    hami_version: Annotated[HamiVersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); "
-        "auto infers it from the cluster and config."))] = VersionChoice.auto,
+        "auto infers it from the cluster and config."))] = HamiVersionChoice.auto,
     node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
-        "hami: what HAMi does (GPU usage only); combined: the seed's target, GPU memory + CPU + memory."))]
+        "hami: what HAMi does (GPU usage only); combined: HAMi's dynamic MIG design: GPU memory plus CPU and memory."))]
     = NodeScore.hami,
     repeat: Annotated[int, typer.Option("--repeat", min=1, metavar="N", help="Submit the pods N times.")] = 1,
     explain: Annotated[bool, typer.Option("--explain", help="Show every node's and GPU's verdict and score.")] = False,
@@ -225,79 +111,45 @@ def simulate_command(
 
     Nothing in the cluster is changed. Exit 0 when every pod is scheduled, 1 when any is not.
     """
-    from migctl.hardware.catalogue import load_catalogue
-    from migctl.simulate import SimulationOptions, Simulator
-    from migctl.simulate.build import evidence_from_cluster, state_from_cluster
-    from migctl.simulate.feasibility import geometry_problems
-    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
-    from migctl.simulate.version import HamiVersion, infer_version
+    from migctl.api import read_pods, simulate
 
-    pods = _read_pods(pod_files, repeat)
+    pods = read_pods(pod_files, repeat=repeat)
     cluster = _read_cluster(cluster_file, kubeconfig, context, namespace, config_map)
-
-    findings: list[str] = []
-    diagnostics: list[Any] = []
-    device_config = None
-    lint_version = "auto" if hami_version is VersionChoice.auto else hami_version.value
-    source = str(config_file) if config_file is not None else (
-        getattr(cluster, "device_config_source", None) or "the cluster's ConfigMap")
-    if config_file is not None:
-        device_config, findings, diagnostics = _load_config(config_file, source, lint_version)
-    elif getattr(cluster, "device_config_text", None):
-        device_config, findings, diagnostics = _load_config(cluster.device_config_text, source, lint_version)
-    _print_findings(findings, diagnostics, source, explain)
-    config_errors = any(getattr(d.severity, "value", str(d.severity)) == "error" for d in diagnostics)
-    if config_errors and strict_config:
-        raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
-    config: SchedulerConfig = (from_device_config(device_config) if device_config is not None
-                               else SchedulerConfig.hami_defaults())
-    if not config.resource_count_name:
-        _warn("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
-
-    if hami_version is VersionChoice.auto:
-        version, version_note = infer_version(evidence_from_cluster(cluster, config))
-    else:
-        version, version_note = HamiVersion(hami_version.value), f"HAMi {hami_version.value} (--hami-version)"
-    _warn(version_note)
-
-    notes: list[str] = []
-    catalogue = load_catalogue()
-    state = state_from_cluster(cluster, config, version, catalogue=catalogue, notes=notes)
-    notes = list(dict.fromkeys(notes))
-    for note in notes[:MAX_NOTES]:
-        _warn(note)
-    if len(notes) > MAX_NOTES:
-        _warn(f"... and {len(notes) - MAX_NOTES} more notes about the cluster (all are in -o json: 'cluster_notes')")
-    if not state.nodes:
-        _warn(f"the cluster ({getattr(cluster, 'source', '') or 'live'}) has no nodes: every pod stays Pending")
-
-    options = SimulationOptions(version=version, node_policy=node_policy.value, gpu_policy=gpu_policy.value,
-                                node_score=node_score.value, explain=explain)
-    simulator = Simulator(state, config, options)
-    from migctl.simulate.result import SimulationResult
-
-    result = SimulationResult(version, version_note)
     with progress("simulating", total=len(pods)) as bar:
-        for pod in pods:
-            result.pods.append(simulator.place(pod))
-            bar.advance()
-    result.final_gpus = simulator.touched_gpus()
-    problems = geometry_problems(result.final_gpus, catalogue) if version.legacy else []
-    result.config_findings = findings
-    for p in result.pods:
-        for w in p.warnings:
-            _warn(w)
-    for problem in problems:
-        _warn(problem)
-
-    data = result.to_dict(explain=explain)
-    data["hami_version_note"] = version_note
-    data["node_problems"] = problems
-    data["config_findings"] = findings
-    data["cluster_notes"] = notes
-    emit(data, output, lambda: _render_text(result, explain, problems))
-    if result.scheduled != len(result.pods):
+        result = simulate(cluster, pods, config=config_file, hami_version=hami_version.value,  # type: ignore[arg-type]
+                          node_policy=node_policy.value, gpu_policy=gpu_policy.value,  # type: ignore[arg-type]
+                          node_score=node_score.value, explain=explain, strict_config=strict_config,  # type: ignore[arg-type]
+                          on_config=lambda found: _print_findings(found, explain), on_pod=bar.advance)
+    _print_warnings(result.warnings, set(result.cluster_notes))
+    emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems))
+    if not result.all_scheduled:
         raise typer.Exit(1)
+
+
+def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None,
+                  namespace: str | None = None, config_map: str | None = None) -> Any:
+    """The cluster as ``status`` reads it (snapshot or the live cluster, read-only), with a progress display."""
+    from migctl.cli.status import load_cluster
+
+    return load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                        config_map=config_map)
+
+
+def _print_warnings(warnings: list[str], notes: set[str]) -> None:
+    """Every warning on stderr, in order; notes about the cluster capped at MAX_NOTES (-o json has all)."""
+    shown = skipped = 0
+    for w in warnings:
+        if w in notes:
+            if shown >= MAX_NOTES:
+                skipped += 1
+                continue
+            shown += 1
+        elif skipped:
+            _warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
+            skipped = 0
+        _warn(w)
+    if skipped:
+        _warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
 
 
 # --- text output -------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ Exit codes: 0 shown; 2 unreadable snapshot / config or unknown ``--node``; 3 clu
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +17,6 @@ import typer
 from migctl.cli.main import app
 
 if TYPE_CHECKING:  # imported lazily at run time
-    from migctl.cluster.model import Cluster
     from migctl.cluster.status import ClusterStatus, GpuStatus, NodeStatus
 
 
@@ -73,30 +71,40 @@ def status_command(
     config_map: ConfigMapOption = None,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
+    from migctl.api import cluster_status
     from migctl.cluster.snapshot import gc_paused
 
     with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
-        _status(cluster_file, kubeconfig, context, config, node, output, page_size, namespace, config_map)
-
-
-def _status(cluster_file: Path | None, kubeconfig: str | None, context: str | None, config: Path | None,
-            node: str | None, output: StatusFormat, page_size: int, namespace: str | None = None,
-            config_map: str | None = None) -> None:
-    from migctl.cluster.status import build_status
-
-    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config, page_size=page_size,
-                           namespace=namespace, config_map=config_map)
-    if node is not None and cluster.node(node) is None:
-        from migctl.errors import InputError
-
-        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
-        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
-        raise InputError(f"--node: no node {node!r} in {cluster.source} (nodes: {names}{more})")
-    report = build_status(cluster, now=datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node)
+        cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config,
+                               page_size=page_size, namespace=namespace, config_map=config_map)
+        report = cluster_status(cluster, node=node)
     if output in (StatusFormat.json, StatusFormat.yaml):
         write_document(report, output.value)
         return
     render_text(report, wide=output is StatusFormat.wide or node is not None)
+
+
+def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,
+                 config: Path | None = None, page_size: int = 500, namespace: str | None = None,
+                 config_map: str | None = None) -> Any:
+    """:func:`migctl.api.load_cluster` with a progress display, saying on stderr which ConfigMap of a live
+    cluster was used (status, simulate and capacity read the cluster through it)."""
+    from migctl.api import load_cluster as load
+    from migctl.cli.output import progress
+
+    label = f"Reading {cluster_file}" if cluster_file is not None else "Listing nodes and pods"
+    with progress(label) as bar:
+        cluster = load(cluster_file, kubeconfig, context, config, page_size=page_size, on_item=bar.advance,
+                       namespace=namespace, config_map=config_map)
+    if cluster_file is None and cluster.device_config_source:
+        sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
+    return cluster
+
+
+def _catalogue() -> Any:
+    from migctl.api import _catalogue as catalogue
+
+    return catalogue()
 
 
 def write_document(report: ClusterStatus, fmt: str) -> None:
@@ -137,62 +145,6 @@ def write_document(report: ClusterStatus, fmt: str) -> None:
 
 def _indent(text: str, spaces: int = 2) -> str:
     return text.replace("\n", "\n" + " " * spaces)
-
-
-def load_cluster(
-    cluster_file: Path | None,
-    *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-    config: Path | None = None,
-    page_size: int = 500,
-    namespace: str | None = None,
-    config_map: str | None = None,
-) -> Cluster:
-    """The cluster from a snapshot or the live API, with the device config attached (shared with simulate)."""
-    from migctl.cli.output import progress
-    from migctl.cluster.device_config import attach_device_config, parse_device_config
-    from migctl.errors import InputError
-
-    config_text = None
-    if config is not None:
-        try:
-            config_text = config.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"--config: {config}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--config: {config}: cannot read it ({type(exc).__name__})") from None
-        parsed, problems = parse_device_config(config_text, str(config))
-        if parsed is None:
-            raise InputError(f"--config: {problems[0].message}")
-
-    if cluster_file is not None:
-        from migctl.cluster.snapshot import load_snapshot
-
-        if namespace is not None or config_map is not None:
-            raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
-                             hint="with --cluster FILE, give the device-config with --config FILE")
-        with progress(f"Reading {cluster_file}") as bar:
-            cluster = load_snapshot(cluster_file, on_item=bar.advance)
-    else:
-        from migctl.cluster.kube import read_cluster
-
-        with progress("Listing nodes and pods") as bar:
-            cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=bar.advance,
-                                   namespace=namespace, config_map=config_map)
-        if cluster.device_config_source:
-            sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
-    attach_device_config(cluster, config_text, str(config) if config is not None else None)
-    return cluster
-
-
-def _catalogue() -> Any:
-    try:
-        from migctl.hardware.catalogue import load_catalogue
-
-        return load_catalogue()
-    except Exception:  # noqa: BLE001 - status still works without the slot grid
-        return None
 
 
 # --- text rendering ------------------------------------------------------------------------------------
@@ -419,14 +371,14 @@ def _render_gpu(out: _Out, g: GpuStatus, design: str | None) -> None:
 def _render_slot_bar(out: _Out, g: GpuStatus) -> None:
     """Draw the GPU's placement grid: each instance spans its units, ● in use, ○ free, · not carved."""
     placed = [i for i in g.instances if i.placement is not None]
-    units = g.placement_units or (max((i.placement[0] + i.placement[1] for i in placed), default=0))
+    units = g.placement_units or (max((i.placement.start + i.placement.size for i in placed), default=0))
     if not placed or not units:
         items = ", ".join(f"{i.profile} {'●' if i.used else '○'}" for i in g.instances)
         out.line(f"    instances {items}")
         return
     labels = {id(i): f"{i.profile} {'●' if i.used else '○'}" for i in placed}
-    unit_width = max(3, max(-(-(len(labels[id(i)]) + 2) // i.placement[1]) for i in placed))
-    by_start = {i.placement[0]: i for i in placed}
+    unit_width = max(3, max(-(-(len(labels[id(i)]) + 2) // i.placement.size) for i in placed))
+    by_start = {i.placement.start: i for i in placed}
     segments: list[tuple[str, str | None] | str] = ["    "]
     ruler = "    "
     pos = 0
@@ -437,10 +389,10 @@ def _render_slot_bar(out: _Out, g: GpuStatus) -> None:
             ruler += str(pos).ljust(unit_width)
             pos += 1
             continue
-        width = unit_width * inst.placement[1]
+        width = unit_width * inst.placement.size
         segments.append(("[" + labels[id(inst)].center(width - 2) + "]", "used" if inst.used else None))
         ruler += str(pos).ljust(width)
-        pos += inst.placement[1]
+        pos += inst.placement.size
     out.line(*segments)
     out.line((ruler.rstrip() + "  (placement units; ● in use, ○ free, · not carved)", "dim"))
     unplaced = [i for i in g.instances if i.placement is None]

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import HamiVersionChoice
 from migctl.cli.main import app
-from migctl.errors import ExitCode, InputError
+from migctl.errors import ExitCode
 
 if TYPE_CHECKING:
     from migctl.config.load import LoadedConfig
@@ -43,34 +44,6 @@ class ConfigKindChoice(str, Enum):
     node_config = "node-config"
 
 
-class HamiVersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
-def _report(results: list[LoadedConfig], strict: bool) -> dict[str, Any]:
-    diagnostics = []
-    for result in results:
-        for d in result.diagnostics:
-            item = d.to_dict()
-            item["file"] = result.source
-            diagnostics.append(item)
-    errors = sum(r.errors for r in results)
-    warnings = sum(r.warnings for r in results)
-    return {
-        "valid": errors == 0 and not (strict and warnings) and not any(r.unreadable for r in results),
-        "errors": errors,
-        "warnings": warnings,
-        "diagnostics": diagnostics,
-        "files": [
-            {
-                "file": r.source,
-                "configs": [{"kind": c.kind, "origin": c.origin, "hami_version": c.version} for c in r.configs],
-            }
-            for r in results
-        ],
-    }
 
 
 # --- text rendering ------------------------------------------------------------------------------
@@ -140,73 +113,6 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
         console.print(f"[bold red]invalid[/bold red]: {summary}{reason}")
 
 
-# --- inputs --------------------------------------------------------------------------------------
-def _read_stdin(kind: str, version: str) -> LoadedConfig:
-    from migctl.config.load import MAX_BYTES, load_bytes
-
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        raise InputError("'-' reads the config from stdin, but there is no stdin")
-    if sys.stdin.isatty():
-        from migctl.cli.output import warn
-
-        warn("reading the config from the terminal; end it with Ctrl-D")
-    try:
-        data = stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read stdin: {exc}") from exc
-    return load_bytes(data, name="<stdin>", kind=kind, hami_version=version)  # type: ignore[arg-type]
-
-
-def read_configmap(namespace: str | None, name: str | None, kubeconfig: str | None, context: str | None,
-                   kind: str = "device-config") -> tuple[str, dict[str, Any]]:
-    """``(NAMESPACE/NAME, data)`` of HAMi's ConfigMap, found like ``status`` finds it
-    (:func:`migctl.cluster.kube.find_config_map`: the chart's names and labels, any namespace unless given)."""
-    from migctl.cluster.kube import DEVICE_PLUGIN_CONFIG, SCHEDULER_DEVICE_CONFIG, find_config_map
-    from migctl.kube import connect
-
-    wanted = DEVICE_PLUGIN_CONFIG if kind == "node-config" else SCHEDULER_DEVICE_CONFIG
-    client = connect(kubeconfig, context)
-    try:
-        found = find_config_map(client, wanted, namespace=namespace, name=name)
-    finally:
-        client.close()
-    if found is None:
-        where = f"namespace {namespace}" if namespace else "any namespace"
-        default = f"{namespace or 'kube-system'}/{name or wanted.default_name}"
-        raise InputError(f"ConfigMap {default} not found, nor any other {wanted.what} in {where} "
-                         f"(named <release>{wanted.suffix} or labelled app.kubernetes.io/component={wanted.component},"
-                         f" with the key {wanted.key})",
-                         hint="choose it with --config-map NAMESPACE/NAME; kubectl get cm -A lists them")
-    meta = found.get("metadata") or {}
-    ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
-    sys.stderr.write(f"using ConfigMap {ref}\n")
-    data = found.get("data") if isinstance(found.get("data"), dict) else {}
-    return ref, dict(data)
-
-
-def _cluster_inputs(namespace: str | None, name: str | None, kubeconfig: str | None, context: str | None,
-                    kind: str, version: str) -> list[LoadedConfig]:
-    from migctl.config.diagnostics import diag
-    from migctl.config.load import DEVICE_CONFIG_KEY, NODE_CONFIG_KEY, LoadedConfig, load_text
-
-    ref, data = read_configmap(namespace, name, kubeconfig, context, kind)
-    keys = {"device-config": (DEVICE_CONFIG_KEY,), "node-config": (NODE_CONFIG_KEY,)}.get(
-        kind, (DEVICE_CONFIG_KEY, NODE_CONFIG_KEY))
-    present = [k for k in keys if k in data]
-    if not present:
-        wanted = " or ".join(repr(k) for k in keys)
-        return [LoadedConfig(f"configmap/{ref}", None, [], [
-            diag("configmap-key-missing", "", f"ConfigMap {ref} has no key {wanted}",
-                 f"data keys: {', '.join(sorted(data)) or 'none'}")])]
-    results = []
-    for key in present:
-        key_kind = "node-config" if key == NODE_CONFIG_KEY else "device-config"
-        results.append(load_text(str(data[key]), name=f"configmap/{ref}/{key}",
-                                 kind=key_kind, hami_version=version))  # type: ignore[arg-type]
-    return results
-
-
 @validate_app.command("config")
 def validate_config(
     files: Annotated[list[str] | None, typer.Argument(
@@ -247,8 +153,8 @@ def validate_config(
 
     Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable input, 3 cluster unreachable.
     """
+    from migctl.api import validate_config as validate
     from migctl.cli.output import progress, to_json, to_yaml
-    from migctl.config.load import load_path
 
     files = list(files or [])
     if not from_cluster and (namespace, name, config_map) != (None, None, None):
@@ -260,40 +166,32 @@ def validate_config(
         raise typer.BadParameter("give at least one FILE ('-' for stdin) or --from-cluster", param_hint="FILE")
     if files.count("-") > 1:
         raise typer.BadParameter("'-' (stdin) can be given once", param_hint="FILE")
+    if "-" in files and sys.stdin is not None and sys.stdin.isatty():
+        from migctl.cli.output import warn
 
-    kind_value, version_value = kind.value, hami_version.value
-    results: list[LoadedConfig] = []
+        warn("reading the config from the terminal; end it with Ctrl-D")
+
     with progress("validating", total=len(files) + int(from_cluster)) as bar:
-        for path in files:
-            bar.update(f"validating {path}")
-            if path == "-":
-                results.append(_read_stdin(kind_value, version_value))
-            else:
-                results.append(load_path(path, kind=kind_value, hami_version=version_value))  # type: ignore[arg-type]
-            bar.advance()
-        if from_cluster:
-            from migctl.cluster.kube import parse_config_map_ref
-
-            cm_namespace, cm_name = parse_config_map_ref(config_map or name, namespace)
-            bar.update("reading HAMi's ConfigMap from the cluster")
-            results.extend(_cluster_inputs(cm_namespace, cm_name, kubeconfig, context, kind_value, version_value))
+        def step(label: str) -> None:
+            bar.update(label)
             bar.advance()
 
-    report = _report(results, strict)
+        report = validate(files, from_cluster=from_cluster, namespace=namespace, configmap=config_map or name,
+                          kubeconfig=kubeconfig, context=context, kind=kind.value,  # type: ignore[arg-type]
+                          hami_version=hami_version.value, strict=strict, on_input=step)  # type: ignore[arg-type]
+
+    results = report.results
     if output is ValidateFormat.json:
-        sys.stdout.write(to_json(report))
+        sys.stdout.write(to_json(report.to_dict()))
     elif output is ValidateFormat.yaml:
-        sys.stdout.write(to_yaml(report))
+        sys.stdout.write(to_yaml(report.to_dict()))
     elif output is ValidateFormat.sarif:
-        from migctl import __version__
-        from migctl.config.sarif import to_sarif
-
-        sys.stdout.write(to_json(to_sarif(results, version=__version__, strict=strict)))
+        sys.stdout.write(to_json(report.to_sarif()))
     else:
-        _render_text(results, report, strict)
+        _render_text(results, report.to_dict(), strict)
     sys.stdout.flush()
 
-    if any(r.unreadable for r in results):
+    if report.unreadable:
         raise typer.Exit(int(ExitCode.USAGE))
-    if not report["valid"]:
+    if not report.valid:
         raise typer.Exit(int(ExitCode.FAILED))

@@ -1,4 +1,4 @@
-"""Codecs for the annotations HAMi writes on Nodes and Pods (``hami.md`` §2–3).
+"""Codecs for the annotations HAMi writes on Nodes and Pods (HAMi ``pkg/device/devices.go``, ``plugin/register.go``).
 
 Every decoder takes the annotation text and returns plain frozen dataclasses, or raises
 :class:`AnnotationError` with a message that says what is wrong. Callers (the cluster model) turn that
@@ -7,13 +7,13 @@ error into a warning on the node or pod; nothing here ever crashes on garbage.
 Formats covered:
 
 - node register ``hami.io/node-nvidia-register``: colon text (≤ v2.7, 7 or 9 fields per device),
-  JSON ``DeviceInfo`` list (v2.8+), JSON with ``migProfiles`` (v2.10+) — ``hami.md`` §2.2;
-- handshake ``hami.io/node-handshake``: ``Reported <go time>``, ``Requesting_<ts>``, ``Deleted_<ts>`` — §2.1;
-- node lock ``hami.io/mutex.lock``: ``<RFC3339>,<ns>,<pod>`` or a bare RFC3339 time — §2.1;
-- device cordon ``hami.io/device-cordon``: comma list of GPU UUIDs — §2.1;
+  JSON ``DeviceInfo`` list (v2.8+), JSON with ``migProfiles`` (v2.10+) — HAMi plugin/register.go RegisterInAnnotation;
+- handshake ``hami.io/node-handshake``: ``Reported <go time>``, ``Requesting_<ts>``, ``Deleted_<ts>`` — HAMi pkg/device/devices.go, node annotations;
+- node lock ``hami.io/mutex.lock``: ``<RFC3339>,<ns>,<pod>`` or a bare RFC3339 time — HAMi pkg/device/devices.go, node annotations;
+- device cordon ``hami.io/device-cordon``: comma list of GPU UUIDs — HAMi pkg/device/devices.go, node annotations;
 - pod devices ``hami.io/vgpu-devices-allocated`` / ``-to-allocate``: ``UUID,Type,mem,cores:`` per device,
-  ``;`` after each container, legacy ``GPU-…[t-s]`` MIG slot suffixes — §3;
-- MIG allocations ``hami.io/vgpu-mig-allocations`` (v2.10+) — §3;
+  ``;`` after each container, legacy ``GPU-…[t-s]`` MIG slot suffixes — HAMi pkg/device/devices.go EncodePodSingleDevice;
+- MIG allocations ``hami.io/vgpu-mig-allocations`` (v2.10+) — HAMi pkg/device/devices.go EncodePodSingleDevice;
 - the migctl node daemon's ``migctl.io/geometry-applied`` (JSON GPU → geometry text).
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from migctl import node_protocol
 
-# --- annotation keys (hami.md §2.1, §3) ---------------------------------------------------------------
+# --- annotation keys (HAMi pkg/device/devices.go, node annotations; HAMi pkg/device/devices.go EncodePodSingleDevice) ---
 
 NODE_REGISTER = "hami.io/node-nvidia-register"
 NODE_HANDSHAKE = "hami.io/node-handshake"
@@ -50,9 +50,9 @@ MIGCTL_GEOMETRY_STATE = node_protocol.STATE
 MIGCTL_GEOMETRY_APPLIED = node_protocol.APPLIED
 MIGCTL_GEOMETRY_MESSAGE = node_protocol.MESSAGE
 
-#: HAMi releases a node lock after ``--node-lock-timeout`` (default 5 minutes, hami.md §2.1).
+#: HAMi releases a node lock after ``--node-lock-timeout`` (default 5 minutes, HAMi pkg/device/devices.go, node annotations).
 NODE_LOCK_TIMEOUT = timedelta(minutes=5)
-#: The scheduler calls a ``Requesting_`` handshake stale after 60 seconds (hami.md §2.1).
+#: The scheduler calls a ``Requesting_`` handshake stale after 60 seconds (HAMi pkg/device/devices.go, node annotations).
 HANDSHAKE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -60,22 +60,22 @@ class AnnotationError(ValueError):
     """An annotation value that does not decode; the message says why (no key, no value dump)."""
 
 
-# --- node register (hami.md §2.2) ----------------------------------------------------------------------
+# --- node register (HAMi plugin/register.go RegisterInAnnotation) ----------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MigPlacement:
-    """``MigPlacement{start, size}`` in placement units (hami.md §2.2)."""
+    """``MigPlacement{start, size}`` in placement units (HAMi plugin/register.go RegisterInAnnotation)."""
 
     start: int
     size: int
 
     def overlaps(self, other: MigPlacement) -> bool:
-        """HAMi's overlap rule (hami.md §4.6): ``a.start < b.end and b.start < a.end``."""
+        """HAMi's overlap rule (HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate): ``a.start < b.end and b.start < a.end``."""
         return self.start < other.start + other.size and other.start < self.start + self.size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MigProfile:
     """One entry of ``migProfiles`` in a v2.10 register annotation (``MemoryMB`` etc. from NVML)."""
 
@@ -85,10 +85,15 @@ class MigProfile:
     slice_count: int
     placements: tuple[MigPlacement, ...] = ()
 
+    @property
+    def memory_mb(self) -> int:
+        """HAMi's field name (``MemoryMB``; the value is MiB, from NVML)."""
+        return self.memory_mib
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """HAMi's ``DeviceInfo`` as published by the device plugin (hami.md §2.2)."""
+    """HAMi's ``DeviceInfo`` as published by the device plugin (HAMi plugin/register.go RegisterInAnnotation)."""
 
     id: str
     index: int = 0
@@ -233,7 +238,7 @@ def _decode_device_json(raw: Any, i: int, profiles_seen: tuple[Any, tuple[MigPro
 
 
 def _decode_register_colon(text: str) -> RegisterAnnotation:
-    """``UUID,count,devmem,devcore,type,numa,health[,index,mode]:`` per device (hami.md §2.2 A)."""
+    """``UUID,count,devmem,devcore,type,numa,health[,index,mode]:`` per device (HAMi plugin/register.go RegisterInAnnotation)."""
     if ":" not in text:
         raise AnnotationError("neither a JSON list nor colon-separated device records")
     devices = []
@@ -277,7 +282,7 @@ def _decode_register_colon(text: str) -> RegisterAnnotation:
 
 
 def decode_node_register(text: str) -> RegisterAnnotation:
-    """Decode ``hami.io/node-nvidia-register`` in any generation (hami.md §2.2).
+    """Decode ``hami.io/node-nvidia-register`` in any generation (HAMi plugin/register.go RegisterInAnnotation).
 
     JSON is recognised by a leading ``[``; anything else is the ≤ v2.7 colon format. In JSON a missing
     ``health`` means *unhealthy* and a missing ``index``/``numa`` means 0, exactly as Go decodes it.
@@ -356,7 +361,7 @@ def encode_node_register_colon(devices: tuple[DeviceInfo, ...] | list[DeviceInfo
 
 
 def decode_node_score(text: str) -> dict[str, dict[str, int]]:
-    """``hami.io/node-nvidia-score`` (topology scores, hami.md §2.1): GPU -> {other GPU: score}."""
+    """``hami.io/node-nvidia-score`` (topology scores, HAMi pkg/device/devices.go, node annotations): GPU -> {other GPU: score}."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -380,7 +385,7 @@ def encode_node_score(scores: dict[str, dict[str, int]]) -> str:
     return json.dumps([{"uuid": u, "score": s} for u, s in scores.items()], separators=(",", ":"))
 
 
-# --- handshake and node lock (hami.md §2.1) -------------------------------------------------------------
+# --- handshake and node lock (HAMi pkg/device/devices.go, node annotations) ------------------------------
 
 HANDSHAKE_REPORTED = "reported"  # ≤ v2.7 device plugin
 HANDSHAKE_REQUESTING = "requesting"  # scheduler
@@ -495,7 +500,7 @@ def encode_device_cordon(uuids: frozenset[str] | set[str] | list[str]) -> str:
     return ",".join(sorted(uuids))
 
 
-# --- pod device strings (hami.md §3) -------------------------------------------------------------------
+# --- pod device strings (HAMi pkg/device/devices.go EncodePodSingleDevice) -------------------------------
 
 _MIG_SUFFIX = re.compile(r"^(?P<uuid>[^\[\]]*)\[(?P<t>-?\d+)-(?P<s>-?\d+)\]$")
 
@@ -588,7 +593,7 @@ def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | lis
     )
 
 
-# --- MIG allocations (v2.10, hami.md §3) ----------------------------------------------------------------
+# --- MIG allocations (v2.10, HAMi pkg/device/devices.go EncodePodSingleDevice) ---------------------------
 
 
 @dataclass(frozen=True)
@@ -681,7 +686,7 @@ def encode_mig_allocations(allocations: tuple[MigAllocation, ...] | list[MigAllo
     return json.dumps(out, separators=(",", ":"))
 
 
-# --- migctl node daemon protocol --------------------------------------------------------------------------
+# --- migctl node daemon protocol -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Which HAMi generation a node, and the cluster, runs (rules of ``hami.md`` §8 and §0).
+"""Which HAMi generation a node, and the cluster, runs (rules of HAMi v2.9.0 and v2.10.0 (PR #2378)).
 
 Generations as ``migctl`` names them:
 
@@ -91,7 +91,7 @@ def cluster_generation(generations: Iterable[str], config: Any = None) -> tuple[
         warnings.append(ClusterWarning(
             "mixed-generation",
             "nodes run both the v2.10+ (reservation) and the legacy (template) MIG design; a mixed scheduler "
-            "and device plugin can report no capacity or fail at Allocate (hami.md §5.2)",
+            "and device plugin can report no capacity or fail at Allocate (HAMi v2.10.0 plugin/register.go discoverMigProfiles)",
         ))
     elif LEGACY_JSON in seen and COLON in seen:
         generation = MIXED

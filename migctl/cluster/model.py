@@ -24,13 +24,13 @@ from migctl.cluster.codecs import (
     RegisterAnnotation,
 )
 from migctl.cluster.quantity import cpu_millis, memory_bytes
+from migctl.config.model import DEVICE_CONFIG_KEY as DEVICE_CONFIGMAP_KEY
 
 #: Annotation prefixes kept on nodes and pods; everything else (last-applied-configuration...) is dropped.
 KEPT_ANNOTATION_PREFIXES = ("hami.io/", "nvidia.com/", "migctl.io/")
 
-#: The scheduler's device ConfigMap (hami.md §1.1).
+#: The scheduler's device ConfigMap (HAMi charts/hami/templates/scheduler/device-configmap.yaml).
 DEVICE_CONFIGMAP_NAME = "hami-scheduler-device"
-DEVICE_CONFIGMAP_KEY = "device-config.yaml"
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-# --- nodes -------------------------------------------------------------------------------------------------
+# --- nodes -----------------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -176,12 +176,12 @@ class Node:
         )
 
 
-# --- pods --------------------------------------------------------------------------------------------------
+# --- pods ------------------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class ContainerResources:
-    """A container's name and resources, enough to rebuild HAMi's device requests (hami.md §4.2)."""
+    """A container's name and resources, enough to rebuild HAMi's device requests (HAMi pkg/device/nvidia/device.go GenerateResourceRequests)."""
 
     name: str
     requests: dict[str, str]
@@ -242,7 +242,7 @@ class Pod:
 
     @property
     def counts_for_usage(self) -> bool:
-        """In HAMi's pod cache: has ``hami.io/vgpu-node`` and is not Succeeded/Failed (hami.md §2.3)."""
+        """In HAMi's pod cache: has ``hami.io/vgpu-node`` and is not Succeeded/Failed (HAMi pkg/scheduler/scheduler.go getNodesUsage)."""
         return self.vgpu_node is not None and not self.terminal
 
     @property
@@ -320,7 +320,7 @@ class Pod:
         self.memory_request_bytes = max(init_mem, side_mem + app_mem)
 
 
-# --- the cluster ------------------------------------------------------------------------------------------
+# --- the cluster -----------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -386,7 +386,7 @@ class Cluster:
             meta = _mapping(obj.get("metadata"))
             data = _mapping(obj.get("data"))
             name = str(meta.get("name") or "")
-            # "{{release}}-scheduler-device": normally hami-scheduler-device (hami.md §1.1)
+            # "{{release}}-scheduler-device": normally hami-scheduler-device (HAMi charts/hami/templates/scheduler/device-configmap.yaml)
             if name.endswith("-scheduler-device") and DEVICE_CONFIGMAP_KEY in data:
                 if self.device_config_text is None:
                     self.device_config_text = str(data[DEVICE_CONFIGMAP_KEY])

@@ -15,6 +15,7 @@ from typing import Any
 
 from migctl.cluster import codecs, generation
 from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
+from migctl.hardware.geometry import Geometry
 from migctl.cluster.usage import (
     DESIGN_CURRENT,
     MODE_MIG,
@@ -31,7 +32,7 @@ class Instance:
 
     profile: str
     used: bool
-    placement: tuple[int, int] | None = None  # (start, size) in placement units, when known
+    placement: codecs.MigPlacement | None = None  # in placement units, when known
     slot: int | None = None  # legacy: index in the expanded geometry (the [t-s] slot)
     memory_mib: int | None = None
     core: int | None = None
@@ -41,7 +42,8 @@ class Instance:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"profile": self.profile, "used": self.used}
-        out["placement"] = None if self.placement is None else {"start": self.placement[0], "size": self.placement[1]}
+        out["placement"] = None if self.placement is None else {"start": self.placement.start,
+                                                                "size": self.placement.size}
         for key in ("slot", "memory_mib", "core", "pod", "mig_uuid", "runtime_ready"):
             value = getattr(self, key)
             if value is not None:
@@ -228,7 +230,7 @@ def _ago(now: datetime, at: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
-# --- building ---------------------------------------------------------------------------------------------
+# --- building --------------------------------------------------------------------------------------------
 
 
 def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only_node: str | None = None) -> ClusterStatus:
@@ -266,7 +268,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts: dict[Any, dict[str, list[tuple[int, int]]]] = {}  # solver results per (model, geometry)
+    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]] = {}  # solver results per (model, geometry)
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -301,7 +303,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
-    layouts: dict[Any, dict[str, list[tuple[int, int]]]],
+    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]],
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -364,7 +366,7 @@ def _node_status(
         if dev.mode == MODE_MIG and config is not None:
             nvidia = config.nvidia
             if usage.design == DESIGN_CURRENT:
-                covered = nvidia.allowlist_for(dev.type) is not None or bool(dev.mig_profiles)
+                covered = nvidia.allowlist_for(dev.type) is not None or bool(dev.profiles)
                 what = "migProfileAllowlist"
             else:
                 covered = nvidia.geometries_for(dev.type) is not None
@@ -408,7 +410,7 @@ def _node_status(
 
 
 def _allocation_problems(pod: Pod, node: str, now: datetime, warnings: list[ClusterWarning]) -> None:
-    """``hami.io/bind-phase``: ``failed``, or ``allocating`` for longer than the node-lock timeout (hami.md §3)."""
+    """``hami.io/bind-phase``: ``failed``, or ``allocating`` for longer than the node-lock timeout (HAMi pkg/device/devices.go EncodePodSingleDevice)."""
     phase = pod.annotations.get(codecs.POD_BIND_PHASE)
     if phase == "failed":
         warnings.append(ClusterWarning("allocation-failed", f"pod {pod.key}: the device plugin failed to allocate "
@@ -436,17 +438,8 @@ def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
     return cache[key]
 
 
-def _canonical(counts: dict[str, int], model: Any) -> str:
-    try:
-        from migctl.hardware.geometry import format_geometry
-
-        return format_geometry(counts, model)
-    except (ImportError, ValueError):
-        return ",".join(f"{name}:{count}" for name, count in counts.items())
-
-
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
-                layouts: dict[Any, dict[str, list[tuple[int, int]]]]) -> GpuStatus:
+                layouts: dict[Any, dict[str, list[codecs.MigPlacement]]]) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
@@ -474,33 +467,33 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
         return gpu
     legacy = dev.legacy_geometry()
     if legacy is not None:
-        gpu.geometry = _canonical(legacy, model)
-        gpu.geometry_template = dev.mig_usage.index
+        gpu.geometry = Geometry(legacy).format(model)
+        gpu.geometry_template = dev.mig_index
         gpu.instances = _legacy_instances(dev, model, layouts)
-    elif dev.mig_allocations_in_use or design == DESIGN_CURRENT:
+    elif dev.allocations or design == DESIGN_CURRENT:
         gpu.instances = [
             Instance(
-                profile=a.profile, used=True, placement=(a.placement.start, a.placement.size),
+                profile=a.profile, used=True, placement=a.placement,
                 memory_mib=_profile_memory(dev, a.profile), core=_profile_core(dev, a.profile), pod=a.pod,
                 mig_uuid=a.mig_uuid or None, runtime_ready=a.runtime_ready,
             )
-            for a in sorted(dev.mig_allocations_in_use, key=lambda a: a.placement.start)
+            for a in sorted(dev.allocations, key=lambda a: a.placement.start)
         ]
-        if gpu.placement_units is None and dev.mig_profiles:
-            gpu.placement_units = max((p.start + p.size for prof in dev.mig_profiles for p in prof.placements),
+        if gpu.placement_units is None and dev.profiles:
+            gpu.placement_units = max((p.start + p.size for prof in dev.profiles for p in prof.placements),
                                       default=None)
     return gpu
 
 
 def _profile_memory(dev: DeviceUsage, name: str) -> int | None:
-    for p in dev.mig_profiles:
+    for p in dev.profiles:
         if p.name == name:
             return p.memory_mib
     return None
 
 
 def _profile_core(dev: DeviceUsage, name: str) -> int | None:
-    for p in dev.mig_profiles:
+    for p in dev.profiles:
         if p.name == name:
             return p.core
     return None
@@ -509,16 +502,16 @@ def _profile_core(dev: DeviceUsage, name: str) -> int | None:
 def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> list[Instance]:
     """The expanded legacy geometry as instances, placed on the model's grid when the solver can.
 
-    HAMi never records where a legacy slot sits (hami.md §5.1: the slot index is assumed to equal NVML's
+    HAMi never records where a legacy slot sits (HAMi v2.9.0 plugin/server.go, nvidia-mig-parted: the slot index is assumed to equal NVML's
     MIG device index); the k-th slot of a profile is drawn at the k-th placement of that profile.
     """
     holders: dict[int, str] = {}
     for p in dev.pods:
         for t, s in p.mig_slots:
-            if t == dev.mig_usage.index:
+            if t == dev.mig_index:
                 holders.setdefault(s, p.pod)
     counts: dict[str, int] = {}
-    for slot in dev.mig_usage.usage_list:
+    for slot in dev.usage_list:
         counts[slot.name] = counts.get(slot.name, 0) + 1
     key = (id(model), tuple(sorted(counts.items())))
     placements = layouts.get(key)
@@ -526,7 +519,7 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
         placements = layouts[key] = _place(model, counts)
     taken: Counter[str] = Counter()
     out = []
-    for s, slot in enumerate(dev.mig_usage.usage_list):
+    for s, slot in enumerate(dev.usage_list):
         spots = placements.get(slot.name) or placements.get(_canonical_name(slot.name, model)) or []
         k = taken[slot.name]
         taken[slot.name] += 1
@@ -537,9 +530,9 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
     return out
 
 
-def _place(model: Any, counts: dict[str, int]) -> dict[str, list[tuple[int, int]]]:
+def _place(model: Any, counts: dict[str, int]) -> dict[str, list[codecs.MigPlacement]]:
     """Where the solver puts a geometry on an empty GPU: profile -> [(start, size)] by start."""
-    placements: dict[str, list[tuple[int, int]]] = {}
+    placements: dict[str, list[codecs.MigPlacement]] = {}
     if model is None:
         return placements
     try:
@@ -550,7 +543,7 @@ def _place(model: Any, counts: dict[str, int]) -> dict[str, list[tuple[int, int]
         return placements
     if solution.feasible:
         for placed in sorted(solution.placements, key=lambda p: p.start):
-            placements.setdefault(placed.profile, []).append((placed.start, placed.size))
+            placements.setdefault(placed.profile, []).append(codecs.MigPlacement(placed.start, placed.size))
     return placements
 
 

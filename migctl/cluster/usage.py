@@ -1,12 +1,12 @@
-"""Per-GPU usage rebuilt from pods the way HAMi's scheduler does it (``hami.md`` §2.3).
+"""Per-GPU usage rebuilt from pods the way HAMi's scheduler does it (HAMi pkg/scheduler/scheduler.go getNodesUsage).
 
 :class:`DeviceUsage` mirrors HAMi's ``device.DeviceUsage`` for both MIG generations, so that
 ``migctl simulate`` can run HAMi's ``Fit`` on exactly these structures:
 
-- legacy (v2.5–v2.9): ``mig_templates`` (the config's geometries for the GPU model, attached by the
-  first-substring rule) and ``mig_usage`` = ``MigInUse{Index, UsageList}``, expanded by
+- legacy (v2.5–v2.9): ``templates`` (the config's geometries for the GPU model, attached by the
+  first-substring rule), ``mig_index`` and ``usage_list`` (HAMi's ``MigInUse{Index, UsageList}``), expanded by
   :func:`platter_mig` (HAMi's ``PlatternMIG``) and marked from the pods' ``[t-s]`` suffixes;
-- current (v2.10+): ``mig_profiles`` (published by the device plugin) and ``mig_allocations_in_use``
+- current (v2.10+): ``profiles`` (published by the device plugin) and ``allocations``
   (from the pods' ``hami.io/vgpu-mig-allocations``).
 
 Everything is a plain mutable dataclass with a cheap ``copy()`` (simulate copies a node per candidate).
@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
 from migctl.cluster.model import ClusterWarning, Node, Pod
 from migctl.cluster.quantity import cpu_millis, memory_bytes
+from migctl.config.model import Geometry
+from migctl.hardware.geometry import Geometry as HwGeometry
 
 MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"
@@ -31,17 +33,6 @@ DESIGN_LEGACY = "legacy"  # knownMigGeometries, [t-s] slot suffixes (v2.5-v2.9)
 DESIGN_CURRENT = "current"  # migProfiles + hami.io/vgpu-mig-allocations (v2.10+)
 
 
-class MigTemplateLike(Protocol):
-    """``migctl.config.model.MigTemplate`` (or anything with these attributes)."""
-
-    name: str
-    memory: int
-    core: int
-    count: int
-
-
-#: One whole-GPU geometry from ``knownMigGeometries``: a list of templates.
-Geometry = Sequence[MigTemplateLike]
 #: Given a device type, the geometries HAMi attaches to it (or None when no model entry matches).
 TemplatesFor = Callable[[str], "Sequence[Geometry] | None"]
 
@@ -106,44 +97,53 @@ class PodOnDevice:
 
 @dataclass(slots=True)
 class DeviceUsage:
-    """HAMi's ``device.DeviceUsage`` for one GPU (``hami.md`` §2.3)."""
+    """HAMi's scheduler ``device.DeviceUsage`` for one GPU (HAMi ``pkg/device/devices.go``, v2.9.0 and v2.10.0).
+
+    The one GPU-usage type: ``migctl status`` rebuilds it from the pods, ``migctl simulate`` places pods
+    on it (``migctl.simulate.state.Gpu`` is this class). MIG state in both generations:
+
+    - legacy (v2.5-v2.9): ``templates`` (the config's ``knownMigGeometries`` for the model),
+      ``mig_index`` (the geometry in effect, -1 for none) and ``usage_list`` (HAMi's ``MigUsage.UsageList``,
+      one :class:`MigTemplateUsage` per instance, ``PlatternMIG`` order);
+    - current (v2.10+): ``profiles`` (``migProfiles`` of the register annotation) and ``allocations``
+      (``MigAllocationsInUse``).
+
+    ``pair_scores`` are topology scores to the node's other GPUs (``hami.io/node-nvidia-score``; shared,
+    never mutated); ``pods`` who uses the GPU (for display).
+    """
 
     id: str
     index: int
     count: int
     totalmem: int
     totalcore: int
-    used: int = 0
-    usedmem: int = 0
-    usedcores: int = 0
-    mode: str = MODE_HAMI_CORE
     type: str = ""
+    mode: str = MODE_HAMI_CORE
     numa: int = 0
     health: bool = True
     cordoned: bool = False
-    # legacy (v2.5-v2.9)
-    mig_templates: Sequence[Geometry] = ()
-    mig_usage: MigInUse = field(default_factory=MigInUse)
-    # current (v2.10+)
-    mig_profiles: tuple[MigProfile, ...] = ()
-    mig_allocations_in_use: list[MigAllocationUsage] = field(default_factory=list)
-    # for display
+    used: int = 0
+    usedmem: int = 0
+    usedcores: int = 0
+    # legacy MIG (v2.5-v2.9)
+    templates: Sequence[Geometry] = ()
+    mig_index: int = -1
+    usage_list: list[MigTemplateUsage] = field(default_factory=list)
+    # current MIG (v2.10+)
+    profiles: tuple[MigProfile, ...] = ()
+    allocations: list[MigAllocationUsage] = field(default_factory=list)
+    pair_scores: dict[str, int] = field(default_factory=dict)
     pods: list[PodOnDevice] = field(default_factory=list)
 
     def copy(self) -> DeviceUsage:
-        """An independent copy of the mutable usage (templates and profiles are shared, read-only)."""
+        """An independent copy of the mutable usage (templates, profiles, allocations and scores are shared,
+        read-only); simulate copies a GPU per placement attempt, so this stays cheap."""
         return DeviceUsage(
-            id=self.id, index=self.index, count=self.count, totalmem=self.totalmem, totalcore=self.totalcore,
-            used=self.used, usedmem=self.usedmem, usedcores=self.usedcores, mode=self.mode, type=self.type,
-            numa=self.numa, health=self.health, cordoned=self.cordoned,
-            mig_templates=self.mig_templates, mig_usage=self.mig_usage.copy(),
-            mig_profiles=self.mig_profiles,
-            mig_allocations_in_use=[
-                MigAllocationUsage(a.profile, a.placement, a.mig_uuid, a.gpu_instance_id, a.compute_instance_id,
-                                   a.runtime_ready, a.pod)
-                for a in self.mig_allocations_in_use
-            ],
-            pods=list(self.pods),
+            self.id, self.index, self.count, self.totalmem, self.totalcore, self.type, self.mode,
+            self.numa, self.health, self.cordoned, self.used, self.usedmem, self.usedcores,
+            self.templates, self.mig_index,
+            [MigTemplateUsage(s.name, s.memory, s.core, s.in_use) for s in self.usage_list],
+            self.profiles, list(self.allocations), self.pair_scores, list(self.pods),
         )
 
     @property
@@ -151,13 +151,43 @@ class DeviceUsage:
         return self.mode == MODE_MIG
 
     def legacy_geometry(self) -> dict[str, int] | None:
-        """The legacy geometry in effect (template ``mig_usage.index`` expanded), or None when none is."""
-        if not self.mig_usage.usage_list:
+        """The legacy geometry in effect as profile counts, or None when none is."""
+        if not self.usage_list:
             return None
         counts: dict[str, int] = {}
-        for slot in self.mig_usage.usage_list:
+        for slot in self.usage_list:
             counts[slot.name] = counts.get(slot.name, 0) + 1
         return counts
+
+    def geometry(self) -> HwGeometry | None:
+        """The legacy geometry in effect as a value (larger profiles first), or None when none is."""
+        if self.mig_index < 0:
+            return None
+        counts = self.legacy_geometry()
+        return None if counts is None else HwGeometry(counts)
+
+    def geometry_text(self) -> str | None:
+        """The canonical text of :meth:`geometry` (for output), or None."""
+        geometry = self.geometry()
+        return None if geometry is None else str(geometry)
+
+    # HAMi's Go field names, as read-only views of the fields above
+    @property
+    def mig_templates(self) -> Sequence[Geometry]:
+        return self.templates
+
+    @property
+    def mig_usage(self) -> MigInUse:
+        """``MigUsage{Index, UsageList}`` (the list is this GPU's own, not a copy)."""
+        return MigInUse(max(self.mig_index, 0), self.usage_list)
+
+    @property
+    def mig_profiles(self) -> tuple[MigProfile, ...]:
+        return self.profiles
+
+    @property
+    def mig_allocations_in_use(self) -> list[MigAllocationUsage]:
+        return self.allocations
 
 
 @dataclass(slots=True)
@@ -194,7 +224,7 @@ class NodeUsage:
 def platter_mig(templates: Sequence[Geometry], index: int) -> MigInUse:
     """HAMi's ``PlatternMIG``: geometry ``index`` flattened in order, each entry repeated ``count`` times.
 
-    ``[1g.5gb×1, 2g.10gb×3]`` -> slots ``[1g, 2g, 2g, 2g]`` (hami.md §2.3). Raises IndexError for a bad index.
+    ``[1g.5gb×1, 2g.10gb×3]`` -> slots ``[1g, 2g, 2g, 2g]`` (HAMi pkg/scheduler/scheduler.go getNodesUsage). Raises IndexError for a bad index.
     """
     if not 0 <= index < len(templates):
         raise IndexError(index)
@@ -294,7 +324,7 @@ def templates_from_config(config: Any) -> TemplatesFor | None:
 
 
 def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:
-    """Which MIG design the node's records follow (hami.md §8); None without MIG evidence."""
+    """Which MIG design the node's records follow (HAMi v2.9.0 and v2.10.0 (PR #2378)); None without MIG evidence."""
     if node.register is not None and node.register.has_mig_profiles:
         return DESIGN_CURRENT
     legacy = False
@@ -305,11 +335,11 @@ def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:
     if legacy:
         return DESIGN_LEGACY
     if any(d.mode == MODE_MIG for d in node.devices):
-        return DESIGN_LEGACY  # a v2.10 plugin always publishes migProfiles for its mig GPUs (hami.md §2.2)
+        return DESIGN_LEGACY  # a v2.10 plugin always publishes migProfiles for its mig GPUs (HAMi plugin/register.go RegisterInAnnotation)
     return None
 
 
-# --- the rebuild ------------------------------------------------------------------------------------------
+# --- the rebuild -----------------------------------------------------------------------------------------
 
 
 def build_node_usage(
@@ -337,7 +367,7 @@ def build_node_usage(
             DeviceUsage(
                 id=info.id, index=info.index, count=info.count, totalmem=info.devmem, totalcore=info.devcore,
                 mode=info.mode, type=info.type, numa=info.numa, health=info.health,
-                cordoned=info.id in node.cordoned, mig_templates=templates, mig_profiles=info.mig_profiles,
+                cordoned=info.id in node.cordoned, templates=templates, profiles=info.mig_profiles,
             )
         )
     by_id = {d.id: d for d in usage.devices}
@@ -383,7 +413,7 @@ def build_node_usage(
                     continue
                 a = allocations[entry.uuid].pop(0)
                 held = MigAllocationUsage.from_allocation(a, pod.key)
-                dev.mig_allocations_in_use.append(held)
+                dev.allocations.append(held)
                 on_device.mig_instances.append(held)
             elif dev.mode == MODE_MIG and usage.design == DESIGN_CURRENT:
                 dev.health = False
@@ -407,7 +437,7 @@ def build_node_usage(
             else:
                 for a in left:
                     held = MigAllocationUsage.from_allocation(a, pod.key)
-                    dev.mig_allocations_in_use.append(held)
+                    dev.allocations.append(held)
                     for p in dev.pods:
                         if p.pod == pod.key:
                             p.mig_instances.append(held)
@@ -430,29 +460,30 @@ def _mark_legacy_slot(
         warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on hami-core GPU {dev.id}; "
                                  "HAMi marks the GPU unhealthy", pod, dev.id)
         return
-    if not dev.mig_usage.usage_list:
-        if not dev.mig_templates:
+    if not dev.usage_list:
+        if not dev.templates:
             warn("config-missing-model", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id} but no "
                                          f"knownMigGeometries entry covers {dev.type!r}", pod, dev.id)
             return
         try:
-            dev.mig_usage = platter_mig(dev.mig_templates, t)
+            expanded = platter_mig(dev.templates, t)
         except IndexError:
             warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id} but the config has "
-                                     f"only {len(dev.mig_templates)} geometries for {dev.type!r} "
+                                     f"only {len(dev.templates)} geometries for {dev.type!r} "
                                      "(HAMi v2.9.0 panics on this)", pod, dev.id)
             return
-    elif t != dev.mig_usage.index:
+        dev.mig_index, dev.usage_list = expanded.index, expanded.usage_list
+    elif t != dev.mig_index:
         warn("gpu-disagreement", f"pod {pod.key} holds slot [{t}-{s}] of geometry {t} on {dev.id}, but other pods "
-                                 f"hold geometry {dev.mig_usage.index}", pod, dev.id)
-    if 0 <= s < len(dev.mig_usage.usage_list):
-        if dev.mig_usage.usage_list[s].in_use:
+                                 f"hold geometry {dev.mig_index}", pod, dev.id)
+    if 0 <= s < len(dev.usage_list):
+        if dev.usage_list[s].in_use:
             warn("gpu-disagreement", f"MIG slot [{t}-{s}] on {dev.id} is held by more than one pod "
                                      f"(the last is {pod.key})", pod, dev.id)
-        dev.mig_usage.usage_list[s].in_use = True
+        dev.usage_list[s].in_use = True
     else:
         warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id}, outside the "
-                                 f"{len(dev.mig_usage.usage_list)} slots of geometry {dev.mig_usage.index} "
+                                 f"{len(dev.usage_list)} slots of geometry {dev.mig_index} "
                                  "(HAMi v2.9.0 panics on this)", pod, dev.id)
 
 

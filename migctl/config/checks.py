@@ -1,16 +1,18 @@
 """Semantic checks of a device-config and of the device plugin's node config.
 
 Each check reads the raw parsed document (so every finding has an exact JSON Pointer) and is defensive
-about shapes the JSON Schema already reported. Facts come from ``hami.md``:
+about shapes the JSON Schema already reported. Facts come from HAMi's sources:
 
-- §1.1 ``validateConfig``: every vendor section empty is fatal (``config-empty``);
-- §1.3 ``resourceCountName`` effectively required; the device plugin dereferences ``deviceSplitCount``,
-  ``deviceMemoryScaling``, ``deviceCoreScaling`` and ``libCudaLogLevel`` without a nil check;
-- §1.4 legacy geometries: first-substring model match, template selection "first geometry, first entry
-  with memory >= request" (§4.5), the ``[t-s]`` slot-index bug (§4.5, PR #2513), ``core`` defaulting to 0;
-- §1.5 allowlist: HAMi's own name rule, only the ``<N>g`` prefix picks the NVML profile;
-- §1.6 ``nodeconfig`` belongs to ConfigMap ``hami-device-plugin`` (``config.json``), ``migstrategy`` is dead;
-- §1.7 the checklist these checks implement.
+- ``validateConfig`` (HAMi ``pkg/scheduler/config/config.go``): every vendor section empty is fatal (``config-empty``);
+- ``NvidiaConfig`` (HAMi ``pkg/device/nvidia/device.go``): ``resourceCountName`` effectively required; the device
+  plugin dereferences ``deviceSplitCount``,
+- legacy ``knownMigGeometries`` (HAMi v2.9.0 ``pkg/device/devices.go``): first-substring model match, template
+  selection "first geometry, first entry with memory >= request" (v2.9.0 ``pkg/device/nvidia/device.go``), the
+  ``[t-s]`` slot-index bug (HAMi PR #2513), ``core`` defaulting to 0;
+- ``migProfileAllowlist`` (HAMi v2.10.0 ``pkg/device/devices.go``): HAMi's own name rule, only the ``<N>g`` prefix
+  picks the NVML profile;
+- ``nodeconfig`` belongs to the device plugin's ConfigMap ``hami-device-plugin`` (``config.json``), ``migstrategy``
+  is dead.
 
 Hardware facts (profile names, maximum counts, placements, memory) come from the catalogue and the exact
 placement solver (``migctl.hardware``).
@@ -32,13 +34,13 @@ if TYPE_CHECKING:
 HamiVersion = Literal["auto", "2.9", "2.10"]
 
 PLUGIN_POINTER_FIELDS = ("deviceSplitCount", "deviceMemoryScaling", "deviceCoreScaling", "libCudaLogLevel")
-# hami.md §1.5: profileNameToGIProfileID knows only these prefixes.
+# HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles: profileNameToGIProfileID knows only these prefixes.
 HAMI_SLICE_PREFIXES = ("1g", "2g", "3g", "4g", "6g", "7g", "8g")
 _LEGACY = "knownMigGeometries"
 _ALLOW = "migProfileAllowlist"
 
 
-# --- models ------------------------------------------------------------------------------------
+# --- models ----------------------------------------------------------------------------------------------
 def _whole_token(needle: str, haystack: str) -> bool:
     start = haystack.find(needle)
     while start >= 0:
@@ -122,7 +124,7 @@ def _catalogue_findings(path: str, text: str, resolved: ModelTargets) -> list[Di
 
 
 def _shadow_findings(path: str, text: str, resolved: ModelTargets, per_entry: list[list[str]], i: int) -> list[Diagnostic]:
-    """GPUs this string is meant for are taken by an earlier entry (hami.md §1.4, first substring match wins).
+    """GPUs this string is meant for are taken by an earlier entry (HAMi v2.9.0 pkg/device/devices.go knownMigGeometries, first substring match wins).
 
     A specific entry before a generic one ("A100-SXM4-40GB" then "A100") is a sound order, so this reports
     only when an earlier string is part of this one (``"H20"`` before ``"H200 NVL"``) or no GPU is left for it.
@@ -196,7 +198,7 @@ def _model_checks(catalogue: Catalogue, base: str, entries: list[Any]) -> tuple[
     return out, targets_per_entry
 
 
-# --- legacy knownMigGeometries -------------------------------------------------------------------
+# --- legacy knownMigGeometries ---------------------------------------------------------------------------
 def _resolve_on(model: GpuModel, name: str, path: str, *, legacy: bool, out: list[Diagnostic],
                 reported: set[tuple[str, str, str]]) -> Profile | None:
     from migctl.hardware.profile_name import parse_profile_name
@@ -228,7 +230,7 @@ def _resolve_on(model: GpuModel, name: str, path: str, *, legacy: bool, out: lis
 
 
 def _legacy_order_checks(base: str, geometries: list[Any]) -> list[Diagnostic]:
-    """Template-selection order (hami.md §4.5): first geometry, then first entry, with memory >= request."""
+    """Template-selection order (HAMi v2.9.0 pkg/device/nvidia/device.go): first geometry, then first entry, with memory >= request."""
     out: list[Diagnostic] = []
     best_before = -1  # largest memory of any earlier geometry
     best_index = -1
@@ -280,7 +282,7 @@ def _legacy_order_checks(base: str, geometries: list[Any]) -> list[Diagnostic]:
 
 
 def _split_count_checks(base: str, geometries: list[Any], split: Any) -> list[Diagnostic]:
-    """hami.md §4.5: the templates decide the slots, but ``Count <= Used`` still caps a GPU at deviceSplitCount."""
+    """HAMi v2.9.0 pkg/device/nvidia/device.go: the templates decide the slots, but ``Count <= Used`` still caps a GPU at deviceSplitCount."""
     if not isinstance(split, int) or isinstance(split, bool) or split < 1:
         return []
     out = []
@@ -347,7 +349,7 @@ def _geometry_on_model(model: GpuModel, gpath: str, g: int, geometry: list[Any],
 
 
 def _core_checks(base: str, i: int, geometries: list[Any]) -> list[Diagnostic]:
-    """hami.md §1.4: ``core`` absent is 0, so HAMi accounts no cores to the instance (one finding per entry)."""
+    """HAMi v2.9.0 pkg/device/devices.go knownMigGeometries: ``core`` absent is 0, so HAMi accounts no cores to the instance (one finding per entry)."""
     templates = [(child(base, g, t), template) for g, geometry in enumerate(geometries) if isinstance(geometry, list)
                  for t, template in enumerate(geometry) if isinstance(template, dict)]
     missing = [path for path, template in templates if "core" not in template]
@@ -380,7 +382,7 @@ def _legacy_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnos
     return out
 
 
-# --- v2.10 migProfileAllowlist --------------------------------------------------------------------
+# --- v2.10 migProfileAllowlist ---------------------------------------------------------------------------
 def _allowlist_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diagnostic]:
     from migctl.hardware.profile_name import parse_profile_name
 
@@ -427,13 +429,13 @@ def _allowlist_checks(catalogue: Catalogue, nvidia: dict[str, Any]) -> list[Diag
                     out.append(diag("profile-variant-collapsed", path,
                                     f"{name!r} is a variant profile on {model.key} ({profile.nvml_profile}); HAMi v2.10 "
                                     f"creates the plain {profile.compute_slices}-slice profile{becomes} under this name",
-                                    "list the plain profile instead; HAMi cannot select variants (hami.md §1.5)"))
+                                    "list the plain profile instead; HAMi cannot select variants (HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles)"))
     return out
 
 
-# --- node config -------------------------------------------------------------------------------
+# --- node config -----------------------------------------------------------------------------------------
 def node_entry_checks(entries: Any, base: str) -> list[Diagnostic]:
-    """Names present and unique, the dead ``migstrategy`` (hami.md §1.6). Keys are already normalised."""
+    """Names present and unique, the dead ``migstrategy`` (HAMi device-plugin ConfigMap config.json). Keys are already normalised."""
     out: list[Diagnostic] = []
     if not isinstance(entries, list):
         return out
@@ -507,7 +509,7 @@ def _remap(diagnostics: Iterable[Diagnostic], paths: dict[str, str]) -> list[Dia
 
 
 def check_node_config(document: Any) -> list[Diagnostic]:
-    """Lint the device plugin's ``config.json`` (``hami.md §1.6``); keys match case-insensitively."""
+    """Lint the device plugin's ``config.json`` (HAMi device-plugin ConfigMap config.json); keys match case-insensitively."""
     if not isinstance(document, dict):
         return [diag("document-type", "", "the node config must be a JSON object like {\"nodeconfig\": [...]}")]
     defs = device_config_schema()["$defs"]
@@ -518,7 +520,7 @@ def check_node_config(document: Any) -> list[Diagnostic]:
     return _remap(found, paths)
 
 
-# --- the device-config --------------------------------------------------------------------------
+# --- the device-config -----------------------------------------------------------------------------------
 def _flat_geometry_checks(nvidia: dict[str, Any]) -> tuple[list[Diagnostic], list[str]]:
     out: list[Diagnostic] = []
     suppressed: list[str] = []

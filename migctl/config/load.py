@@ -2,9 +2,9 @@
 
 A file may hold (any number of YAML documents, each):
 
-- a raw ``device-config.yaml`` (``hami.md §1.1``);
+- a raw ``device-config.yaml`` (HAMi charts/hami/templates/scheduler/device-configmap.yaml);
 - a ``ConfigMap`` with key ``device-config.yaml`` (``hami-scheduler-device``) and/or ``config.json``
-  (``hami-device-plugin``, the node config of ``hami.md §1.6``), also a ``v1 List`` of them as
+  (``hami-device-plugin``, the node config of HAMi device-plugin ConfigMap config.json), also a ``v1 List`` of them as
   ``kubectl get cm -o yaml`` prints it; other Kubernetes objects (a ``helm template`` render) are skipped;
 - the device plugin's node config JSON itself (``{"nodeconfig": [...]}``).
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from migctl.config.checks import HamiVersion, check_device_config, check_node_config, sort_key
 from migctl.config.diagnostics import CODES, Diagnostic, Severity, diag, pointer
-from migctl.config.model import VENDOR_SECTIONS, DeviceConfig, NodeConfigFile
+from migctl.config.model import DEVICE_CONFIG_KEY, VENDOR_SECTIONS, DeviceConfig, NodeConfigFile
 from migctl.config.yaml_source import Limits, Position, YamlDocument, parse_yaml, yaml_lines
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 ConfigKind = Literal["auto", "device-config", "node-config"]
-DEVICE_CONFIG_KEY = "device-config.yaml"
 NODE_CONFIG_KEY = "config.json"
 MAX_BYTES = Limits().max_bytes
 
@@ -135,6 +134,18 @@ class LoadedConfig:
     def warnings(self) -> int:
         return sum(1 for d in self.diagnostics if d.severity is Severity.warning)
 
+    def problem(self) -> str | None:
+        """Why no device-config could be read from this input (one sentence naming file and line), or None."""
+        if self.config is not None:
+            return None
+        first = next((d for d in self.diagnostics if d.severity is Severity.error), None)
+        if first is None:
+            return f"{self.source}: no device-config found"
+        where = self.source + (f" line {first.line}" if first.line else "")
+        if first.code == "yaml-syntax":
+            return f"{where}: device-config.yaml is not valid YAML: {first.message}"
+        return f"{where}: {first.message}"
+
     @property
     def unreadable(self) -> bool:
         """The input could not be read at all (exit code 2 rather than 1)."""
@@ -146,8 +157,10 @@ class LoadedConfig:
 
 
 class _Context:
-    def __init__(self, name: str, text: str, kind: ConfigKind, version: HamiVersion, catalogue: Catalogue | None) -> None:
+    def __init__(self, name: str, text: str, kind: ConfigKind, version: HamiVersion, catalogue: Catalogue | None,
+                 lint: bool = True) -> None:
         self.name = name
+        self.lint = lint
         self.text = text
         self._lines: list[str] | None = None
         self.kind = kind
@@ -188,6 +201,11 @@ def _is_node_config(value: Any) -> bool:
 
 def _check_config(ctx: _Context, kind: Literal["device-config", "node-config"], value: Any, origin: str,
                   doc: YamlDocument | None, embedding: Embedding) -> None:
+    if not ctx.lint:  # read only: the model as HAMi sees it, no findings
+        model: Any = NodeConfigFile if kind == "node-config" else DeviceConfig
+        config_only = model.from_dict(value) if isinstance(value, dict) else None
+        ctx.result.configs.append(FoundConfig(kind, origin, value, config_only, [], None))
+        return
     if kind == "node-config":
         found = check_node_config(value)
         config: Any = NodeConfigFile.from_dict(value) if isinstance(value, dict) else None
@@ -265,7 +283,7 @@ def _configmap(ctx: _Context, doc: YamlDocument, value: dict[str, Any], base: st
             expected = NODE_CONFIG_KEY
         if expected is not None:
             where = base + pointer("data") if "data" in value else base
-            ctx.add(_locate([diag("configmap-key-missing", where, f"ConfigMap {name} has no key {expected!r}",
+            ctx.add(_locate([diag("configmap-key-missing", where, f"ConfigMap {name} has no data key {expected!r}",
                                   f"HAMi reads {expected!r}; data keys here: {', '.join(map(str, data)) or 'none'}",
                                   at_key=True)], doc, IDENTITY))
         return
@@ -307,9 +325,13 @@ def _document(ctx: _Context, doc: YamlDocument, value: Any, base: str, origin: s
 
 
 def load_text(text: str, *, name: str = "<text>", kind: ConfigKind = "auto", hami_version: HamiVersion = "auto",
-              catalogue: Catalogue | None = None) -> LoadedConfig:
-    """Lint every config in ``text`` (the contents of the file called ``name``); never raises for any input."""
-    ctx = _Context(name, text, kind, hami_version, catalogue)
+              catalogue: Catalogue | None = None, lint: bool = True) -> LoadedConfig:
+    """Lint every config in ``text`` (the contents of the file called ``name``); never raises for any input.
+
+    ``lint=False`` only reads: the configs and the problems that stop reading them (syntax, shape,
+    a ConfigMap without its key), none of the schema or hardware checks (``migctl status``).
+    """
+    ctx = _Context(name, text, kind, hami_version, catalogue, lint)
     if name.lower().endswith(".json"):
         if kind == "auto":
             _json_file(ctx, text)
@@ -390,14 +412,14 @@ def decode_text(data: bytes) -> tuple[str | None, Diagnostic | None]:
 
 
 def load_bytes(data: bytes, *, name: str = "<bytes>", kind: ConfigKind = "auto", hami_version: HamiVersion = "auto",
-               catalogue: Catalogue | None = None) -> LoadedConfig:
+               catalogue: Catalogue | None = None, lint: bool = True) -> LoadedConfig:
     if len(data) > MAX_BYTES:
         return _unreadable(name, "input-too-large", f"the input is larger than {MAX_BYTES // (1024 * 1024)} MB; not read",
                            "a device-config is a few kilobytes; check the file is the one you meant")
     text, problem = decode_text(data)
     if problem is not None:
         return LoadedConfig(name, None, [], [problem])
-    return load_text(text or "", name=name, kind=kind, hami_version=hami_version, catalogue=catalogue)
+    return load_text(text or "", name=name, kind=kind, hami_version=hami_version, catalogue=catalogue, lint=lint)
 
 
 def read_limited(path: Path) -> tuple[bytes | None, Diagnostic | None]:
@@ -416,26 +438,30 @@ def read_limited(path: Path) -> tuple[bytes | None, Diagnostic | None]:
 
 
 def load_path(path: str | os.PathLike[str], *, kind: ConfigKind = "auto", hami_version: HamiVersion = "auto",
-              catalogue: Catalogue | None = None) -> LoadedConfig:
+              catalogue: Catalogue | None = None, lint: bool = True) -> LoadedConfig:
     """Read and lint one file (bounded to 10 MB); an unreadable file is a diagnostic, never an exception."""
     path = Path(path)
     data, problem = read_limited(path)
     if problem is not None:
         return LoadedConfig(str(path), None, [], [problem])
-    return load_bytes(data or b"", name=str(path), kind=kind, hami_version=hami_version, catalogue=catalogue)
+    return load_bytes(data or b"", name=str(path), kind=kind, hami_version=hami_version, catalogue=catalogue,
+                      lint=lint)
 
 
 def load_device_config(source: str | bytes | os.PathLike[str], *, name: str | None = None, kind: ConfigKind = "auto",
-                       hami_version: HamiVersion = "auto", catalogue: Catalogue | None = None) -> LoadedConfig:
+                       hami_version: HamiVersion = "auto", catalogue: Catalogue | None = None,
+                       lint: bool = True) -> LoadedConfig:
     """Load and lint a device-config: a :class:`~pathlib.Path` is read, ``bytes``/``str`` are the contents.
 
     ``result.config`` is the first device-config as HAMi would use it (:class:`DeviceConfig`), or None;
     ``result.diagnostics`` every finding with its position in the input.
     """
     if isinstance(source, os.PathLike):
-        return load_path(source, kind=kind, hami_version=hami_version, catalogue=catalogue)
+        return load_path(source, kind=kind, hami_version=hami_version, catalogue=catalogue, lint=lint)
     if isinstance(source, bytes):
-        return load_bytes(source, name=name or "<bytes>", kind=kind, hami_version=hami_version, catalogue=catalogue)
-    return load_text(source, name=name or "<text>", kind=kind, hami_version=hami_version, catalogue=catalogue)
+        return load_bytes(source, name=name or "<bytes>", kind=kind, hami_version=hami_version, catalogue=catalogue,
+                          lint=lint)
+    return load_text(source, name=name or "<text>", kind=kind, hami_version=hami_version, catalogue=catalogue,
+                     lint=lint)
 
 

@@ -4,15 +4,15 @@ This model is lenient on purpose: it reads what HAMi's parser would take and ign
 simulator works from the config HAMi actually runs with. It never reports problems; the linter
 (:mod:`migctl.config.checks`) does that from the raw document.
 
-Facts (``hami.md``):
+Facts (HAMi):
 
-- §1.3 the ``nvidia:`` fields, their zero values when absent and the built-in defaults
+- ``NvidiaConfig`` (HAMi ``pkg/device/nvidia/device.go``): the ``nvidia:`` fields, their zero values when absent and the built-in defaults
   (``config.InitDefaultDevices``) that :meth:`DeviceConfig.hami_defaults` returns;
-- §1.4 legacy ``knownMigGeometries`` (v2.5-v2.9): a list of ``{models, allowedGeometries}``, each
+- legacy ``knownMigGeometries`` (v2.5-v2.9; HAMi v2.9.0 ``pkg/device/devices.go``): a list of ``{models, allowedGeometries}``, each
   geometry a list of templates ``{name, memory, core, count}``, matched by the first entry with a
   model string that is a substring of the device type;
-- §1.5 ``migProfileAllowlist`` (v2.10): ``{models, profiles}``, the same first-substring rule;
-- §1.6 the node config JSON (``hami-device-plugin``/``config.json``): ``nodeconfig`` entries matched by
+- ``migProfileAllowlist`` (v2.10; HAMi v2.10.0 ``pkg/device/devices.go`` AllowedMigProfiles): ``{models, profiles}``, the same first-substring rule;
+- the device plugin's node config JSON (``hami-device-plugin``/``config.json``): ``nodeconfig`` entries matched by
   exact node name, every matching entry applied in order, keys case-insensitive (Go ``encoding/json``).
 """
 
@@ -21,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+#: The ConfigMap key HAMi reads its scheduler device config from (``hami-scheduler-device``).
+DEVICE_CONFIG_KEY = "device-config.yaml"
 
 __all__ = [
     "DeviceConfig",
@@ -33,7 +36,7 @@ __all__ = [
     "VENDOR_SECTIONS",
 ]
 
-# hami.md §1.2: the top-level sections of config.Config (biren is HEAD only).
+# HAMi pkg/scheduler/config/config.go Config: the top-level sections of config.Config (biren is HEAD only).
 VENDOR_SECTIONS = (
     "nvidia", "metax", "hygon", "cambricon", "mthreads", "iluvatars", "enflame", "kunlun",
     "awsneuron", "amd", "vastai", "biren", "vnpus",
@@ -92,7 +95,7 @@ def _map(value: Any) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class MigTemplate:
-    """One line of a legacy geometry: ``count`` instances of profile ``name`` (``hami.md §1.4``).
+    """One line of a legacy geometry: ``count`` instances of profile ``name`` (HAMi v2.9.0 pkg/device/devices.go knownMigGeometries).
 
     ``memory`` (MiB) drives template selection; ``core`` (percent) is what HAMi accounts as used.
     """
@@ -165,7 +168,7 @@ class MigAllowlistEntry:
         return {"models": list(self.models), "profiles": list(self.profiles)}
 
 
-# YAML key -> (attribute, reader) for the scalar fields of NvidiaConfig (hami.md §1.3).
+# YAML key -> (attribute, reader) for the scalar fields of NvidiaConfig (HAMi pkg/device/nvidia/device.go NvidiaConfig).
 _NVIDIA_FIELDS: dict[str, tuple[str, Any]] = {
     "resourceCountName": ("resource_count_name", _str),
     "resourceMemoryName": ("resource_memory_name", _str),
@@ -238,7 +241,7 @@ class NvidiaConfig:
     def geometries_for(self, device_type: str) -> MigGeometryEntry | None:
         """The legacy entry HAMi uses for a GPU of this type: the first with a model string contained in it.
 
-        ``device_type`` is the type HAMi registers (the NVML name, ``hami.md §2.2``); the match is
+        ``device_type`` is the type HAMi registers (the NVML name, HAMi ``plugin/register.go`` RegisterInAnnotation); the match is
         case-sensitive and reproduces HAMi's pitfalls (``"H20"`` also matches ``"NVIDIA H200"``).
         """
         for entry in self.known_mig_geometries:
@@ -272,7 +275,7 @@ class DeviceConfig:
 
     @classmethod
     def hami_defaults(cls) -> DeviceConfig:
-        """HAMi's built-in defaults (``config.InitDefaultDevices``, ``hami.md §1.3``): no MIG config."""
+        """HAMi's built-in defaults (``config.InitDefaultDevices``, HAMi ``pkg/device/nvidia/device.go``): no MIG config."""
         return cls(
             nvidia=NvidiaConfig(
                 resource_count_name="nvidia.com/gpu",
@@ -316,7 +319,7 @@ _NODE_FIELDS: dict[str, tuple[str, Any]] = {
 
 @dataclass(frozen=True)
 class NodeConfigEntry:
-    """One ``nodeconfig`` entry of the device plugin's config.json (``hami.md §1.6``)."""
+    """One ``nodeconfig`` entry of the device plugin's config.json (HAMi device-plugin ConfigMap config.json)."""
 
     name: str = ""
     operating_mode: str = ""

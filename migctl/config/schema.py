@@ -4,7 +4,7 @@ The schema ships inside the package (``migctl/config/schemas`` is the repository
 linter and editors use the same file. Schema errors become diagnostics with stable codes:
 
 - ``additionalProperties`` -> ``unknown-key`` (or ``key-wrong-case``), with a did-you-mean hint: HAMi's
-  parser ignores unknown keys (``hami.md §1.1``), so these are warnings;
+  parser ignores unknown keys (HAMi charts/hami/templates/scheduler/device-configmap.yaml), so these are warnings;
 - ``type`` -> ``wrong-type`` (HAMi exits: "cannot unmarshal"), ``enum`` -> ``invalid-value``,
   ``minimum``/``maximum`` -> ``out-of-range``, ``required`` -> ``missing-field``, ``minItems`` -> ``empty-list``,
   a profile-name ``pattern`` -> ``profile-name-syntax``.

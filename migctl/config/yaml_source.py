@@ -10,7 +10,7 @@ stream, without recursion, and stops with one diagnostic when a limit is crossed
   (``yaml-alias-bomb``) -- aliased values are shared, never copied, so the check is cheap,
 - an alias inside the collection it names (``yaml-recursive-alias``).
 
-Scalars resolve like YAML 1.1, the dialect of HAMi's ``gopkg.in/yaml.v2`` (hami.md §1.1): ``yes`` is a
+Scalars resolve like YAML 1.1, the dialect of HAMi's ``gopkg.in/yaml.v2`` (HAMi charts/hami/templates/scheduler/device-configmap.yaml): ``yes`` is a
 bool, ``0x10`` an int. Keys are kept as the text written (HAMi matches struct fields by that text).
 Duplicate keys are an error (yaml.v2 rejects them), merge keys (``<<``) are applied.
 

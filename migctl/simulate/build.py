@@ -3,8 +3,7 @@
 Usage is rebuilt by the cluster package (:func:`migctl.cluster.usage.build_node_usage`, HAMi's
 ``getNodesUsage``); this module only converts it and fills what the device plugin would publish
 but a snapshot may lack: for 2.10, the ``migProfiles`` of a mig-mode GPU, derived from the hardware
-catalogue and the config's ``migProfileAllowlist`` as ``discoverMigProfiles`` does (hami.md §2.2,
-§5.2). Only the ``<N>g`` prefix of an allowlisted name selects the NVML profile (hami.md §1.5).
+catalogue and the config's ``migProfileAllowlist`` as ``discoverMigProfiles`` does (HAMi plugin/register.go RegisterInAnnotation; HAMi v2.10.0 plugin/register.go discoverMigProfiles). Only the ``<N>g`` prefix of an allowlisted name selects the NVML profile (HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles).
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ from typing import Any
 from migctl.simulate.scheduler_config import CHART_ALLOWLIST, SchedulerConfig
 from migctl.simulate.state import (
     ClusterState,
-    Gpu,
-    MigAllocation,
     MigProfileSpec,
-    MigSlot,
     Node,
     Placement,
     Taint,
@@ -27,7 +23,7 @@ from migctl.simulate.version import HamiVersion, VersionEvidence
 
 
 def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> VersionEvidence:
-    """Facts for :func:`~migctl.simulate.version.infer_version` (hami.md §8)."""
+    """Facts for :func:`~migctl.simulate.version.infer_version` (HAMi v2.9.0 and v2.10.0 (PR #2378))."""
     profiles = any(n.register is not None and n.register.has_mig_profiles for n in cluster.nodes)
     allocations = any(p.mig_allocations for p in cluster.pods)
     suffixes = any(p.has_legacy_slots for p in cluster.pods)
@@ -83,7 +79,7 @@ def derive_mig_profiles(device_type: str, config: SchedulerConfig,
         core = math.ceil((p.multiprocessors or 0) * 100 / max_mp)
         count = max(count, p.max_instances)
         out.append(MigProfileSpec(
-            name=name, memory_mb=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
+            name=name, memory_mib=p.memory_mib or 0, core=core, slice_count=p.compute_slices,
             placements=tuple(Placement(s, p.placement_size) for s in p.placement_starts),
         ))
     return tuple(out), count, note
@@ -132,36 +128,27 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
             notes.append(getattr(w, "message", str(w)))
         gpus = []
         scores = getattr(knode, "scores", None) or {}
-        for d in usage.devices:
-            gpu = Gpu(
-                id=d.id, index=d.index, count=d.count, totalmem=d.totalmem, totalcore=d.totalcore, type=d.type,
-                mode=d.mode, numa=d.numa, health=d.health, cordoned=d.cordoned, used=d.used, usedmem=d.usedmem,
-                usedcores=d.usedcores, pair_scores=scores.get(d.id, {}),
-            )
-            if gpu.is_mig and version.legacy:
-                gpu.templates = tuple(tuple(g) for g in d.mig_templates)
-                if d.mig_usage.usage_list:
-                    gpu.mig_index = d.mig_usage.index
-                    gpu.usage_list = [MigSlot(u.name, u.memory, u.core, u.in_use) for u in d.mig_usage.usage_list]
-            elif gpu.is_mig:
-                if d.mig_profiles:
-                    gpu.profiles = tuple(
-                        MigProfileSpec(p.name, p.memory_mib, p.core, p.slice_count,
-                                       tuple(Placement(pl.start, pl.size) for pl in p.placements))
-                        for p in d.mig_profiles
-                    )
-                else:
-                    if d.type not in derived_cache:
-                        profiles, count, note = derive_mig_profiles(d.type, config, catalogue)
-                        derived_cache[d.type] = (profiles, count)
-                        notes.append(f"migProfiles derived from the hardware catalogue for {d.type!r}"
-                                     + (f" ({note})" if note else ""))
-                    gpu.profiles, count = derived_cache[d.type]
-                    if not gpu.profiles:
-                        continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
-                    gpu.count = count
-                gpu.allocations = [MigAllocation(a.profile, Placement(a.placement.start, a.placement.size))
-                                   for a in d.mig_allocations_in_use]
+        for gpu in usage.devices:  # the cluster's DeviceUsage is the simulation's Gpu: keep what this version reads
+            gpu.pods = []
+            gpu.pair_scores = scores.get(gpu.id, {})
+            if not (gpu.is_mig and version.legacy):
+                gpu.templates, gpu.mig_index, gpu.usage_list = (), -1, []
+            else:
+                gpu.templates = tuple(tuple(g) for g in gpu.templates)
+                if not gpu.usage_list:
+                    gpu.mig_index = -1
+            if not gpu.is_mig or version.legacy:
+                gpu.profiles, gpu.allocations = (), []
+            elif not gpu.profiles:
+                if gpu.type not in derived_cache:
+                    profiles, count, note = derive_mig_profiles(gpu.type, config, catalogue)
+                    derived_cache[gpu.type] = (profiles, count)
+                    notes.append(f"migProfiles derived from the hardware catalogue for {gpu.type!r}"
+                                 + (f" ({note})" if note else ""))
+                gpu.profiles, count = derived_cache[gpu.type]
+                if not gpu.profiles:
+                    continue  # the v2.10 plugin leaves a mig GPU without profiles out of the annotation
+                gpu.count = count
             gpus.append(gpu)
         taints = _taints(knode.taints)
         if knode.ready is False and not any(t.key == NOT_READY.key for t in taints):

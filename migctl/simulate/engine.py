@@ -1,7 +1,7 @@
 """Pods placed one after another, each seeing the ones before (HAMi's ``Filter`` per pod).
 
 For each pod: the webhook (:func:`~migctl.simulate.requests.mutate`), kube-scheduler's filters,
-HAMi's per-node fit and node score, the node choice (hami.md §4.9: binpack takes the highest
+HAMi's per-node fit and node score, the node choice (HAMi pkg/scheduler/policy/node_policy.go: binpack takes the highest
 score, spread the lowest; HAMi breaks ties by Go map order, we by node name and say so), then the
 pod is recorded on the node as the next scheduling cycle would rebuild it from its annotations.
 
@@ -37,7 +37,7 @@ class SimulationOptions:
     version: HamiVersion = HamiVersion.V2_10
     node_policy: str = "binpack"  # scheduler default (--node-scheduler-policy)
     gpu_policy: str = "spread"  # scheduler default (--gpu-scheduler-policy)
-    node_score: str = "hami"  # or "combined" (the seed's GPU memory + CPU + memory target)
+    node_score: str = "hami"  # or "combined": HAMi's dynamic MIG design, GPU memory plus CPU and memory
     explain: bool = False
     full_scan: bool = False
 
@@ -127,12 +127,17 @@ class Simulator:
             result.annotations = {}  # HAMi's Filter patches nothing on pods that request no GPU
         return result
 
-    def touched_gpus(self) -> list[dict[str, Any]]:
-        """The GPUs the simulated pods landed on, with the layout the plan would create."""
+    def touched(self) -> list[tuple[str, Gpu]]:
+        """The GPUs the simulated pods landed on, as ``(node name, Gpu)`` in the order they were first used."""
         out = []
         for node_name, gpu_id in self._touched:
-            node = self.state.nodes[node_name]
-            gpu = next(g for g in node.gpus if g.id == gpu_id)
+            out.append((node_name, next(g for g in self.state.nodes[node_name].gpus if g.id == gpu_id)))
+        return out
+
+    def touched_gpus(self) -> list[dict[str, Any]]:
+        """The GPUs the simulated pods landed on, with the layout the plan would create (output form)."""
+        out = []
+        for node_name, gpu in self.touched():
             entry: dict[str, Any] = {
                 "node": node_name, "gpu_uuid": gpu.id, "gpu_index": gpu.index, "type": gpu.type, "mode": gpu.mode,
                 "used": gpu.used, "memory_used_mib": gpu.usedmem, "memory_total_mib": gpu.totalmem,
@@ -178,7 +183,7 @@ class Simulator:
         return score
 
     def _order_key(self, score: float, p: _Prepared) -> float:
-        """Smaller is better: binpack takes the highest score, spread the lowest (hami.md §4.9)."""
+        """Smaller is better: binpack takes the highest score, spread the lowest (HAMi pkg/scheduler/policy/node_policy.go)."""
         if p.gpu_pod and p.options.node_policy == "spread":
             return score
         return -score
@@ -292,7 +297,7 @@ class Simulator:
 
 
 def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) -> list[str]:
-    """v2.9 quirks worth a sentence (hami.md §4.5, §4.7): the reset-branch bug (§6 PR #2513) writes a
+    """v2.9 quirks worth a sentence (HAMi v2.9.0 pkg/device/nvidia/device.go; HAMi pkg/device/nvidia/device.go, vgpu-mode): the reset-branch bug (HAMi's issue tracker PR #2513) writes a
     slot other than the one taken, so the next scheduling cycle believes the written slot is in use
     and the taken one free; and when no geometry has a large enough instance, v2.9.0 hands the
     MIG-mode GPU out whole, without a ``[t-s]`` suffix."""
@@ -313,7 +318,7 @@ def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) ->
 
 
 def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
-    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (hami.md §2.3).
+    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (HAMi pkg/scheduler/scheduler.go getNodesUsage).
 
     ``CollapseInitContainerUsage`` works per device UUID *as written*, so a legacy ``[t-s]`` suffix
     makes its own entry: app container devices are summed; init containers run one at a time and

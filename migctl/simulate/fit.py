@@ -1,6 +1,6 @@
 """Fitting one pod's GPU requests onto one node: ``scoreNode`` → ``fitInDevices`` → ``Fit``.
 
-Follows hami.md §4.3–§4.5/§4.6 and §4.10: init containers each on a fresh copy of the node's GPUs,
+Follows HAMi pkg/scheduler/scheduler.go Filter; HAMi v2.9.0 pkg/device/nvidia/device.go; HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate: init containers each on a fresh copy of the node's GPUs,
 app containers in order on one shared copy; per container the GPUs are scored and sorted by the
 pod's GPU policy, then walked from the *end* of the sorted list; a MIG GPU that accepts a device
 is visited again (``i++``) so one GPU can give a container several instances.
@@ -18,7 +18,7 @@ from migctl.simulate.scoring import device_score, policy_tokens, sort_gpus
 from migctl.simulate.state import MIG_MODE, Gpu, Placement
 from migctl.simulate.version import HamiVersion
 
-# Reason names from HAMi's pkg/device/common/common.go (hami.md §4.4)
+# Reason names from HAMi's pkg/device/common/common.go (HAMi pkg/device/nvidia/device.go Fit)
 CARD_NOT_HEALTH = "CardNotHealth"
 CARD_CORDONED = "CardCordoned"
 CARD_TYPE_MISMATCH = "CardTypeMismatch"
@@ -137,7 +137,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
 
     ``in_place``: leave ``gpus`` in the sorted order, as ``sort.Sort(node.Devices)`` does on the
     pod's shared app copy; the next container's (stable) sort starts from that order, which decides
-    its ties (hami.md §4.3, §4.8).
+    its ties (HAMi pkg/scheduler/scheduler.go Filter; HAMi pkg/scheduler/policy/gpu_policy.go).
     """
     legacy = version.legacy
     scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
@@ -220,7 +220,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
 
 def _topology_choice(collected: list[Selected], nums: int, legacy: bool) -> tuple[list[Selected], str]:
     """topology-aware: Fit collected every fitting device (a MIG GPU once per instance it can still
-    give); keep the ones that talk best (hami.md §4.4, ``computeWorstSingleCard`` /
+    give); keep the ones that talk best (HAMi pkg/device/nvidia/device.go Fit, ``computeWorstSingleCard`` /
     ``computeBestCombination`` over ``hami.io/node-nvidia-score``; a missing score counts 0).
 
     One device: the one with the lowest total score to the others, first met on ties. Several: the
@@ -265,7 +265,7 @@ def _memreq(dev: Gpu, req: ContainerRequest) -> int:
 
 def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOptions, selected: list[Selected],
                     version: HamiVersion, mutex: bool) -> str:
-    """Steps 5–14 of Fit (hami.md §4.4); the empty string when the device passes."""
+    """Steps 5–14 of Fit (HAMi pkg/device/nvidia/device.go Fit); the empty string when the device passes."""
     if not _uuid_ok(dev, opts):
         return CARD_UUID_MISMATCH
     if dev.count <= dev.used:
@@ -312,7 +312,7 @@ def add_usage(selected: list[Selected], version: HamiVersion, container: str, co
             a.template, a.slot, a.instance = choice.template, choice.slot, choice.instance
         elif gpu.is_mig:
             profile, placement = mig.current_add_usage(gpu, s.usedmem)
-            a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mb, profile.core, profile.name, placement
+            a.memory_mib, a.cores, a.profile, a.placement = profile.memory_mib, profile.core, profile.name, placement
         else:
             gpu.used += 1
             gpu.usedmem += s.usedmem

@@ -1,10 +1,10 @@
 """HAMi's MIG instance choice, both generations.
 
-Legacy (v2.5–v2.9, hami.md §4.5): whole-GPU geometries from ``knownMigGeometries``; the first pod
+Legacy (v2.5–v2.9, HAMi v2.9.0 pkg/device/nvidia/device.go): whole-GPU geometries from ``knownMigGeometries``; the first pod
 on an idle GPU picks the geometry (first entry, in config order, whose memory covers the request)
 and the GPU stays locked to it while any slot is in use.
 
-Current (v2.10, hami.md §4.6): the smallest published profile whose memory covers the request,
+Current (v2.10, HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate): the smallest published profile whose memory covers the request,
 at the first free NVML placement (``1g.*``/``3g.*`` prefer the highest start, others the lowest).
 """
 
@@ -31,7 +31,7 @@ def legacy_filter(gpu: Gpu, memreq: int, queued_usedmem: Iterable[int]) -> bool:
     """``CustomFilterRule`` (v2.9): can this GPU still give a slot of ``memreq``?
 
     ``queued_usedmem`` are the devices already chosen for this container; v2.9 counts them against
-    this GPU's slots even when they sit on another GPU (hami.md §4.5, fixed after v2.9). A queued
+    this GPU's slots even when they sit on another GPU (HAMi v2.9.0 pkg/device/nvidia/device.go, fixed after v2.9). A queued
     device that finds no free slot fails the rule ("MIG entry not found"), even when a slot for the
     request itself is free: with a percentage request the request's ``Memreq`` is 0 while the
     queued devices hold the resolved memory.
@@ -108,7 +108,7 @@ def legacy_add_usage(gpu: Gpu, usedmem: int, usedcores: int) -> LegacyChoice:
 
 def legacy_mark(gpu: Gpu, template: int | None, slot: int | None) -> None:
     """Mark the slot a pod device names as in use, as usage reconstruction does (``getNodesUsage``
-    v2.9, hami.md §2.3): expand template ``t`` if the GPU has no slots yet, then mark slot ``s``.
+    v2.9, HAMi pkg/scheduler/scheduler.go getNodesUsage): expand template ``t`` if the GPU has no slots yet, then mark slot ``s``.
 
     This is what the *next* scheduling cycle sees: the slot named by the suffix (which differs
     from the in-memory choice when the reset-branch bug bites). Counters are added by the caller.
@@ -142,8 +142,8 @@ def select_placement(profile: MigProfileSpec, occupied: Sequence[Placement]) -> 
 def select_candidate(profiles: Sequence[MigProfileSpec], occupied: Sequence[Placement],
                      memory: int) -> tuple[MigProfileSpec, Placement] | None:
     """``selectMigCandidate``: profiles by memory then slice count; the first that fits and has room."""
-    for profile in sorted(profiles, key=lambda p: (p.memory_mb, p.slice_count)):
-        if profile.memory_mb < memory:
+    for profile in sorted(profiles, key=lambda p: (p.memory_mib, p.slice_count)):
+        if profile.memory_mib < memory:
             continue
         placement = select_placement(profile, occupied)
         if placement is not None:
@@ -172,6 +172,6 @@ def current_add_usage(gpu: Gpu, usedmem: int) -> tuple[MigProfileSpec, Placement
     profile, placement = cand
     gpu.allocations.append(MigAllocation(profile.name, placement))
     gpu.used += 1
-    gpu.usedmem += profile.memory_mb
+    gpu.usedmem += profile.memory_mib
     gpu.usedcores += profile.core
     return profile, placement

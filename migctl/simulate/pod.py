@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from migctl.simulate.quantity import int_value, milli_value
+from migctl.cluster.quantity import int_value, milli_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class PodSpec:
     namespace: str
     name: str
     annotations: dict[str, str] = field(default_factory=dict)
-    containers: tuple[ContainerSpec, ...] = ()  # init containers first, then regular ones (hami.md §3)
+    containers: tuple[ContainerSpec, ...] = ()  # init containers first, then regular ones (HAMi pkg/device/devices.go EncodePodSingleDevice)
     node_selector: dict[str, str] = field(default_factory=dict)
     # required node affinity: OR of terms, each an AND of match expressions
     affinity_terms: tuple[tuple[SelectorRequirement, ...], ...] = ()

@@ -1,9 +1,9 @@
 """What HAMi asks of the GPUs for one pod: webhook defaults, per-container requests, pod options.
 
-- :func:`mutate` is the webhook (``nvidia.MutateAdmission``, hami.md §4.1): it may add a count
+- :func:`mutate` is the webhook (``nvidia.MutateAdmission``, HAMi pkg/device/nvidia/device.go MutateAdmission): it may add a count
   limit (``defaultGPUNum``) and the exclusive ``gpucores=100`` default, or deny the pod.
-- :func:`container_request` is ``nvidia.GenerateResourceRequests`` (hami.md §4.2).
-- :func:`pod_options` reads the pod annotations that steer Fit and the sorts (hami.md §3).
+- :func:`container_request` is ``nvidia.GenerateResourceRequests`` (HAMi pkg/device/nvidia/device.go GenerateResourceRequests).
+- :func:`pod_options` reads the pod annotations that steer Fit and the sorts (HAMi pkg/device/devices.go EncodePodSingleDevice).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migctl.simulate.pod import ContainerSpec, PodSpec
-from migctl.simulate.quantity import as_int64
+from migctl.cluster import codecs
+from migctl.cluster.quantity import as_int64
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.version import HamiVersion
 
 UNSET_PERCENTAGE = 101  # HAMi's sentinel for "gpumem-percentage not given"
 INT32_MAX = 2**31 - 1
 
-VGPU_MODE = "nvidia.com/vgpu-mode"
+VGPU_MODE = codecs.POD_VGPU_MODE
 USE_GPUTYPE = "nvidia.com/use-gputype"
 NOUSE_GPUTYPE = "nvidia.com/nouse-gputype"
 USE_GPUUUID = "nvidia.com/use-gpuuuid"
@@ -31,7 +32,7 @@ SCORING_WEIGHTS = "hami.io/device-scoring-weights"
 
 @dataclass(frozen=True, slots=True)
 class ContainerRequest:
-    """``ContainerDeviceRequest`` for NVIDIA (hami.md §4.2)."""
+    """``ContainerDeviceRequest`` for NVIDIA (HAMi pkg/device/nvidia/device.go GenerateResourceRequests)."""
 
     nums: int
     memreq: int
@@ -78,7 +79,7 @@ def _get(c: ContainerSpec, name: str, *, limits_only: bool = False):
 
 
 def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
-    """The webhook's mutation of every container (hami.md §4.1); raises :class:`Denied`."""
+    """The webhook's mutation of every container (HAMi pkg/device/nvidia/device.go MutateAdmission); raises :class:`Denied`."""
     if pod.node_name:
         raise Denied("the HAMi webhook denies pods that already have spec.nodeName")
     out = []
@@ -161,7 +162,7 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
 
 
 def pod_requests(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> tuple[ContainerRequests, ...]:
-    """Per-container requests, init containers first (``device.Resourcereqs``, hami.md §4.3)."""
+    """Per-container requests, init containers first (``device.Resourcereqs``, HAMi pkg/scheduler/scheduler.go Filter)."""
     return tuple(ContainerRequests(c.name, c.init, container_request(c, cfg, version)) for c in pod.containers)
 
 
@@ -199,7 +200,7 @@ def _parse_weights(value: str) -> tuple[int, int, int] | None:
 
 
 def pod_options(pod: PodSpec, version: HamiVersion, *, gpu_policy: str, node_policy: str) -> PodOptions:
-    """Annotations that steer the scheduler, with HAMi's per-version parsing (hami.md §3)."""
+    """Annotations that steer the scheduler, with HAMi's per-version parsing (HAMi pkg/device/devices.go EncodePodSingleDevice)."""
     a = pod.annotations
     trim = not version.legacy
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from migctl.cluster import codecs
 from migctl.simulate.fit import Allocation
 from migctl.simulate.version import HamiVersion
-
-VGPU_NODE = "hami.io/vgpu-node"
-DEVICES_ALLOCATED = "hami.io/vgpu-devices-allocated"
-DEVICES_TO_ALLOCATE = "hami.io/vgpu-devices-to-allocate"
-MIG_ALLOCATIONS = "hami.io/vgpu-mig-allocations"
 
 
 @dataclass(slots=True)
@@ -94,7 +89,7 @@ def aggregate_reason(total_nodes: int, node_reasons: list[list[str]]) -> str:
 
 def encode_annotations(node: str, containers: tuple[str, ...], allocations: list[Allocation],
                        version: HamiVersion) -> dict[str, str]:
-    """The annotations HAMi's Filter patches onto the pod (hami.md §3).
+    """The annotations HAMi's Filter patches onto the pod, written by the codecs ``migctl status`` reads with.
 
     ``hami.io/vgpu-devices-allocated``: per container (init first; an empty ``;`` for containers
     without devices) ``UUID,NVIDIA,mem,cores:`` entries; legacy UUIDs carry ``[t-s]``. v2.10 adds
@@ -103,37 +98,55 @@ def encode_annotations(node: str, containers: tuple[str, ...], allocations: list
     by_container: dict[int, list[Allocation]] = {}
     for a in allocations:
         by_container.setdefault(a.container_index, []).append(a)
-    text = "".join(
-        "".join(f"{a.uuid_text},NVIDIA,{a.memory_mib},{a.cores}:" for a in by_container.get(i, [])) + ";"
+    text = codecs.encode_pod_devices([
+        tuple(codecs.ContainerDevice(a.gpu_id, "NVIDIA", a.memory_mib, a.cores,
+                                     (a.template, a.slot) if a.template is not None and a.slot is not None else None)
+              for a in by_container.get(i, []))
         for i in range(len(containers))
-    )
-    out = {VGPU_NODE: node, DEVICES_ALLOCATED: text, DEVICES_TO_ALLOCATE: text}
+    ])
+    out = {codecs.POD_VGPU_NODE: node, codecs.POD_DEVICES_ALLOCATED: text, codecs.POD_DEVICES_TO_ALLOCATE: text}
     if not version.legacy:
-        reservations = []
-        for ci, allocs in sorted(by_container.items()):
-            for di, a in enumerate(allocs):
-                if a.placement is None or a.profile is None:
-                    continue
-                reservations.append({
-                    "containerIndex": ci, "deviceIndex": di, "gpuUUID": a.gpu_id, "profile": a.profile,
-                    "placement": {"start": a.placement.start, "size": a.placement.size},
-                })
+        reservations = [
+            codecs.MigAllocation(container_index=ci, device_index=di, gpu_uuid=a.gpu_id, profile=a.profile,
+                                 placement=a.placement)
+            for ci, allocs in sorted(by_container.items())
+            for di, a in enumerate(allocs)
+            if a.placement is not None and a.profile is not None
+        ]
         if reservations:
-            out[MIG_ALLOCATIONS] = json.dumps(reservations, separators=(",", ":"))
+            out[codecs.POD_MIG_ALLOCATIONS] = codecs.encode_mig_allocations(reservations)
     return out
 
 
 @dataclass(slots=True)
 class SimulationResult:
+    """The whole answer of a simulation: what ``migctl simulate`` prints (``to_dict()`` is its ``-o json``).
+
+    Besides the pods and the GPUs they landed on: the HAMi generation followed and why
+    (``version_note``), the device-config's findings (``config_findings`` sentences, ``config_diagnostics``
+    the :class:`~migctl.config.diagnostics.Diagnostic` objects, ``config_source``), notes about the
+    cluster read (``cluster_notes``), where a node would fail to create the planned geometry
+    (``node_problems``) and every warning for a person, in order (``warnings``).
+    """
+
     version: HamiVersion
     version_note: str = ""
     pods: list[PodResult] = field(default_factory=list)
     final_gpus: list[dict[str, Any]] = field(default_factory=list)  # per GPU touched: node, index, uuid, geometry/instances
     config_findings: list[str] = field(default_factory=list)
+    config_diagnostics: list[Any] = field(default_factory=list)
+    config_source: str | None = None
+    cluster_notes: list[str] = field(default_factory=list)
+    node_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def scheduled(self) -> int:
         return sum(1 for p in self.pods if p.scheduled)
+
+    @property
+    def all_scheduled(self) -> bool:
+        return self.scheduled == len(self.pods)
 
     def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
         return {
@@ -142,4 +155,8 @@ class SimulationResult:
             "hami_version": self.version.value,
             "pods": [p.to_dict(explain=explain) for p in self.pods],
             "gpus": self.final_gpus,
+            "hami_version_note": self.version_note,
+            "node_problems": list(self.node_problems),
+            "config_findings": list(self.config_findings),
+            "cluster_notes": list(self.cluster_notes),
         }

@@ -1,4 +1,4 @@
-"""The part of HAMi's ``nvidia:`` device-config the scheduler and webhook read (hami.md §1.3).
+"""The part of HAMi's ``nvidia:`` device-config the scheduler and webhook read (HAMi pkg/device/nvidia/device.go NvidiaConfig).
 
 A small frozen copy so the simulation does not depend on the shape of the config model; build it
 with :func:`from_device_config` from :class:`migctl.config.model.DeviceConfig` (or anything with the
@@ -10,26 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from migctl.config.model import MigAllowlistEntry, MigGeometryEntry
 from migctl.simulate.state import Geometry, MigTemplate
 
 
-@dataclass(frozen=True, slots=True)
-class GeometryEntry:
-    """A ``knownMigGeometries`` entry: model substrings and their geometries, in order."""
-
-    models: tuple[str, ...]
-    geometries: tuple[Geometry, ...]
+#: A ``knownMigGeometries`` entry (model substrings and their geometries, in order): the config's type.
+GeometryEntry = MigGeometryEntry
+#: A ``migProfileAllowlist`` entry (model substrings and profile names): the config's type.
+AllowlistEntry = MigAllowlistEntry
 
 
-@dataclass(frozen=True, slots=True)
-class AllowlistEntry:
-    """A ``migProfileAllowlist`` entry: model substrings and profile names."""
-
-    models: tuple[str, ...]
-    profiles: tuple[str, ...]
-
-
-#: The Helm chart's default ``migProfileAllowlist`` (HAMi v2.10, hami.md §1.5): what the device plugin
+#: The Helm chart's default ``migProfileAllowlist`` (HAMi v2.10, HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles): what the device plugin
 #: discovers with when a snapshot's config has no allowlist.
 CHART_ALLOWLIST: tuple[AllowlistEntry, ...] = tuple(AllowlistEntry(tuple(m), tuple(p)) for m, p in (
     (("A30",), ("1g.6gb", "2g.12gb", "4g.24gb")),
@@ -61,20 +52,20 @@ class SchedulerConfig:
 
     @classmethod
     def hami_defaults(cls) -> SchedulerConfig:
-        """``config.InitDefaultDevices``: the built-in defaults, no MIG config (hami.md §1.3)."""
+        """``config.InitDefaultDevices``: the built-in defaults, no MIG config (HAMi pkg/device/nvidia/device.go NvidiaConfig)."""
         return cls()
 
     def geometries_for(self, device_type: str) -> tuple[Geometry, ...]:
-        """The first entry with a model that is a substring of the device type wins (hami.md §1.4)."""
+        """The first entry with a model that is a substring of the device type wins (HAMi v2.9.0 pkg/device/devices.go knownMigGeometries)."""
         for entry in self.known_mig_geometries:
-            if any(model in device_type for model in entry.models):
+            if entry.matches(device_type):
                 return entry.geometries
         return ()
 
     def allowlist_for(self, device_type: str) -> tuple[str, ...]:
-        """First allowlist entry with a substring match (hami.md §1.5, ``discoverMigProfiles``)."""
+        """First allowlist entry with a substring match (HAMi v2.10.0 pkg/device/devices.go AllowedMigProfiles, ``discoverMigProfiles``)."""
         for entry in self.mig_profile_allowlist:
-            if any(model in device_type for model in entry.models):
+            if entry.matches(device_type):
                 return entry.profiles
         return ()
 
@@ -98,7 +89,7 @@ def _int(value: Any, default: int) -> int:
 def from_device_config(config: Any) -> SchedulerConfig:
     """Build from ``migctl.config.model.DeviceConfig`` (attribute names of ARCHITECTURE.md).
 
-    Missing fields take Go's zero value, as HAMi's YAML parser gives them (hami.md §1.3): an empty
+    Missing fields take Go's zero value, as HAMi's YAML parser gives them (HAMi pkg/device/nvidia/device.go NvidiaConfig): an empty
     resource name stays empty, ``memoryFactor`` 0 is treated as 1 by the request code.
     """
     nv = _get(config, "nvidia", default=config)

@@ -1,4 +1,4 @@
-"""GPU and node scores and the sorts built on them (hami.md §4.8, §4.9).
+"""GPU and node scores and the sorts built on them (HAMi pkg/scheduler/policy/gpu_policy.go; HAMi pkg/scheduler/policy/node_policy.go).
 
 HAMi keeps scores as Go ``float32``; :func:`f32` rounds every step the same way so that ties (and
 near-ties) fall exactly as they do in HAMi. Sorts are stable, which matches Go's ``sort.Sort`` for
@@ -30,7 +30,7 @@ def _ratio(num: int, den: int) -> float:
 
 def device_score(gpu: Gpu, weights: tuple[int, int, int] = (1, 1, 1), *, legacy: bool = False) -> float:
     """``DeviceListsScore.ComputeScore``: current utilisation only (the request terms never apply
-    to NVIDIA because request.Type "NVIDIA" never equals the device type; hami.md §4.8)."""
+    to NVIDIA because request.Type "NVIDIA" never equals the device type; HAMi pkg/scheduler/policy/gpu_policy.go)."""
     return _device_score(gpu.used, gpu.count, gpu.usedcores, gpu.totalcore, gpu.usedmem, gpu.totalmem, weights, legacy)
 
 
@@ -126,7 +126,7 @@ def _current_sort_key(policy: str, scores: dict[int, float], numa_bind: bool):
 
 def node_score(gpus: Iterable[Gpu]) -> float:
     """``ComputeDefaultScore``: 10 * (ΣUsed/ΣCount + ΣUsedcores/ΣTotalcore + ΣUsedmem/ΣTotalmem),
-    before the pod is placed; CPU and host memory do not count (hami.md §4.9)."""
+    before the pod is placed; CPU and host memory do not count (HAMi pkg/scheduler/policy/node_policy.go)."""
     used = count = cores = totalcore = mem = totalmem = 0
     for g in gpus:
         used += g.used
@@ -146,7 +146,7 @@ def node_score(gpus: Iterable[Gpu]) -> float:
 
 
 def combined_node_score(node: Node) -> float:
-    """The seed's target (``--node-score combined``): GPU memory, CPU and host memory together.
+    """HAMi's dynamic MIG design (``--node-score combined``): GPU memory plus CPU and host memory together.
 
     10 * (ΣUsedmem/ΣTotalmem + CPU requested/allocatable + memory requested/allocatable), before
     the pod; a term whose capacity is unknown or zero counts 0. Binpack picks the highest.

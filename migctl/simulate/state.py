@@ -1,16 +1,16 @@
 """The scheduler's view of a cluster while pods are being placed.
 
 These classes mirror HAMi's scheduler structures (``device.DeviceUsage``, ``NodeUsage``;
-hami.md §2.3) plus what kube-scheduler needs from a Node (allocatable, labels, taints). They are
+HAMi pkg/scheduler/scheduler.go getNodesUsage) plus what kube-scheduler needs from a Node (allocatable, labels, taints). They are
 small mutable objects with cheap ``copy()`` so that a placement attempt copies only the node being
 tried, never the whole cluster.
 
 MIG state comes in the two generations of HAMi:
 
-- legacy (v2.5–v2.9, hami.md §4.5): ``templates`` (the geometries from ``knownMigGeometries``),
+- legacy (v2.5–v2.9, HAMi v2.9.0 pkg/device/nvidia/device.go): ``templates`` (the geometries from ``knownMigGeometries``),
   ``mig_index`` (the geometry in effect) and ``usage_list`` (one :class:`MigSlot` per instance of
   that geometry, ``PlatternMIG`` order);
-- current (v2.10, hami.md §4.6): ``profiles`` (``migProfiles`` of the register annotation) and
+- current (v2.10, HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate): ``profiles`` (``migProfiles`` of the register annotation) and
   ``allocations`` (the reservations in use, each a profile name and a placement).
 """
 
@@ -18,124 +18,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIG_MODE = "mig"
-HAMI_CORE_MODE = "hami-core"
+from migctl.cluster.codecs import MigPlacement, MigProfile
+from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, DeviceUsage, MigAllocationUsage, MigTemplateUsage
+from migctl.config.model import Geometry as _TemplateGeometry
+from migctl.config.model import MigTemplate as _MigTemplate
+
+MIG_MODE = MODE_MIG
+HAMI_CORE_MODE = MODE_HAMI_CORE
 
 
-@dataclass(frozen=True, slots=True)
-class MigTemplate:
-    """One entry of a legacy geometry: ``count`` instances of ``name`` (hami.md §1.4)."""
-
-    name: str
-    memory: int
-    core: int
-    count: int
-
-
-Geometry = tuple[MigTemplate, ...]
-
-
-@dataclass(slots=True)
-class MigSlot:
-    """One instance of the legacy geometry in effect (``MigTemplateUsage``)."""
-
-    name: str
-    memory: int
-    core: int
-    in_use: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    start: int
-    size: int
-
-    def overlaps(self, other: Placement) -> bool:
-        """Two placements overlap when their memory-slice ranges intersect (``migPlacementsOverlap``)."""
-        return self.start < other.start + other.size and other.start < self.start + self.size
-
-
-@dataclass(frozen=True, slots=True)
-class MigProfileSpec:
-    """A ``migProfiles`` entry published by the v2.10 device plugin (hami.md §2.2)."""
-
-    name: str
-    memory_mb: int
-    core: int
-    slice_count: int
-    placements: tuple[Placement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MigAllocation:
-    """A v2.10 reservation in use on a GPU: a profile at a placement."""
-
-    profile: str
-    placement: Placement
+# One type per HAMi concept, shared with the cluster reader (the names here are the simulation's):
+#: a legacy geometry line ``count`` x ``name`` (HAMi ``pkg/device/nvidia`` ``MigTemplate``): the config's type
+MigTemplate = _MigTemplate
+#: a whole-GPU legacy geometry: its template lines (the config's ``knownMigGeometries`` entry)
+Geometry = _TemplateGeometry
+#: one instance of the legacy geometry in effect (HAMi ``MigTemplateUsage``)
+MigSlot = MigTemplateUsage
+#: ``MigPlacement{start, size}`` in placement units (HAMi v2.10 ``pkg/device/nvidia``)
+Placement = MigPlacement
+#: a ``migProfiles`` entry published by the v2.10 device plugin
+MigProfileSpec = MigProfile
+#: a v2.10 reservation in use on a GPU: a profile at a placement (``DeviceUsage.MigAllocationsInUse``)
+MigAllocation = MigAllocationUsage
 
 
 def expand_geometry(geometry: Geometry) -> list[MigSlot]:
-    """``PlatternMIG``: one slot per instance, in geometry order (hami.md §2.3)."""
+    """``PlatternMIG``: one slot per instance, in geometry order (HAMi pkg/scheduler/scheduler.go getNodesUsage)."""
     return [MigSlot(t.name, t.memory, t.core) for t in geometry for _ in range(max(t.count, 0))]
 
 
-@dataclass(slots=True)
-class Gpu:
-    """One GPU as HAMi's scheduler sees it (``device.DeviceUsage``)."""
-
-    id: str
-    index: int
-    count: int
-    totalmem: int
-    totalcore: int
-    type: str
-    mode: str = HAMI_CORE_MODE
-    numa: int = 0
-    health: bool = True
-    cordoned: bool = False
-    used: int = 0
-    usedmem: int = 0
-    usedcores: int = 0
-    # legacy MIG (v2.9)
-    templates: tuple[Geometry, ...] = ()
-    mig_index: int = -1
-    usage_list: list[MigSlot] = field(default_factory=list)
-    # current MIG (v2.10)
-    profiles: tuple[MigProfileSpec, ...] = ()
-    allocations: list[MigAllocation] = field(default_factory=list)
-    # topology scores to the node's other GPUs (hami.io/node-nvidia-score); shared, never mutated
-    pair_scores: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def is_mig(self) -> bool:
-        return self.mode == MIG_MODE
-
-    def copy(self) -> Gpu:
-        return Gpu(
-            self.id, self.index, self.count, self.totalmem, self.totalcore, self.type, self.mode,
-            self.numa, self.health, self.cordoned, self.used, self.usedmem, self.usedcores,
-            self.templates, self.mig_index, [MigSlot(s.name, s.memory, s.core, s.in_use) for s in self.usage_list],
-            self.profiles, list(self.allocations), self.pair_scores,
-        )
-
-    def geometry_text(self) -> str | None:
-        """Canonical text (larger profiles first) of the legacy geometry in effect, if any."""
-        if self.mig_index < 0 or not self.usage_list:
-            return None
-        counts: dict[str, int] = {}
-        for slot in self.usage_list:
-            counts[slot.name] = counts.get(slot.name, 0) + 1
-        return format_counts(counts)
-
-
-def format_counts(counts: dict[str, int]) -> str:
-    """``PROFILE:COUNT,...``, the project's canonical geometry text (larger profiles first)."""
-    from migctl.hardware.geometry import format_geometry
-
-    try:
-        return format_geometry(counts)
-    except ValueError:  # a name outside the profile grammar (a hand-written config): keep it readable
-        return ",".join(f"{name}:{n}" for name, n in sorted(counts.items()))
+#: One GPU as HAMi's scheduler sees it (``device.DeviceUsage``): the cluster reader's type, shared.
+Gpu = DeviceUsage
 
 
 @dataclass(frozen=True, slots=True)

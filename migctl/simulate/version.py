@@ -1,4 +1,4 @@
-"""Which HAMi generation the simulation follows (hami.md §0, §8).
+"""Which HAMi generation the simulation follows (HAMi v2.9.0 and v2.10.0 (PR #2378)).
 
 ``2.9`` is the legacy template design (``knownMigGeometries``, ``[t-s]`` UUID suffixes);
 ``2.10`` is the reservation-first design (``migProfileAllowlist``, ``migProfiles`` in the register
