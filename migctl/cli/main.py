@@ -136,6 +136,9 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (the testable form of :func:`main`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
+    from migctl.cli.output import guard_stdout
+
+    guard_stdout()  # a reader that closes stdout early (``| head``) does not change the exit code
     try:
         load_commands(_modules_needed(args))
         result = app(args=args, prog_name="migctl", standalone_mode=False)
@@ -155,8 +158,8 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    except BrokenPipeError:
-        # stdout closed early (``migctl ... | head``): not an error of ours.
+    except BrokenPipeError:  # pragma: no cover - PipeSafeStdout catches these; a raw fd write might not
+        # stdout closed early (``migctl ... | head``): not an error of ours, but the result is unknown.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
