@@ -23,7 +23,7 @@ _migctl_options() {
         'validate') echo '-h --help' ;;
         'validate config') echo '--from-cluster -n --namespace --name --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;
         'cluster') echo '-h --help' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context --all-pods --page-size -h --help' ;;
+        'cluster snapshot') echo '-f --file -o --output --kubeconfig --context --all-pods --page-size -h --help' ;;
         'node') echo '-h --help' ;;
         'node status') echo '--gpu -o --output -h --help' ;;
         'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
@@ -40,7 +40,7 @@ _migctl_value_options() {
         'hardware geometries') echo '-o --output' ;;
         'hardware check') echo '-e --existing -o --output' ;;
         'validate config') echo '-n --namespace --name --kubeconfig --context --kind --hami-version -o --output' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context --page-size' ;;
+        'cluster snapshot') echo '-f --file -o --output --kubeconfig --context --page-size' ;;
         'node status') echo '--gpu -o --output' ;;
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;
         'node set-geometry') echo '--gpu --timeout --kubeconfig --context -o --output' ;;

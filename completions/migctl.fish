@@ -35,7 +35,7 @@ function __migctl_value_options
         case 'validate config'
             echo -n --namespace --name --kubeconfig --context --kind --hami-version -o --output
         case 'cluster snapshot'
-            echo -o --output --kubeconfig --context --page-size
+            echo -f --file -o --output --kubeconfig --context --page-size
         case 'node status'
             echo --gpu -o --output
         case 'node apply-geometry'
@@ -148,9 +148,10 @@ complete -c migctl -n '__migctl_at \'validate config\'' -l strict -d 'Warnings c
 complete -c migctl -n '__migctl_at \'validate config\'' -s o -l output -x -a 'text json yaml sarif' -d 'Output format: text for people; json, yaml or sarif (code scanning) on stdout.'
 complete -c migctl -n '__migctl_at \'validate config\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'validate config\'' -f
-complete -c migctl -n '__migctl_at \'cluster\'' -f -a 'snapshot' -d 'Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster to a file.'
+complete -c migctl -n '__migctl_at \'cluster\'' -f -a 'snapshot' -d 'Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster (stdout or -f FILE).'
 complete -c migctl -n '__migctl_at \'cluster\'' -s h -l help -d 'Show this message and exit.'
-complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'File to write (.json for JSON, otherwise YAML); \'-\' for stdout.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s f -l file -x -d 'File to write (\'-\', the default: stdout). Written atomically; never a directory, device or symlink.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'json or yaml (default: from the file\'s extension, .json for JSON, else YAML).'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l kubeconfig -x -d 'Path to the kubeconfig file.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l context -x -d 'The kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l all-pods -d 'Also save Succeeded/Failed pods.'
