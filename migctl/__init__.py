@@ -6,3 +6,6 @@ the Typer commands in ``migctl.cli`` are thin edges over them.
 """
 
 __version__ = "0.1.0"
+# Where the documentation lives (SARIF rule links, the krew manifest). Forks: change it here only.
+__url__ = "https://github.com/example/migctl"
+README_URL = f"{__url__}/blob/main/README.md"
