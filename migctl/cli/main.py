@@ -132,7 +132,12 @@ def _error(message: str, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
-def run(argv: list[str] | None = None) -> int:
+#: How help and usage name the program: ``migctl``, or ``kubectl migctl`` when run as a kubectl plugin.
+PROG_NAME = "migctl"
+KUBECTL_PLUGIN_PROG_NAME = "kubectl migctl"
+
+
+def run(argv: list[str] | None = None, *, prog_name: str = PROG_NAME) -> int:
     """Run the CLI and return the exit code (the testable form of :func:`main`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
@@ -141,7 +146,7 @@ def run(argv: list[str] | None = None) -> int:
     guard_stdout()  # a reader that closes stdout early (``| head``) does not change the exit code
     try:
         load_commands(_modules_needed(args))
-        result = app(args=args, prog_name="migctl", standalone_mode=False)
+        result = app(args=args, prog_name=prog_name, standalone_mode=False)
     except Exit as exc:
         return int(exc.exit_code)
     except Abort:
@@ -173,3 +178,8 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
+
+
+def kubectl_plugin_main() -> None:
+    """The ``kubectl-migctl`` executable: kubectl runs it for ``kubectl migctl ...`` (krew installs it)."""
+    sys.exit(run(prog_name=KUBECTL_PLUGIN_PROG_NAME))
