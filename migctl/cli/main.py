@@ -86,7 +86,7 @@ def _root(
 # latency, bench/cli_latency.py); help, completion and unknown commands load them all.
 _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "hardware": ("hardware",),
-    "validate": ("validate",),
+    "validate": ("validate", "validate_schema"),
     "status": ("status",),
     "cluster": ("cluster",),
     "simulate": ("simulate",),
