@@ -89,6 +89,8 @@ def test_metrics_histogram_nvml_errors_by_operation_and_process(kube, tmp_path) 
     create_node(kube.api_client(), NODE, {protocol.DESIRED: "3g.20gb:2"})
     with serving(kube, NvmlEngine(state_dir=str(tmp_path), fake=fake)) as (daemon, base):
         wait_for(lambda: kube.annotations(NODE).get(protocol.STATE) == "failed")
+        # the report is written inside the step; the step's duration is counted when it returns
+        wait_for(lambda: daemon.metrics.reconciles >= 1 and daemon.metrics.failures >= 1)
         status, text = get(f"{base}/metrics")
     assert status == 200
     values = samples(text)
