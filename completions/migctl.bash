@@ -5,7 +5,7 @@ _migctl_subcommands() {
     case "$1" in
         '') echo 'status simulate capacity hardware validate cluster node' ;;
         'hardware') echo 'list show geometries check' ;;
-        'validate') echo 'config' ;;
+        'validate') echo 'config schema-path' ;;
         'cluster') echo 'snapshot' ;;
         'node') echo 'status apply-geometry set-geometry daemon' ;;
     esac
@@ -23,13 +23,14 @@ _migctl_options() {
         'hardware check') echo '-e --existing -o --output -h --help' ;;
         'validate') echo '-h --help' ;;
         'validate config') echo '--from-cluster -n --namespace --name --config-map --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;
+        'validate schema-path') echo '-o --output -h --help' ;;
         'cluster') echo '-h --help' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context -n --namespace --config-map --all-pods --page-size -h --help' ;;
+        'cluster snapshot') echo '-f --file -o --output --kubeconfig --context -n --namespace --config-map --all-pods --page-size -h --help' ;;
         'node') echo '-h --help' ;;
         'node status') echo '--gpu -o --output -h --help' ;;
         'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
         'node set-geometry') echo '--gpu --wait --timeout --no-check --kubeconfig --context -o --output -h --help' ;;
-        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output -h --help' ;;
+        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output -h --help' ;;
     esac
 }
 _migctl_value_options() {
@@ -42,11 +43,12 @@ _migctl_value_options() {
         'hardware geometries') echo '-o --output' ;;
         'hardware check') echo '-e --existing -o --output' ;;
         'validate config') echo '-n --namespace --name --config-map --kubeconfig --context --kind --hami-version -o --output' ;;
-        'cluster snapshot') echo '-o --output --kubeconfig --context -n --namespace --config-map --page-size' ;;
+        'validate schema-path') echo '-o --output' ;;
+        'cluster snapshot') echo '-f --file -o --output --kubeconfig --context -n --namespace --config-map --page-size' ;;
         'node status') echo '--gpu -o --output' ;;
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;
         'node set-geometry') echo '--gpu --timeout --kubeconfig --context -o --output' ;;
-        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --mig-parted-config --log-level -o --output' ;;
+        'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --mig-parted-config --log-level -o --output' ;;
     esac
 }
 _migctl_option_values() {
@@ -77,6 +79,8 @@ _migctl_option_values() {
         'validate config|--hami-version') echo 'auto 2.9 2.10' ;;
         'validate config|-o') echo 'text json yaml sarif' ;;
         'validate config|--output') echo 'text json yaml sarif' ;;
+        'validate schema-path|-o') echo 'text json yaml' ;;
+        'validate schema-path|--output') echo 'text json yaml' ;;
         'node status|-o') echo 'text json yaml' ;;
         'node status|--output') echo 'text json yaml' ;;
         'node apply-geometry|-o') echo 'text json yaml' ;;

@@ -10,7 +10,7 @@ function __migctl_subcommands
         case 'hardware'
             echo list show geometries check
         case 'validate'
-            echo config
+            echo config schema-path
         case 'cluster'
             echo snapshot
         case 'node'
@@ -36,8 +36,10 @@ function __migctl_value_options
             echo -e --existing -o --output
         case 'validate config'
             echo -n --namespace --name --config-map --kubeconfig --context --kind --hami-version -o --output
+        case 'validate schema-path'
+            echo -o --output
         case 'cluster snapshot'
-            echo -o --output --kubeconfig --context -n --namespace --config-map --page-size
+            echo -f --file -o --output --kubeconfig --context -n --namespace --config-map --page-size
         case 'node status'
             echo --gpu -o --output
         case 'node apply-geometry'
@@ -45,7 +47,7 @@ function __migctl_value_options
         case 'node set-geometry'
             echo --gpu --timeout --kubeconfig --context -o --output
         case 'node daemon'
-            echo --node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --mig-parted-config --log-level -o --output
+            echo --node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --mig-parted-config --log-level -o --output
     end
 end
 
@@ -61,18 +63,21 @@ function __migctl_state
             continue
         end
         if string match -q -- '-*' $w
-            if contains -- $w (string split ' ' -- (__migctl_value_options (string join ' ' -- $cmdpath)))
+            if contains -- $w (string split ' ' -- (__migctl_value_options "$cmdpath"))
                 set skip 1
             end
             continue
         end
-        if test $argc = 0; and contains -- $w (string split ' ' -- (__migctl_subcommands (string join ' ' -- $cmdpath)))
+        if test $argc = 0; and contains -- $w (string split ' ' -- (__migctl_subcommands "$cmdpath"))
             set -a cmdpath $w
         else
             set argc (math $argc + 1)
         end
     end
-    echo (string join ' ' -- $cmdpath)"|$argc"
+    # Quoted: at the top level $cmdpath is an empty list, and an unquoted (string join ...) would
+    # expand to no word at all, taking the "|$argc" with it (fish's cartesian product).
+    set -l joined (string join ' ' -- $cmdpath)
+    echo "$joined|$argc"
 end
 
 # __migctl_at PATH: the command line is at PATH (any argument position).
@@ -157,6 +162,7 @@ complete -c migctl -n '__migctl_at \'hardware check\'' -s h -l help -d 'Show thi
 complete -c migctl -n '__migctl_arg \'hardware check\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware check\'' -f
 complete -c migctl -n '__migctl_at \'validate\'' -f -a 'config' -d 'Lint a HAMi device-config against its JSON Schema and the real MIG hardware rules.'
+complete -c migctl -n '__migctl_at \'validate\'' -f -a 'schema-path' -d 'Print the path of the installed device-config JSON Schema (for editors; see README "Editors").'
 complete -c migctl -n '__migctl_at \'validate\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'validate config\'' -l from-cluster -d 'Read HAMi\'s ConfigMap from the cluster: found by the Helm chart\'s name (<release>-hami-scheduler-device, or -device-plugin with --kind node-config) or labels in any namespace.'
 complete -c migctl -n '__migctl_at \'validate config\'' -s n -l namespace -x -d 'Namespace HAMi is installed in (default: search every namespace).'
@@ -170,9 +176,13 @@ complete -c migctl -n '__migctl_at \'validate config\'' -l strict -d 'Warnings c
 complete -c migctl -n '__migctl_at \'validate config\'' -s o -l output -x -a 'text json yaml sarif' -d 'Output format: text for people; json, yaml or sarif (code scanning) on stdout.'
 complete -c migctl -n '__migctl_at \'validate config\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'validate config\'' -f
-complete -c migctl -n '__migctl_at \'cluster\'' -f -a 'snapshot' -d 'Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster to a file.'
+complete -c migctl -n '__migctl_at \'validate schema-path\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'validate schema-path\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'validate schema-path\'' -f
+complete -c migctl -n '__migctl_at \'cluster\'' -f -a 'snapshot' -d 'Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster (stdout or -f FILE).'
 complete -c migctl -n '__migctl_at \'cluster\'' -s h -l help -d 'Show this message and exit.'
-complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'File to write (.json for JSON, otherwise YAML); \'-\' for stdout.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s f -l file -x -d 'File to write (\'-\', the default: stdout). Written atomically; never a directory, device or symlink.'
+complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s o -l output -x -d 'json or yaml (default: from the file\'s extension, .json for JSON, else YAML).'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l kubeconfig -x -d 'Path to the kubeconfig file.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -l context -x -d 'The kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'cluster snapshot\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
@@ -215,10 +225,11 @@ complete -c migctl -n '__migctl_at \'node daemon\'' -l node -x -d 'This node\'s 
 complete -c migctl -n '__migctl_at \'node daemon\'' -l kubeconfig -r -F -d 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l context -x -d 'Kubeconfig context to use.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l state-dir -r -F -d 'Lock and journal directory, a hostPath (default: $MIGCTL_STATE_DIR or /var/lib/migctl).'
-complete -c migctl -n '__migctl_at \'node daemon\'' -l metrics-port -x -d 'Port of /healthz and /metrics (0: any free port, -1: off).'
+complete -c migctl -n '__migctl_at \'node daemon\'' -l metrics-port -x -d 'Port of /healthz, /readyz and /metrics (0: any free port, -1: off).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l resync-interval -x -d 'Seconds between full re-reads of the Node.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l retry-interval -x -d 'Seconds before retrying a failed or refused request (doubles, up to 20x).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l lock-timeout -x -d 'Seconds to wait for another apply on this node.'
+complete -c migctl -n '__migctl_at \'node daemon\'' -l stall-timeout -x -d '/healthz fails when one reconcile step runs longer than this (seconds; a hung NVML call).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l allow-hami-managed -d 'Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l mig-parted-config -r -F -d 'Honour the nvidia.com/mig.config label with this mig-parted config file.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -l once -d 'Reconcile once, report, and exit (0 success, 1 failed, 4 refused).'

@@ -78,3 +78,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+# Where the documentation lives (SARIF rule links, the krew manifest). Forks: change it here only.
+__url__ = "https://github.com/example/migctl"
+README_URL = f"{__url__}/blob/main/README.md"

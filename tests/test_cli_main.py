@@ -77,3 +77,60 @@ def test_running_one_command_imports_only_its_module():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- a closed stdout (``migctl ... | head -1``) never changes the exit code (issue 14) --------------
+
+_MIGCTL = [sys.executable, "-m", "migctl"]
+
+
+def _run_with_closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run migctl with a stdout pipe whose reader is already gone: the first write meets EPIPE."""
+    import os
+
+    from conftest import REPO
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([*_MIGCTL, *args], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=120, cwd=REPO)
+    finally:
+        os.close(write_end)
+
+
+def test_closed_stdout_keeps_the_exit_code_of_a_valid_config():
+    proc = _run_with_closed_stdout("validate", "config", "examples/device-config.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_closed_stdout_keeps_the_exit_code_in_json_mode_and_for_a_failure():
+    ok = _run_with_closed_stdout("status", "--cluster", "examples/cluster.yaml", "-o", "json")
+    assert ok.returncode == 0, ok.stderr
+    # simulate's second pod stays Pending: the command's own answer is 1, pipe or not
+    pending = _run_with_closed_stdout("simulate", "examples/pods.yaml", "--cluster", "examples/cluster.yaml")
+    assert pending.returncode == 1, pending.stderr
+    assert "Traceback" not in pending.stderr
+
+
+def test_pipefail_head_one_succeeds_every_time():
+    """The reported scenario, in a real shell: 5 runs each, no false failure."""
+    import shutil
+
+    from conftest import REPO
+
+    bash = shutil.which("bash")
+    assert bash, "bash is needed for the pipefail scenario"
+    migctl = " ".join(_MIGCTL)
+    script = (
+        "set -o pipefail\n"
+        "for i in 1 2 3 4 5; do\n"
+        f"  {migctl} validate config examples/device-config.yaml | head -1 >/dev/null || exit 10\n"
+        f"  {migctl} status --cluster examples/cluster.yaml -o json | head -1 >/dev/null || exit 11\n"
+        f"  {migctl} hardware list | head -1 >/dev/null || exit 12\n"
+        "done\n"
+    )
+    proc = subprocess.run([bash, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr

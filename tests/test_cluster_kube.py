@@ -142,7 +142,7 @@ def test_cluster_snapshot_round_trips(cli, kube, tmp_path, name):
     kube.add(*ITEMS)
     kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
     out = tmp_path / name
-    r = cli("cluster", "snapshot", "-o", out, "--kubeconfig", kc, "--page-size", "2")
+    r = cli("cluster", "snapshot", "-f", out, "--kubeconfig", kc, "--page-size", "2")
     assert r.exit_code == 0, r.stderr
     assert "wrote 3 Nodes, 7 Pods, 1 ConfigMap" in r.stderr and r.stdout == ""
     text = out.read_text()
@@ -166,7 +166,7 @@ def test_failed_snapshot_leaves_no_file(cli, tmp_path):
     kc = tmp_path / "kubeconfig"
     kc.write_text(yaml.safe_dump(config))
     out = tmp_path / "snap.yaml"
-    r = cli("cluster", "snapshot", "-o", out, "--kubeconfig", kc)
+    r = cli("cluster", "snapshot", "-f", out, "--kubeconfig", kc)
     assert r.exit_code == 3
     assert not out.exists() and list(tmp_path.iterdir()) == [kc]
 
@@ -174,7 +174,7 @@ def test_failed_snapshot_leaves_no_file(cli, tmp_path):
 def test_snapshot_to_stdout_with_all_pods(cli, kube, tmp_path):
     kube.add(*ITEMS)
     kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
-    r = cli("cluster", "snapshot", "-o", "-", "--kubeconfig", kc, "--all-pods")
+    r = cli("cluster", "snapshot", "-f", "-", "--kubeconfig", kc, "--all-pods")
     assert r.exit_code == 0, r.stderr
     doc = yaml.safe_load(r.stdout)
     assert doc["kind"] == "List" and len(doc["items"]) == 11

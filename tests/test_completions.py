@@ -143,3 +143,104 @@ def test_generator_handles_choices_paths_and_nested_groups():
     script = render_bash(tree)
     assert "'paint wall|0') echo 'red blue'" in script
     assert "hidden" not in script
+
+
+# --- fish and zsh, in the real shells (issue 14: fish listed files at the top level) ------------------
+
+
+def _shell_or_skip(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (apt-get install {name}); its script is only checked for freshness")
+    return path
+
+
+def _fish_complete(script: Path, line: str) -> list[str]:
+    """What fish itself offers for ``line`` (``complete -C``), values only."""
+    fish = _shell_or_skip("fish")
+    program = f"source '{script}'; complete -C '{line}'"
+    proc = subprocess.run([fish, "--no-config", "-c", program], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return [row.split("\t", 1)[0] for row in proc.stdout.splitlines() if row]
+
+
+def _zsh_complete(script: Path, words: list[str]) -> list[str]:
+    """Run the zsh completion function in real zsh for ``words`` (last one being typed).
+
+    The completion system's builtins that the function calls (compadd, _describe, _files) print
+    what they were given instead of drawing a menu; everything else is the script as zsh runs it.
+    """
+    zsh = _shell_or_skip("zsh")
+    words_literal = " ".join(f"'{w}'" for w in words)
+    program = (
+        "compdef() { :; }\n"
+        "compadd() { [[ $1 == -- ]] && shift; print -l -- \"$@\"; }\n"
+        "_describe() { local -a items; items=(\"${(@P)${@[-1]}}\"); print -l -- \"${(@)items%%:*}\"; }\n"
+        "_files() { print -- '<files>'; }\n"
+        f"source '{script}'\n"
+        f"words=({words_literal})\n"
+        f"CURRENT={len(words)}\n"
+        "_migctl\n"
+    )
+    proc = subprocess.run([zsh, "-f", "-c", program], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    current = words[-1]
+    return [w for w in proc.stdout.splitlines() if w and (w == "<files>" or w.startswith(current))]
+
+
+@pytest.fixture
+def scripts(tmp_path):
+    paths = {}
+    for shell, name in FILES.items():
+        paths[shell] = tmp_path / name
+        paths[shell].write_text(render_all()[name])
+    return paths
+
+
+def test_fish_completes_top_level_commands_not_files(scripts):
+    offered = _fish_complete(scripts["fish"], "migctl ")
+    from migctl.cli.main import COMMAND_INDEX
+
+    assert offered == sorted(COMMAND_INDEX)
+    assert {"status", "simulate", "hardware", "validate", "cluster", "node"} <= set(offered)
+    assert "--debug" in _fish_complete(scripts["fish"], "migctl --")
+
+
+def test_fish_completes_model_keys_and_output_choices(scripts):
+    models = _fish_complete(scripts["fish"], "migctl hardware check ")
+    assert {"a100-40gb", "a30-24gb", "h100-80gb"} <= set(models)
+    assert _fish_complete(scripts["fish"], "migctl hardware check a100-") == ["a100-40gb", "a100-80gb"]
+    assert _fish_complete(scripts["fish"], "migctl hardware check -o ") == ["json", "text", "yaml"]
+    assert _fish_complete(scripts["fish"], "migctl hardware ") == sorted(["list", "show", "geometries", "check"])
+
+
+def test_fish_script_parses(scripts):
+    fish = _shell_or_skip("fish")
+    proc = subprocess.run([fish, "--no-execute", str(scripts["fish"])], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_zsh_completes_commands_models_and_output_choices(scripts):
+    top = _zsh_complete(scripts["zsh"], ["migctl", ""])
+    from migctl.cli.main import COMMAND_INDEX
+
+    assert top == list(COMMAND_INDEX)
+    models = _zsh_complete(scripts["zsh"], ["migctl", "hardware", "check", ""])
+    assert {"a100-40gb", "a30-24gb", "h100-80gb"} <= set(models)
+    assert _zsh_complete(scripts["zsh"], ["migctl", "hardware", "check", "-o", ""]) == ["text", "json", "yaml"]
+    assert _zsh_complete(scripts["zsh"], ["migctl", "hardware", "check", "--ex"]) == ["--existing"]
+    # a path argument falls back to files
+    assert _zsh_complete(scripts["zsh"], ["migctl", "validate", "config", ""]) == ["<files>"]
+
+
+def test_zsh_script_parses(scripts):
+    zsh = _shell_or_skip("zsh")
+    proc = subprocess.run([zsh, "-n", str(scripts["zsh"])], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_bash_completes_top_level_and_output_choices_in_real_bash(bash_script):
+    from migctl.cli.main import COMMAND_INDEX
+
+    assert _bash_complete(bash_script, ["migctl", ""]) == list(COMMAND_INDEX)
+    assert _bash_complete(bash_script, ["migctl", "status", "-o", ""]) == ["text", "wide", "json", "yaml"]

@@ -54,8 +54,9 @@ def test_daemonset_runs_the_daemon_with_node_name_state_dir_and_probes(cli) -> N
     (metrics_port,) = [p for p in c["ports"] if p["name"] == "metrics"]
     assert metrics_port["containerPort"] == port
     assert ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    # liveness and readiness are separate endpoints (issue 14): /healthz restarts a stalled daemon
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["state"] == args()["state-dir"] and volumes["state"]["hostPath"]["path"] == args()["state-dir"]

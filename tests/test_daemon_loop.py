@@ -252,7 +252,13 @@ def test_metrics_and_healthz_endpoints(kube) -> None:
     assert f'migctl_daemon_apply_failures_total{{node="{NODE}"}} 0' in text
     assert f'migctl_daemon_state{{node="{NODE}",state="success"}} 1' in text
     assert "migctl_daemon_last_success_timestamp_seconds" in text
-    assert f'migctl_daemon_gpu_geometry_info{{node="{NODE}",gpu="0",uuid="GPU-0000",model="NVIDIA A100-SXM4-40GB",geometry="1g.5gb:7"}} 1' in text
+    # prometheus_client writes labels sorted by name: compare the sample, not its spelling
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    info = {"node": NODE, "gpu": "0", "uuid": "GPU-0000", "model": "NVIDIA A100-SXM4-40GB", "geometry": "1g.5gb:7"}
+    assert samples[("migctl_daemon_gpu_geometry_info", tuple(sorted(info.items())))] == 1
 
 
 def test_no_busy_loop_after_a_failed_request_goes_away(kube) -> None:

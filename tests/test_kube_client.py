@@ -69,7 +69,7 @@ COMMANDS = {
     "status": ["status"],
     "simulate": ["simulate", str(SEED_PODS)],
     "validate --from-cluster": ["validate", "config", "--from-cluster"],
-    "cluster snapshot": ["cluster", "snapshot", "-o", "{tmp}/snap.yaml"],
+    "cluster snapshot": ["cluster", "snapshot", "-f", "{tmp}/snap.yaml"],
     "node set-geometry": ["node", "set-geometry", "gpu-node-a", "1g.5gb:7"],
     "node daemon": ["node", "daemon", "--node", "gpu-node-a", "--once", "--metrics-port", "-1"],
 }
@@ -281,7 +281,7 @@ def test_two_configmaps_are_exit_2_listing_them_and_config_map_or_namespace_choo
              chart_configmap("team-b", "b-hami-scheduler-device", text="nvidia: {resourceCountName: x/gpu}\n"))
     kc = kube.write_kubeconfig(tmp_path / "kc")
     for command in (["status"], ["simulate", str(SEED_PODS)], ["validate", "config", "--from-cluster"],
-                    ["cluster", "snapshot", "-o", str(tmp_path / "s.yaml")]):
+                    ["cluster", "snapshot", "-f", str(tmp_path / "s.yaml")]):
         r = cli(*command, "--kubeconfig", kc)
         assert r.exit_code == 2, (command, r.stderr)
         assert "2 HAMi scheduler device ConfigMaps found: team-a/a-hami-scheduler-device, " \
@@ -301,7 +301,7 @@ def test_two_configmaps_are_exit_2_listing_them_and_config_map_or_namespace_choo
     r = cli("validate", "config", "--from-cluster", "--kubeconfig", kc, "-n", "team-b", "-o", "json")
     assert json.loads(r.stdout)["files"][0]["file"] == "configmap/team-b/b-hami-scheduler-device/device-config.yaml"
     out = tmp_path / "snap.yaml"
-    r = cli("cluster", "snapshot", "-o", out, "--kubeconfig", kc, "--config-map", "team-b/b-hami-scheduler-device")
+    r = cli("cluster", "snapshot", "-f", out, "--kubeconfig", kc, "--config-map", "team-b/b-hami-scheduler-device")
     assert r.exit_code == 0 and "using ConfigMap team-b/b-hami-scheduler-device" in r.stderr
     saved = [i for i in yaml.safe_load(out.read_text())["items"] if i["kind"] == "ConfigMap"]
     assert [i["metadata"]["name"] for i in saved] == ["b-hami-scheduler-device"]

@@ -1,6 +1,7 @@
 """``migctl cluster snapshot``: save the live cluster's Nodes, Pods and device ConfigMap to a file.
 
-The file is a ``v1 List`` in kubectl's layout (what ``kubectl get nodes,pods -A -o yaml`` prints, without
+``-o json|yaml`` is the format and ``-f/--file`` the file (stdout by default), as in kubectl. The
+file is a ``v1 List`` in kubectl's layout (what ``kubectl get nodes,pods -A -o yaml`` prints, without
 ``managedFields``), readable by ``migctl status --cluster`` and ``migctl simulate --cluster``. It is
 written to a temporary file beside the target and renamed at the end: an interrupted or failed run never
 leaves half a snapshot.
@@ -28,11 +29,17 @@ app.add_typer(cluster_app, name="cluster")
 
 @cluster_app.command("snapshot")
 def snapshot_command(
-    output: Annotated[
+    file: Annotated[
         str,
-        typer.Option("-o", "--output", metavar="FILE",
-                     help="File to write (.json for JSON, otherwise YAML); '-' for stdout."),
-    ],
+        typer.Option("-f", "--file", metavar="FILE",
+                     help="File to write ('-', the default: stdout). Written atomically; never a "
+                          "directory, device or symlink."),
+    ] = "-",
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", metavar="FORMAT",
+                     help="json or yaml (default: from the file's extension, .json for JSON, else YAML)."),
+    ] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
                                                    help="Path to the kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", metavar="NAME",
@@ -47,12 +54,13 @@ def snapshot_command(
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,
 ) -> None:
-    """Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster to a file."""
+    """Save Nodes, Pods and the hami-scheduler-device ConfigMap of the live cluster (stdout or -f FILE)."""
     from migctl.cli.output import progress, stderr_console
     from migctl.cluster.kube import connect, list_objects
     from migctl.cluster.model import ClusterWarning
 
-    fmt = "json" if output.lower().endswith(".json") else "yaml"
+    fmt = snapshot_format(file, output)
+    target = None if file == "-" else check_output_path(Path(file))
     session = connect(kubeconfig, context)
     warnings: list[ClusterWarning] = []
     counts: dict[str, int] = {}
@@ -66,10 +74,10 @@ def snapshot_command(
                 bar.advance()
                 yield obj
 
-    if output == "-":
+    if target is None:
         _write(objects(), sys.stdout, fmt)
     else:
-        _write_atomically(Path(output), objects(), fmt)
+        write_atomically(target, lambda fh: _write(objects(), fh, fmt))
     from migctl.cli.output import warn
 
     for w in warnings:
@@ -80,27 +88,99 @@ def snapshot_command(
         sys.stderr.write(f"using {describe_config_map(used[0])}\n")
     summary = ", ".join(f"{counts.get(k, 0)} {k}" + ("" if counts.get(k, 0) == 1 else "s")
                         for k in ("Node", "Pod", "ConfigMap"))
-    stderr_console().print(f"wrote {summary} from {session.where} to {output}", markup=False, highlight=False,
+    where = "stdout" if target is None else str(target)
+    stderr_console().print(f"wrote {summary} from {session.where} to {where}", markup=False, highlight=False,
                            soft_wrap=True)
 
 
-def _write_atomically(path: Path, objects: Any, fmt: str) -> None:
+def snapshot_format(file: str, output: str | None) -> str:
+    """The format of ``cluster snapshot``: ``-o`` when given, else the file's extension.
+
+    ``-o`` is a format, as in kubectl. A value that is not one (``-o cluster.json``, the old spelling
+    of the file) or one that contradicts the file's extension (``-f x.json -o yaml``) is a usage error,
+    never a guess.
+    """
     from migctl.errors import InputError
 
+    by_extension = "json" if file.lower().endswith(".json") else "yaml"
+    if output is None:
+        return by_extension
+    fmt = output.lower()
+    if fmt not in ("json", "yaml"):
+        hint = f"-f {output}" if file == "-" and ("." in output or "/" in output or output == "-") else None
+        raise InputError(f"-o/--output {output!r}: the format is json or yaml; the file is given with -f/--file",
+                         hint=f"write to a file with {hint}" if hint else "e.g. -o json -f cluster.json")
+    if file != "-" and file.lower().endswith((".json", ".yaml", ".yml")) and fmt != by_extension:
+        raise InputError(f"-o {fmt} contradicts the file name {file!r} (a {by_extension.upper()} extension)",
+                         hint="drop -o to follow the extension, or name the file to match the format")
+    return fmt
+
+
+def check_output_path(path: Path) -> Path:
+    """Refuse an output path that is not (or cannot become) a regular file: exit 2 before any work."""
+    import stat
+
+    from migctl.errors import InputError
+
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise InputError(f"-f {path}: {exc.strerror or exc}") from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise InputError(f"-f {path}: is a symbolic link; refusing to write through it",
+                             hint="give the link's target, or a new file name")
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"-f {path}: is a directory", hint="give a file name inside it")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"-f {path}: is not a regular file (a device, FIFO or socket)",
+                             hint="use '-f -' (stdout) to write to a pipe or device")
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise InputError(f"-o: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        raise InputError(f"-f {path}: directory {directory} does not exist")
+    return path
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A failure (no space, no permission, an error while listing) leaves ``path`` as it was and no
+    temporary file behind; a disk or permission problem is exit 2 with the path named.
+    """
+    from migctl.errors import InputError
+
+    check_output_path(path)
+    directory = path.parent if str(path.parent) else Path(".")
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"-f {path}: cannot create a file in {directory}: {exc.strerror or exc}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # what a plain open() would give, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _write(objects, fh, fmt)
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        if isinstance(exc, BrokenPipeError):  # pragma: no cover - not a file error
+            raise
+        raise InputError(f"-f {path}: cannot write: {exc.strerror or exc}; nothing was written") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _write(objects: Any, fh: Any, fmt: str) -> None:

@@ -296,18 +296,21 @@ def render_fish(root: CommandSpec) -> str:
             continue
         end
         if string match -q -- '-*' $w
-            if contains -- $w (string split ' ' -- (__{PROG}_value_options (string join ' ' -- $cmdpath)))
+            if contains -- $w (string split ' ' -- (__{PROG}_value_options "$cmdpath"))
                 set skip 1
             end
             continue
         end
-        if test $argc = 0; and contains -- $w (string split ' ' -- (__{PROG}_subcommands (string join ' ' -- $cmdpath)))
+        if test $argc = 0; and contains -- $w (string split ' ' -- (__{PROG}_subcommands "$cmdpath"))
             set -a cmdpath $w
         else
             set argc (math $argc + 1)
         end
     end
-    echo (string join ' ' -- $cmdpath)"|$argc"
+    # Quoted: at the top level $cmdpath is an empty list, and an unquoted (string join ...) would
+    # expand to no word at all, taking the "|$argc" with it (fish's cartesian product).
+    set -l joined (string join ' ' -- $cmdpath)
+    echo "$joined|$argc"
 end
 
 # __{PROG}_at PATH: the command line is at PATH (any argument position).

@@ -122,6 +122,7 @@ def run_daemon(
     output: OutputFormat = OutputFormat.text,
     stop: threading.Event | None = None,
     log_level: str = "info",
+    stall_timeout: float = 600.0,
 ) -> int:
     """The ``daemon`` command as a function (returns the exit code). ``stop`` ends it (tests)."""
     from migctl.daemon.engine import NvmlEngine
@@ -136,6 +137,7 @@ def run_daemon(
         retry_base=retry_interval,
         retry_max=max(retry_interval, 20 * retry_interval),
         allow_hami_managed=allow_hami_managed,
+        stall_timeout=stall_timeout,
         mig_parted=load_mig_parted_config(mig_parted_config) if mig_parted_config else None,
     )
     api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
@@ -191,10 +193,10 @@ def _serve(daemon: Any, metrics_port: int | None, stop: threading.Event) -> None
     try:
         if metrics_port is not None and metrics_port >= 0:
             try:
-                server = HealthServer(daemon.metrics, daemon.health, port=metrics_port).start()
+                server = HealthServer(daemon.metrics, daemon.health, port=metrics_port, ready=daemon.ready).start()
             except OSError as exc:
                 raise InputError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
-            log.info("serving /healthz and /metrics on port %d", server.port)
+            log.info("serving /healthz, /readyz and /metrics on port %d", server.port)
         log.info("watching node %s (pid %d)", daemon.api.name, os.getpid())
         daemon.run(stop)
     finally:
@@ -246,13 +248,16 @@ if node_app is not None:
             typer.Option("--state-dir", help="Lock and journal directory, a hostPath (default: $MIGCTL_STATE_DIR or /var/lib/migctl)."),
         ] = None,
         metrics_port: Annotated[
-            int, typer.Option("--metrics-port", help="Port of /healthz and /metrics (0: any free port, -1: off).")
+            int, typer.Option("--metrics-port", help="Port of /healthz, /readyz and /metrics (0: any free port, -1: off).")
         ] = DEFAULT_METRICS_PORT,
         resync_interval: Annotated[float, typer.Option("--resync-interval", help="Seconds between full re-reads of the Node.")] = 60.0,
         retry_interval: Annotated[
             float, typer.Option("--retry-interval", help="Seconds before retrying a failed or refused request (doubles, up to 20x).")
         ] = 30.0,
         lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
+        stall_timeout: Annotated[
+            float, typer.Option("--stall-timeout", help="/healthz fails when one reconcile step runs longer than this (seconds; a hung NVML call).")
+        ] = 600.0,
         allow_hami_managed: Annotated[
             bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).")
         ] = False,
@@ -269,11 +274,14 @@ if node_app is not None:
             raise InputError(f"--log-level: {log_level!r} is not one of debug, info, warning, error")
         if resync_interval <= 0 or retry_interval <= 0 or lock_timeout < 0:
             raise InputError("--resync-interval and --retry-interval must be positive, --lock-timeout not negative")
+        if stall_timeout <= lock_timeout:
+            raise InputError(f"--stall-timeout {stall_timeout:g} must be longer than --lock-timeout {lock_timeout:g} "
+                             "(an apply may wait that long for the lock)")
         code = run_daemon(
             node, kubeconfig=kubeconfig, context=context, state_dir=state_dir, metrics_port=metrics_port,
             resync_interval=resync_interval, retry_interval=retry_interval, lock_timeout=lock_timeout,
             allow_hami_managed=allow_hami_managed, mig_parted_config=mig_parted_config, once=once, output=output,
-            log_level=log_level,
+            log_level=log_level, stall_timeout=stall_timeout,
         )
         if code:
             raise typer.Exit(code)

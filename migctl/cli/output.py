@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
@@ -35,6 +37,65 @@ OutputOption = Annotated[
         case_sensitive=False,
     ),
 ]
+
+
+class PipeSafeStdout:
+    """``sys.stdout`` that survives its reader going away (``migctl ... | head -1``).
+
+    When a write or flush meets a closed pipe (EPIPE), stdout is pointed at ``/dev/null`` and the
+    command goes on to its own result and exit code, as if the output had been read: a closed stdout
+    never turns a valid config or a schedulable pod into a failure under ``set -o pipefail``.
+    Everything else is delegated to the real stream (``isatty``, ``fileno``, ``encoding``...), so
+    rich and typer see an ordinary text stream; rich's own broken-pipe handler (which exits 1)
+    never runs because no ``BrokenPipeError`` reaches it.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def _discard(self) -> None:
+        self.closed_by_reader = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # pragma: no cover - no file descriptor (embedded use)
+            pass
+
+    def _guard(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+        self._discard()
+        try:  # what was buffered now goes to /dev/null; the stream stays usable
+            return call(*args)
+        except OSError:
+            return len(args[0]) if args and isinstance(args[0], str) else None
+
+    def write(self, text: str) -> int:
+        return int(self._guard(self._stream.write, text) or 0)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_stdout() -> PipeSafeStdout:
+    """Install :class:`PipeSafeStdout` as ``sys.stdout`` (idempotent) and return it."""
+    if not isinstance(sys.stdout, PipeSafeStdout):
+        sys.stdout = PipeSafeStdout(sys.stdout)  # type: ignore[assignment]
+    return sys.stdout  # type: ignore[return-value]
 
 
 def stdout_console() -> Console:

@@ -54,7 +54,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("duplicate-key", "error", "A key appears twice in one mapping (yaml.v2 rejects it; JSON keeps the last)."),
     # --- what the document is -----------------------------------------------------------------
     ("document-type", "error", "The document is not a mapping (HAMi fails to unmarshal it)."),
-    ("no-config-found", "error", "No device-config or node config was found in the file."),
+    ("no-config-found", "info", "No HAMi config in the file (other Kubernetes objects only): nothing to check; an error with --kind."),
     ("configmap-key-missing", "error", "A HAMi ConfigMap lacks its data key (device-config.yaml / config.json)."),
     ("configmap-value-type", "error", "A ConfigMap data value is not a string (the config was not written as a literal block scalar)."),
     ("config-empty", "error", "Every vendor section is empty; HAMi fails with 'all configurations are empty'."),

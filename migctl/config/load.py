@@ -349,9 +349,13 @@ def load_text(text: str, *, name: str = "<text>", kind: ConfigKind = "auto", ham
             _document(ctx, doc, doc.value, "", f"document {doc.index + 1}" if multi else "the file")
     result = ctx.result
     if not result.configs and not result.diagnostics:
+        # A manifest directory (``validate config deploy/*.yaml``) holds many files without HAMi config:
+        # each is a note, not an error. With an explicit --kind the file was said to hold one: an error.
+        # A ConfigMap named like HAMi's that lacks its key is configmap-key-missing, an error either way.
         result.diagnostics.append(diag("no-config-found", "", "no device-config or node config found in the file",
                                        "expected a device-config.yaml, a ConfigMap holding one, or the device "
-                                       "plugin's config.json", line=1, column=1))
+                                       "plugin's config.json", line=1, column=1,
+                                       severity=Severity.error if kind != "auto" else None))
     result.diagnostics = sorted(_dedupe(result.diagnostics), key=sort_key)
     return result
 

@@ -16,6 +16,7 @@ import difflib
 import functools
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from migctl.config.diagnostics import Diagnostic, Severity, diag, pointer
@@ -34,6 +35,15 @@ KNOWN_MISSPELLINGS = {
     "model": "models",
     "profile": "profiles",
 }
+
+
+def schema_path() -> Path:
+    """Where the installed package's device-config schema is on disk (for editors: yaml-language-server)."""
+    from importlib.resources import as_file, files
+
+    resource = files("migctl.config") / "schemas" / "device-config.schema.json"
+    with as_file(resource) as path:  # a real file for any normal (non-zip) install
+        return Path(path).resolve()
 
 
 @functools.cache

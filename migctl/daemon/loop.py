@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -91,21 +92,30 @@ class DaemonOptions:
     retry_base: float = 30.0  # a failed/refused request is retried after this...
     retry_max: float = 600.0  # ...doubling up to this
     shutdown_grace: float = 10.0  # on stop, keep trying to write the last report this long
+    # /healthz fails when one reconcile step has run longer than this (a hung NVML call), or the loop
+    # has not come round for resync_interval + this: the kubelet then restarts the pod.
+    stall_timeout: float = 600.0
     allow_hami_managed: bool = False
     mig_parted: MigPartedConfig | None = None
 
 
 class Backoff:
-    """Exponential backoff: ``initial``, doubling, capped at ``cap``; ``reset()`` after a success."""
+    """Exponential backoff: ``initial``, doubling, capped at ``cap``; ``reset()`` after a success.
 
-    def __init__(self, initial: float, cap: float) -> None:
-        self.initial, self.cap = initial, cap
+    Each wait is shortened by a random part of up to ``jitter`` (20 %), so the daemons of a whole
+    cluster that lost the API server together do not come back in lockstep.
+    """
+
+    def __init__(self, initial: float, cap: float, *, jitter: float = 0.2,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.initial, self.cap, self.jitter = initial, cap, jitter
+        self._rand = rand
         self._next = initial
 
     def next(self) -> float:
         delay = self._next
         self._next = min(self.cap, self._next * 2)
-        return delay
+        return delay * (1.0 - self.jitter * self._rand())
 
     def reset(self) -> None:
         self._next = self.initial
@@ -303,6 +313,9 @@ class Daemon:
         self._watch_connected = False
         self._stopping = False
         self._newest_version: int | None = None  # the newest integer resourceVersion reconciled
+        self._step_started: float | None = None  # a reconcile step is running since (liveness)
+        self._last_cycle: float | None = None  # the loop last came round (liveness)
+        self._reconciled = False  # one step has completed (readiness)
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -313,8 +326,17 @@ class Daemon:
         An engine with a ``reconciling()`` scope (NVML: one session) gets it around the whole step.
         """
         scope = getattr(self.engine, "reconciling", None)
-        with scope() if scope is not None else contextlib.nullcontext():
-            return self._reconcile(node, fresh)
+        started = self._step_started = self.clock()
+        failed = True
+        try:
+            with scope() if scope is not None else contextlib.nullcontext():
+                report = self._reconcile(node, fresh)
+            failed = False
+            self._reconciled = True
+            return report
+        finally:
+            self._step_started = None
+            self.metrics.observe_reconcile(self.clock() - started, error=failed)
 
     def _reconcile(self, node: Mapping[str, Any] | None, fresh: bool) -> Report | None:
         if node is None:
@@ -508,15 +530,45 @@ class Daemon:
     # --- the loop --------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
-        """For ``/healthz``: alive while not stopping; says whether the watch is connected."""
+        """Liveness (``/healthz``): fails while stopping, when one reconcile step has run longer than
+        ``stall_timeout`` (a hung NVML call or lock) or the loop has not come round for
+        ``resync_interval + stall_timeout``. The kubelet restarts the pod; the journal makes that safe."""
         if self._stopping:
             return False, "stopping"
+        now, bound = self.clock(), self.options.stall_timeout
+        step = self._step_started
+        if step is not None and now - step > bound:
+            return False, f"stalled: one reconcile step has been running for {now - step:.0f}s (limit {bound:.0f}s)"
+        last = self._last_cycle
+        if step is None and last is not None and now - last > self.options.resync_interval + bound:
+            return False, f"stalled: the reconcile loop has not completed a cycle for {now - last:.0f}s"
         watch = "watch connected" if self._watch_connected else "watch reconnecting"
         pending = "; reports waiting for the API server" if self.reporter.pending else ""
         return True, f"ok ({watch}{pending})"
 
+    def ready(self) -> tuple[bool, str]:
+        """Readiness (``/readyz``): live, and one reconcile step has completed since the start."""
+        alive, message = self.health()
+        if not alive:
+            return alive, message
+        if not self._reconciled:
+            return False, "starting: no reconcile step has completed yet"
+        return True, message
+
     def run(self, stop: threading.Event) -> None:
         """Reconcile until ``stop`` is set, then finish the report in flight and return."""
+        from migctl.nvml.adapter import ERROR_LISTENERS
+
+        def count_nvml_error(error: Any) -> None:
+            self.metrics.count_nvml_error(error.operation)
+
+        ERROR_LISTENERS.append(count_nvml_error)
+        try:
+            self._run(stop)
+        finally:
+            ERROR_LISTENERS.remove(count_nvml_error)
+
+    def _run(self, stop: threading.Event) -> None:
         watcher = threading.Thread(target=self.watch_forever, args=(stop,), name="migctl-watch", daemon=True)
         watcher.start()
         stop_waker = threading.Thread(target=self._wake_on_stop, args=(stop,), name="migctl-stop", daemon=True)
@@ -524,6 +576,7 @@ class Daemon:
         next_resync = self.clock() + self.options.resync_interval
         try:
             while not stop.is_set():
+                self._last_cycle = self.clock()
                 timeout = max(0.0, next_resync - self.clock())
                 for other in (self.reporter.retry_in(), self.gate.next_retry_in(self.clock())):
                     if other is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,12 @@ class NvmlCallError(CheckFailed):
         self.code = code
         self.operation = operation
         self.gpu = gpu
+        for listener in tuple(ERROR_LISTENERS):  # the daemon's metrics count NVML errors by operation
+            listener(self)
+
+
+#: Called with every :class:`NvmlCallError` made (``migctl node daemon``: ``migctl_daemon_nvml_errors_total``).
+ERROR_LISTENERS: list[Callable[[NvmlCallError], None]] = []
 
 
 #: Operation names of the MIG writes (nvml.h: root only); everything else is a read.
