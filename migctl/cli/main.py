@@ -32,6 +32,7 @@ COMMAND_INDEX: dict[str, str] = {
     "hardware": "The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.",
     "validate": "Lint configuration against the schema and the real MIG hardware rules.",
     "cluster": "Work with the cluster state HAMi records (snapshots for offline status and simulate).",
+    "replay": "Replay a workload trace through HAMi's scheduler over time and compare designs side by side.",
     "node": "This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
 }
 
@@ -90,6 +91,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "status": ("status",),
     "cluster": ("cluster",),
     "simulate": ("simulate",),
+    "replay": ("replay",),
     "node": ("node", "node_daemon"),
 }
 
