@@ -29,10 +29,10 @@ except ImportError:  # pragma: no cover - older typer on top of click
 COMMAND_INDEX: dict[str, str] = {
     "status": "Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems.",
     "simulate": "Simulate HAMi's scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.",
+    "replay": "Replay a workload trace through HAMi's scheduler over time and compare designs side by side.",
     "hardware": "The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.",
     "validate": "Lint configuration against the schema and the real MIG hardware rules.",
     "cluster": "Work with the cluster state HAMi records (snapshots for offline status and simulate).",
-    "replay": "Replay a workload trace through HAMi's scheduler over time and compare designs side by side.",
     "node": "This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
 }
 

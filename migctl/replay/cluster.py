@@ -114,7 +114,7 @@ def resolve_model(key: str, catalogue: Any) -> Any:
         model = catalogue.model(key)
     except KeyError:
         raise InputError(f"--gpu-model: unknown GPU model {key!r}",
-                         hint=f"one of: {', '.join(catalogue.keys())} ('migctl hardware list')") from None
+                         hint=f"one of: {', '.join(catalogue.keys)} ('migctl hardware list')") from None
     if not model.total_memory_mib:
         raise InputError(f"--gpu-model: the catalogue has no total memory for {key!r}")
     return model
