@@ -281,7 +281,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
         p = prep(i)
         if still_fails(sig_failed, sig(i), lambda node: probe.fits(p, node)):
             return True
-        return p.gpu_key is not None and still_fails(gpu_failed, p.gpu_key, lambda node: probe.gpu_fits(p, node))
+        return p.gpu_key is not None and still_fails(gpu_failed, p.gpu_id, lambda node: probe.gpu_fits(p, node))
 
     def place(i: int, now: float) -> bool:
         nonlocal seq
@@ -291,7 +291,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
                 sig_failed[sig(i)] = len(freed)
                 p = prep(i)
                 if p.gpu_key is not None and gpu_only_failure(result.reason):
-                    gpu_failed[p.gpu_key] = len(freed)
+                    gpu_failed[p.gpu_id] = len(freed)
             return False
         out = outcomes[i]
         out.placed_at, out.node = now, result.node
@@ -313,15 +313,16 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
     def wait(i: int) -> None:
         waiting[i] = None
         if options.memo:
-            by_gpu.setdefault(prep(i).gpu_key, {})[i] = None
+            by_gpu.setdefault(prep(i).gpu_id, {})[i] = None
 
     def unwait(i: int) -> None:
         del waiting[i]
         if options.memo:
-            group = by_gpu[prep(i).gpu_key]
+            gpu_id = prep(i).gpu_id
+            group = by_gpu[gpu_id]
             del group[i]
             if not group:
-                del by_gpu[prep(i).gpu_key]
+                del by_gpu[gpu_id]
 
     def retry(now: float, freed_node: str) -> None:
         """After a departure, the waiting pods in arrival order. Each failed everywhere before and
@@ -333,9 +334,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
             return
         node = nodes[freed_node]
         candidates = []
-        for key, group in by_gpu.items():
-            if key is None:
-                continue
+        for gpu_id, group in by_gpu.items():
             first = prep(next(iter(group)))
             if probe.gpu_fits(first, node):
                 candidates.extend(group)

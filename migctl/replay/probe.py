@@ -27,12 +27,17 @@ class Prepared:
     cpu_m: int
     memory: int
     gpu_pod: bool
+    kube_key: Any = None  # what kube-scheduler's filters read of the pod
+    gpu_id: int = -1  # gpu_key interned (-1: denied)
+    kube_id: int = -1  # kube_key interned
 
 
 class Probe:
     def __init__(self, simulator: Any) -> None:
         self.simulator = simulator
         self._fits: dict[tuple[Any, str], tuple[int, bool]] = {}
+        self._kube: dict[tuple[Any, str], tuple[int, bool]] = {}
+        self._interned: dict[Any, int] = {}
 
     def prepare(self, pod: PodSpec) -> Prepared:
         sim = self.simulator
@@ -45,8 +50,13 @@ class Probe:
         options = pod_options(mutated, version, gpu_policy=sim.options.gpu_policy,
                               node_policy=sim.options.node_policy)
         gpu_pod = any(r.request is not None for r in requests)
-        return Prepared(mutated, (requests, options) if gpu_pod else (), mutated.cpu_request_m(),
-                        mutated.memory_request(), gpu_pod)
+        cpu_m, memory = mutated.cpu_request_m(), mutated.memory_request()
+        kube_key = (cpu_m, memory, tuple(sorted(mutated.node_selector.items())), mutated.affinity_terms,
+                    mutated.tolerations)
+        gpu_key = (requests, options) if gpu_pod else ()
+        intern = self._interned
+        return Prepared(mutated, gpu_key, cpu_m, memory, gpu_pod, kube_key,
+                        intern.setdefault(("gpu", gpu_key), len(intern)), intern.setdefault(("kube", kube_key), len(intern)))
 
     def gpu_fits(self, p: Prepared, node: Any) -> bool:
         """HAMi's Fit of the pod's GPU requests on this node alone (cached per node version)."""
@@ -54,7 +64,7 @@ class Probe:
             return False
         if not p.gpu_pod:
             return True
-        key = (p.gpu_key, node.name)
+        key = (p.gpu_id, node.name)
         hit = self._fits.get(key)
         if hit is not None and hit[0] == node.version:
             return hit[1]
@@ -65,11 +75,15 @@ class Probe:
 
     def fits(self, p: Prepared, node: Any) -> bool:
         """kube-scheduler's filters and HAMi's Fit on this node alone."""
-        if p.gpu_key is None:
+        if p.gpu_key is None or not self.gpu_fits(p, node):
             return False
-        if kube_filter(p.pod, node, p.cpu_m, p.memory):
-            return False
-        return self.gpu_fits(p, node)
+        key = (p.kube_id, node.name)
+        hit = self._kube.get(key)
+        if hit is not None and hit[0] == node.version:
+            return hit[1]
+        ok = not kube_filter(p.pod, node, p.cpu_m, p.memory)
+        self._kube[key] = (node.version, ok)
+        return ok
 
 
 def gpu_only_failure(reason: str | None) -> bool:
