@@ -35,6 +35,7 @@ SHAPES = (
     {"nvidia.com/gpu": 1},
     {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30},
     {},
+    "init",  # an init container and an app container, both with GPUs (peak per device entry)
 )
 MODES = (None, "mig", "hami-core")
 
@@ -55,10 +56,15 @@ def _state(objects: list[dict], config: SchedulerConfig, version: HamiVersion):
 
 def _pod_object(i: int, shape: int, mode: str | None) -> dict:
     annotations = {"nvidia.com/vgpu-mode": mode} if mode else {}
-    limits = {k: v for k, v in SHAPES[shape].items()}
-    return {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "t", "annotations": annotations},
-            "spec": {"containers": [{"name": "main", "resources": {"limits": limits,
-                                                                    "requests": {"cpu": "1", "memory": "1Gi"}}}]}}
+    requests = {"cpu": "1", "memory": "1Gi"}
+    if SHAPES[shape] == "init":
+        spec = {"initContainers": [{"name": "prep", "resources": {"limits": {"nvidia.com/gpu": 1,
+                                                                              "nvidia.com/gpumem": 4000}}}],
+                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 9000},
+                                                              "requests": requests}}]}
+    else:
+        spec = {"containers": [{"name": "main", "resources": {"limits": dict(SHAPES[shape]), "requests": requests}}]}
+    return {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "t", "annotations": annotations}, "spec": spec}
 
 
 def _bound(obj: dict, result) -> dict:
