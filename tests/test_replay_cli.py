@@ -144,3 +144,20 @@ def test_snapshot_nodes_with_and_without_running_pods(cli):
     assert a["series"][0]["alloc_mem"] < b["series"][0]["alloc_mem"]
     r = cli("replay", TRACE, "--nodes", NODES, "--keep-running")
     assert r.exit_code == 2 and "--keep-running needs --cluster" in r.stderr
+
+
+def test_readme_example_is_what_the_command_prints(cli, monkeypatch):
+    import re
+    import shlex
+
+    monkeypatch.chdir(REPO)
+    section = (REPO / "README.md").read_text().split("## migctl replay", 1)[1]
+    block = re.search(r"```console\n\$ (migctl replay examples/.*?)```", section, re.S).group(1).split("\n")
+    command = [block[0]]
+    while command[-1].endswith("\\"):
+        command.append(block[len(command)])
+    shown = "\n".join(block[len(command):]).strip()
+    argv = shlex.split(" ".join(line.rstrip("\\") for line in command))
+    r = cli(*argv[1:])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == shown

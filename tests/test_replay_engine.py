@@ -184,3 +184,20 @@ def test_run_variant_in_worker_processes():
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         there = list(pool.map(run_variant, [trace] * 2, [nodes] * 2, settings, ["v0", "v1"]))
     assert [f.to_dict() for f in there] == here
+
+
+def test_variant_text():
+    from migctl.errors import InputError
+    from migctl.replay.run import apply_variant, split_variant
+
+    assert split_variant("node-policy=spread") == [("node-policy", "spread")]
+    assert split_variant("mig-nodes=a,b,c,gpu-policy=binpack") == [("mig-nodes", "a,b,c"), ("gpu-policy", "binpack")]
+    assert split_variant("config=my,odd.yaml,hami-version=2.10") == [("config", "my,odd.yaml"), ("hami-version", "2.10")]
+    base = Settings()
+    v = apply_variant(base, "scale-arrivals=10,on-fail=drop", lambda p: (None, p))
+    assert (v.scale_arrivals, v.on_fail, v.node_policy) == (10.0, "drop", "binpack")
+    v = apply_variant(base, "config=x.yaml", lambda p: ("CFG", f"loaded {p}"))
+    assert (v.device_config, v.config_name) == ("CFG", "loaded x.yaml")
+    for bad in ("colour=red", "node-policy", "scale-arrivals=fast", "on-fail=retry", "mig-nodes=200%", "hami-version="):
+        with pytest.raises(InputError):
+            apply_variant(base, bad, lambda p: (None, p))
