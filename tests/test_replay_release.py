@@ -152,3 +152,26 @@ def test_v2_10_reservations_and_hami_core_counters_go_with_their_pod():
     dep.release("t/p3")
     assert (core.used, core.usedmem, core.usedcores) == (1, 4000, 0)
     assert state.nodes["c"].cpu_requested_m == 1000 and state.nodes["c"].pods == 1
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10"])
+def test_running_pods_of_a_snapshot_stay_when_replayed_pods_leave(version):
+    """GPUs that carry a snapshot's running pods go back to exactly that state, not to idle."""
+    from migctl.cluster.snapshot import load_snapshot
+
+    cluster = load_snapshot(EXAMPLES / "cluster.yaml")
+    config = _config(version)
+    hv = HamiVersion(version)
+    state = state_from_cluster(cluster, config, hv, catalogue=load_catalogue())
+    before = _gpu_view(state)
+    assert any(g.used for n in state.nodes.values() for g in n.gpus)  # the snapshot has GPU pods running
+    dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
+    keys = []
+    for i in range(12):
+        r = dep.place(pod_from_object(_pod_object(i, i % 6, MODES[i % 3])))
+        if r.scheduled:
+            keys.append(f"t/p{i}")
+    assert keys and _gpu_view(state) != before
+    for key in keys[::2] + keys[1::2]:
+        dep.release(key)
+    assert _gpu_view(state) == before
