@@ -3,7 +3,7 @@
 
 _migctl_subcommands() {
     case "$1" in
-        '') echo 'status simulate capacity hardware validate cluster node' ;;
+        '') echo 'status simulate capacity replay hardware validate cluster node' ;;
         'hardware') echo 'list show geometries check' ;;
         'validate') echo 'config schema-path' ;;
         'cluster') echo 'snapshot' ;;
@@ -16,6 +16,7 @@ _migctl_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -h --help' ;;
         'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output -h --help' ;;
+        'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples -j --jobs --fgd --no-fgd --plot -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
@@ -38,6 +39,7 @@ _migctl_value_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map' ;;
         'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
+        'replay') echo '--nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
@@ -67,6 +69,12 @@ _migctl_option_values() {
         'capacity|--node-score') echo 'hami combined' ;;
         'capacity|-o') echo 'text json yaml' ;;
         'capacity|--output') echo 'text json yaml' ;;
+        'replay|--hami-version') echo 'auto 2.9 2.10' ;;
+        'replay|--node-policy') echo 'binpack spread' ;;
+        'replay|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
+        'replay|--on-fail') echo 'queue drop' ;;
+        'replay|-o') echo 'text json yaml' ;;
+        'replay|--output') echo 'text json yaml' ;;
         'hardware list|-o') echo 'text json yaml' ;;
         'hardware list|--output') echo 'text json yaml' ;;
         'hardware show|-o') echo 'text json yaml' ;;

@@ -370,8 +370,8 @@ def _pods(pods: Any, repeat: int) -> list[PodSpec]:
         raise InputError(str(exc)) from None
 
 
-def _config_findings(source: Any, name: str, version: HamiVersionChoice) -> ConfigFindings:
-    """The device-config through validate's loader; a config that cannot be read or holds no device-config
+def read_device_config(source: Any, name: str, version: HamiVersionChoice = "auto") -> ConfigFindings:
+    """A device-config (a path, or the text of a ConfigMap's key) through validate's loader, with its findings; a config that cannot be read or holds no device-config
     is an input error: HAMi itself would not start with it."""
     from migctl.config.load import load_device_config
 
@@ -440,9 +440,9 @@ def simulate(
     if isinstance(config, DeviceConfig):
         found.config = config
     elif config is not None:
-        found = _config_findings(Path(config), source, hami_version)
+        found = read_device_config(Path(config), source, hami_version)
     elif getattr(cluster, "device_config_text", None):
-        found = _config_findings(cluster.device_config_text, source, hami_version)
+        found = read_device_config(cluster.device_config_text, source, hami_version)
     if on_config is not None:
         on_config(found)
     if found.errors and strict_config:
