@@ -18,7 +18,10 @@ def test_quickstart_has_exactly_two_commands():
     commands = _quickstart_commands()
     assert len(commands) == 2
     assert all("\n" not in c for c in commands)
-    assert commands[1] == "pip install -e '.[test]' && pytest"
+    assert commands[1] == "pip install -e '.[test,chart,plot]' && pytest"
+    # CI runs exactly the README's test command (quietly)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert commands[1].replace("pip install -e", "pip install -q -e") in ci
 
 
 def test_quickstart_main_job_runs_on_the_shipped_examples(cli, monkeypatch):
