@@ -1,0 +1,525 @@
+"""A bounded defragmentation plan: at most N pod moves that make the most pending GPU pods schedulable.
+
+A *move* deletes a running pod that a controller recreates (owner ``ReplicaSet``, ``StatefulSet`` or
+``Job``); HAMi then places the new pod. The plan is simulated in its own order on a
+:class:`~migctl.advise.world.World`: the deleted pod's node is rebuilt as HAMi's next cycle rebuilds
+it (a legacy MIG GPU whose last slot holder left unlocks its geometry), then the recreated pod is
+placed by the simulator; it must land, or the move is not a move. Pods that are never moved, listed
+as *blocked*: bare pods (no controller owner), pods of other owners (a DaemonSet pod comes back on the
+same node), pods covered by a PodDisruptionBudget with no disruption left in the snapshot (the
+plan also spends one disruption per move from every budget covering the moved pod), pods already
+terminating.
+
+Search (greedy, deterministic): each step tries every candidate *unit*, one movable pod or all the
+movable pods of one GPU (a locked MIG geometry unlocks only when its last holder leaves, so two moves
+may be needed before anything improves), scores the world after it by (pending pods placed, FGD
+stranded memory for the pending pods' shapes, fewer moves) and keeps the unit with the best gain per
+move. It stops at ``max_moves``, when no unit improves the score, or at the deadline (the best plan so
+far). Candidates are ranked first by a one-node test (does deleting the unit let a pending pod fit on
+that node?), so a deadline keeps the promising ones.
+
+Proof: :func:`replay_plan` applies the moves in plan order on a fresh world, checks every recreated
+pod lands where the plan says, then places every pending pod: the before/after per pending pod and
+the figures reported come from that replay, never from the search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from migctl.advise.world import Spot, World, _copy_node, spot_of, spot_of_pod
+from migctl.simulate.pod import PodSpec, pod_from_object
+from migctl.simulate.state import ClusterState
+
+CONTROLLERS = ("ReplicaSet", "StatefulSet", "Job")
+
+#: annotations HAMi's scheduler and device plugin write on a pod; a recreated pod does not carry them
+_RUNTIME_ANNOTATIONS = (
+    "hami.io/vgpu-devices-to-allocate", "hami.io/vgpu-devices-allocated", "hami.io/vgpu-node",
+    "hami.io/vgpu-time", "hami.io/bind-time", "hami.io/bind-phase", "hami.io/vgpu-mig-allocations",
+)
+
+
+class DefragError(ValueError):
+    """A plan that does not replay as it claims (a bug, never a user error)."""
+
+
+# ------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True, slots=True)
+class RunningPod:
+    """A running pod as defrag sees it: who owns it, its labels, and the pod its controller recreates."""
+
+    namespace: str
+    name: str
+    owner_kind: str | None
+    owner_name: str | None
+    labels: dict[str, str]
+    recreated: PodSpec  # the same spec, not bound, without HAMi's runtime annotations
+    deleting: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any], *, source: str = "") -> RunningPod:
+        """From a Pod object (a dict as ``kubectl get -o yaml`` prints it); ValueError naming the field."""
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        owner_kind = owner_name = None
+        for ref in meta.get("ownerReferences") or ():
+            if isinstance(ref, dict) and ref.get("controller"):
+                owner_kind, owner_name = str(ref.get("kind") or ""), str(ref.get("name") or "")
+                break
+        else:
+            refs = [r for r in meta.get("ownerReferences") or () if isinstance(r, dict)]
+            if refs:  # an owner that is not marked controller still owns it; report it as such
+                owner_kind, owner_name = str(refs[0].get("kind") or ""), str(refs[0].get("name") or "")
+        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+        spec = pod_from_object(obj, source=source)
+        annotations = {k: v for k, v in spec.annotations.items() if k not in _RUNTIME_ANNOTATIONS}
+        recreated = dataclasses.replace(spec, node_name="", annotations=annotations,
+                                        source=source or f"recreated {spec.namespace}/{spec.name}")
+        return cls(spec.namespace, spec.name, owner_kind, owner_name, labels, recreated,
+                   bool(meta.get("deletionTimestamp")))
+
+
+@dataclass(frozen=True, slots=True)
+class DisruptionBudget:
+    """A PodDisruptionBudget: which pods it covers and how many disruptions it allows now."""
+
+    namespace: str
+    name: str
+    match_labels: tuple[tuple[str, str], ...]
+    match_expressions: tuple[tuple[str, str, tuple[str, ...]], ...]
+    disruptions_allowed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> DisruptionBudget:
+        """``status.disruptionsAllowed`` as the disruption controller computed it in the snapshot;
+        without a status, ``currentHealthy - desiredHealthy`` when given, else 0 (nothing allowed)."""
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+        selector = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
+        labels = tuple(sorted((str(k), str(v)) for k, v in (selector.get("matchLabels") or {}).items()))
+        exprs = []
+        for e in selector.get("matchExpressions") or ():
+            if isinstance(e, dict):
+                exprs.append((str(e.get("key") or ""), str(e.get("operator") or ""),
+                              tuple(str(v) for v in e.get("values") or ())))
+        allowed = status.get("disruptionsAllowed")
+        if not isinstance(allowed, int):
+            healthy, desired = status.get("currentHealthy"), status.get("desiredHealthy")
+            allowed = healthy - desired if isinstance(healthy, int) and isinstance(desired, int) else 0
+        return cls(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), labels,
+                   tuple(exprs), max(int(allowed), 0))
+
+    def covers(self, pod: RunningPod) -> bool:
+        """The policy/v1 selector rule: an empty selector selects every pod of the namespace."""
+        if pod.namespace != self.namespace:
+            return False
+        for k, v in self.match_labels:
+            if pod.labels.get(k) != v:
+                return False
+        for k, op, values in self.match_expressions:
+            has = k in pod.labels
+            if op == "In" and not (has and pod.labels[k] in values):
+                return False
+            if op == "NotIn" and has and pod.labels[k] in values:
+                return False
+            if op == "Exists" and not has:
+                return False
+            if op == "DoesNotExist" and has:
+                return False
+        return True
+
+
+# ------------------------------------------------------------------ outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    pod: str
+    from_node: str
+    from_gpus: tuple[str, ...]
+    to: Spot
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pod": self.pod, "from_node": self.from_node, "from_gpus": list(self.from_gpus),
+                "to_node": self.to.node, "to_gpus": list(self.to.gpus), "to_mig_slots": list(self.to.slots)}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    pod: str
+    node: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pod": self.pod, "node": self.node, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    pod: str
+    before: Spot
+    after: Spot
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pod": self.pod, "before": self.before.to_dict(), "after": self.after.to_dict()}
+
+
+@dataclass(slots=True)
+class DefragPlan:
+    moves: list[Move]
+    blocked: list[Blocked]
+    pending: list[PendingChange]
+    fgd_before: float
+    fgd_after: float
+    steps: list[dict[str, Any]] = field(default_factory=list)  # the proof: pending placed after each move
+    tried: int = 0
+    stopped: str = "no move improves"  # or "max moves", "deadline"
+    explain: list[str] = field(default_factory=list)
+
+    @property
+    def pending_before(self) -> int:
+        return sum(1 for p in self.pending if p.before.node is None)
+
+    @property
+    def pending_after(self) -> int:
+        return sum(1 for p in self.pending if p.after.node is None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "moves": [m.to_dict() for m in self.moves], "blocked": [b.to_dict() for b in self.blocked],
+            "pending_pods": len(self.pending), "pending_before": self.pending_before,
+            "pending_after": self.pending_after, "fgd_before": round(self.fgd_before, 6),
+            "fgd_after": round(self.fgd_after, 6), "pending": [p.to_dict() for p in self.pending],
+            "steps": self.steps, "tried": self.tried, "stopped": self.stopped,
+        }
+
+    def kubectl(self) -> list[str]:
+        """The commands that carry the plan out, in order (``kubectl delete pod -n NS NAME``)."""
+        out = []
+        for m in self.moves:
+            ns, _, name = m.pod.partition("/")
+            out.append(f"kubectl delete pod -n {ns} {name}")
+        return out
+
+
+# ------------------------------------------------------------------ the search
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    pods: tuple[str, ...]  # running pod keys, deleted in this order
+    label: str
+
+
+@dataclass(slots=True)
+class _Outcome:
+    world: World  # after the unit's moves (pending pods not placed)
+    moves: list[Move]
+    placed: int  # pending pods placed afterwards
+    stranded: float
+
+
+class Defragmenter:
+    """Plans moves on one snapshot. ``fgd`` maps a ClusterState to ``(fgd, stranded MiB)`` for the
+    pending pods' shapes (the caller binds config, options and shapes); ``clock`` returns seconds
+    (``time.monotonic``), only read against ``deadline``."""
+
+    def __init__(self, world: World, pending: Sequence[PodSpec], running: Sequence[RunningPod],
+                 budgets: Sequence[DisruptionBudget], fgd: Callable[[ClusterState], tuple[float, float]], *,
+                 clock: Callable[[], float] | None = None, deadline: float | None = None) -> None:
+        self.world0 = world
+        self.pending = list(pending)
+        self.running = {p.key: p for p in running}
+        self.budgets = list(budgets)
+        self.fgd = fgd
+        self.clock = clock
+        self.deadline = deadline
+        self.tried = 0
+        self.explain: list[str] = []
+        self._distinct: list[PodSpec] | None = None
+
+    # -- who may move
+
+    def classify(self) -> tuple[list[str], list[Blocked]]:
+        """Movable running GPU pods (keys, snapshot order) and the blocked ones with the reason."""
+        movable, blocked = [], []
+        for node, pods in self.world0.running.items():
+            for p in pods:
+                if not p.counts_for_usage or not (p.devices or p.mig_allocations):
+                    continue
+                info = self.running.get(p.key)
+                reason = self._blocked_reason(info)
+                if reason:
+                    blocked.append(Blocked(p.key, node, reason))
+                else:
+                    movable.append(p.key)
+        return movable, blocked
+
+    def _blocked_reason(self, info: RunningPod | None) -> str:
+        if info is None:
+            return "no Pod object in the snapshot for this pod (owner unknown)"
+        if info.deleting:
+            return "already terminating"
+        if info.owner_kind is None:
+            return "bare pod: no controller recreates it"
+        if info.owner_kind not in CONTROLLERS:
+            if info.owner_kind == "DaemonSet":
+                return "owned by DaemonSet: it comes back on the same node"
+            return f"owned by {info.owner_kind} {info.owner_name}: not a controller known to recreate it elsewhere"
+        for b in self.budgets:
+            if b.covers(info) and b.disruptions_allowed <= 0:
+                return f"PodDisruptionBudget {b.key} allows no disruption in the snapshot"
+        return ""
+
+    def _budget_ok(self, keys: Sequence[str], spent: dict[str, int]) -> bool:
+        need: dict[str, int] = {}
+        for key in keys:
+            for b in self.budgets:
+                if b.covers(self.running[key]):
+                    need[b.key] = need.get(b.key, 0) + 1
+        return all(spent.get(k, 0) + n <= next(b.disruptions_allowed for b in self.budgets if b.key == k)
+                   for k, n in need.items())
+
+    def _spend(self, keys: Sequence[str], spent: dict[str, int]) -> None:
+        for key in keys:
+            for b in self.budgets:
+                if b.covers(self.running[key]):
+                    spent[b.key] = spent.get(b.key, 0) + 1
+
+    # -- simulation steps
+
+    def move(self, world: World, key: str) -> Move | None:
+        """Delete ``key`` and place its recreated pod on ``world`` (mutated); None if it would not land."""
+        pod = world.running_pod(key)
+        if pod is None:
+            return None
+        before = spot_of_pod(pod)
+        world.delete(key)
+        result = world.place(self.running[key].recreated)
+        if not result.scheduled:
+            return None
+        return Move(key, before.node or "", before.gpus, spot_of(result))
+
+    def _after(self, world: World) -> tuple[int, float, list[Any]]:
+        trial = world.copy()
+        results = trial.place_all(self.pending)
+        _, stranded = self.fgd(world.state)
+        return sum(1 for r in results if r.scheduled), stranded, results
+
+    def _apply(self, world: World, unit: _Unit) -> _Outcome | None:
+        trial = world.copy()
+        moves = []
+        for key in unit.pods:
+            m = self.move(trial, key)
+            if m is None:
+                return None
+            moves.append(m)
+        self.tried += 1
+        placed, stranded, _ = self._after(trial)
+        return _Outcome(trial, moves, placed, stranded)
+
+    def _units(self, world: World, movable: list[str], spent: dict[str, int], left: int) -> list[_Unit]:
+        """Single pods, then all movable pods of one GPU (2..left of them), ranked by the one-node test."""
+        still = [k for k in movable if world.running_pod(k) is not None]
+        singles = [_Unit((k,), k) for k in still if self._budget_ok((k,), spent)]
+        by_gpu: dict[tuple[str, str], list[str]] = {}
+        for k in still:
+            pod = world.running_pod(k)
+            node = pod.vgpu_node or pod.node_name
+            for gpu in spot_of_pod(pod).gpus:
+                by_gpu.setdefault((node, gpu), []).append(k)
+        groups = []
+        for (node, gpu), keys in by_gpu.items():
+            if 2 <= len(keys) <= left and self._budget_ok(keys, spent):
+                holders = [p for p in world.running.get(node, ()) if gpu in spot_of_pod(p).gpus and p.counts_for_usage]
+                if len(holders) == len(keys):  # the GPU empties only if every holder moves
+                    groups.append(_Unit(tuple(keys), f"{node}/{gpu}"))
+        units = singles + groups
+        unlocks = {u: self._unlocks(world, u) for u in units}
+        return sorted(units, key=lambda u: (not unlocks[u], len(u.pods)))
+
+    def _unlocks(self, world: World, unit: _Unit) -> bool:
+        """One-node test: without the unit's pods, does some pending pod fit on their node?"""
+        from migctl.simulate import Simulator
+
+        first = world.running_pod(unit.pods[0])
+        node_name = first.vgpu_node or first.node_name
+        probe = world.copy()
+        for key in unit.pods:
+            probe.delete(key)
+        node = probe.state.nodes[node_name]
+        for spec in self._distinct_pending():
+            one = ClusterState({node_name: _copy_node(node)}, set())
+            if Simulator(one, world.config, world.options).place(spec).scheduled:
+                return True
+        return False
+
+    def _distinct_pending(self) -> list[PodSpec]:
+        if self._distinct is None:
+            seen: dict[tuple, PodSpec] = {}
+            for p in self.pending:
+                sig = (tuple((c.name, c.init, tuple(sorted((k, str(v)) for k, v in c.limits.items())),
+                              tuple(sorted((k, str(v)) for k, v in c.requests.items()))) for c in p.containers),
+                       tuple(sorted(p.annotations.items())), tuple(sorted(p.node_selector.items())),
+                       p.affinity_terms, p.tolerations, p.node_name)
+                seen.setdefault(sig, p)
+            self._distinct = list(seen.values())
+        return self._distinct
+
+    def _out_of_time(self) -> bool:
+        return self.clock is not None and self.deadline is not None and self.clock() >= self.deadline
+
+    def plan(self, max_moves: int) -> DefragPlan:
+        movable, blocked = self.classify()
+        world = self.world0.copy()
+        placed, stranded, _ = self._after(world)
+        self.explain.append(f"start: {placed}/{len(self.pending)} pending pods placeable, "
+                            f"{len(movable)} movable pods, {len(blocked)} blocked")
+        moves: list[Move] = []
+        spent: dict[str, int] = {}
+        stopped = "no move improves"
+        while len(moves) < max_moves and placed < len(self.pending):
+            left = max_moves - len(moves)
+            best: tuple[tuple, _Unit, _Outcome] | None = None
+            for unit in self._units(world, movable, spent, left):
+                if len(unit.pods) > left:
+                    continue
+                if self._out_of_time():
+                    stopped = "deadline"
+                    break
+                out = self._apply(world, unit)
+                if out is None:
+                    self.explain.append(f"  {unit.label}: a recreated pod would not land anywhere (not a move)")
+                    continue
+                gain = out.placed - placed
+                score = (gain / len(unit.pods), -(out.stranded - stranded) / len(unit.pods), -len(unit.pods))
+                if gain < 0 or (gain == 0 and out.stranded >= stranded - 1e-9):
+                    continue
+                if best is None or score > best[0]:
+                    best = (score, unit, out)
+            if best is None:
+                if stopped != "deadline":
+                    stopped = "no move improves"
+                break
+            _, unit, out = best
+            world = out.world
+            self._spend(unit.pods, spent)
+            moves += out.moves
+            self.explain.append(
+                f"step: move {', '.join(unit.pods)} -> {out.placed}/{len(self.pending)} pending placeable "
+                f"(was {placed}), stranded {out.stranded:.0f} MiB (was {stranded:.0f})")
+            placed, stranded = out.placed, out.stranded
+            if stopped == "deadline":
+                break
+        else:
+            stopped = "max moves" if len(moves) >= max_moves else "every pending pod placeable"
+        plan = replay_plan(self.world0, self.pending, self.running, moves, self.fgd)
+        plan.blocked = blocked
+        plan.tried = self.tried
+        plan.stopped = stopped
+        plan.explain = list(self.explain)
+        return plan
+
+
+def replay_plan(world0: World, pending: Sequence[PodSpec], running: dict[str, RunningPod], moves: Sequence[Move],
+                fgd: Callable[[ClusterState], tuple[float, float]]) -> DefragPlan:
+    """Re-simulate a plan step by step from the snapshot; the figures a plan reports come from here.
+
+    Raises :class:`DefragError` if a recreated pod does not land where the move says.
+    """
+    base = world0.copy()
+    before = [spot_of(r) for r in base.copy().place_all(list(pending))]
+    fgd_before, _ = fgd(base.state)
+    steps = [{"move": None, "pending_placed": sum(1 for s in before if s.node is not None)}]
+    world = base
+    for m in moves:
+        pod = world.running_pod(m.pod)
+        if pod is None:
+            raise DefragError(f"move {m.pod}: no such running pod at this step")
+        world.delete(m.pod)
+        landed = spot_of(world.place(running[m.pod].recreated))
+        if landed != m.to:
+            raise DefragError(f"move {m.pod}: the recreated pod lands on {landed.text()}, the plan says {m.to.text()}")
+        trial = world.copy()
+        placed = sum(1 for r in trial.place_all(list(pending)) if r.scheduled)
+        steps.append({"move": m.pod, "to_node": m.to.node, "pending_placed": placed})
+    fgd_after, _ = fgd(world.state)
+    after = [spot_of(r) for r in world.copy().place_all(list(pending))]
+    changes = [PendingChange(p.key, b, a) for p, b, a in zip(pending, before, after)]
+    return DefragPlan(list(moves), [], changes, fgd_before, fgd_after, steps)
+
+
+def fgd_meter(config: Any, options: Any, pods: Sequence[PodSpec]) -> Callable[[ClusterState], tuple[float, float]]:
+    """``state -> (fgd, stranded MiB)``: the capacity fragmentation measure (FGD) for the shapes of
+    ``pods`` (their share of the list as weights); ``(0, 0)`` when no pod asks for a GPU."""
+    from migctl.capacity.fragmentation import FragmentationCache, cluster_fragmentation
+    from migctl.capacity.shapes import shapes_from_pods
+
+    shapes, _ = shapes_from_pods(list(pods), config)
+    cache = FragmentationCache()
+
+    def measure(state: ClusterState) -> tuple[float, float]:
+        if not shapes:
+            return 0.0, 0.0
+        frag = cluster_fragmentation(state, config, options, shapes, cache=cache)
+        return frag.fgd, frag.stranded_mib
+
+    return measure
+
+
+def plan_defrag(cluster: Any, config: Any, options: Any, *, running: Sequence[RunningPod],
+                budgets: Sequence[DisruptionBudget] = (), pending: Sequence[PodSpec] | None = None,
+                max_moves: int = 5, catalogue: Any = None, clock: Callable[[], float] | None = None,
+                deadline: float | None = None, notes: list[str] | None = None) -> DefragPlan:
+    """The library entry point of ``migctl advise defrag``.
+
+    ``cluster`` is a :class:`migctl.cluster.model.Cluster` (its usage is HAMi's rebuild),
+    ``config``/``options`` the simulator's :class:`SchedulerConfig` and :class:`SimulationOptions`,
+    ``running`` the snapshot's Pod objects as :class:`RunningPod` (owners, labels), ``budgets`` its
+    PodDisruptionBudgets. ``pending`` defaults to the snapshot's Pending pods that ask for GPUs
+    (the recreated form of their Pod objects, in snapshot order).
+    """
+    if max_moves < 0:
+        raise ValueError("max_moves must be >= 0")
+    by_key = {p.key: p for p in running}
+    if pending is None:
+        pending = default_pending(cluster, by_key, config)
+    pending_keys = {p.key for p in pending}
+    world = World.build(cluster, config, options, catalogue=catalogue, notes=notes, absent=pending_keys)
+    measure = fgd_meter(config, options, pending)
+    planner = Defragmenter(world, pending, running, budgets, measure, clock=clock, deadline=deadline)
+    return planner.plan(max_moves)
+
+
+def default_pending(cluster: Any, running: dict[str, RunningPod], config: Any) -> list[PodSpec]:
+    """The snapshot's Pending pods that ask for GPUs (not bound, not terminating)."""
+    from migctl.capacity.shapes import shape_of_pod
+
+    out = []
+    for p in cluster.pods:
+        if p.phase != "Pending" or p.node_name or p.vgpu_node or p.deleting:
+            continue
+        info = running.get(p.key)
+        if info is None:
+            continue
+        try:
+            if shape_of_pod(info.recreated, config) is None:
+                continue
+        except ValueError:
+            pass  # several GPU containers: still a GPU pod
+        out.append(info.recreated)
+    return out
