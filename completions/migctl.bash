@@ -3,7 +3,7 @@
 
 _migctl_subcommands() {
     case "$1" in
-        '') echo 'status simulate hardware validate cluster node' ;;
+        '') echo 'status simulate capacity hardware validate cluster node' ;;
         'hardware') echo 'list show geometries check' ;;
         'validate') echo 'config' ;;
         'cluster') echo 'snapshot' ;;
@@ -15,6 +15,7 @@ _migctl_options() {
         '') echo '--version --debug -h --help' ;;
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -h --help' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
@@ -35,6 +36,7 @@ _migctl_value_options() {
     case "$1" in
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
@@ -57,6 +59,12 @@ _migctl_option_values() {
         'simulate|--node-score') echo 'hami combined' ;;
         'simulate|-o') echo 'text json yaml' ;;
         'simulate|--output') echo 'text json yaml' ;;
+        'capacity|--hami-version') echo 'auto 2.9 2.10' ;;
+        'capacity|--node-policy') echo 'binpack spread' ;;
+        'capacity|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
+        'capacity|--node-score') echo 'hami combined' ;;
+        'capacity|-o') echo 'text json yaml' ;;
+        'capacity|--output') echo 'text json yaml' ;;
         'hardware list|-o') echo 'text json yaml' ;;
         'hardware list|--output') echo 'text json yaml' ;;
         'hardware show|-o') echo 'text json yaml' ;;

@@ -6,7 +6,7 @@ complete -c migctl -e
 function __migctl_subcommands
     switch "$argv[1]"
         case ''
-            echo status simulate hardware validate cluster node
+            echo status simulate capacity hardware validate cluster node
         case 'hardware'
             echo list show geometries check
         case 'validate'
@@ -24,6 +24,8 @@ function __migctl_value_options
             echo --cluster --kubeconfig --context --config --node -o --output --page-size
         case 'simulate'
             echo --cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output
+        case 'capacity'
+            echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output
         case 'hardware list'
             echo -o --output
         case 'hardware show'
@@ -85,6 +87,7 @@ end
 
 complete -c migctl -n '__migctl_at \'\'' -f -a 'status' -d 'Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'simulate' -d 'Simulate HAMi\'s scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.'
+complete -c migctl -n '__migctl_at \'\'' -f -a 'capacity' -d 'How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'hardware' -d 'The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'validate' -d 'Lint configuration against the schema and the real MIG hardware rules.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'cluster' -d 'Work with the cluster state HAMi records (snapshots for offline status and simulate).'
@@ -114,6 +117,20 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l context -x -d 'Kubeconfig context.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: the cluster\'s ConfigMap, else HAMi\'s defaults.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation: 2.9 (knownMigGeometries) or 2.10 (migProfiles); auto infers it as simulate does.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l shape -x -d 'A pod\'s GPU request, e.g. gpu=1,gpumem=10000,mode=mig (keys gpu, gpumem MiB or N%, cores, mode mig|hami-core|either); repeat for several. Default: the MIG slot sizes and hami-core 1/4, 1/2, 1.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l workload -r -F -d 'Use the distinct GPU requests of these pods (Pods, Deployments, ...; - for stdin) as shapes, weighted by their share.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l node -x -d 'Drill into one node: its GPUs, slot grids and stranded units.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy.'
+complete -c migctl -n '__migctl_at \'capacity\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate).'
+complete -c migctl -n '__migctl_at \'capacity\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'capacity\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'capacity\'' -f
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'list' -d 'List the GPU models: catalogue key, NVML names, HAMi model strings, slices, grid, confidence.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'show' -d 'Show a model\'s profiles and a drawing of its slot grid with each profile\'s placements.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'geometries' -d 'Every maximal valid geometry of a model (no instance can be added), with memory used/unused.'

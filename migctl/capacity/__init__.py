@@ -18,9 +18,12 @@ from migctl.capacity.fragmentation import (
     cluster_fragmentation,
     node_fragmentation,
 )
+from migctl.capacity.headroom import Headroom, headroom
+from migctl.capacity.report import CapacityReport, ShapeCapacity, capacity_report
 from migctl.capacity.shapes import Shape, ShapeError, default_shapes, shapes_from_pods
 
 __all__ = [
-    "Fragmentation", "FragmentationCache", "GpuFragmentation", "NodeFragmentation", "Shape", "ShapeError",
-    "cluster_fragmentation", "default_shapes", "node_fragmentation", "shapes_from_pods",
+    "CapacityReport", "Fragmentation", "FragmentationCache", "GpuFragmentation", "Headroom", "NodeFragmentation",
+    "Shape", "ShapeCapacity", "ShapeError", "capacity_report", "cluster_fragmentation", "default_shapes", "headroom",
+    "node_fragmentation", "shapes_from_pods",
 ]

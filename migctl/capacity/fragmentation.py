@@ -87,7 +87,7 @@ class GpuFragmentation:
         out: dict[str, Any] = {
             "uuid": self.gpu_id, "index": self.index, "mode": self.mode, "type": self.type,
             "total_mib": self.total_mib, "free_mib": self.free_mib, "stranded_mib": round(self.stranded_mib),
-            "in_scope": self.in_scope, "fits": list(self.runs),
+            "in_scope": self.in_scope, "fits": list(self.runs), "reasons": list(self.reasons),
             "causes": {k: round(v) for k, v in sorted(self.causes.items())},
         }
         if self.uncarved_mib is not None or self.free_slots:

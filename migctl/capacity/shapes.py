@@ -216,7 +216,7 @@ def shape_of_pod(pod: Any, config: Any) -> Shape | None:
             return None
         n = as_int64(values[name])
         if n is None:
-            raise ShapeError(f"container {c.name}: {name}: not a whole number: {values[name]!r}")
+            raise ShapeError(f"{name}: not a whole number: {values[name]!r}")
         return n
 
     count = number(cfg.resource_count_name)
