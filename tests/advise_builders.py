@@ -90,3 +90,36 @@ def one_move_cluster() -> list[dict[str, Any]]:
 
 def as_list(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": objects, "metadata": {"resourceVersion": ""}}
+
+
+#: 3g geometry listed first: small pods lock idle GPUs into two 3g slots and strand the rest
+STRANDING_CONFIG = """\
+nvidia:
+  resourceCountName: nvidia.com/gpu
+  resourceMemoryName: nvidia.com/gpumem
+  resourceCoreName: nvidia.com/gpucores
+  knownMigGeometries:
+  - models: ["A100-SXM4-40GB"]
+    allowedGeometries:
+    - - name: 3g.20gb
+        memory: 19968
+        core: 43
+        count: 2
+    - - name: 1g.5gb
+        memory: 4864
+        core: 15
+        count: 7
+"""
+
+
+def stranding_cluster() -> list[dict[str, Any]]:
+    """Two nodes with one MIG A100-40GB each, no pods, the 3g-first config."""
+    return [node("m1", 1), node("m2", 1), configmap(STRANDING_CONFIG)]
+
+
+def small_workload(replicas: int = 14, mem: int = 4000) -> dict[str, Any]:
+    """A Deployment of small one-GPU pods, all arriving at once and staying."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "infer", "namespace": "default"},
+            "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app": "infer"}}, "spec": {
+                "containers": [{"name": "main", "image": "x", "resources": {"limits": {
+                    "nvidia.com/gpu": "1", "nvidia.com/gpumem": str(mem)}}}]}}}}
