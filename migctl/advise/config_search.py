@@ -296,35 +296,108 @@ class SearchResult:
     explain: list[str] = field(default_factory=list)
 
 
-class Searcher:
-    """Generates candidates round by round from a seed and the results so far."""
+def _top(g: Geometry) -> int:
+    return max(e.memory for e in g)
 
-    def __init__(self, current: Design, models: Sequence[Any], version: str, seed: int, splits: Sequence[str]) -> None:
+
+def clean_orders(geometry: Geometry) -> list[Geometry]:
+    """The entry orders ``validate config`` accepts: smallest memory first (``template-order``), so only
+    entries of equal memory (``1g.10gb``/``2g.10gb``, ``3g.20gb``/``4g.20gb``) may change places."""
+    import itertools
+
+    groups: list[list[Entry]] = []
+    for e in sorted(geometry, key=lambda e: (e.memory, e.name)):
+        if groups and groups[-1][0].memory == e.memory:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    out: list[Geometry] = [()]
+    for group in groups:
+        out = [prefix + tuple(p) for prefix in out for p in itertools.permutations(group)]
+    return out
+
+
+def chain(geometries: Sequence[Geometry]) -> tuple[Geometry, ...]:
+    """Geometries as HAMi can reach them: ordered by their largest slot, a geometry whose largest slot
+    is not above every earlier one dropped (``geometry-unreachable``: HAMi never picks it)."""
+    out: list[Geometry] = []
+    for g in sorted(geometries, key=_top):
+        if not out or _top(g) > _top(out[-1]):
+            out.append(g)
+    return tuple(out)
+
+
+class Searcher:
+    """Generates candidates round by round from a seed and the results so far.
+
+    Legacy candidates stay inside what ``migctl validate config`` passes with no finding: geometries
+    ordered by their largest slot (one per level: a later one with no larger slot is never chosen),
+    entries smallest first, and no entry HAMi picks on an idle GPU behind an entry of count > 1
+    (v2.9's ``[t-s]`` slot-index bug). Every candidate is checked with the validator's own checks.
+    """
+
+    def __init__(self, current: Design, models: Sequence[Any], version: str, seed: int, splits: Sequence[str],
+                 base_document: dict[str, Any] | None = None) -> None:
         self.current = current
         self.models = list(models)  # catalogue GpuModels, one per ModelTemplates of the design
         self.version = version
         self.rng = random.Random(seed)
         self.splits = list(dict.fromkeys([current.mig_nodes, *splits]))
-        self.pool = {m.key: catalogue_geometries(m) for m in self.models}
+        self.base_document = base_document
+        self.pool: dict[str, list[Geometry]] = {}
+        self.levels: dict[str, dict[int, list[Geometry]]] = {}
+        for m in self.models:
+            variants = [v for g in catalogue_geometries(m) for v in clean_orders(g)]
+            self.pool[m.key] = variants
+            levels: dict[int, list[Geometry]] = {}
+            for v in variants:
+                levels.setdefault(_top(v), []).append(v)
+            self.levels[m.key] = levels
         self.seen: set[tuple] = set()
         self.queue: list[Design] = []
         self._seeded = False
+        self.rejected = 0
+
+    def clean(self, design: Design) -> bool:
+        """No finding from the validator's checks on the device-config this design ships."""
+        if not design.templates:
+            return True
+        from migctl.config.checks import check_device_config
+
+        doc = device_config_document(self.base_document, design)
+        return not check_device_config(doc, hami_version="2.9")
 
     def _new(self, design: Design) -> bool:
         if design.key() in self.seen:
             return False
         self.seen.add(design.key())
+        if not self.clean(design):
+            self.rejected += 1
+            return False
         return True
 
     def _with(self, design: Design, key: str, geometries: Sequence[Geometry], how: str) -> Design:
-        templates = tuple(dataclasses.replace(t, geometries=tuple(geometries)) if t.key == key else t
+        templates = tuple(dataclasses.replace(t, geometries=chain(geometries)) if t.key == key else t
                           for t in design.templates)
         return dataclasses.replace(design, templates=templates, how=how)
 
+    def exact(self, design: Design) -> Design:
+        """A design made clean where it can be: entries smallest first, unreachable geometries dropped,
+        geometries the slot-index rule flags dropped (the largest level is kept)."""
+        out = design
+        for t in design.templates:
+            geos = list(chain([clean_orders(g)[0] for g in t.geometries]))
+            trial = self._with(out, t.key, geos, "current geometries, made exact")
+            while len(geos) > 1 and not self.clean(trial):
+                bad = next((i for i in range(len(geos)) if not self.clean(self._with(out, t.key, [geos[i]], ""))), 0)
+                geos.pop(bad if bad < len(geos) - 1 else 0)
+                trial = self._with(out, t.key, geos, "current geometries, made exact")
+            out = trial
+        return out
+
     def _seeds(self) -> list[Design]:
-        """Structured first guesses: the current geometries made exact and ordered small-first, the
-        catalogue's geometries ordered by their smallest slot (so small pods take the many-slot
-        geometries), and the split alternatives of the current design."""
+        """Structured first guesses: the current design made exact, the same at the other splits, and
+        per model one geometry per slot level with the most instances (small pods get many slots)."""
         out: list[Design] = []
         cur = self.current
         if self.version == "2.10":
@@ -335,19 +408,14 @@ class Searcher:
                                                        gpu_policy=gpu_policy,
                                                        how=f"policy grid: {node_policy}/{gpu_policy} at {split}"))
             return out
-        exact = cur
-        for t in cur.templates:
-            geos = [tuple(sorted(g, key=lambda e: (e.memory, e.name))) for g in t.geometries]
-            exact = self._with(exact, t.key, geos, "current geometries, entries smallest first")
+        exact = self.exact(cur)
         out.append(exact)
-        by_small = cur
-        few = cur
+        most = cur
         for t in cur.templates:
-            pool = self.pool.get(t.key, [])
-            ordered = sorted(pool, key=lambda g: (min(e.memory for e in g), -sum(e.count for e in g), _text(g)))
-            by_small = self._with(by_small, t.key, ordered, "every catalogue geometry, smallest slot first")
-            few = self._with(few, t.key, _spread_pick(ordered, 4), "four catalogue geometries, smallest slot first")
-        out += [by_small, few]
+            levels = self.levels.get(t.key, {})
+            picks = [max(vs, key=lambda g: (sum(e.count for e in g), -len(g), _text(g))) for _, vs in sorted(levels.items())]
+            most = self._with(most, t.key, picks, "one geometry per slot size, the most instances each")
+        out.append(most)
         for split in self.splits:
             if split != cur.mig_nodes:
                 out.append(dataclasses.replace(exact, mig_nodes=split, how=f"current geometries at mig-nodes={split}"))
@@ -362,38 +430,33 @@ class Searcher:
             if choice == 1:
                 return dataclasses.replace(design, node_policy=rng.choice(NODE_POLICIES), how="other node policy")
             return dataclasses.replace(design, gpu_policy=rng.choice(GPU_POLICIES), how="other GPU policy")
-        if not design.templates:
+        if not design.templates or rng.random() < 0.15:
             return dataclasses.replace(design, mig_nodes=rng.choice(self.splits), how="other split")
         t = design.templates[rng.randrange(len(design.templates))]
         geos = list(t.geometries)
-        pool = self.pool.get(t.key, [])
-        op = rng.randrange(6)
-        if op == 0 and len(geos) > 1:
-            i, j = rng.sample(range(len(geos)), 2)
-            geos[i], geos[j] = geos[j], geos[i]
-            how = f"{t.key}: swap geometries {i} and {j}"
-        elif op == 1 and pool:
-            g = rng.choice(pool)
-            if g in geos:
-                return dataclasses.replace(design, mig_nodes=rng.choice(self.splits), how="other split")
-            at = rng.randrange(len(geos) + 1)
-            geos.insert(at, g)
-            how = f"{t.key}: add {_text(g)} at {at}"
+        levels = self.levels.get(t.key, {})
+        present = {_top(g) for g in geos}
+        op = rng.randrange(4)
+        if op == 0 and geos:
+            at = rng.randrange(len(geos))
+            g = rng.choice(levels.get(_top(geos[at]), [geos[at]]))
+            how = f"{t.key}: {_text(geos[at])} -> {_text(g)}"
+            geos[at] = g
+        elif op == 1 and len(present) < len(levels):
+            level = rng.choice([lv for lv in sorted(levels) if lv not in present])
+            g = rng.choice(levels[level])
+            geos.append(g)
+            how = f"{t.key}: add {_text(g)}"
         elif op == 2 and len(geos) > 1:
             at = rng.randrange(len(geos))
             how = f"{t.key}: drop {_text(geos[at])}"
             del geos[at]
-        elif op == 3 and geos:
+        elif geos:
             at = rng.randrange(len(geos))
-            g = list(geos[at])
-            rng.shuffle(g)
-            geos[at] = tuple(g)
-            how = f"{t.key}: reorder the entries of geometry {at}"
-        elif op == 4 and geos:
-            at = rng.randrange(len(geos))
-            g = geos.pop(at)
-            geos.insert(0, g)
-            how = f"{t.key}: move {_text(g)} first"
+            orders = clean_orders(geos[at])
+            g = rng.choice(orders)
+            how = f"{t.key}: entries of {_text(geos[at])} as {_text(g)}"
+            geos[at] = g
         else:
             return dataclasses.replace(design, mig_nodes=rng.choice(self.splits), how="other split")
         return self._with(design, t.key, geos, how)
@@ -406,13 +469,18 @@ class Searcher:
         while self.queue and len(out) < size:
             out.append(self.queue.pop(0))
         misses = 0
-        while len(out) < size and misses < 50:
+        while len(out) < size and misses < 200:
             d = self._mutate(best)
             if self._new(d):
                 out.append(d)
             else:
                 misses += 1
         return out
+
+
+def complexity(design: Design) -> int:
+    """Ties go to the simpler config: fewer geometries and entries."""
+    return sum(len(g) + 1 for t in design.templates for g in t.geometries)
 
 
 def _text(g: Geometry) -> str:
@@ -429,9 +497,13 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
            budget_s: float = 60.0, tries: int | None = None, splits: Sequence[str] = SPLITS,
            screen_every: int = 1, clock: Callable[[], float], on_round: Callable[[int], None] | None = None
            ) -> SearchResult:
-    """Rounds of candidates scored on ``sample(problem, screen_every)`` until the budget or ``tries``."""
+    """Rounds of candidates scored on ``sample(problem, screen_every)`` until the budget or ``tries``.
+
+    The current design is scored first (round 0) for reference; the best is chosen among the
+    candidates (all of them pass the validator), ties to the simpler config, then the earlier one.
+    """
     screen = sample(problem, screen_every)
-    searcher = Searcher(current, models, problem.version, seed, splits)
+    searcher = Searcher(current, models, problem.version, seed, splits, problem.base_document)
     searcher.seen.add(current.key())
     start = clock()
     tried: list[Tried] = []
@@ -439,7 +511,8 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
     base_score = evaluate(screen, current)[0]
     tried.append(Tried(current, base_score, 0))
     explain.append(f"round 0: current design: {base_score.text()}")
-    best, best_score = current, base_score
+    best: Design | None = None
+    best_score: Score | None = None
     pool = None
     stopped = "exhausted"
     try:
@@ -451,14 +524,14 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
             pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(screen,))
         rnd = 0
         while True:
-            if clock() - start >= budget_s:
+            if best is not None and clock() - start >= budget_s:
                 stopped = "budget"
                 break
-            if tries is not None and len(tried) - 1 >= tries:
+            if tries is not None and best is not None and len(tried) - 1 >= tries:
                 stopped = "tries"
                 break
-            size = ROUND if tries is None else min(ROUND, tries - (len(tried) - 1))
-            batch = searcher.next_round(best, size)
+            size = ROUND if tries is None else max(1, min(ROUND, tries - (len(tried) - 1)))
+            batch = searcher.next_round(best or current, size)
             if not batch:
                 break
             rnd += 1
@@ -466,19 +539,21 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
                 scores = pool.map(_score_in_worker, batch, chunksize=1)
             else:
                 scores = [evaluate(screen, d)[0] for d in batch]
-            for d, s in zip(batch, scores):
-                tried.append(Tried(d, s, rnd))
-                better = s.rank > best_score.rank
-                explain.append(f"round {rnd}: {d.how or 'candidate'}: {s.text()}" + ("  <- best so far" if better else ""))
+            for d, sc in zip(batch, scores):
+                tried.append(Tried(d, sc, rnd))
+                better = best is None or (sc.rank, -complexity(d)) > (best_score.rank, -complexity(best))  # type: ignore[union-attr]
+                explain.append(f"round {rnd}: {d.how or 'candidate'}: {sc.text()}" + ("  <- best so far" if better else ""))
                 if better:
-                    best, best_score = d, s
+                    best, best_score = d, sc
             if on_round is not None:
                 on_round(len(batch))
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-    return SearchResult(current, best, tried, stopped, screen_every, explain)
+    if searcher.rejected:
+        explain.append(f"{searcher.rejected} generated candidate(s) left out: the validator had findings on them")
+    return SearchResult(current, best or searcher.exact(current), tried, stopped, screen_every, explain)
 
 
 # ------------------------------------------------------------------ the advice
@@ -495,7 +570,7 @@ class Advice:
     diagnostics: list[Any]  # validate's findings on it (empty when clean)
     mig_nodes: list[str]
     search: SearchResult
-    kept_current: bool = False  # the best candidate did not beat the current design in the full replay
+    kept_current: bool = False  # the full replay of the best candidate is worse than the current design
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -560,13 +635,10 @@ def advise_config(problem: Problem, models: Sequence[Any], *, seed: int = 0, job
                                   "current")
     best = result.best
     _, advised_figures = evaluate(problem, best, full=True)
-    kept = False
-    if Score.of(advised_figures).rank <= Score.of(current_figures).rank and best is not current:
-        _, exact_figures = evaluate(problem, current, full=True)
-        if Score.of(exact_figures).rank >= Score.of(advised_figures).rank:
-            best, advised_figures, kept = current, exact_figures, True
-            result.explain.append("full replay: no candidate beats the current design; advice = current design "
-                                  "with exact slot memory and core")
+    kept = Score.of(advised_figures).rank < Score.of(current_figures).rank
+    if kept:
+        result.explain.append("full replay: the best candidate places fewer pods than the current design; "
+                              "keep the current design (the advised config is shown for its exact slot sizes only)")
     document = device_config_document(problem.base_document, best)
     _, diagnostics = load_design(document, problem.version)
     names = mig_node_names(best.mig_nodes) if mig_node_names is not None else []
