@@ -148,14 +148,20 @@ class DisruptionBudget:
 
 @dataclass(frozen=True, slots=True)
 class Move:
+    """One pod moved. Moves of one ``step`` are deleted together (all of them before the scheduler
+    places the first recreated pod: emptying a GPU can take more than one pod), then the recreated
+    pods are placed in plan order."""
+
     pod: str
     from_node: str
     from_gpus: tuple[str, ...]
     to: Spot
+    step: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"pod": self.pod, "from_node": self.from_node, "from_gpus": list(self.from_gpus),
-                "to_node": self.to.node, "to_gpus": list(self.to.gpus), "to_mig_slots": list(self.to.slots)}
+                "to_node": self.to.node, "to_gpus": list(self.to.gpus), "to_mig_slots": list(self.to.slots),
+                "step": self.step}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +214,14 @@ class DefragPlan:
         }
 
     def kubectl(self) -> list[str]:
-        """The commands that carry the plan out, in order (``kubectl delete pod -n NS NAME``)."""
+        """The commands that carry the plan out, in order (``kubectl delete pod -n NS NAME``); the pods of
+        one step are deleted together (``--wait=false`` on all but the last, so none is recreated and
+        placed before the others are gone)."""
         out = []
-        for m in self.moves:
+        for i, m in enumerate(self.moves):
             ns, _, name = m.pod.partition("/")
-            out.append(f"kubectl delete pod -n {ns} {name}")
+            together = i + 1 < len(self.moves) and self.moves[i + 1].step == m.step
+            out.append(f"kubectl delete pod -n {ns} {name}" + (" --wait=false" if together else ""))
         return out
 
 
@@ -302,17 +311,24 @@ class Defragmenter:
 
     # -- simulation steps
 
-    def move(self, world: World, key: str) -> Move | None:
-        """Delete ``key`` and place its recreated pod on ``world`` (mutated); None if it would not land."""
-        pod = world.running_pod(key)
-        if pod is None:
-            return None
-        before = spot_of_pod(pod)
-        world.delete(key)
-        result = world.place(self.running[key].recreated)
-        if not result.scheduled:
-            return None
-        return Move(key, before.node or "", before.gpus, spot_of(result))
+    def move(self, world: World, keys: Sequence[str], step: int = 1) -> list[Move] | None:
+        """Delete ``keys`` together, then place their recreated pods in order on ``world`` (mutated);
+        None if one of them would not land."""
+        before = []
+        for key in keys:
+            pod = world.running_pod(key)
+            if pod is None:
+                return None
+            before.append(spot_of_pod(pod))
+        for key in keys:
+            world.delete(key)
+        moves = []
+        for key, b in zip(keys, before):
+            result = world.place(self.running[key].recreated)
+            if not result.scheduled:
+                return None
+            moves.append(Move(key, b.node or "", b.gpus, spot_of(result), step))
+        return moves
 
     def _after(self, world: World) -> tuple[int, float, list[Any]]:
         trial = world.copy()
@@ -320,14 +336,11 @@ class Defragmenter:
         _, stranded = self.fgd(world.state)
         return sum(1 for r in results if r.scheduled), stranded, results
 
-    def _apply(self, world: World, unit: _Unit) -> _Outcome | None:
+    def _apply(self, world: World, unit: _Unit, step: int) -> _Outcome | None:
         trial = world.copy()
-        moves = []
-        for key in unit.pods:
-            m = self.move(trial, key)
-            if m is None:
-                return None
-            moves.append(m)
+        moves = self.move(trial, unit.pods, step)
+        if moves is None:
+            return None
         self.tried += 1
         placed, stranded, _ = self._after(trial)
         return _Outcome(trial, moves, placed, stranded)
@@ -392,6 +405,7 @@ class Defragmenter:
         moves: list[Move] = []
         spent: dict[str, int] = {}
         stopped = "no move improves"
+        steps_done = 0
         while len(moves) < max_moves and placed < len(self.pending):
             left = max_moves - len(moves)
             best: tuple[tuple, _Unit, _Outcome] | None = None
@@ -401,7 +415,7 @@ class Defragmenter:
                 if self._out_of_time():
                     stopped = "deadline"
                     break
-                out = self._apply(world, unit)
+                out = self._apply(world, unit, steps_done + 1)
                 if out is None:
                     self.explain.append(f"  {unit.label}: a recreated pod would not land anywhere (not a move)")
                     continue
@@ -419,6 +433,7 @@ class Defragmenter:
             world = out.world
             self._spend(unit.pods, spent)
             moves += out.moves
+            steps_done += 1
             self.explain.append(
                 f"step: move {', '.join(unit.pods)} -> {out.placed}/{len(self.pending)} pending placeable "
                 f"(was {placed}), stranded {out.stranded:.0f} MiB (was {stranded:.0f})")
@@ -444,19 +459,28 @@ def replay_plan(world0: World, pending: Sequence[PodSpec], running: dict[str, Ru
     base = world0.copy()
     before = [spot_of(r) for r in base.copy().place_all(list(pending))]
     fgd_before, _ = fgd(base.state)
-    steps = [{"move": None, "pending_placed": sum(1 for s in before if s.node is not None)}]
+    steps = [{"step": 0, "moves": [], "pending_placed": sum(1 for s in before if s.node is not None)}]
     world = base
+    groups: list[list[Move]] = []
     for m in moves:
-        pod = world.running_pod(m.pod)
-        if pod is None:
-            raise DefragError(f"move {m.pod}: no such running pod at this step")
-        world.delete(m.pod)
-        landed = spot_of(world.place(running[m.pod].recreated))
-        if landed != m.to:
-            raise DefragError(f"move {m.pod}: the recreated pod lands on {landed.text()}, the plan says {m.to.text()}")
+        if groups and groups[-1][0].step == m.step:
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    for group in groups:
+        for m in group:
+            if world.running_pod(m.pod) is None:
+                raise DefragError(f"move {m.pod}: no such running pod at this step")
+        for m in group:
+            world.delete(m.pod)
+        for m in group:
+            landed = spot_of(world.place(running[m.pod].recreated))
+            if landed != m.to:
+                raise DefragError(f"move {m.pod}: the recreated pod lands on {landed.text()}, "
+                                  f"the plan says {m.to.text()}")
         trial = world.copy()
         placed = sum(1 for r in trial.place_all(list(pending)) if r.scheduled)
-        steps.append({"move": m.pod, "to_node": m.to.node, "pending_placed": placed})
+        steps.append({"step": group[0].step, "moves": [m.pod for m in group], "pending_placed": placed})
     fgd_after, _ = fgd(world.state)
     after = [spot_of(r) for r in world.copy().place_all(list(pending))]
     changes = [PendingChange(p.key, b, a) for p, b, a in zip(pending, before, after)]
