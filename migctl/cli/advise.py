@@ -350,8 +350,8 @@ def config_command(
         "Replay: divide the gaps between arrivals by K."))] = 1.0,
     budget: Annotated[float, typer.Option("--budget", min=0.0, metavar="SECONDS", help=(
         "Stop the search after this long with the best so far (the two full replays come after)."))] = 60.0,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, metavar="N", help=(
-        "Worker processes scoring candidates (default: the CPU cores)."))] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", min=0, metavar="N", help=(
+        "Worker processes scoring candidates (0, the default: the CPU cores)."))] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same candidates, any --jobs.")] = 0,
     tries: Annotated[int | None, typer.Option("--tries", min=0, metavar="N", help=(
         "Stop after N candidates (besides the current design)."))] = None,
@@ -363,7 +363,6 @@ def config_command(
 ) -> None:
     """Search the device-config (templates, their order, slot sizes) and the MIG/hami-core split that place the
     workload best, scored by replaying it through HAMi; report against the current design. Exit 0."""
-    import dataclasses
     import time
 
     from migctl.advise.config_search import Problem, advise_config
@@ -443,7 +442,6 @@ def config_command(
     if document is not None:
         current_doc = document
     emit(data, output, lambda: _render_config(advice, current_doc, explain))
-    _ = dataclasses
 
 
 def _render_config(advice: Any, current_doc: Any, explain: bool) -> None:
