@@ -347,12 +347,12 @@ class Defragmenter:
 
     def _units(self, world: World, movable: list[str], spent: dict[str, int], left: int) -> list[_Unit]:
         """Single pods, then all movable pods of one GPU (2..left of them), ranked by the one-node test."""
-        still = [k for k in movable if world.running_pod(k) is not None]
+        still = [k for k in movable if k in world.where]
         singles = [_Unit((k,), k) for k in still if self._budget_ok((k,), spent)]
         by_gpu: dict[tuple[str, str], list[str]] = {}
         for k in still:
             pod = world.running_pod(k)
-            node = pod.vgpu_node or pod.node_name
+            node = world.where[k]
             for gpu in spot_of_pod(pod).gpus:
                 by_gpu.setdefault((node, gpu), []).append(k)
         groups = []
@@ -363,18 +363,16 @@ class Defragmenter:
                     groups.append(_Unit(tuple(keys), f"{node}/{gpu}"))
         units = singles + groups
         unlocks = {u: self._unlocks(world, u) for u in units}
-        return sorted(units, key=lambda u: (not unlocks[u], len(u.pods)))
+        if any(unlocks.values()):  # only those are worth a full evaluation
+            return [u for u in units if unlocks[u]]
+        return [u for u in units if len(u.pods) == 1]  # none unlocks: single moves for less fragmentation
 
     def _unlocks(self, world: World, unit: _Unit) -> bool:
         """One-node test: without the unit's pods, does some pending pod fit on their node?"""
         from migctl.simulate import Simulator
 
-        first = world.running_pod(unit.pods[0])
-        node_name = first.vgpu_node or first.node_name
-        probe = world.copy()
-        for key in unit.pods:
-            probe.delete(key)
-        node = probe.state.nodes[node_name]
+        node_name = world.where[unit.pods[0]]
+        node = world.rebuilt_without(set(unit.pods), node_name)
         for spec in self._distinct_pending():
             one = ClusterState({node_name: _copy_node(node)}, set())
             if Simulator(one, world.config, world.options).place(spec).scheduled:

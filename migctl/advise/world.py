@@ -112,6 +112,11 @@ class World:
     catalogue: Any
     running: dict[str, list[Any]]  # node -> snapshot pods (cluster model Pods) that count for usage
     landed: dict[str, list[Landed]] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # running pod key -> node
+
+    def __post_init__(self) -> None:
+        if not self.where:
+            self.where = {p.key: n for n, pods in self.running.items() for p in pods}
 
     @classmethod
     def build(cls, cluster: Any, config: Any, options: Any, *, catalogue: Any = None,
@@ -134,7 +139,8 @@ class World:
     def copy(self) -> World:
         state = ClusterState({n: _copy_node(node) for n, node in self.state.nodes.items()}, set(self.state.pod_names))
         return World(state, self.config, self.options, self.cluster, self.catalogue,
-                     {n: list(p) for n, p in self.running.items()}, {n: list(p) for n, p in self.landed.items()})
+                     {n: list(p) for n, p in self.running.items()}, {n: list(p) for n, p in self.landed.items()},
+                     dict(self.where))
 
     def simulator(self) -> Simulator:
         return Simulator(self.state, self.config, self.options)
@@ -154,29 +160,22 @@ class World:
         return [self.place(p, sim) for p in pods]
 
     def running_pod(self, key: str) -> Any | None:
-        for pods in self.running.values():
-            for p in pods:
-                if p.key == key:
-                    return p
-        return None
+        name = self.where.get(key)
+        if name is None:
+            return None
+        return next((p for p in self.running[name] if p.key == key), None)
 
     def delete(self, key: str) -> str:
         """A running snapshot pod is deleted: its node is rebuilt without it. Returns the node name."""
-        for name, pods in self.running.items():
-            for i, p in enumerate(pods):
-                if p.key == key:
-                    del pods[i]
-                    self.state.pod_names.discard(key)
-                    self._rebuild(name)
-                    return name
-        raise KeyError(key)
+        name = self.where.pop(key)
+        self.running[name] = [p for p in self.running[name] if p.key != key]
+        self.state.pod_names.discard(key)
+        self._rebuild(name)
+        return name
 
-    def rebuilt_without(self, key: str) -> Node:
-        """The node of running pod ``key`` as it would be without the pod (this world is not changed)."""
-        for name, pods in self.running.items():
-            if any(p.key == key for p in pods):
-                return self._fresh(name, [p for p in pods if p.key != key])
-        raise KeyError(key)
+    def rebuilt_without(self, keys: set[str] | frozenset[str], name: str) -> Node:
+        """Node ``name`` as it would be without the running pods ``keys`` (this world is not changed)."""
+        return self._fresh(name, [p for p in self.running.get(name, ()) if p.key not in keys])
 
     def _fresh(self, name: str, pods: list[Any]) -> Node:
         from migctl.cluster.model import Cluster
