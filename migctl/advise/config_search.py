@@ -294,6 +294,7 @@ class SearchResult:
     stopped: str  # "budget" | "tries" | "exhausted"
     screen_every: int
     explain: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0  # wall time of the search (not the full replays after it)
 
 
 def _top(g: Geometry) -> int:
@@ -553,7 +554,8 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
             pool.join()
     if searcher.rejected:
         explain.append(f"{searcher.rejected} generated candidate(s) left out: the validator had findings on them")
-    return SearchResult(current, best or searcher.exact(current), tried, stopped, screen_every, explain)
+    return SearchResult(current, best or searcher.exact(current), tried, stopped, screen_every, explain,
+                        clock() - start)
 
 
 # ------------------------------------------------------------------ the advice
@@ -579,6 +581,7 @@ class Advice:
             "node_policy": self.design.node_policy, "gpu_policy": self.design.gpu_policy,
             "tried": len(self.search.tried), "stopped": self.search.stopped,
             "screen_every": self.search.screen_every, "kept_current": self.kept_current,
+            "search_s": round(self.search.elapsed_s, 3),
             "design": self.design.describe(),
             "candidates": [{"round": t.round, "how": t.design.how or "current", "design": t.design.describe(),
                             "placed": t.score.placed, "dropped": t.score.dropped, "waiting": t.score.waiting,

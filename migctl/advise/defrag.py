@@ -235,6 +235,17 @@ class _Unit:
 
 
 @dataclass(slots=True)
+class _Base:
+    open: set[str]
+    placed: int
+    stranded: float
+    per_node: dict[str, float]
+
+
+PATIENCE = 16  # candidates tried after the first that improves, before a step takes the best of them
+
+
+@dataclass(slots=True)
 class _Outcome:
     world: World  # after the unit's moves (pending pods not placed)
     moves: list[Move]
@@ -248,7 +259,7 @@ class Defragmenter:
     (``time.monotonic``), only read against ``deadline``."""
 
     def __init__(self, world: World, pending: Sequence[PodSpec], running: Sequence[RunningPod],
-                 budgets: Sequence[DisruptionBudget], fgd: Callable[[ClusterState], tuple[float, float]], *,
+                 budgets: Sequence[DisruptionBudget], fgd: FgdMeter, *,
                  clock: Callable[[], float] | None = None, deadline: float | None = None) -> None:
         self.world0 = world
         self.pending = list(pending)
@@ -260,6 +271,9 @@ class Defragmenter:
         self.tried = 0
         self.explain: list[str] = []
         self._distinct: list[PodSpec] | None = None
+        self._unlock_cache: dict[tuple, bool] = {}
+        self._asks: dict[str, float] = {}
+        self._pending_floor: float | None = None
 
     # -- who may move
 
@@ -330,19 +344,45 @@ class Defragmenter:
             moves.append(Move(key, b.node or "", b.gpus, spot_of(result), step))
         return moves
 
-    def _after(self, world: World) -> tuple[int, float, list[Any]]:
-        trial = world.copy()
-        results = trial.place_all(self.pending)
-        _, stranded = self.fgd(world.state)
-        return sum(1 for r in results if r.scheduled), stranded, results
+    def _base(self, world: World) -> _Base:
+        """What every candidate of a step is compared with: the nodes where some pending pod fits
+        (*open*), how many pending pods are placed, and the stranded memory per node.
 
-    def _apply(self, world: World, unit: _Unit, step: int) -> _Outcome | None:
+        Exact shortcut: a node where no pending pod fits, and that the step does not change, takes
+        none of them in any order of placement (HAMi's fit on a node depends on that node alone), so
+        pending pods are placed on the open nodes plus the nodes the step changes only."""
+        from migctl.simulate import Simulator
+
+        scratch = world.copy()
+        sim = Simulator(scratch.state, world.config, dataclasses.replace(world.options, explain=True))
+        open_nodes: set[str] = set()
+        for spec in self._distinct_pending():
+            r = sim.place(spec)
+            open_nodes |= {v.node for v in r.verdicts if v.ok}
+            if r.node:
+                open_nodes.add(r.node)
+        placed = self._placed(world, open_nodes)
+        per_node = {name: self.fgd.node(node) for name, node in world.state.nodes.items()}
+        return _Base(open_nodes, placed, sum(per_node.values()), per_node)
+
+    def _placed(self, world: World, names: set[str]) -> int:
+        from migctl.simulate import Simulator
+
+        order = [n for n in world.state.nodes if n in names]
+        sub = ClusterState({n: _copy_node(world.state.nodes[n]) for n in order}, set(world.state.pod_names))
+        sim = Simulator(sub, world.config, world.options)
+        return sum(1 for p in self.pending if sim.place(p).scheduled)
+
+    def _apply(self, world: World, unit: _Unit, step: int, base: _Base) -> _Outcome | None:
         trial = world.copy()
         moves = self.move(trial, unit.pods, step)
+        self.tried += 1
         if moves is None:
             return None
-        self.tried += 1
-        placed, stranded, _ = self._after(trial)
+        changed = {m.from_node for m in moves} | {m.to.node for m in moves if m.to.node}
+        placed = self._placed(trial, base.open | changed)
+        stranded = base.stranded + sum(self.fgd.node(trial.state.nodes[n]) - base.per_node.get(n, 0.0)
+                                       for n in changed)
         return _Outcome(trial, moves, placed, stranded)
 
     def _units(self, world: World, movable: list[str], spent: dict[str, int], left: int) -> list[_Unit]:
@@ -364,14 +404,60 @@ class Defragmenter:
         units = singles + groups
         unlocks = {u: self._unlocks(world, u) for u in units}
         if any(unlocks.values()):  # only those are worth a full evaluation
-            return [u for u in units if unlocks[u]]
-        return [u for u in units if len(u.pods) == 1]  # none unlocks: single moves for less fragmentation
+            chosen = [u for u in units if unlocks[u]]
+        else:
+            chosen = [u for u in units if len(u.pods) == 1]  # none unlocks: single moves for less fragmentation
+        return sorted(chosen, key=self._promise)
+
+    def _promise(self, unit: _Unit) -> tuple:
+        """Try first the units whose pods ask for less GPU memory than any pending pod: a recreated
+        pod that needs as much as a pending one tends to take back the very slot it freed (HAMi's
+        binpack scores the node it left highest), a smaller one fits in slots the pending pods cannot use."""
+        asks = [self._ask(k) for k in unit.pods]
+        largest = max(asks)
+        return (largest >= self._smallest_pending(), len(unit.pods), largest)
+
+    def _ask(self, key: str) -> float:
+        from migctl.capacity.shapes import shape_of_pod
+
+        hit = self._asks.get(key)
+        if hit is None:
+            try:
+                shape = shape_of_pod(self.running[key].recreated, self.world0.config)
+            except ValueError:
+                shape = None
+            hit = float(shape.memory_mib) if shape is not None and shape.memory_mib and shape.count == 1 else float("inf")
+            self._asks[key] = hit
+        return hit
+
+    def _smallest_pending(self) -> float:
+        from migctl.capacity.shapes import shape_of_pod
+
+        if self._pending_floor is None:
+            asks = []
+            for p in self.pending:
+                try:
+                    shape = shape_of_pod(p, self.world0.config)
+                except ValueError:
+                    shape = None
+                asks.append(float(shape.memory_mib) if shape is not None and shape.memory_mib else float("inf"))
+            self._pending_floor = min(asks, default=float("inf"))
+        return self._pending_floor
 
     def _unlocks(self, world: World, unit: _Unit) -> bool:
         """One-node test: without the unit's pods, does some pending pod fit on their node?"""
         from migctl.simulate import Simulator
 
         node_name = world.where[unit.pods[0]]
+        key = (unit.pods, node_name, world.state.nodes[node_name].version)
+        hit = self._unlock_cache.get(key)
+        if hit is None:
+            hit = self._unlock_cache[key] = self._unlocks_now(world, unit, node_name)
+        return hit
+
+    def _unlocks_now(self, world: World, unit: _Unit, node_name: str) -> bool:
+        from migctl.simulate import Simulator
+
         node = world.rebuilt_without(set(unit.pods), node_name)
         for spec in self._distinct_pending():
             one = ClusterState({node_name: _copy_node(node)}, set())
@@ -397,9 +483,11 @@ class Defragmenter:
     def plan(self, max_moves: int) -> DefragPlan:
         movable, blocked = self.classify()
         world = self.world0.copy()
-        placed, stranded, _ = self._after(world)
+        base = self._base(world)
+        placed, stranded = base.placed, base.stranded
         self.explain.append(f"start: {placed}/{len(self.pending)} pending pods placeable, "
-                            f"{len(movable)} movable pods, {len(blocked)} blocked")
+                            f"{len(movable)} movable pods, {len(blocked)} blocked, "
+                            f"{len(base.open)} node(s) where a pending pod fits")
         moves: list[Move] = []
         spent: dict[str, int] = {}
         stopped = "no move improves"
@@ -407,25 +495,27 @@ class Defragmenter:
         while len(moves) < max_moves and placed < len(self.pending):
             left = max_moves - len(moves)
             best: tuple[tuple, _Unit, _Outcome] | None = None
-            for unit in self._units(world, movable, spent, left):
-                if len(unit.pods) > left:
-                    continue
+            after_best = 0
+            units = [u for u in self._units(world, movable, spent, left) if len(u.pods) <= left]
+            for unit in units:
                 if self._out_of_time():
                     stopped = "deadline"
                     break
-                out = self._apply(world, unit, steps_done + 1)
+                out = self._apply(world, unit, steps_done + 1, base)
+                if best is not None:
+                    after_best += 1
                 if out is None:
                     self.explain.append(f"  {unit.label}: a recreated pod would not land anywhere (not a move)")
-                    continue
-                gain = out.placed - placed
-                score = (gain / len(unit.pods), -(out.stranded - stranded) / len(unit.pods), -len(unit.pods))
-                if gain < 0 or (gain == 0 and out.stranded >= stranded - 1e-9):
-                    continue
-                if best is None or score > best[0]:
-                    best = (score, unit, out)
+                else:
+                    gain = out.placed - placed
+                    n = len(unit.pods)
+                    score = (gain / n, -(out.stranded - stranded) / n, -n)
+                    if gain > 0 or (gain == 0 and out.stranded < stranded - 1e-6):
+                        if best is None or score > best[0]:
+                            best = (score, unit, out)
+                if best is not None and after_best >= PATIENCE:
+                    break
             if best is None:
-                if stopped != "deadline":
-                    stopped = "no move improves"
                 break
             _, unit, out = best
             world = out.world
@@ -433,11 +523,12 @@ class Defragmenter:
             moves += out.moves
             steps_done += 1
             self.explain.append(
-                f"step: move {', '.join(unit.pods)} -> {out.placed}/{len(self.pending)} pending placeable "
-                f"(was {placed}), stranded {out.stranded:.0f} MiB (was {stranded:.0f})")
-            placed, stranded = out.placed, out.stranded
+                f"step {steps_done}: move {', '.join(unit.pods)} -> {out.placed}/{len(self.pending)} pending "
+                f"placeable (was {placed}), stranded {out.stranded:.0f} MiB (was {stranded:.0f})")
             if stopped == "deadline":
                 break
+            base = self._base(world)
+            placed, stranded = base.placed, base.stranded
         else:
             stopped = "max moves" if len(moves) >= max_moves else "every pending pod placeable"
         plan = replay_plan(self.world0, self.pending, self.running, moves, self.fgd)
@@ -449,7 +540,7 @@ class Defragmenter:
 
 
 def replay_plan(world0: World, pending: Sequence[PodSpec], running: dict[str, RunningPod], moves: Sequence[Move],
-                fgd: Callable[[ClusterState], tuple[float, float]]) -> DefragPlan:
+                fgd: FgdMeter) -> DefragPlan:
     """Re-simulate a plan step by step from the snapshot; the figures a plan reports come from here.
 
     Raises :class:`DefragError` if a recreated pod does not land where the move says.
@@ -485,22 +576,37 @@ def replay_plan(world0: World, pending: Sequence[PodSpec], running: dict[str, Ru
     return DefragPlan(list(moves), [], changes, fgd_before, fgd_after, steps)
 
 
-def fgd_meter(config: Any, options: Any, pods: Sequence[PodSpec]) -> Callable[[ClusterState], tuple[float, float]]:
-    """``state -> (fgd, stranded MiB)``: the capacity fragmentation measure (FGD) for the shapes of
-    ``pods`` (their share of the list as weights); ``(0, 0)`` when no pod asks for a GPU."""
-    from migctl.capacity.fragmentation import FragmentationCache, cluster_fragmentation
-    from migctl.capacity.shapes import shapes_from_pods
+class FgdMeter:
+    """The capacity fragmentation measure (FGD) for the shapes of the pending pods (their share of the
+    list as weights): ``meter(state) -> (fgd, stranded MiB)`` for a cluster, ``meter.node(node)`` for
+    one node's stranded MiB. ``(0, 0)`` when no pod asks for a GPU."""
 
-    shapes, _ = shapes_from_pods(list(pods), config)
-    cache = FragmentationCache()
+    def __init__(self, config: Any, options: Any, pods: Sequence[PodSpec]) -> None:
+        from migctl.capacity.fragmentation import FragmentationCache
+        from migctl.capacity.shapes import shapes_from_pods
 
-    def measure(state: ClusterState) -> tuple[float, float]:
-        if not shapes:
+        self.config, self.options = config, options
+        self.shapes, _ = shapes_from_pods(list(pods), config)
+        self.cache = FragmentationCache()
+
+    def __call__(self, state: ClusterState) -> tuple[float, float]:
+        from migctl.capacity.fragmentation import cluster_fragmentation
+
+        if not self.shapes:
             return 0.0, 0.0
-        frag = cluster_fragmentation(state, config, options, shapes, cache=cache)
+        frag = cluster_fragmentation(state, self.config, self.options, self.shapes, cache=self.cache)
         return frag.fgd, frag.stranded_mib
 
-    return measure
+    def node(self, node: Any) -> float:
+        from migctl.capacity.fragmentation import node_fragmentation
+
+        if not self.shapes:
+            return 0.0
+        return node_fragmentation(node, self.config, self.options, self.shapes, cache=self.cache).stranded_mib
+
+
+def fgd_meter(config: Any, options: Any, pods: Sequence[PodSpec]) -> FgdMeter:
+    return FgdMeter(config, options, pods)
 
 
 def plan_defrag(cluster: Any, config: Any, options: Any, *, running: Sequence[RunningPod],
