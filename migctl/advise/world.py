@@ -113,6 +113,7 @@ class World:
     running: dict[str, list[Any]]  # node -> snapshot pods (cluster model Pods) that count for usage
     landed: dict[str, list[Landed]] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)  # running pod key -> node
+    shared: set[str] = field(default_factory=set)  # nodes whose objects another world holds too (copy on write)
 
     def __post_init__(self) -> None:
         if not self.where:
@@ -137,13 +138,26 @@ class World:
         return cls(state, config, options, view, catalogue, running)
 
     def copy(self) -> World:
-        state = ClusterState({n: _copy_node(node) for n, node in self.state.nodes.items()}, set(self.state.pod_names))
+        """An independent world. Nodes are shared with this one until either side changes them (copy
+        on write: :meth:`delete` rebuilds a node into a new object, and placements go through
+        :meth:`simulator`, which copies a shared node before recording a pod on it)."""
+        names = set(self.state.nodes)
+        self.shared = names
+        state = ClusterState(dict(self.state.nodes), set(self.state.pod_names))
         return World(state, self.config, self.options, self.cluster, self.catalogue,
                      {n: list(p) for n, p in self.running.items()}, {n: list(p) for n, p in self.landed.items()},
-                     dict(self.where))
+                     dict(self.where), set(names))
 
-    def simulator(self) -> Simulator:
-        return Simulator(self.state, self.config, self.options)
+    def own(self, name: str) -> Node:
+        """Node ``name`` of this world, copied first if another world holds the same object."""
+        node = self.state.nodes[name]
+        if name in self.shared:
+            node = self.state.nodes[name] = _copy_node(node)
+            self.shared.discard(name)
+        return node
+
+    def simulator(self, options: Any = None) -> Simulator:
+        return _OwnSimulator(self, options or self.options)
 
     def place(self, pod: PodSpec, simulator: Simulator | None = None) -> PodResult:
         """Place one pod as HAMi would (a fresh simulator unless one over this world is given)."""
@@ -197,3 +211,19 @@ class World:
 
     def _rebuild(self, name: str) -> None:
         self.state.nodes[name] = self._fresh(name, self.running.get(name, []))
+        self.shared.discard(name)
+
+
+class _OwnSimulator(Simulator):
+    """The simulator over a :class:`World` whose nodes may be shared with other worlds: the node a pod
+    lands on is made the world's own (copied) before the pod is recorded on it. ``Simulator._commit``
+    is the one place a placement changes a node."""
+
+    def __init__(self, world: World, options: Any) -> None:
+        super().__init__(world.state, world.config, options)
+        self._world = world
+
+    def _commit(self, node: Node, p: Any, allocations: list[Allocation]) -> None:  # type: ignore[override]
+        # (``Simulator.place`` reads the chosen object's GPUs afterwards only for the geometry text of
+        # its result, which the advisor does not use.)
+        super()._commit(self._world.own(node.name), p, allocations)
