@@ -153,6 +153,7 @@ def device_config_document(base: dict[str, Any] | None, design: Design) -> dict[
     design's entries first and the base's entries for other models after them."""
     nvidia = dict((base or {}).get("nvidia") or {})
     nvidia.pop("knownMigGeometries", None)
+    nvidia.pop("nodeconfig", None)  # HAMi's NvidiaConfig has no such field (the device plugin reads its own)
     nvidia.pop("migProfileAllowlist", None) if design.templates else None
     for k, v in PLUGIN_DEFAULTS.items():
         nvidia.setdefault(k, v)
@@ -162,12 +163,57 @@ def device_config_document(base: dict[str, Any] | None, design: Design) -> dict[
     if design.templates:
         nvidia["knownMigGeometries"] = [
             {"models": list(t.models), "allowedGeometries": [[e.to_dict() for e in g] for g in t.geometries]}
-            for t in design.templates
+            for t in design.templates + other_models(base, {t.key for t in design.templates})
         ]
     elif (base or {}).get("nvidia", {}).get("knownMigGeometries") is not None:
         nvidia["knownMigGeometries"] = base["nvidia"]["knownMigGeometries"]  # type: ignore[index]
     out = {k: v for k, v in (base or {}).items() if k not in ("nvidia", "nodeconfig")}
     return {"nvidia": nvidia, **out}
+
+
+def other_models(base: dict[str, Any] | None, keys: set[str]) -> tuple[ModelTemplates, ...]:
+    """The base config's entries for catalogue models the design does not cover, made exact the same
+    way (real memory and core, reachable geometries, entries smallest first, no slot-index finding);
+    entries naming no catalogue model are left out."""
+    from migctl.config.model import MigTemplate
+    from migctl.hardware.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    out: list[ModelTemplates] = []
+    seen = set(keys)
+    for entry in ((base or {}).get("nvidia") or {}).get("knownMigGeometries") or ():
+        if not isinstance(entry, dict):
+            continue
+        model = None
+        for name in entry.get("models") or ():
+            match = catalogue.lookup(str(name))
+            if match is not None:
+                model = match.model
+                break
+        if model is None or model.key in seen:
+            continue
+        seen.add(model.key)
+        geos = []
+        for g in entry.get("allowedGeometries") or ():
+            try:
+                norm = normalise(model, [MigTemplate.from_dict(t) for t in g])
+            except (TypeError, ValueError, AttributeError):
+                norm = None
+            if norm:
+                geos.append(clean_orders(norm)[0])
+        kept = [g for g in chain(geos) if _clean_alone(model, g)]
+        if kept:
+            out.append(ModelTemplates(model.key, model_strings(model), chain(kept)))
+    return tuple(out)
+
+
+def _clean_alone(model: Any, geometry: Geometry) -> bool:
+    from migctl.config.checks import check_device_config
+
+    doc = {"nvidia": {**PLUGIN_DEFAULTS, "resourceCountName": "nvidia.com/gpu",
+                      "knownMigGeometries": [{"models": list(model_strings(model)),
+                                              "allowedGeometries": [[e.to_dict() for e in geometry]]}]}}
+    return not check_device_config(doc, hami_version="2.9")
 
 
 def render_yaml(document: dict[str, Any]) -> str:
@@ -368,11 +414,18 @@ class Searcher:
         doc = device_config_document(self.base_document, design)
         return not check_device_config(doc, hami_version="2.9")
 
+    def covers(self, design: Design) -> bool:
+        """The design keeps, per model, the largest slot the current design offers (a request the
+        current config serves must still find a template)."""
+        tops = {t.key: max((_top(g) for g in t.geometries), default=0) for t in design.templates}
+        return all(tops.get(t.key, 0) >= max((_top(g) for g in t.geometries), default=0)
+                   for t in self.current.templates)
+
     def _new(self, design: Design) -> bool:
         if design.key() in self.seen:
             return False
         self.seen.add(design.key())
-        if not self.clean(design):
+        if not self.covers(design) or not self.clean(design):
             self.rejected += 1
             return False
         return True
@@ -553,7 +606,8 @@ def search(problem: Problem, current: Design, models: Sequence[Any], *, seed: in
             pool.terminate()
             pool.join()
     if searcher.rejected:
-        explain.append(f"{searcher.rejected} generated candidate(s) left out: the validator had findings on them")
+        explain.append(f"{searcher.rejected} generated candidate(s) left out: the validator had findings on them, "
+                       "or they dropped the largest slot the current config offers")
     return SearchResult(current, best or searcher.exact(current), tried, stopped, screen_every, explain,
                         clock() - start)
 
