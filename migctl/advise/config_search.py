@@ -404,6 +404,7 @@ class Searcher:
         self.queue: list[Design] = []
         self._seeded = False
         self.rejected = 0
+        self.made: list[Design] = []
 
     def clean(self, design: Design) -> bool:
         """No finding from the validator's checks on the device-config this design ships."""
@@ -523,12 +524,15 @@ class Searcher:
         while self.queue and len(out) < size:
             out.append(self.queue.pop(0))
         misses = 0
-        while len(out) < size and misses < 200:
-            d = self._mutate(best)
+        while len(out) < size and misses < 400:
+            # the best design's neighbours first; when they run out, neighbours of any design made so far
+            origin = best if misses < 200 or not self.made else self.made[self.rng.randrange(len(self.made))]
+            d = self._mutate(origin)
             if self._new(d):
                 out.append(d)
             else:
                 misses += 1
+        self.made += out
         return out
 
 

@@ -290,7 +290,7 @@ def _render_defrag(plan: Any, explain: bool) -> None:
         con.print(t)
     else:
         con.print(f"No move helps ({plan.stopped}).")
-    t = Table(title="Pending pods, before -> after the plan (re-simulated step by step)", title_justify="left")
+    t = Table(title="Pending pods: before -> after (the plan re-simulated step by step)", title_justify="left")
     for col in ("pod", "before", "after"):
         t.add_column(col)
     for p in plan.pending:
@@ -441,10 +441,10 @@ def config_command(
     current_doc = None
     if document is not None:
         current_doc = document
-    emit(data, output, lambda: _render_config(advice, current_doc, explain))
+    emit(data, output, lambda: _render_config(advice, current_doc, explain, cluster is not None))
 
 
-def _render_config(advice: Any, current_doc: Any, explain: bool) -> None:
+def _render_config(advice: Any, current_doc: Any, explain: bool, snapshot: bool) -> None:
     import difflib
 
     from rich.markup import escape
@@ -467,7 +467,10 @@ def _render_config(advice: Any, current_doc: Any, explain: bool) -> None:
         t.add_row(name, str(f.placed), str(f.dropped), str(f.waiting), f"{f.wait_mean_s:.1f}", aff,
                   f"{f.mean_alloc_mem:.3f}")
     con.print(t)
-    con.print(escape(f"advised: {advice.design.describe()}"))
+    described = advice.design.describe()
+    if snapshot:
+        described = described.replace(f"mig-nodes={advice.design.mig_nodes}", "MIG nodes as registered")
+    con.print(escape(f"advised: {described}"))
     if advice.kept_current:
         con.print("no candidate beat the current design in the full replay: the advice keeps it (exact slot sizes)")
     if advice.diagnostics:
