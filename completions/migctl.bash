@@ -3,7 +3,7 @@
 
 _migctl_subcommands() {
     case "$1" in
-        '') echo 'status simulate capacity hardware validate cluster node advise' ;;
+        '') echo 'status simulate capacity replay hardware validate cluster node advise' ;;
         'hardware') echo 'list show geometries check' ;;
         'validate') echo 'config' ;;
         'cluster') echo 'snapshot' ;;
@@ -17,6 +17,7 @@ _migctl_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -h --help' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output -h --help' ;;
+        'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples --fgd --no-fgd --plot -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
@@ -41,6 +42,7 @@ _migctl_value_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
+        'replay') echo '--nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples --plot -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;
@@ -71,6 +73,12 @@ _migctl_option_values() {
         'capacity|--node-score') echo 'hami combined' ;;
         'capacity|-o') echo 'text json yaml' ;;
         'capacity|--output') echo 'text json yaml' ;;
+        'replay|--hami-version') echo 'auto 2.9 2.10' ;;
+        'replay|--node-policy') echo 'binpack spread' ;;
+        'replay|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
+        'replay|--on-fail') echo 'queue drop' ;;
+        'replay|-o') echo 'text json yaml' ;;
+        'replay|--output') echo 'text json yaml' ;;
         'hardware list|-o') echo 'text json yaml' ;;
         'hardware list|--output') echo 'text json yaml' ;;
         'hardware show|-o') echo 'text json yaml' ;;

@@ -6,7 +6,7 @@ complete -c migctl -e
 function __migctl_subcommands
     switch "$argv[1]"
         case ''
-            echo status simulate capacity hardware validate cluster node advise
+            echo status simulate capacity replay hardware validate cluster node advise
         case 'hardware'
             echo list show geometries check
         case 'validate'
@@ -28,6 +28,8 @@ function __migctl_value_options
             echo --cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output
         case 'capacity'
             echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output
+        case 'replay'
+            echo --nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples --plot -o --output
         case 'hardware list'
             echo -o --output
         case 'hardware show'
@@ -94,6 +96,7 @@ end
 complete -c migctl -n '__migctl_at \'\'' -f -a 'status' -d 'Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'simulate' -d 'Simulate HAMi\'s scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'capacity' -d 'How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.'
+complete -c migctl -n '__migctl_at \'\'' -f -a 'replay' -d 'Replay a workload trace through HAMi\'s scheduler over time and compare designs side by side.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'hardware' -d 'The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'validate' -d 'Lint configuration against the schema and the real MIG hardware rules.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'cluster' -d 'Work with the cluster state HAMi records (snapshots for offline status and simulate).'
@@ -138,6 +141,24 @@ complete -c migctl -n '__migctl_at \'capacity\'' -l node-score -x -a 'hami combi
 complete -c migctl -n '__migctl_at \'capacity\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'capacity\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'capacity\'' -f
+complete -c migctl -n '__migctl_at \'replay\'' -l nodes -r -F -d 'openb node list (default for an openb trace: openb_node_list_gpu_node.csv beside it).'
+complete -c migctl -n '__migctl_at \'replay\'' -l cluster -r -F -d 'Replay on a snapshot\'s nodes as they are (kubectl get nodes,pods -A -o yaml) instead of a node list.'
+complete -c migctl -n '__migctl_at \'replay\'' -l keep-running -d 'With --cluster: keep the snapshot\'s running pods (they never leave). Default: ignore them.'
+complete -c migctl -n '__migctl_at \'replay\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: HAMi\'s built-in defaults.'
+complete -c migctl -n '__migctl_at \'replay\'' -l gpu-model -x -d 'Catalogue model for every trace GPU, or TRACE_MODEL=KEY,... (\'migctl hardware list\').'
+complete -c migctl -n '__migctl_at \'replay\'' -l mig-nodes -x -d 'Nodes of the node list in MIG mode (the others hami-core); a count or share is spread evenly.'
+complete -c migctl -n '__migctl_at \'replay\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation; auto infers it from the config (knownMigGeometries: 2.9).'
+complete -c migctl -n '__migctl_at \'replay\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler node policy.'
+complete -c migctl -n '__migctl_at \'replay\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler GPU policy.'
+complete -c migctl -n '__migctl_at \'replay\'' -l on-fail -x -a 'queue drop' -d 'queue: a pod that does not fit waits and is retried after each departure; drop: it is counted and dropped.'
+complete -c migctl -n '__migctl_at \'replay\'' -l scale-arrivals -x -d 'Divide the gaps between arrivals by K (durations stay) to stress the cluster.'
+complete -c migctl -n '__migctl_at \'replay\'' -l variant -x -d 'A variant to run (repeatable): config=FILE, hami-version=, node-policy=, gpu-policy=, node-score=, gpu-model=, mig-nodes=, on-fail=, scale-arrivals=.'
+complete -c migctl -n '__migctl_at \'replay\'' -l compare -d 'Also run the options as given (the base) first, beside the --variant runs.'
+complete -c migctl -n '__migctl_at \'replay\'' -l samples -x -d 'Points of the time series.'
+complete -c migctl -n '__migctl_at \'replay\'' -l fgd -l no-fgd -d 'Measure fragmentation (FGD, as \'migctl capacity\') at each sample.'
+complete -c migctl -n '__migctl_at \'replay\'' -l plot -r -F -d 'Draw allocation, fragmentation and waiting pods over time (needs \'migctl[plot]\').'
+complete -c migctl -n '__migctl_at \'replay\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'replay\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'list' -d 'List the GPU models: catalogue key, NVML names, HAMi model strings, slices, grid, confidence.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'show' -d 'Show a model\'s profiles and a drawing of its slot grid with each profile\'s placements.'
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'geometries' -d 'Every maximal valid geometry of a model (no instance can be added), with memory used/unused.'
@@ -257,7 +278,7 @@ complete -c migctl -n '__migctl_at \'advise config\'' -l gpu-policy -x -a 'binpa
 complete -c migctl -n '__migctl_at \'advise config\'' -l on-fail -x -a 'queue drop' -d 'Replay: a pod that does not fit waits or is dropped.'
 complete -c migctl -n '__migctl_at \'advise config\'' -l scale-arrivals -x -d 'Replay: divide the gaps between arrivals by K.'
 complete -c migctl -n '__migctl_at \'advise config\'' -l budget -x -d 'Stop the search after this long with the best so far (the two full replays come after).'
-complete -c migctl -n '__migctl_at \'advise config\'' -l jobs -x -d 'Worker processes scoring candidates (default: the CPU cores).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l jobs -x -d 'Worker processes scoring candidates (0, the default: the CPU cores).'
 complete -c migctl -n '__migctl_at \'advise config\'' -l seed -x -d 'Random seed: same seed, same candidates, any --jobs.'
 complete -c migctl -n '__migctl_at \'advise config\'' -l tries -x -d 'Stop after N candidates (besides the current design).'
 complete -c migctl -n '__migctl_at \'advise config\'' -l screen -x -d 'Score candidates on every K-th node and task (0: automatic, 1 for traces under 2,000 tasks, else 8); the figures reported are full replays.'

@@ -30,6 +30,7 @@ COMMAND_INDEX: dict[str, str] = {
     "status": "Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems.",
     "simulate": "Simulate HAMi's scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.",
     "capacity": "How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.",
+    "replay": "Replay a workload trace through HAMi's scheduler over time and compare designs side by side.",
     "hardware": "The MIG hardware catalogue: GPU models, profiles, placement grids and valid geometries.",
     "validate": "Lint configuration against the schema and the real MIG hardware rules.",
     "cluster": "Work with the cluster state HAMi records (snapshots for offline status and simulate).",
@@ -93,6 +94,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "cluster": ("cluster",),
     "simulate": ("simulate",),
     "capacity": ("capacity",),
+    "replay": ("replay",),
     "node": ("node", "node_daemon"),
     "advise": ("advise",),
 }

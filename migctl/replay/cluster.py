@@ -13,7 +13,6 @@ annotation a device plugin would publish (v2.8+ JSON: ``count`` = the config's `
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +114,7 @@ def resolve_model(key: str, catalogue: Any) -> Any:
         model = catalogue.model(key)
     except KeyError:
         raise InputError(f"--gpu-model: unknown GPU model {key!r}",
-                         hint=f"one of: {', '.join(catalogue.keys())} ('migctl hardware list')") from None
+                         hint=f"one of: {', '.join(catalogue.keys)} ('migctl hardware list')") from None
     if not model.total_memory_mib:
         raise InputError(f"--gpu-model: the catalogue has no total memory for {key!r}")
     return model
@@ -157,7 +156,3 @@ def model_memory(models: GpuModels, catalogue: Any) -> int:
     if not keys:
         raise InputError("--gpu-model: no model given")
     return int(resolve_model(keys[0], catalogue).total_memory_mib)
-
-
-def share_percent(value: float) -> str:
-    return f"{value:.1f}%" if not math.isnan(value) else "-"

@@ -28,11 +28,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from migctl.replay.probe import Prepared, Probe, gpu_only_failure
 from migctl.simulate.engine import Simulator
 from migctl.simulate.pod import PodSpec
 from migctl.simulate.release import Departures
 from migctl.simulate.state import ClusterState, Gpu
 
+MEMO_DIRTY_LIMIT = 64  # nodes freed since a failure beyond which a pod is simply tried again
 QUEUE = "queue"
 DROP = "drop"
 
@@ -51,7 +53,7 @@ class Sample:
     alloc_mem: float  # share of the cluster's GPU memory allocated
     alloc_slices: float | None  # share of the MIG GPUs' compute slices in use (None: no MIG GPU)
     pending: int  # pods waiting
-    fgd: float | None  # fragmentation (FGD) as a share of the cluster's GPU memory; None when not measured
+    fgd: float | None  # fragmentation (FGD): expected stranded share of the free GPU memory; None: not measured
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": round(self.t, 3), "alloc_mem": round(self.alloc_mem, 6),
@@ -113,27 +115,25 @@ def _slices(name: str) -> int:
 class GpuMeter:
     """Cluster-wide allocation kept up to date GPU by GPU (never a whole-cluster pass per event).
 
-    ``fragment`` (optional) gives a GPU's fragmentation in MiB for the workload; the cluster's
-    figure is the sum over GPUs, kept the same way.
+    ``fgd`` (optional) measures the cluster's fragmentation now; it is called only at sample times.
     """
 
     def __init__(self, state: ClusterState, *, compute_slices: Callable[[Gpu], int],
-                 fragment: Callable[[Gpu], float] | None = None, legacy: bool = True) -> None:
+                 fgd: Callable[[], float] | None = None, legacy: bool = True) -> None:
         self.legacy = legacy
         self.compute_slices = compute_slices
-        self.fragment = fragment
+        self.measure_fgd = fgd
         self.total_mem = 0
         self.total_slices = 0
         self.used_mem = 0
         self.used_slices = 0
-        self.frag = 0.0
-        self._last: dict[int, tuple[int, int, float]] = {}
+        self._last: dict[int, tuple[int, int]] = {}
         for node in state.nodes.values():
             for gpu in node.gpus:
                 self.total_mem += gpu.totalmem
                 if gpu.is_mig:
                     self.total_slices += compute_slices(gpu)
-                self._last[id(gpu)] = (0, 0, 0.0)
+                self._last[id(gpu)] = (0, 0)
                 self.update(gpu)
 
     def _slices_used(self, gpu: Gpu) -> int:
@@ -148,13 +148,11 @@ class GpuMeter:
         return sum(sizes.get(a.profile, _slices(a.profile)) for a in gpu.allocations)
 
     def update(self, gpu: Gpu) -> None:
-        mem, slices, frag = self._last[id(gpu)]
+        mem, slices = self._last[id(gpu)]
         new_slices = self._slices_used(gpu)
-        new_frag = self.fragment(gpu) if self.fragment is not None else 0.0
         self.used_mem += gpu.usedmem - mem
         self.used_slices += new_slices - slices
-        self.frag += new_frag - frag
-        self._last[id(gpu)] = (gpu.usedmem, new_slices, new_frag)
+        self._last[id(gpu)] = (gpu.usedmem, new_slices)
 
     @property
     def alloc_mem(self) -> float:
@@ -164,11 +162,8 @@ class GpuMeter:
     def alloc_slices(self) -> float | None:
         return self.used_slices / self.total_slices if self.total_slices else None
 
-    @property
     def fgd(self) -> float | None:
-        if self.fragment is None or not self.total_mem:
-            return None
-        return self.frag / self.total_mem
+        return self.measure_fgd() if self.measure_fgd is not None else None
 
 
 def _signature(pod: PodSpec) -> tuple:
@@ -206,23 +201,31 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
     figures.outcomes = outcomes
     if n == 0:
         return figures
+    nodes = simulator.state.nodes
     t0 = min(arrivals)
     k = options.scale_arrivals
     arrive = [t0 + (a - t0) / k for a in arrivals]
     order = sorted(range(n), key=lambda i: (arrive[i], i))
+    rank = {i: r for r, i in enumerate(order)}
     horizon = max(arrive)
     for i in range(n):
         d = durations[i]
         if d is not None:
             horizon = max(horizon, arrive[i] + d)
-    sigs: list[Any] = [None] * n
-    if options.memo:
-        sigs = [_signature(pod) for pod in pods]
+    # the series covers the arrival window (where placement decisions are made), ending at the horizon
+    # when everything arrives at once
+    last = max(arrive) if max(arrive) > t0 else horizon
     steps = max(options.samples, 2)
-    grid = [t0 + (horizon - t0) * j / (steps - 1) for j in range(steps)] if horizon > t0 else [t0]
+    grid = [t0 + (last - t0) * j / (steps - 1) for j in range(steps)] if last > t0 else [t0]
     g = 0
-    waiting: dict[int, None] = {}
-    failed: set = set()
+    probe = Probe(simulator)
+    prepared: dict[int, Prepared] = {}
+    sigs: dict[int, Any] = {}
+    freed: list[str] = []  # nodes in the order departures freed them
+    sig_failed: dict[Any, int] = {}  # signature -> len(freed) when it last failed on every node
+    gpu_failed: dict[Any, int] = {}  # GPU request -> len(freed) when every node failed HAMi's fit for it
+    waiting: dict[int, None] = {}  # task -> None, in arrival order
+    by_gpu: dict[Any, dict[int, None]] = {}  # waiting tasks grouped by GPU request
     leaving: list[tuple[float, int, int]] = []  # (time, seq, task)
     seq = 0
     waits: list[float] = []
@@ -230,10 +233,25 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
     last_t = t0
     last_alloc = meter.alloc_mem
 
+    def prep(i: int) -> Prepared:
+        p = prepared.get(i)
+        if p is None:
+            p = prepared[i] = probe.prepare(pods[i])
+        return p
+
+    def sig(i: int) -> Any:
+        s = sigs.get(i)
+        if s is None:
+            s = sigs[i] = _signature(pods[i])
+        return s
+
     def sample_until(t: float, inclusive: bool) -> None:
         nonlocal g
+        fgd: Any = False
         while g < len(grid) and (grid[g] < t or (inclusive and grid[g] <= t)):
-            figures.series.append(Sample(grid[g], meter.alloc_mem, meter.alloc_slices, len(waiting), meter.fgd))
+            if fgd is False:
+                fgd = meter.fgd()
+            figures.series.append(Sample(grid[g], meter.alloc_mem, meter.alloc_slices, len(waiting), fgd))
             g += 1
 
     def advance_clock(t: float) -> None:
@@ -242,42 +260,98 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
         last_t = t
         last_alloc = meter.alloc_mem
 
-    def try_place(i: int, now: float) -> bool:
-        nonlocal seq
-        sig = sigs[i]
-        if sig is not None and sig in failed:
+    def still_fails(memo: dict[Any, int], key: Any, check: Callable[[Any], bool]) -> bool:
+        """Known to fail everywhere: it did when ``memo`` was written and fits none of the nodes
+        freed since (then the memo moves to now)."""
+        pos = memo.get(key)
+        if pos is None:
             return False
+        dirty = dict.fromkeys(freed[pos:])
+        if len(dirty) > MEMO_DIRTY_LIMIT:
+            del memo[key]
+            return False
+        if any(check(nodes[x]) for x in dirty):
+            return False
+        memo[key] = len(freed)
+        return True
+
+    def known_to_fail(i: int) -> bool:
+        if not options.memo:
+            return False
+        p = prep(i)
+        if still_fails(sig_failed, sig(i), lambda node: probe.fits(p, node)):
+            return True
+        return p.gpu_key is not None and still_fails(gpu_failed, p.gpu_id, lambda node: probe.gpu_fits(p, node))
+
+    def place(i: int, now: float) -> bool:
+        nonlocal seq
         result = departures.place(pods[i])
         if not result.scheduled:
-            if sig is not None:
-                failed.add(sig)
+            if options.memo:
+                sig_failed[sig(i)] = len(freed)
+                p = prep(i)
+                if p.gpu_key is not None and gpu_only_failure(result.reason):
+                    gpu_failed[p.gpu_id] = len(freed)
             return False
         out = outcomes[i]
         out.placed_at, out.node = now, result.node
-        node = simulator.state.nodes[result.node]  # type: ignore[index]
+        node = nodes[result.node]  # type: ignore[index]
         if result.allocations:
-            by_id = {gpu.id: gpu for gpu in node.gpus}
+            gpus = {gpu.id: gpu for gpu in node.gpus}
             for gpu_id in dict.fromkeys(a.gpu_id for a in result.allocations):
-                meter.update(by_id[gpu_id])
+                meter.update(gpus[gpu_id])
         figures.placed += 1
         waits.append(now - arrive[i])
         d = durations[i]
         if d is not None:
             seq += 1
             heapq.heappush(leaving, (now + d, seq, i))
-        figures.peak_alloc_mem = max(figures.peak_alloc_mem, meter.alloc_mem)
+        if meter.alloc_mem > figures.peak_alloc_mem:
+            figures.peak_alloc_mem = meter.alloc_mem
         return True
+
+    def wait(i: int) -> None:
+        waiting[i] = None
+        if options.memo:
+            by_gpu.setdefault(prep(i).gpu_id, {})[i] = None
+
+    def unwait(i: int) -> None:
+        del waiting[i]
+        if options.memo:
+            gpu_id = prep(i).gpu_id
+            group = by_gpu[gpu_id]
+            del group[i]
+            if not group:
+                del by_gpu[gpu_id]
+
+    def retry(now: float, freed_node: str) -> None:
+        """After a departure, the waiting pods in arrival order. Each failed everywhere before and
+        only ``freed_node`` got freer, so only a pod that fits there is tried."""
+        if not options.memo:
+            for j in list(waiting):
+                if place(j, now):
+                    unwait(j)
+            return
+        node = nodes[freed_node]
+        candidates = []
+        for gpu_id, group in by_gpu.items():
+            first = prep(next(iter(group)))
+            if probe.gpu_fits(first, node):
+                candidates.extend(group)
+        candidates.sort(key=rank.__getitem__)
+        for j in candidates:
+            if probe.fits(prep(j), node) and place(j, now):
+                unwait(j)
 
     def depart(now: float) -> None:
         _, _, i = heapq.heappop(leaving)
+        node_name = outcomes[i].node
         for gpu in departures.release(pods[i].key):
             meter.update(gpu)
         outcomes[i].left_at = now
-        failed.clear()
+        freed.append(node_name)  # type: ignore[arg-type]
         if waiting:
-            for j in list(waiting):
-                if try_place(j, now):
-                    del waiting[j]
+            retry(now, node_name)  # type: ignore[arg-type]
 
     done = 0
     for i in order:
@@ -289,7 +363,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
             depart(now)
         sample_until(t, inclusive=False)
         advance_clock(t)
-        if not try_place(i, t):
+        if known_to_fail(i) or not place(i, t):
             if figures.first_failure_t is None:
                 figures.first_failure_t = t
                 figures.first_failure_pod = pods[i].key
@@ -298,7 +372,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
                 outcomes[i].dropped = True
                 figures.dropped += 1
             else:
-                waiting[i] = None
+                wait(i)
         done += 1
         if on_progress is not None and (done & 255) == 0:
             on_progress(256)

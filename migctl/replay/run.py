@@ -150,7 +150,7 @@ def _compute_slices(catalogue: Any) -> Callable[[Any], int]:
 
 
 def prepare(trace: Trace, cluster_input: ClusterInput, settings: Settings, *,
-            fragment_for: Callable[..., Any] | None = None) -> Prepared:
+            with_fgd: bool = True) -> Prepared:
     """Build the variant's cluster, scheduler config, simulator and the trace's pods."""
     from migctl.cluster.model import Cluster
     from migctl.hardware.catalogue import load_catalogue
@@ -187,8 +187,12 @@ def prepare(trace: Trace, cluster_input: ClusterInput, settings: Settings, *,
     options = SimulationOptions(version=version, node_policy=settings.node_policy, gpu_policy=settings.gpu_policy,
                                 node_score=settings.node_score)
     simulator = Simulator(state, config, options)
-    fragment = fragment_for(trace, pods, state, config, options) if fragment_for is not None else None
-    meter = GpuMeter(state, compute_slices=_compute_slices(catalogue), fragment=fragment, legacy=version.legacy)
+    fgd = None
+    if with_fgd:
+        from migctl.replay.fragmentation import fgd_probe
+
+        fgd = fgd_probe(pods, state, config, options)
+    meter = GpuMeter(state, compute_slices=_compute_slices(catalogue), fgd=fgd, legacy=version.legacy)
     return Prepared(simulator, pods, meter, version, list(dict.fromkeys(notes)))
 
 
@@ -199,9 +203,7 @@ def run_variant(trace: Trace, cluster_input: ClusterInput, settings: Settings, n
     Picklable in and out (safe to call in worker processes). Raises :class:`InputError` for
     settings that do not apply (unknown GPU model, bad ``mig_nodes``).
     """
-    from migctl.replay.fragmentation import fragment_for
-
-    prepared = prepare(trace, cluster_input, settings, fragment_for=fragment_for if settings.fgd else None)
+    prepared = prepare(trace, cluster_input, settings, with_fgd=settings.fgd)
     figures = replay(prepared.simulator, prepared.pods, [t.arrival for t in trace.tasks],
                      [t.duration for t in trace.tasks],
                      ReplayOptions(on_fail=settings.on_fail, scale_arrivals=settings.scale_arrivals,
