@@ -101,7 +101,7 @@ complete -c migctl -n '__migctl_at \'\'' -f -a 'hardware' -d 'The MIG hardware c
 complete -c migctl -n '__migctl_at \'\'' -f -a 'validate' -d 'Lint configuration against the schema and the real MIG hardware rules.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'cluster' -d 'Work with the cluster state HAMi records (snapshots for offline status and simulate).'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'node' -d 'This node\'s GPUs through NVML: show MIG state, apply MIG geometry safely.'
-complete -c migctl -n '__migctl_at \'\'' -f -a 'advise' -d 'Propose a better design and prove it by simulation: a device-config and MIG/hami-core split (config), or a few pod moves that unblock pending pods (defrag).'
+complete -c migctl -n '__migctl_at \'\'' -f -a 'advise' -d 'Propose a device-config and MIG split, or a few pod moves, proven by simulation.'
 complete -c migctl -n '__migctl_at \'\'' -l version -d 'Print the version and exit.'
 complete -c migctl -n '__migctl_at \'\'' -l debug -d 'Show tracebacks for errors (for bug reports).'
 complete -c migctl -n '__migctl_at \'\'' -s h -l help -d 'Show this message and exit.'

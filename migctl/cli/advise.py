@@ -21,8 +21,7 @@ from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 from migctl.errors import InputError, UnreachableError
 
 advise_app = typer.Typer(
-    help="Propose a better design and prove it by simulation: a device-config and MIG/hami-core split "
-         "(config), or a few pod moves that unblock pending pods (defrag).",
+    help="Propose a device-config and MIG split, or a few pod moves, proven by simulation.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
