@@ -110,3 +110,18 @@ def test_clean_space_rules():
     assert diagnostics == []
     cur = current_design(load_device_config(STRANDING_CONFIG).config, [model], "50%", "2.9")
     assert [e.name for e in cur.templates[0].geometries[0]] == ["3g.20gb"]
+
+
+def test_openb_style_trace_with_a_node_list_advises_the_split(cli):
+    from conftest import EXAMPLES
+
+    r = cli("advise", "config", "--workload", EXAMPLES / "trace-openb.csv", "--nodes", EXAMPLES / "trace-nodes.csv",
+            "--config", EXAMPLES / "device-config.yaml", "--tries", "6", "--jobs", "1", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["mig_nodes_share"] in ("0%", "25%", "50%", "75%", "100%")
+    names = {line.split(",")[0] for line in (EXAMPLES / "trace-nodes.csv").read_text().splitlines()[1:]}
+    assert set(data["mig_nodes"]) <= names
+    assert data["advised"]["placed"] + data["advised"]["waiting"] + data["advised"]["dropped"] == data["advised"]["pods"]
+    assert data["advised"]["settings"]["mig_nodes"] == data["mig_nodes_share"]
+    assert not data["diagnostics"]
