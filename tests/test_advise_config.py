@@ -125,3 +125,17 @@ def test_openb_style_trace_with_a_node_list_advises_the_split(cli):
     assert data["advised"]["placed"] + data["advised"]["waiting"] + data["advised"]["dropped"] == data["advised"]["pods"]
     assert data["advised"]["settings"]["mig_nodes"] == data["mig_nodes_share"]
     assert not data["diagnostics"]
+
+
+def test_the_advised_figures_are_what_replay_prints_for_the_advised_config(cli, files, tmp_path):
+    """The claim re-simulates: `migctl replay` with the emitted config gives the advised figures."""
+    cluster, workload = files
+    data = json.loads(_advise(cli, files, "--jobs", "1", "-o", "json").stdout)
+    advised = tmp_path / "advised.yaml"
+    advised.write_text(yaml.safe_dump(data["device_config"], sort_keys=False))
+    r = cli("replay", workload, "--cluster", cluster, "--config", advised, "--on-fail", "drop",
+            "--hami-version", "2.9", "-o", "json")
+    assert r.exit_code in (0, 1), r.stderr
+    variant = json.loads(r.stdout)["variants"][0]
+    for key in ("pods", "placed", "dropped", "waiting", "alloc_at_first_failure"):
+        assert variant[key] == data["advised"][key], key
