@@ -407,7 +407,7 @@ class Defragmenter:
             chosen = [u for u in units if unlocks[u]]
         else:
             chosen = [u for u in units if len(u.pods) == 1]  # none unlocks: single moves for less fragmentation
-        return sorted(chosen, key=self._promise)
+        return sorted(chosen, key=lambda u: self._promise(world, u))
 
     def _may_unlock(self, world: World, unit: _Unit) -> bool:
         """Necessary for the one-node test to pass (cheap): some GPU the unit's pods hold has, with their
@@ -423,13 +423,19 @@ class Defragmenter:
                     freed[d.uuid] = freed.get(d.uuid, 0) + d.usedmem
         return any(g.totalmem - g.usedmem + freed.get(g.id, 0) >= floor for g in node.gpus if g.id in freed)
 
-    def _promise(self, unit: _Unit) -> tuple:
-        """Try first the units whose pods ask for less GPU memory than any pending pod: a recreated
-        pod that needs as much as a pending one tends to take back the very slot it freed (HAMi's
-        binpack scores the node it left highest), a smaller one fits in slots the pending pods cannot use."""
+    def _promise(self, world: World, unit: _Unit) -> tuple:
+        """Try first the units whose pods ask for less GPU memory than any pending pod (a recreated pod
+        that needs as much as a pending one takes back the very slot it freed), then fewer pods, then
+        the source nodes the node policy likes least (HAMi's binpack sends the recreated pod to the
+        fullest node that fits it, so pods leave an emptier node more readily; spread the reverse)."""
+        from migctl.simulate.scoring import node_score
+
         asks = [self._ask(k) for k in unit.pods]
         largest = max(asks)
-        return (largest >= self._smallest_pending(), len(unit.pods), largest)
+        score = node_score(world.state.nodes[world.where[unit.pods[0]]].gpus)
+        if self.world0.options.node_policy == "spread":
+            score = -score
+        return (largest >= self._smallest_pending(), len(unit.pods), round(score, 6), largest, unit.pods)
 
     def _ask(self, key: str) -> float:
         from migctl.capacity.shapes import shape_of_pod
