@@ -66,8 +66,9 @@ def part_config(args, trace, nodes, config, document):
     from migctl.replay.cluster import MigNodes
 
     t0 = time.perf_counter()
+    splits = [x for x in args.splits.split(",") if x]
     advice = advise_config(problem, [model], seed=args.seed, jobs=args.jobs, budget_s=args.budget,
-                           screen_every=args.screen, clock=time.monotonic,
+                           screen_every=args.screen, clock=time.monotonic, splits=splits,
                            mig_node_names=lambda share: sorted(MigNodes.parse(share).select(names)))
     total = time.perf_counter() - t0
     cur, adv = advice.current, advice.advised
@@ -207,6 +208,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pending", type=int, default=20)
     ap.add_argument("--max-moves", type=int, default=10)
+    ap.add_argument("--splits", default="0%,25%,50%,75%,100%", help="MIG shares the search may advise ('' keeps 50%%)")
     args = ap.parse_args(argv)
     if not OPENB.is_dir():
         print(f"the openb trace is not at {OPENB}", file=sys.stderr)
