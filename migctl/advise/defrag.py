@@ -10,13 +10,17 @@ same node), pods covered by a PodDisruptionBudget with no disruption left in the
 plan also spends one disruption per move from every budget covering the moved pod), pods already
 terminating.
 
-Search (greedy, deterministic): each step tries every candidate *unit*, one movable pod or all the
+Search (greedy, deterministic, bounded): each step considers *units*, one movable pod or all the
 movable pods of one GPU (a locked MIG geometry unlocks only when its last holder leaves, so two moves
-may be needed before anything improves), scores the world after it by (pending pods placed, FGD
-stranded memory for the pending pods' shapes, fewer moves) and keeps the unit with the best gain per
-move. It stops at ``max_moves``, when no unit improves the score, or at the deadline (the best plan so
-far). Candidates are ranked first by a one-node test (does deleting the unit let a pending pod fit on
-that node?), so a deadline keeps the promising ones.
+may be needed before anything improves; the pods of a unit are deleted together, then recreated in
+order). Only units that pass a one-node test (without them, some pending pod fits on their node) are
+evaluated in full when any does, in order of promise (pods asking for less than the pending pods,
+fewer pods, source nodes the node policy likes least). A full evaluation places the recreated pods on
+the whole cluster, then the pending pods on the nodes where one could fit plus the nodes the unit
+changed (exact: HAMi's fit on a node depends on that node alone), and scores (pending pods placed,
+FGD stranded memory for the pending pods' shapes, fewer moves). A step takes the best of the first
+improving unit and the ``PATIENCE`` units after it. The search stops at ``max_moves``, when no unit
+improves, or at the deadline (the best plan so far).
 
 Proof: :func:`replay_plan` applies the moves in plan order on a fresh world, checks every recreated
 pod lands where the plan says, then places every pending pod: the before/after per pending pod and
