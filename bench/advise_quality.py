@@ -89,7 +89,8 @@ def part_config(args, trace, nodes, config, document):
     frag = (1 - f_adv / f_cur) * 100 if f_cur and f_adv is not None else None
     print(f"  pods placed: {gain:+.2f} % (goal +5 %); FGD at first failure: "
           f"{'-' if frag is None else f'{-frag:+.1f} %'} (goal -30 %)")
-    print(f"  validator findings on the advised config: {len(advice.diagnostics)}")
+    print(f"  validator findings on the advised config: {len(advice.diagnostics)}; "
+          f"kept_current (no candidate beats the current design in full): {advice.kept_current}")
 
 
 def saturate(args, trace, nodes, config):
