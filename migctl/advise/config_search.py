@@ -698,8 +698,8 @@ def advise_config(problem: Problem, models: Sequence[Any], *, seed: int = 0, job
     _, advised_figures = evaluate(problem, best, full=True)
     kept = Score.of(advised_figures).rank < Score.of(current_figures).rank
     if kept:
-        result.explain.append("full replay: the best candidate places fewer pods than the current design; "
-                              "keep the current design (the advised config is shown for its exact slot sizes only)")
+        result.explain.append("full replay: the best candidate does not beat the current design; keep the "
+                              "current config (the advised one is the best candidate found, for reference)")
     document = device_config_document(problem.base_document, best)
     _, diagnostics = load_design(document, problem.version)
     names = mig_node_names(best.mig_nodes) if mig_node_names is not None else []

@@ -471,7 +471,8 @@ def _render_config(advice: Any, current_doc: Any, explain: bool, snapshot: bool)
         described = described.replace(f"mig-nodes={advice.design.mig_nodes}", "MIG nodes as registered")
     con.print(escape(f"advised: {described}"))
     if advice.kept_current:
-        con.print("no candidate beat the current design in the full replay: the advice keeps it (exact slot sizes)")
+        con.print("no candidate beats the current design in the full replay: keep the current config "
+                  "(the diff below shows the best candidate found, for reference)")
     if advice.diagnostics:
         con.print(f"validate: {len(advice.diagnostics)} finding(s) on the advised config")
     old = render_yaml(current_doc).splitlines() if current_doc is not None else []
