@@ -90,13 +90,14 @@ def run(version: str, nodes: int, gpus: int, check: int) -> bool:
           f"free stranded, {frag_s:.2f} s")
     # one more placement, then the fragmentation again with the cache (what a replay pays per event)
     cache = FragmentationCache()
-    cluster_fragmentation(state, config, options, shapes, cache=cache)
-    sim = Simulator(state, config, options)
+    busy = copy_state(state)
+    cluster_fragmentation(busy, config, options, shapes, cache=cache)
+    sim = Simulator(busy, config, options)
     extra = synthetic_pods(200, seed=99)
     t = time.process_time()
     for pod in extra:
         sim.place(pod)
-        cluster_fragmentation(state, config, options, shapes, cache=cache)
+        cluster_fragmentation(busy, config, options, shapes, cache=cache)
     per_event = (time.process_time() - t) / len(extra)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ratio = elapsed / fill_s

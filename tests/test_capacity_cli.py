@@ -111,3 +111,35 @@ def test_unreadable_cluster_exits_2(cli, tmp_path):
     bad.write_text("kind: List\nitems: [\n")
     result = cli("capacity", "--cluster", bad)
     assert result.exit_code == 2 and "Traceback" not in result.stderr
+
+
+def test_live_cluster_read_only_matches_the_snapshot(cli, tmp_path):
+    import yaml
+    from kube_emulator import KubeEmulator
+
+    items = yaml.safe_load(CLUSTER.read_text())["items"]
+    with KubeEmulator() as kube:
+        kube.add(*items)
+        kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        live = cli("capacity", "--kubeconfig", kc, "-o", "json")
+        after = kube.get("Node", "gpu-node-b")
+    snap = cli("capacity", "--cluster", CLUSTER, "-o", "json")
+    assert live.exit_code == 0, live.stderr
+    live_data, snap_data = json.loads(live.stdout), json.loads(snap.stdout)
+    assert live_data["shapes"] == snap_data["shapes"]
+    assert live_data["fragmentation"] == snap_data["fragmentation"]
+    before = next(i for i in items if i["metadata"]["name"] == "gpu-node-b")
+    assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
+
+
+def test_live_cluster_unreachable_is_exit_3(cli, tmp_path):
+    import yaml
+
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "users": [{"name": "x", "user": {"token": "t"}}]}))
+    r = cli("capacity", "--kubeconfig", kc)
+    assert r.exit_code == 3 and "Traceback" not in r.stderr

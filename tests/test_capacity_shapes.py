@@ -109,3 +109,14 @@ spec:
 """)
     with pytest.raises(ShapeError, match="pod default/two: 2 containers ask for GPUs"):
         shapes_from_pods(pods, SchedulerConfig())
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(count=st.integers(1, 16), mem=st.one_of(st.none(), st.integers(1, 200_000)), pct=st.integers(1, 100),
+       use_pct=st.booleans(), cores=st.one_of(st.none(), st.integers(0, 100)), mode=st.sampled_from(["mig", "hami-core", "either"]))
+def test_text_round_trip(count, mem, pct, use_pct, cores, mode):
+    shape = Shape(count, None if use_pct else mem, pct if use_pct else None, cores, mode)
+    assert Shape.parse(str(shape)) == shape
+    assert shape_of_pod(shape.to_pod(SchedulerConfig()), SchedulerConfig()) == shape

@@ -16,7 +16,7 @@ from migctl.simulate.kube_filters import TOO_MANY_PODS, kube_filter
 from migctl.simulate.quantity import as_int64
 from migctl.simulate.requests import Denied, mutate, pod_options, pod_requests
 
-__all__ = ["Prepared", "prepare", "fits_on", "kube_reasons", "as_int64", "TOO_MANY_PODS"]
+__all__ = ["Prepared", "prepare", "fits_on", "kube_reasons", "gpu_state_key", "as_int64", "TOO_MANY_PODS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +52,11 @@ def kube_reasons(prepared: Prepared, node: Any) -> list[str]:
     """kube-scheduler's filter reasons for the pod on the node (CPU, memory, pods, taints, selectors)."""
     pod = prepared.pod
     return kube_filter(pod, node, pod.cpu_request_m(), pod.memory_request())
+
+
+def gpu_state_key(g: Any) -> tuple:
+    """Everything a one-device ``Fit`` and its placement read from a :class:`migctl.simulate.Gpu` (not its
+    id, index, NUMA node or topology scores): equal keys, equal answers."""
+    return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.health, g.cordoned, g.used, g.usedmem,
+            g.usedcores, g.templates, g.mig_index, tuple((s.name, s.memory, s.core, s.in_use) for s in g.usage_list),
+            g.profiles, tuple(g.allocations))

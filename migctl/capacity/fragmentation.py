@@ -220,12 +220,6 @@ def _static_key(g: Any) -> tuple:
     return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.templates, g.profiles)
 
 
-def _state_key(g: Any) -> tuple:
-    return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.health, g.cordoned, g.used, g.usedmem,
-            g.usedcores, g.templates, g.mig_index, tuple((s.name, s.memory, s.core, s.in_use) for s in g.usage_list),
-            g.profiles, tuple(g.allocations))
-
-
 def _idle(g: Any) -> Any:
     c = g.copy()
     c.health, c.cordoned = True, False
@@ -245,7 +239,7 @@ def _in_scope(g: Any, cache: FragmentationCache, version: Any) -> tuple[bool, ..
 
 def _gpu_answer(g: Any, cache: FragmentationCache, version: Any) -> tuple:
     """(free, runs, reasons, mig facts, per-shape cause split) for one GPU state, memoised."""
-    key = _state_key(g)
+    key = _hami.gpu_state_key(g)
     hit = cache.gpus.get(key)
     if hit is not None:
         return hit
@@ -322,7 +316,8 @@ def _node_fragmentation(node: Any, cache: FragmentationCache, options: Any) -> N
         gpus.append(GpuFragmentation(
             node.name, g.id, g.index, g.mode, g.type, g.totalmem, free, stranded, scope_w > 0,
             tuple(None if r is None else (r and not nf) for r, nf in zip(runs, node_fails)),
-            tuple(reason if reason or not nf or r is None else "node_gpus" for reason, r, nf in zip(reasons, runs, node_fails)),
+            tuple(reason if reason or not nf or r is None else "node_gpus"
+                  for reason, r, nf in zip(reasons, runs, node_fails)),
             causes, **facts))
     return NodeFragmentation(node.name, free_total, stranded_total, tuple(gpus))
 

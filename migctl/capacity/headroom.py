@@ -9,14 +9,15 @@ same:
   ``Fit`` and kube-scheduler's filters read nothing else), and a placement changes only the node it
   lands on. So every node takes, over the whole sequence, exactly the pods it would take alone, in the
   same order, whichever node the scheduler prefers at each step: the count is the sum over nodes of a
-  one-node simulation.
-  One-node simulations are memoised by the node's GPU states (every idle node of a kind fills once).
-- **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`): within a node, a one-device request is checked against each
-  GPU on its own (``Fit``'s per-device checks; v2.9 queues no other device for it), and placing it
-  changes only the GPU it lands on; so a GPU takes exactly the pods it would take alone, and the node
-  takes the sum over its GPUs, capped by its free pod count (the only kube-scheduler filter a shape's pod
-  can meet that changes with placements: shape pods ask for no CPU or memory). One-GPU simulations are
-  memoised by the GPU's state, so identical GPUs are simulated once. (v2.10 counts GPUs whose type
+  one-node simulation. One-node simulations are memoised by the node's GPU states (every idle node of
+  a kind fills once).
+- **per GPU** (shapes asking for one GPU; v2.9: with a memory figure, see :func:`_single_gpu_request`):
+  within a node, a one-device request is checked against each GPU on its own (``Fit``'s per-device
+  checks; v2.9 queues no other device for it), and placing it changes only the GPU it lands on; so a
+  GPU takes exactly the pods it would take alone, and the node takes the sum over its GPUs, capped by
+  its free pod count (the only kube-scheduler filter a shape's pod can meet that changes with
+  placements: shape pods ask for no CPU or memory). One-GPU simulations are memoised by the GPU's
+  state, so identical GPUs are simulated once. (v2.10 counts GPUs whose type
   contains "nvidia" before ``Fit``; a cluster with other GPU types takes the per-node path.)
 
 ``method="repeat"`` forces the definition; tests hold the three to the same answers on generated
@@ -77,6 +78,11 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
         raise ValueError(f"method: one of {', '.join(METHODS)}")
     pod = shape.to_pod(config, name="capacity-0", namespace=NAMESPACE)
     prepared = _hami.prepare(pod, config, options)
+    if prepared.denied is None and not any(r.request is not None for r in prepared.requests):
+        from migctl.capacity.shapes import ShapeError  # kube-scheduler alone would place it, without bound
+
+        raise ShapeError(f"{shape}: asks for no GPU under this device-config (resourceCountName "
+                         f"{getattr(config, 'resource_count_name', '')!r}); HAMi would not see it")
     if limit is not None or method == "repeat":
         return _repeat(state, config, options, shape, pod, limit)
     single = _single_gpu_request(prepared, options.version.legacy)
@@ -84,11 +90,6 @@ def headroom(state: Any, config: Any, options: Any, shape: Shape, *, method: str
         raise ValueError(f"{shape}: the per-GPU path needs a one-GPU request")
     if prepared.denied is not None:
         return _repeat(state, config, options, shape, pod, limit)
-    if not any(r.request is not None for r in prepared.requests):
-        from migctl.capacity.shapes import ShapeError
-
-        raise ShapeError(f"{shape}: asks for no GPU under this device-config (resourceCountName "
-                         f"{getattr(config, 'resource_count_name', '')!r}); HAMi would not see it")
     if method == "per-node" or not single or (not options.version.legacy and not _all_nvidia(state)):
         if method == "per-gpu":
             raise ValueError("the per-GPU path needs every GPU type to contain 'nvidia' for HAMi 2.10")
@@ -151,7 +152,7 @@ def _node_key(node: Any) -> tuple:
     position = {g.id: i for i, g in enumerate(node.gpus)}
     room = None if node.pods_allocatable is None else node.pods_allocatable - node.pods
     return room, tuple(
-        (gpu_state_key(g), g.index, g.numa,
+        (_hami.gpu_state_key(g), g.index, g.numa,
          tuple(sorted(((position[k], "") if k in position else (-1, k)) + (v,) for k, v in g.pair_scores.items())))
         for g in node.gpus)
 
@@ -198,13 +199,6 @@ def _all_nvidia(state: Any) -> bool:
     return all("nvidia" in g.type.lower() for n in state.nodes.values() for g in n.gpus)
 
 
-def gpu_state_key(g: Any) -> tuple:
-    """Everything a one-device ``Fit`` and its placement read from a GPU (not its id, index or NUMA node)."""
-    return (g.type, g.mode, g.count, g.totalmem, g.totalcore, g.health, g.cordoned, g.used, g.usedmem,
-            g.usedcores, g.templates, g.mig_index, tuple((s.name, s.memory, s.core, s.in_use) for s in g.usage_list),
-            g.profiles, tuple(g.allocations))
-
-
 def _per_gpu(state: Any, config: Any, options: Any, shape: Shape, pod: Any, prepared: Any) -> Headroom:
     from migctl.simulate import Node
 
@@ -216,7 +210,7 @@ def _per_gpu(state: Any, config: Any, options: Any, shape: Shape, pod: Any, prep
             continue  # unschedulable, tainted: no pod of the shape lands here
         counts = []
         for g in node.gpus:
-            key = gpu_state_key(g)
+            key = _hami.gpu_state_key(g)
             hit = memo.get(key)
             if hit is None:
                 probe = Node("capacity-probe", [g.copy()])

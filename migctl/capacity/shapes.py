@@ -228,8 +228,8 @@ def shape_of_pod(pod: Any, config: Any) -> Shape | None:
     if mode not in MODES:
         raise ShapeError(f"annotation {VGPU_MODE}: {mode!r} is not one of mig, hami-core")
     try:
-        return Shape(count=count, memory_mib=number(cfg.resource_memory_name),
-                     memory_percent=number(cfg.resource_memory_percentage_name) if cfg.resource_memory_percentage_name else None,
+        percent = number(cfg.resource_memory_percentage_name) if cfg.resource_memory_percentage_name else None
+        return Shape(count=count, memory_mib=number(cfg.resource_memory_name), memory_percent=percent,
                      cores=number(cfg.resource_core_name), mode=mode)
     except ShapeError as exc:
         raise ShapeError(f"container {c.name}: {exc}") from None

@@ -204,6 +204,10 @@ def render_text(report: CapacityReport) -> None:
     table.add_column("WHERE (NOW)", overflow="fold")
     for s in data["shapes"]:
         table.add_row(s["shape"], f"{s['weight']:.2f}", str(s["fits_now"]), str(s["fits_empty"]), _where(s["by_node"]))
+    if not data["shapes"]:
+        console.print(Text("No shapes to count: the cluster has no GPUs HAMi registered (give --shape)."))
+        console.print(Text(report.version_note, style="dim"))
+        return
     console.print(table)
     console.print(Text("Why the next one stays Pending:"))
     for s in data["shapes"]:
