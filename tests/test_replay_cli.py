@@ -131,3 +131,33 @@ def test_unknown_model_and_bad_options(cli, tmp_path):
     assert r.exit_code == 2 and "annotation migctl.io/arrival: expected seconds, got 'soon'" in r.stderr
     r = cli("replay", tmp_path / "missing.csv", "--nodes", NODES)
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_snapshot_nodes_with_and_without_running_pods(cli):
+    cluster = EX / "cluster.yaml"
+    free = cli("replay", TRACE, "--cluster", cluster, "-o", "json", "--no-fgd", "--samples", "5")
+    kept = cli("replay", TRACE, "--cluster", cluster, "--keep-running", "-o", "json", "--no-fgd", "--samples", "5")
+    assert free.exit_code == 0 and kept.exit_code == 0, free.stderr + kept.stderr
+    a, b = json.loads(free.stdout)["variants"][0], json.loads(kept.stdout)["variants"][0]
+    assert a["settings"]["nodes"] == b["settings"]["nodes"] == 3
+    # the snapshot's running pods hold GPU memory from the start when kept
+    assert a["series"][0]["alloc_mem"] < b["series"][0]["alloc_mem"]
+    r = cli("replay", TRACE, "--nodes", NODES, "--keep-running")
+    assert r.exit_code == 2 and "--keep-running needs --cluster" in r.stderr
+
+
+def test_readme_example_is_what_the_command_prints(cli, monkeypatch):
+    import re
+    import shlex
+
+    monkeypatch.chdir(REPO)
+    section = (REPO / "README.md").read_text().split("## migctl replay", 1)[1]
+    block = re.search(r"```console\n\$ (migctl replay examples/.*?)```", section, re.S).group(1).split("\n")
+    command = [block[0]]
+    while command[-1].endswith("\\"):
+        command.append(block[len(command)])
+    shown = "\n".join(block[len(command):]).strip()
+    argv = shlex.split(" ".join(line.rstrip("\\") for line in command))
+    r = cli(*argv[1:])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == shown

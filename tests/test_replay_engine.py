@@ -165,3 +165,39 @@ def test_run_variant_on_a_trace_both_generations():
         assert len(d["series"]) == 10
         assert all(0 <= s["alloc_mem"] <= 1 and 0 <= s["alloc_slices"] <= 1 and 0 <= s["fgd"] <= 1 for s in d["series"])
         assert f.settings["mig_gpus"] == 4 and f.settings["gpus"] == 8
+
+
+def test_run_variant_in_worker_processes():
+    """run_variant's arguments and result travel to and from worker processes (migctl advise)."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from migctl.replay.openb import parse_node_list, parse_pod_list
+
+    trace = parse_pod_list((REPO / "examples" / "trace-openb.csv").read_text(), "trace-openb.csv")
+    nodes = ClusterInput(tuple(parse_node_list((REPO / "examples" / "trace-nodes.csv").read_text(), "n.csv")))
+    cfg = load_device_config(REPO / "examples" / "device-config.yaml").config
+    settings = [Settings(device_config=cfg, samples=8), Settings(device_config=cfg, node_policy="spread", samples=8)]
+    here = [run_variant(trace, nodes, s, f"v{i}").to_dict() for i, s in enumerate(settings)]
+    assert pickle.loads(pickle.dumps((trace, nodes, settings[0]))) == (trace, nodes, settings[0])
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        there = list(pool.map(run_variant, [trace] * 2, [nodes] * 2, settings, ["v0", "v1"]))
+    assert [f.to_dict() for f in there] == here
+
+
+def test_variant_text():
+    from migctl.errors import InputError
+    from migctl.replay.run import apply_variant, split_variant
+
+    assert split_variant("node-policy=spread") == [("node-policy", "spread")]
+    assert split_variant("mig-nodes=a,b,c,gpu-policy=binpack") == [("mig-nodes", "a,b,c"), ("gpu-policy", "binpack")]
+    assert split_variant("config=my,odd.yaml,hami-version=2.10") == [("config", "my,odd.yaml"), ("hami-version", "2.10")]
+    base = Settings()
+    v = apply_variant(base, "scale-arrivals=10,on-fail=drop", lambda p: (None, p))
+    assert (v.scale_arrivals, v.on_fail, v.node_policy) == (10.0, "drop", "binpack")
+    v = apply_variant(base, "config=x.yaml", lambda p: ("CFG", f"loaded {p}"))
+    assert (v.device_config, v.config_name) == ("CFG", "loaded x.yaml")
+    for bad in ("colour=red", "node-policy", "scale-arrivals=fast", "on-fail=retry", "mig-nodes=200%", "hami-version="):
+        with pytest.raises(InputError):
+            apply_variant(base, bad, lambda p: (None, p))

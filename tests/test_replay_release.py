@@ -35,6 +35,7 @@ SHAPES = (
     {"nvidia.com/gpu": 1},
     {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30},
     {},
+    "init",  # an init container and an app container, both with GPUs (peak per device entry)
 )
 MODES = (None, "mig", "hami-core")
 
@@ -55,10 +56,15 @@ def _state(objects: list[dict], config: SchedulerConfig, version: HamiVersion):
 
 def _pod_object(i: int, shape: int, mode: str | None) -> dict:
     annotations = {"nvidia.com/vgpu-mode": mode} if mode else {}
-    limits = {k: v for k, v in SHAPES[shape].items()}
-    return {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "t", "annotations": annotations},
-            "spec": {"containers": [{"name": "main", "resources": {"limits": limits,
-                                                                    "requests": {"cpu": "1", "memory": "1Gi"}}}]}}
+    requests = {"cpu": "1", "memory": "1Gi"}
+    if SHAPES[shape] == "init":
+        spec = {"initContainers": [{"name": "prep", "resources": {"limits": {"nvidia.com/gpu": 1,
+                                                                              "nvidia.com/gpumem": 4000}}}],
+                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 9000},
+                                                              "requests": requests}}]}
+    else:
+        spec = {"containers": [{"name": "main", "resources": {"limits": dict(SHAPES[shape]), "requests": requests}}]}
+    return {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "t", "annotations": annotations}, "spec": spec}
 
 
 def _bound(obj: dict, result) -> dict:
@@ -104,3 +110,68 @@ def test_release_equals_rebuild_from_remaining_pods(version, data):
         del placed[key]
         truth = _state(objects + list(placed.values()), config, hv)
         assert _gpu_view(state) == _gpu_view(truth), f"after {key} left"
+
+
+def test_legacy_geometry_unlocks_when_its_last_slot_frees():
+    config = _config("2.9")
+    hv = HamiVersion("2.9")
+    objects = node_objects((TraceNode("m", 64000, 262144, 1, "T4", "t:1"),), GpuModels("a100-40gb"), {"m"},
+                           load_catalogue(), config.device_split_count)
+    state = _state(objects, config, hv)
+    dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
+    gpu = state.nodes["m"].gpus[0]
+    a = dep.place(pod_from_object(_pod_object(1, 1, "mig")))  # 9000 MiB: the 2g.10gb x3 + 1g.5gb geometry
+    b = dep.place(pod_from_object(_pod_object(2, 1, "mig")))
+    assert a.scheduled and b.scheduled and gpu.mig_index == 1
+    big = pod_from_object(_pod_object(3, 2, "mig"))  # 18000 MiB needs 3g.20gb: not while the GPU is locked
+    assert not dep.place(big).scheduled
+    dep.release("t/p1")
+    assert gpu.mig_index == 1 and sum(s.in_use for s in gpu.usage_list) == 1 and gpu.used == 1
+    assert not dep.place(big).scheduled  # still locked by p2
+    dep.release("t/p2")
+    assert (gpu.used, gpu.usedmem, gpu.usedcores, gpu.usage_list, gpu.mig_index) == (0, 0, 0, [], -1)
+    r = dep.place(pod_from_object(_pod_object(4, 2, "mig")))
+    assert r.scheduled and r.allocations[0].profile == "3g.20gb" and gpu.mig_index == 2
+
+
+def test_v2_10_reservations_and_hami_core_counters_go_with_their_pod():
+    config = _config("2.10")
+    hv = HamiVersion("2.10")
+    objects = node_objects((TraceNode("m", 64000, 262144, 1, "T4", "t:1"), TraceNode("c", 64000, 262144, 1, "T4", "t:2")),
+                           GpuModels("a100-40gb"), {"m"}, load_catalogue(), config.device_split_count)
+    state = _state(objects, config, hv)
+    dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
+    mig, core = state.nodes["m"].gpus[0], state.nodes["c"].gpus[0]
+    dep.place(pod_from_object(_pod_object(1, 1, "mig")))
+    dep.place(pod_from_object(_pod_object(2, 0, "mig")))
+    dep.place(pod_from_object(_pod_object(3, 5, "hami-core")))
+    dep.place(pod_from_object(_pod_object(4, 0, "hami-core")))
+    assert len(mig.allocations) == 2 and (core.used, core.usedmem, core.usedcores) == (2, 12000, 30)
+    dep.release("t/p1")
+    assert [a.profile for a in mig.allocations] == ["1g.5gb"] and mig.used == 1
+    dep.release("t/p3")
+    assert (core.used, core.usedmem, core.usedcores) == (1, 4000, 0)
+    assert state.nodes["c"].cpu_requested_m == 1000 and state.nodes["c"].pods == 1
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10"])
+def test_running_pods_of_a_snapshot_stay_when_replayed_pods_leave(version):
+    """GPUs that carry a snapshot's running pods go back to exactly that state, not to idle."""
+    from migctl.cluster.snapshot import load_snapshot
+
+    cluster = load_snapshot(EXAMPLES / "cluster.yaml")
+    config = _config(version)
+    hv = HamiVersion(version)
+    state = state_from_cluster(cluster, config, hv, catalogue=load_catalogue())
+    before = _gpu_view(state)
+    assert any(g.used for n in state.nodes.values() for g in n.gpus)  # the snapshot has GPU pods running
+    dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
+    keys = []
+    for i in range(12):
+        r = dep.place(pod_from_object(_pod_object(i, i % 6, MODES[i % 3])))
+        if r.scheduled:
+            keys.append(f"t/p{i}")
+    assert keys and _gpu_view(state) != before
+    for key in keys[::2] + keys[1::2]:
+        dep.release(key)
+    assert _gpu_view(state) == before

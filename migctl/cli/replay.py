@@ -208,7 +208,8 @@ def _render_text(figures: list[Any], trace: Any) -> None:
                                   if any(s.alloc_slices is not None for s in f.series) else None)
                              for f in figures]),
         ("peak pods waiting", [str(max((s.pending for s in f.series), default=0)) for f in figures]),
-        ("mean FGD", [_pct(_mean([s.fgd for s in f.series if s.fgd is not None])) for f in figures]),
+        ("FGD at 1st failure", [_pct(f.fgd_at_first_failure) for f in figures]),
+        ("FGD at last arrival", [_pct(f.series[-1].fgd if f.series else None) for f in figures]),
     ]
     headers = ["", *[f.name for f in figures]]
     widths = [max(len(headers[0]), *(len(r[0]) for r in rows))]
@@ -220,6 +221,3 @@ def _render_text(figures: list[Any], trace: Any) -> None:
     lines += ["", f"{len(trace)} task(s) from {trace.source}; {len(figures)} variant(s)"]
     sys.stdout.write("\n".join(lines) + "\n")
 
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None

@@ -83,6 +83,7 @@ class ReplayFigures:
     wait_mean_s: float = 0.0
     wait_p95_s: float = 0.0
     alloc_at_first_failure: float | None = None
+    fgd_at_first_failure: float | None = None
     first_failure_t: float | None = None
     first_failure_pod: str | None = None
     peak_alloc_mem: float = 0.0
@@ -98,6 +99,8 @@ class ReplayFigures:
             "waiting": self.waiting, "wait_mean_s": round(self.wait_mean_s, 3), "wait_p95_s": round(self.wait_p95_s, 3),
             "alloc_at_first_failure": (None if self.alloc_at_first_failure is None
                                        else round(self.alloc_at_first_failure, 6)),
+            "fgd_at_first_failure": (None if self.fgd_at_first_failure is None
+                                     else round(self.fgd_at_first_failure, 6)),
             "first_failure_t": self.first_failure_t, "first_failure_pod": self.first_failure_pod,
             "peak_alloc_mem": round(self.peak_alloc_mem, 6), "mean_alloc_mem": round(self.mean_alloc_mem, 6),
             "end_t": self.end_t, "settings": dict(self.settings),
@@ -368,6 +371,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
                 figures.first_failure_t = t
                 figures.first_failure_pod = pods[i].key
                 figures.alloc_at_first_failure = meter.alloc_mem
+                figures.fgd_at_first_failure = meter.fgd()
             if options.on_fail == DROP:
                 outcomes[i].dropped = True
                 figures.dropped += 1

@@ -30,8 +30,14 @@ def require_matplotlib(path: Path) -> None:
                               hint="pip install 'migctl[plot]'") from None
 
 
-def _hours(t: float, t0: float) -> float:
-    return (t - t0) / 3600.0
+def _unit(span: float) -> tuple[str, float]:
+    if span >= 2 * 86400:
+        return "days", 86400.0
+    if span >= 2 * 3600:
+        return "hours", 3600.0
+    if span >= 120:
+        return "minutes", 60.0
+    return "seconds", 1.0
 
 
 def render(figures: Sequence[Any], path: Path, *, title: str = "") -> None:
@@ -45,11 +51,13 @@ def render(figures: Sequence[Any], path: Path, *, title: str = "") -> None:
     has_fgd = any(s.fgd is not None for f in figures for s in f.series)
     rows = 3 if has_fgd else 2
     fig, axes = plt.subplots(rows, 1, figsize=(8, 2.3 * rows + 0.6), sharex=True, dpi=90)
+    span = max((f.series[-1].t - f.series[0].t for f in figures if f.series), default=0.0)
+    unit, scale = _unit(span)
     for f in figures:
         if not f.series:
             continue
         t0 = f.series[0].t
-        xs = [_hours(s.t, t0) for s in f.series]
+        xs = [(s.t - t0) / scale for s in f.series]
         axes[0].plot(xs, [100 * s.alloc_mem for s in f.series], label=f.name, linewidth=1.2)
         axes[1].plot(xs, [s.pending for s in f.series], label=f.name, linewidth=1.2)
         if has_fgd:
@@ -58,7 +66,7 @@ def render(figures: Sequence[Any], path: Path, *, title: str = "") -> None:
     axes[1].set_ylabel("pods waiting")
     if has_fgd:
         axes[2].set_ylabel("FGD: free memory\nstranded (%)")
-    axes[-1].set_xlabel("hours since the first arrival")
+    axes[-1].set_xlabel(f"{unit} since the first arrival")
     axes[0].legend(fontsize="small", loc="best")
     for ax in axes:
         ax.grid(True, alpha=0.3)

@@ -97,10 +97,3 @@ def materialize(trace: Trace, model_memory_mib: int, resources: Resources = Reso
     """Every task's pod, in trace order."""
     return [pod_for(t, model_memory_mib, resources) for t in trace.tasks]
 
-
-def shape_of(ask: GpuAsk | None, model_memory_mib: int) -> tuple[int, int | None] | None:
-    """The GPU shape of a trace task (count, gpumem) or None for a CPU-only task."""
-    if ask is None:
-        return None
-    count, memory = gpu_request(ask, model_memory_mib)
-    return (count, memory) if count else None
