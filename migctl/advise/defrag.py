@@ -277,6 +277,8 @@ class Defragmenter:
         self._distinct: list[PodSpec] | None = None
         self._unlock_cache: dict[tuple, bool] = {}
         self._asks: dict[str, float] = {}
+        self._landing: dict[tuple, list[tuple[float, str]]] = {}  # per step: GPU request -> fitting nodes
+        self.skipped = 0
         self._pending_floor: float | None = None
 
     # -- who may move
@@ -413,6 +415,40 @@ class Defragmenter:
             chosen = [u for u in units if len(u.pods) == 1]  # none unlocks: single moves for less fragmentation
         return sorted(chosen, key=lambda u: self._promise(world, u))
 
+    def _lands_elsewhere(self, world: World, unit: _Unit) -> bool:
+        """Cheap forecast for a one-pod unit: does some other node that fits the recreated pod's GPU
+        request come before its own node (emptier once the pod is gone) in the node policy's order?
+        If not, HAMi puts it back where it was and the move gains nothing: skip it. A forecast only
+        saves work; the full evaluation decides (groups are always evaluated)."""
+        from migctl.simulate.scoring import node_score
+
+        if len(unit.pods) != 1:
+            return True
+        key = unit.pods[0]
+        spec = self.running[key].recreated
+        sig = (tuple((c.init, tuple(sorted((k, str(v)) for k, v in c.limits.items()))) for c in spec.containers),
+               tuple(sorted(spec.annotations.items())))
+        spread = world.options.node_policy == "spread"
+        fits = self._landing.get(sig)
+        if fits is None:
+            scratch = world.copy()
+            result = scratch.simulator(dataclasses.replace(world.options, explain=True)).place(spec)
+            fits = sorted(((v.score if spread else -v.score), v.node) for v in result.verdicts
+                          if v.ok and v.score is not None)
+            self._landing[sig] = fits
+        src = world.where[key]
+        fresh = world.rebuilt_without({key}, src)
+        score = round(node_score(fresh.gpus), 4)
+        own = (score if spread else -score, src)
+        if any(entry < own for entry in fits if entry[1] != src):
+            return True
+        # back on its node: still worth a try if it lands on another GPU there (its own GPU may empty)
+        from migctl.simulate import Simulator
+
+        result = Simulator(ClusterState({src: _copy_node(fresh)}, set()), world.config, world.options).place(spec)
+        left = set(spot_of_pod(world.running_pod(key)).gpus)
+        return bool(result.scheduled and set(a.gpu_id for a in result.allocations) - left)
+
     def _may_unlock(self, world: World, unit: _Unit) -> bool:
         """Necessary for the one-node test to pass (cheap): some GPU the unit's pods hold has, with their
         memory given back, at least the smallest memory a pending pod asks for."""
@@ -521,24 +557,33 @@ class Defragmenter:
             best: tuple[tuple, _Unit, _Outcome] | None = None
             after_best = 0
             units = [u for u in self._units(world, movable, spent, left) if len(u.pods) <= left]
-            for unit in units:
-                if self._out_of_time():
-                    stopped = "deadline"
+            later: list[_Unit] = []
+            for pass_units in (units, later):  # units forecast to go back to their node come last
+                for unit in pass_units:
+                    if self._out_of_time():
+                        stopped = "deadline"
+                        break
+                    if pass_units is units and not self._lands_elsewhere(world, unit):
+                        later.append(unit)
+                        continue
+                    out = self._apply(world, unit, steps_done + 1, base)
+                    if best is not None:
+                        after_best += 1
+                    if out is None:
+                        self.explain.append(f"  {unit.label}: a recreated pod would not land anywhere (not a move)")
+                    else:
+                        gain = out.placed - placed
+                        n = len(unit.pods)
+                        score = (gain / n, -(out.stranded - stranded) / n, -n)
+                        if gain > 0 or (gain == 0 and out.stranded < stranded - 1e-6):
+                            if best is None or score > best[0]:
+                                best = (score, unit, out)
+                    if best is not None and after_best >= PATIENCE:
+                        break
+                if best is not None or stopped == "deadline":
                     break
-                out = self._apply(world, unit, steps_done + 1, base)
-                if best is not None:
-                    after_best += 1
-                if out is None:
-                    self.explain.append(f"  {unit.label}: a recreated pod would not land anywhere (not a move)")
-                else:
-                    gain = out.placed - placed
-                    n = len(unit.pods)
-                    score = (gain / n, -(out.stranded - stranded) / n, -n)
-                    if gain > 0 or (gain == 0 and out.stranded < stranded - 1e-6):
-                        if best is None or score > best[0]:
-                            best = (score, unit, out)
-                if best is not None and after_best >= PATIENCE:
-                    break
+                if pass_units is units:
+                    self.skipped += len(later)
             if best is None:
                 break
             _, unit, out = best
@@ -552,6 +597,7 @@ class Defragmenter:
             if stopped == "deadline":
                 break
             base = self._base(world)
+            self._landing.clear()
             placed, stranded = base.placed, base.stranded
         else:
             stopped = "max moves" if len(moves) >= max_moves else "every pending pod placeable"
@@ -559,7 +605,8 @@ class Defragmenter:
         plan.blocked = blocked
         plan.tried = self.tried
         plan.stopped = stopped
-        plan.explain = list(self.explain)
+        plan.explain = list(self.explain) + [f"{self.skipped} unit(s) tried last: their recreated pod was "
+                                             "forecast to go back to the GPU it left"]
         return plan
 
 
