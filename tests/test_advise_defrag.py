@@ -176,3 +176,24 @@ def test_cli_bad_input_exits_2(cli, tmp_path):
     assert r.exit_code == 2 and "bad.yaml" in r.stderr and "Traceback" not in r.stderr
     r = cli("advise", "defrag", "--cluster", tmp_path / "missing.yaml")
     assert r.exit_code == 2
+
+
+def test_live_cluster_read_only_matches_the_snapshot(cli, tmp_path):
+    """The live reader (Nodes, Pods, the device ConfigMap and PodDisruptionBudgets over real HTTP)
+    gives the plan the snapshot gives, and nothing in the cluster changes."""
+    from kube_emulator import KubeEmulator
+
+    objects = one_move_cluster()
+    snapshot = tmp_path / "cluster.yaml"
+    snapshot.write_text(yaml.safe_dump(as_list(objects), sort_keys=False))
+    with KubeEmulator() as kube:
+        kube.add(*objects)
+        kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        live = cli("advise", "defrag", "--kubeconfig", kc, "-o", "json")
+        after = kube.get("Pod", "small-a", "default")
+    snap = cli("advise", "defrag", "--cluster", snapshot, "-o", "json")
+    assert live.exit_code == 0, live.stderr
+    live_data, snap_data = json.loads(live.stdout), json.loads(snap.stdout)
+    for key in ("moves", "blocked", "pending", "pending_before", "pending_after", "fgd_before", "fgd_after"):
+        assert live_data[key] == snap_data[key], key
+    assert after["spec"]["nodeName"] == "n1"
