@@ -17,7 +17,7 @@ _migctl_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -h --help' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output -h --help' ;;
-        'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples --fgd --no-fgd --plot -o --output -h --help' ;;
+        'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples -j --jobs --fgd --no-fgd --plot -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
@@ -42,7 +42,7 @@ _migctl_value_options() {
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size' ;;
         'simulate') echo '--cluster --kubeconfig --context --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
         'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
-        'replay') echo '--nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples --plot -o --output' ;;
+        'replay') echo '--nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;

@@ -29,7 +29,7 @@ function __migctl_value_options
         case 'capacity'
             echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output
         case 'replay'
-            echo --nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples --plot -o --output
+            echo --nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output
         case 'hardware list'
             echo -o --output
         case 'hardware show'
@@ -155,6 +155,7 @@ complete -c migctl -n '__migctl_at \'replay\'' -l scale-arrivals -x -d 'Divide t
 complete -c migctl -n '__migctl_at \'replay\'' -l variant -x -d 'A variant to run (repeatable): config=FILE, hami-version=, node-policy=, gpu-policy=, node-score=, gpu-model=, mig-nodes=, on-fail=, scale-arrivals=.'
 complete -c migctl -n '__migctl_at \'replay\'' -l compare -d 'Also run the options as given (the base) first, beside the --variant runs.'
 complete -c migctl -n '__migctl_at \'replay\'' -l samples -x -d 'Points of the time series.'
+complete -c migctl -n '__migctl_at \'replay\'' -s j -l jobs -x -d 'Run the variants in this many processes (same figures).'
 complete -c migctl -n '__migctl_at \'replay\'' -l fgd -l no-fgd -d 'Measure fragmentation (FGD, as \'migctl capacity\') at each sample.'
 complete -c migctl -n '__migctl_at \'replay\'' -l plot -r -F -d 'Draw allocation, fragmentation and waiting pods over time (needs \'migctl[plot]\').'
 complete -c migctl -n '__migctl_at \'replay\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'

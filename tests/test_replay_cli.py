@@ -161,3 +161,11 @@ def test_readme_example_is_what_the_command_prints(cli, monkeypatch):
     r = cli(*argv[1:])
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() == shown
+
+
+def test_jobs_give_the_same_figures(cli):
+    args = ["replay", OPENB, "--nodes", NODES, "--config", CONFIG, "--compare", "--variant", "node-policy=spread",
+            "--variant", "hami-version=2.10", "-o", "json"]
+    one, two = cli(*args), cli(*args, "--jobs", "2")
+    assert one.exit_code == 0 and two.exit_code == 0, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)

@@ -122,6 +122,8 @@ def replay_command(
         "Also run the options as given (the base) first, beside the --variant runs."))] = False,
     samples: Annotated[int, typer.Option("--samples", min=2, max=100000, help=(
         "Points of the time series."))] = 200,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=256, help=(
+        "Run the variants in this many processes (same figures)."))] = 1,
     fgd: Annotated[bool, typer.Option("--fgd/--no-fgd", help=(
         "Measure fragmentation (FGD, as 'migctl capacity') at each sample."))] = True,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png|svg", help=(
@@ -168,7 +170,7 @@ def replay_command(
     if cluster_input.snapshot is not None and any(s.mig_nodes != "50%" for _, s in runs):
         warn("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
     with progress("replaying", total=len(trace) * len(runs)) as bar:
-        figures = run_compare(trace, cluster_input, runs, on_progress=bar.advance)
+        figures = run_compare(trace, cluster_input, runs, jobs=jobs, on_progress=bar.advance)
     data = {
         "trace": {"source": trace.source, "kind": trace.kind, "pods": len(trace)},
         "nodes": cluster_input.source,

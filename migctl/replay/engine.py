@@ -14,10 +14,17 @@ Rules (README, ``migctl replay``):
   (``arrival + duration``), whichever is later. Pods still waiting then are ``waiting``.
 
 Every placement is :meth:`migctl.simulate.Simulator.place`. One shortcut, exact because HAMi's and
-kube-scheduler's filters are monotone in usage (a pod that does not fit does not fit after more pods
-land): a pod whose scheduling signature (its spec without its name) already failed since the last
-departure is not tried again until the next departure. ``memo=False`` tries every time (a test
-holds both to the same figures).
+kube-scheduler's filters are monotone in usage (a node that does not fit a pod does not fit it after
+more pods land; only a departure makes a node freer): ``place`` is not called for a pod that is known
+to fail everywhere, namely
+
+- a waiting pod after a departure, unless it fits the freed node alone (the only node that got freer
+  since it last failed; :class:`~migctl.replay.probe.Probe` asks kube-scheduler's filters and HAMi's
+  ``Fit`` on that node, cached per node version, waiting pods grouped by GPU request);
+- an arriving pod whose scheduling signature (its spec without its name), or whose GPU request when
+  every node failed HAMi's fit for it, failed everywhere before and fits none of the nodes freed since.
+
+``memo=False`` calls ``place`` every time (a test holds both to the same outcome for every pod).
 """
 
 from __future__ import annotations

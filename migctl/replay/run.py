@@ -220,6 +220,19 @@ def run_variant(trace: Trace, cluster_input: ClusterInput, settings: Settings, n
 
 
 def compare(trace: Trace, cluster_input: ClusterInput, variants: Sequence[tuple[str, Settings]], *,
-            on_progress: Callable[[int], None] | None = None) -> list[ReplayFigures]:
-    """Every variant, in order (sequentially; callers may fan :func:`run_variant` out to processes)."""
-    return [run_variant(trace, cluster_input, s, name, on_progress=on_progress) for name, s in variants]
+            jobs: int = 1, on_progress: Callable[[int], None] | None = None) -> list[ReplayFigures]:
+    """Every variant, in order. ``jobs > 1`` runs them in that many worker processes (the figures are
+    the same: each variant is deterministic and independent); progress then moves a variant at a time."""
+    if jobs <= 1 or len(variants) <= 1:
+        return [run_variant(trace, cluster_input, s, name, on_progress=on_progress) for name, s in variants]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(min(jobs, len(variants)), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_variant, trace, cluster_input, s, name) for name, s in variants]
+        out = []
+        for future in futures:
+            out.append(future.result())
+            if on_progress is not None:
+                on_progress(len(trace))
+        return out
