@@ -134,180 +134,6 @@ def _load_config(source: Path | str, name: str, version: str) -> tuple[Any, Any]
     return loaded.config, document if isinstance(document, dict) else None
 
 
-# ------------------------------------------------------------------ advise defrag
-
-
-def _snapshot(path: Path) -> tuple[Any, list[tuple[dict[str, Any], str]]]:
-    from migctl.cluster.model import Cluster
-
-    text = _read_text(path, "cluster snapshot")
-    objects = _objects(_documents(text, str(path)))
-    cluster = Cluster.from_objects((o for o, _ in objects), source=f"snapshot {path}")
-    if not cluster.nodes:
-        raise InputError(f"{path}: no Node objects (kubectl get nodes,pods,pdb -A -o yaml)")
-    return cluster, objects
-
-
-def _live(kubeconfig: str | None, context: str | None) -> tuple[Any, list[tuple[dict[str, Any], str]]]:
-    """The live cluster's Nodes, Pods, device ConfigMap and PodDisruptionBudgets (read-only)."""
-    try:
-        from migctl.cluster.kube import connect, list_objects
-        from migctl.cluster.model import Cluster
-    except ImportError:
-        raise UnreachableError("the live cluster reader is not available in this build",
-                               hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods,pdb -A -o yaml)") from None
-    from kubernetes import client
-
-    session = connect(kubeconfig, context)
-    objects = [(o, "live") for o in list_objects(session)]
-    core = session.api
-    session.api = client.PolicyV1Api(core.api_client)  # the same session's paging and errors, policy/v1 group
-    try:
-        for page in session.list_pages("list_pod_disruption_budget_for_all_namespaces", 500):
-            objects += [({**item, "kind": "PodDisruptionBudget"}, "live") for item in page]
-    finally:
-        session.api = core
-    cluster = Cluster.from_objects((o for o, _ in objects), source=f"live cluster, {session.where}")
-    return cluster, objects
-
-
-def _scheduler(cluster: Any, config_file: Path | None, hami_version: VersionChoice,
-               node_policy: Policy, gpu_policy: GpuPolicy) -> tuple[Any, Any, str]:
-    from migctl.simulate import SimulationOptions
-    from migctl.simulate.build import evidence_from_cluster
-    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
-    from migctl.simulate.version import HamiVersion, infer_version
-
-    version_text = "auto" if hami_version is VersionChoice.auto else hami_version.value
-    device_config = None
-    if config_file is not None:
-        device_config, _ = _load_config(config_file, str(config_file), version_text)
-    elif getattr(cluster, "device_config_text", None):
-        device_config, _ = _load_config(cluster.device_config_text, cluster.device_config_source or "ConfigMap",
-                                        version_text)
-    config = from_device_config(device_config) if device_config is not None else SchedulerConfig.hami_defaults()
-    if hami_version is VersionChoice.auto:
-        version, note = infer_version(evidence_from_cluster(cluster, config))
-    else:
-        version, note = HamiVersion(hami_version.value), f"HAMi {hami_version.value} (--hami-version)"
-    options = SimulationOptions(version=version, node_policy=node_policy.value, gpu_policy=gpu_policy.value)
-    return config, options, note
-
-
-@advise_app.command("defrag")
-def defrag_command(
-    cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", help=(
-        "Cluster snapshot (kubectl get nodes,pods,pdb -A -o yaml; PodDisruptionBudgets are read from it). "
-        "Default: the live cluster, read-only."))] = None,
-    pending_file: Annotated[Path | None, typer.Option("--pending", metavar="PODS.yaml", help=(
-        "The pods to unblock (Pods or workloads). Default: the cluster's Pending pods that ask for GPUs."))] = None,
-    max_moves: Annotated[int, typer.Option("--max-moves", min=0, metavar="N", help="At most N pod moves.")] = 5,
-    config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
-        "HAMi device-config.yaml. Default: the ConfigMap in the cluster, else HAMi's built-in defaults."))] = None,
-    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help="HAMi generation (auto: inferred).")]
-    = VersionChoice.auto,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy.")]
-    = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy.")]
-    = GpuPolicy.spread,
-    budget: Annotated[float, typer.Option("--budget", min=0.0, metavar="SECONDS", help=(
-        "Stop searching after this long with the best plan so far."))] = 60.0,
-    emit_as: Annotated[Emit, typer.Option("--emit", help=(
-        "report: the plan and its proof; kubectl: only the commands that carry it out."))] = Emit.report,
-    explain: Annotated[bool, typer.Option("--explain", help="Say what the search tried, step by step.")] = False,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
-    output: OutputOption = OutputFormat.text,
-) -> None:
-    """At most N pod moves (delete a controller-owned pod, HAMi places it again elsewhere) that make the most
-    pending GPU pods schedulable, re-simulated step by step as proof. Nothing is changed; exit 0."""
-    import time
-
-    from migctl.advise.defrag import DisruptionBudget, RunningPod, plan_defrag
-    from migctl.hardware.catalogue import load_catalogue
-    from migctl.simulate.workloads import WorkloadError, pods_from_documents
-
-    if cluster_file is not None:
-        with progress(f"reading {cluster_file}"):
-            cluster, objects = _snapshot(cluster_file)
-    else:
-        with progress("reading the cluster"):
-            cluster, objects = _live(kubeconfig, context)
-    running, budgets = [], []
-    for obj, where in objects:
-        try:
-            if obj.get("kind") == "Pod":
-                running.append(RunningPod.from_object(obj, source=where))
-            elif obj.get("kind") == "PodDisruptionBudget":
-                budgets.append(DisruptionBudget.from_object(obj))
-        except ValueError as exc:
-            raise InputError(f"{where}: {exc}") from None
-    pending = None
-    if pending_file is not None:
-        try:
-            pending = pods_from_documents(_documents(_read_text(pending_file, "pod file"), str(pending_file)))
-        except WorkloadError as exc:
-            raise InputError(str(exc)) from None
-        if not pending:
-            raise InputError(f"{pending_file}: no pods")
-    config, options, note = _scheduler(cluster, config_file, hami_version, node_policy, gpu_policy)
-    _note(note)
-    notes: list[str] = []
-    with progress("searching moves"):
-        plan = plan_defrag(cluster, config, options, running=running, budgets=budgets, pending=pending,
-                           max_moves=max_moves, catalogue=load_catalogue(), clock=time.monotonic,
-                           deadline=time.monotonic() + budget, notes=notes)
-    if emit_as is Emit.kubectl:
-        for line in plan.kubectl():
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        return
-    data = plan.to_dict() | {"hami_version": options.version.value}
-    if explain:
-        data["explain"] = plan.explain
-    emit(data, output, lambda: _render_defrag(plan, explain))
-
-
-def _render_defrag(plan: Any, explain: bool) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from migctl.cli.output import stdout_console
-
-    con = stdout_console()
-    if explain:
-        for line in plan.explain:
-            con.print(escape(line))
-        con.print()
-    if plan.moves:
-        t = Table(title=f"Plan: {len(plan.moves)} move(s), in this order", title_justify="left")
-        for col in ("#", "pod", "from", "to node", "to GPU / slot"):
-            t.add_column(col)
-        for i, m in enumerate(plan.moves, 1):
-            t.add_row(str(i), escape(m.pod), escape(m.from_node), escape(m.to.node or "-"),
-                      escape(", ".join(m.to.gpus) + (f" {','.join(m.to.slots)}" if m.to.slots else "")))
-        con.print(t)
-    else:
-        con.print(f"No move helps ({plan.stopped}).")
-    t = Table(title="Pending pods: before -> after (the plan re-simulated step by step)", title_justify="left")
-    for col in ("pod", "before", "after"):
-        t.add_column(col)
-    for p in plan.pending:
-        t.add_row(escape(p.pod), escape(p.before.text()), escape(p.after.text()))
-    con.print(t)
-    con.print(f"pending: {plan.pending_before} -> {plan.pending_after} of {len(plan.pending)};  "
-              f"fragmentation (FGD, pending shapes): {plan.fgd_before:.3f} -> {plan.fgd_after:.3f};  "
-              f"candidates tried: {plan.tried} ({plan.stopped})")
-    if plan.blocked:
-        con.print(f"blocked ({len(plan.blocked)}), never moved:")
-        for b in plan.blocked:
-            con.print(f"  {escape(b.pod)} on {escape(b.node)}: {escape(b.reason)}")
-    if plan.moves:
-        con.print("to carry it out (--emit kubectl prints only these):")
-        for line in plan.kubectl():
-            con.print(f"  {line}")
-
-
 # ------------------------------------------------------------------ advise config
 
 
@@ -482,3 +308,177 @@ def _render_config(advice: Any, current_doc: Any, explain: bool, snapshot: bool)
         con.print("device-config diff (-o yaml prints the whole advised config):")
         for line in diff:
             con.print(escape(line))
+
+
+# ------------------------------------------------------------------ advise defrag
+
+
+def _snapshot(path: Path) -> tuple[Any, list[tuple[dict[str, Any], str]]]:
+    from migctl.cluster.model import Cluster
+
+    text = _read_text(path, "cluster snapshot")
+    objects = _objects(_documents(text, str(path)))
+    cluster = Cluster.from_objects((o for o, _ in objects), source=f"snapshot {path}")
+    if not cluster.nodes:
+        raise InputError(f"{path}: no Node objects (kubectl get nodes,pods,pdb -A -o yaml)")
+    return cluster, objects
+
+
+def _live(kubeconfig: str | None, context: str | None) -> tuple[Any, list[tuple[dict[str, Any], str]]]:
+    """The live cluster's Nodes, Pods, device ConfigMap and PodDisruptionBudgets (read-only)."""
+    try:
+        from migctl.cluster.kube import connect, list_objects
+        from migctl.cluster.model import Cluster
+    except ImportError:
+        raise UnreachableError("the live cluster reader is not available in this build",
+                               hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods,pdb -A -o yaml)") from None
+    from kubernetes import client
+
+    session = connect(kubeconfig, context)
+    objects = [(o, "live") for o in list_objects(session)]
+    core = session.api
+    session.api = client.PolicyV1Api(core.api_client)  # the same session's paging and errors, policy/v1 group
+    try:
+        for page in session.list_pages("list_pod_disruption_budget_for_all_namespaces", 500):
+            objects += [({**item, "kind": "PodDisruptionBudget"}, "live") for item in page]
+    finally:
+        session.api = core
+    cluster = Cluster.from_objects((o for o, _ in objects), source=f"live cluster, {session.where}")
+    return cluster, objects
+
+
+def _scheduler(cluster: Any, config_file: Path | None, hami_version: VersionChoice,
+               node_policy: Policy, gpu_policy: GpuPolicy) -> tuple[Any, Any, str]:
+    from migctl.simulate import SimulationOptions
+    from migctl.simulate.build import evidence_from_cluster
+    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
+    from migctl.simulate.version import HamiVersion, infer_version
+
+    version_text = "auto" if hami_version is VersionChoice.auto else hami_version.value
+    device_config = None
+    if config_file is not None:
+        device_config, _ = _load_config(config_file, str(config_file), version_text)
+    elif getattr(cluster, "device_config_text", None):
+        device_config, _ = _load_config(cluster.device_config_text, cluster.device_config_source or "ConfigMap",
+                                        version_text)
+    config = from_device_config(device_config) if device_config is not None else SchedulerConfig.hami_defaults()
+    if hami_version is VersionChoice.auto:
+        version, note = infer_version(evidence_from_cluster(cluster, config))
+    else:
+        version, note = HamiVersion(hami_version.value), f"HAMi {hami_version.value} (--hami-version)"
+    options = SimulationOptions(version=version, node_policy=node_policy.value, gpu_policy=gpu_policy.value)
+    return config, options, note
+
+
+@advise_app.command("defrag")
+def defrag_command(
+    cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", help=(
+        "Cluster snapshot (kubectl get nodes,pods,pdb -A -o yaml; PodDisruptionBudgets are read from it). "
+        "Default: the live cluster, read-only."))] = None,
+    pending_file: Annotated[Path | None, typer.Option("--pending", metavar="PODS.yaml", help=(
+        "The pods to unblock (Pods or workloads). Default: the cluster's Pending pods that ask for GPUs."))] = None,
+    max_moves: Annotated[int, typer.Option("--max-moves", min=0, metavar="N", help="At most N pod moves.")] = 5,
+    config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
+        "HAMi device-config.yaml. Default: the ConfigMap in the cluster, else HAMi's built-in defaults."))] = None,
+    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help="HAMi generation (auto: inferred).")]
+    = VersionChoice.auto,
+    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy.")]
+    = Policy.binpack,
+    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy.")]
+    = GpuPolicy.spread,
+    budget: Annotated[float, typer.Option("--budget", min=0.0, metavar="SECONDS", help=(
+        "Stop searching after this long with the best plan so far."))] = 60.0,
+    emit_as: Annotated[Emit, typer.Option("--emit", help=(
+        "report: the plan and its proof; kubectl: only the commands that carry it out."))] = Emit.report,
+    explain: Annotated[bool, typer.Option("--explain", help="Say what the search tried, step by step.")] = False,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """At most N pod moves (delete a controller-owned pod, HAMi places it again elsewhere) that make the most
+    pending GPU pods schedulable, re-simulated step by step as proof. Nothing is changed; exit 0."""
+    import time
+
+    from migctl.advise.defrag import DisruptionBudget, RunningPod, plan_defrag
+    from migctl.hardware.catalogue import load_catalogue
+    from migctl.simulate.workloads import WorkloadError, pods_from_documents
+
+    if cluster_file is not None:
+        with progress(f"reading {cluster_file}"):
+            cluster, objects = _snapshot(cluster_file)
+    else:
+        with progress("reading the cluster"):
+            cluster, objects = _live(kubeconfig, context)
+    running, budgets = [], []
+    for obj, where in objects:
+        try:
+            if obj.get("kind") == "Pod":
+                running.append(RunningPod.from_object(obj, source=where))
+            elif obj.get("kind") == "PodDisruptionBudget":
+                budgets.append(DisruptionBudget.from_object(obj))
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    pending = None
+    if pending_file is not None:
+        try:
+            pending = pods_from_documents(_documents(_read_text(pending_file, "pod file"), str(pending_file)))
+        except WorkloadError as exc:
+            raise InputError(str(exc)) from None
+        if not pending:
+            raise InputError(f"{pending_file}: no pods")
+    config, options, note = _scheduler(cluster, config_file, hami_version, node_policy, gpu_policy)
+    _note(note)
+    notes: list[str] = []
+    with progress("searching moves"):
+        plan = plan_defrag(cluster, config, options, running=running, budgets=budgets, pending=pending,
+                           max_moves=max_moves, catalogue=load_catalogue(), clock=time.monotonic,
+                           deadline=time.monotonic() + budget, notes=notes)
+    if emit_as is Emit.kubectl:
+        for line in plan.kubectl():
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        return
+    data = plan.to_dict() | {"hami_version": options.version.value}
+    if explain:
+        data["explain"] = plan.explain
+    emit(data, output, lambda: _render_defrag(plan, explain))
+
+
+def _render_defrag(plan: Any, explain: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from migctl.cli.output import stdout_console
+
+    con = stdout_console()
+    if explain:
+        for line in plan.explain:
+            con.print(escape(line))
+        con.print()
+    if plan.moves:
+        t = Table(title=f"Plan: {len(plan.moves)} move(s), in this order", title_justify="left")
+        for col in ("#", "pod", "from", "to node", "to GPU / slot"):
+            t.add_column(col)
+        for i, m in enumerate(plan.moves, 1):
+            t.add_row(str(i), escape(m.pod), escape(m.from_node), escape(m.to.node or "-"),
+                      escape(", ".join(m.to.gpus) + (f" {','.join(m.to.slots)}" if m.to.slots else "")))
+        con.print(t)
+    else:
+        con.print(f"No move helps ({plan.stopped}).")
+    t = Table(title="Pending pods: before -> after (the plan re-simulated step by step)", title_justify="left")
+    for col in ("pod", "before", "after"):
+        t.add_column(col)
+    for p in plan.pending:
+        t.add_row(escape(p.pod), escape(p.before.text()), escape(p.after.text()))
+    con.print(t)
+    con.print(f"pending: {plan.pending_before} -> {plan.pending_after} of {len(plan.pending)};  "
+              f"fragmentation (FGD, pending shapes): {plan.fgd_before:.3f} -> {plan.fgd_after:.3f};  "
+              f"candidates tried: {plan.tried} ({plan.stopped})")
+    if plan.blocked:
+        con.print(f"blocked ({len(plan.blocked)}), never moved:")
+        for b in plan.blocked:
+            con.print(f"  {escape(b.pod)} on {escape(b.node)}: {escape(b.reason)}")
+    if plan.moves:
+        con.print("to carry it out (--emit kubectl prints only these):")
+        for line in plan.kubectl():
+            con.print(f"  {line}")
