@@ -3,11 +3,12 @@
 
 _migctl_subcommands() {
     case "$1" in
-        '') echo 'status simulate capacity replay hardware validate cluster node' ;;
+        '') echo 'status simulate capacity replay hardware validate cluster node advise' ;;
         'hardware') echo 'list show geometries check' ;;
         'validate') echo 'config schema-path' ;;
         'cluster') echo 'snapshot' ;;
         'node') echo 'status apply-geometry set-geometry daemon' ;;
+        'advise') echo 'config defrag' ;;
     esac
 }
 _migctl_options() {
@@ -32,6 +33,9 @@ _migctl_options() {
         'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
         'node set-geometry') echo '--gpu --wait --timeout --no-check --kubeconfig --context -o --output -h --help' ;;
         'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output -h --help' ;;
+        'advise') echo '-h --help' ;;
+        'advise config') echo '--workload --nodes --cluster --config --gpu-model --mig-nodes --splits --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --budget --jobs --seed --tries --screen --explain -o --output -h --help' ;;
+        'advise defrag') echo '--cluster --pending --max-moves --config --hami-version --node-policy --gpu-policy --budget --emit --explain --kubeconfig --context -o --output -h --help' ;;
     esac
 }
 _migctl_value_options() {
@@ -51,6 +55,8 @@ _migctl_value_options() {
         'node apply-geometry') echo '--gpu --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output' ;;
         'node set-geometry') echo '--gpu --timeout --kubeconfig --context -o --output' ;;
         'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --mig-parted-config --log-level -o --output' ;;
+        'advise config') echo '--workload --nodes --cluster --config --gpu-model --mig-nodes --splits --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --budget --jobs --seed --tries --screen -o --output' ;;
+        'advise defrag') echo '--cluster --pending --max-moves --config --hami-version --node-policy --gpu-policy --budget --emit --kubeconfig --context -o --output' ;;
     esac
 }
 _migctl_option_values() {
@@ -97,6 +103,18 @@ _migctl_option_values() {
         'node set-geometry|--output') echo 'text json yaml' ;;
         'node daemon|-o') echo 'text json yaml' ;;
         'node daemon|--output') echo 'text json yaml' ;;
+        'advise config|--hami-version') echo 'auto 2.9 2.10' ;;
+        'advise config|--node-policy') echo 'binpack spread' ;;
+        'advise config|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
+        'advise config|--on-fail') echo 'queue drop' ;;
+        'advise config|-o') echo 'text json yaml' ;;
+        'advise config|--output') echo 'text json yaml' ;;
+        'advise defrag|--hami-version') echo 'auto 2.9 2.10' ;;
+        'advise defrag|--node-policy') echo 'binpack spread' ;;
+        'advise defrag|--gpu-policy') echo 'binpack spread topology-aware mutex' ;;
+        'advise defrag|--emit') echo 'report kubectl' ;;
+        'advise defrag|-o') echo 'text json yaml' ;;
+        'advise defrag|--output') echo 'text json yaml' ;;
     esac
 }
 _migctl_argument_values() {

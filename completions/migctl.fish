@@ -6,7 +6,7 @@ complete -c migctl -e
 function __migctl_subcommands
     switch "$argv[1]"
         case ''
-            echo status simulate capacity replay hardware validate cluster node
+            echo status simulate capacity replay hardware validate cluster node advise
         case 'hardware'
             echo list show geometries check
         case 'validate'
@@ -15,6 +15,8 @@ function __migctl_subcommands
             echo snapshot
         case 'node'
             echo status apply-geometry set-geometry daemon
+        case 'advise'
+            echo config defrag
     end
 end
 
@@ -50,6 +52,10 @@ function __migctl_value_options
             echo --gpu --timeout --kubeconfig --context -o --output
         case 'node daemon'
             echo --node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --mig-parted-config --log-level -o --output
+        case 'advise config'
+            echo --workload --nodes --cluster --config --gpu-model --mig-nodes --splits --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --budget --jobs --seed --tries --screen -o --output
+        case 'advise defrag'
+            echo --cluster --pending --max-moves --config --hami-version --node-policy --gpu-policy --budget --emit --kubeconfig --context -o --output
     end
 end
 
@@ -100,6 +106,7 @@ complete -c migctl -n '__migctl_at \'\'' -f -a 'hardware' -d 'The MIG hardware c
 complete -c migctl -n '__migctl_at \'\'' -f -a 'validate' -d 'Lint configuration against the schema and the real MIG hardware rules.'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'cluster' -d 'Work with the cluster state HAMi records (snapshots for offline status and simulate).'
 complete -c migctl -n '__migctl_at \'\'' -f -a 'node' -d 'This node\'s GPUs through NVML: show MIG state, apply MIG geometry safely.'
+complete -c migctl -n '__migctl_at \'\'' -f -a 'advise' -d 'Propose a device-config and MIG split, or a few pod moves, proven by simulation.'
 complete -c migctl -n '__migctl_at \'\'' -l version -d 'Print the version and exit.'
 complete -c migctl -n '__migctl_at \'\'' -l debug -d 'Show tracebacks for errors (for bug reports).'
 complete -c migctl -n '__migctl_at \'\'' -s h -l help -d 'Show this message and exit.'
@@ -259,3 +266,42 @@ complete -c migctl -n '__migctl_at \'node daemon\'' -l log-level -x -d 'debug, i
 complete -c migctl -n '__migctl_at \'node daemon\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'node daemon\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node daemon\'' -f
+complete -c migctl -n '__migctl_at \'advise\'' -f -a 'config' -d 'Search the device-config (templates, their order, slot sizes) and the MIG/hami-core split that place the workload best, scored by replaying it through HAMi; report against the current design.'
+complete -c migctl -n '__migctl_at \'advise\'' -f -a 'defrag' -d 'At most N pod moves (delete a controller-owned pod, HAMi places it again elsewhere) that make the most pending GPU pods schedulable, re-simulated step by step as proof.'
+complete -c migctl -n '__migctl_at \'advise\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l workload -r -F -d 'The workload to design for: an openb pod list CSV or Pod YAML (migctl.io/arrival, migctl.io/duration).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l nodes -r -F -d 'openb node list; its GPUs are mapped to --gpu-model.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l cluster -r -F -d 'Cluster snapshot whose nodes are used (running pods are ignored).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l config -r -F -d 'The current device-config. Default: the snapshot\'s ConfigMap, else HAMi\'s built-in defaults.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l gpu-model -x -d 'Catalogue model for the node list\'s GPUs (migctl hardware list).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l mig-nodes -x -d 'The current MIG node share (node list only).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l splits -x -d 'MIG node shares the search may advise (\'\' to keep the current split).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l hami-version -x -a 'auto 2.9 2.10' -d '2.9: advise knownMigGeometries and the split; 2.10: node/GPU policies and the split.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l node-policy -x -a 'binpack spread' -d 'The current node policy.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'The current GPU policy.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l on-fail -x -a 'queue drop' -d 'Replay: a pod that does not fit waits or is dropped.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l scale-arrivals -x -d 'Replay: divide the gaps between arrivals by K.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l budget -x -d 'Stop the search after this long with the best so far (the two full replays come after).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l jobs -x -d 'Worker processes scoring candidates (0, the default: the CPU cores).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l seed -x -d 'Random seed: same seed, same candidates, any --jobs.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l tries -x -d 'Stop after N candidates (besides the current design).'
+complete -c migctl -n '__migctl_at \'advise config\'' -l screen -x -d 'Score candidates on every K-th node and task (0: automatic, 1 for traces under 2,000 tasks, else 8); the figures reported are full replays.'
+complete -c migctl -n '__migctl_at \'advise config\'' -l explain -d 'Say what the search tried and how each scored.'
+complete -c migctl -n '__migctl_at \'advise config\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'advise config\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'advise config\'' -f
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods,pdb -A -o yaml; PodDisruptionBudgets are read from it). Default: the live cluster, read-only.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l pending -r -F -d 'The pods to unblock (Pods or workloads). Default: the cluster\'s Pending pods that ask for GPUs.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l max-moves -x -d 'At most N pod moves.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l config -r -F -d 'HAMi device-config.yaml. Default: the ConfigMap in the cluster, else HAMi\'s built-in defaults.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation (auto: inferred).'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l budget -x -d 'Stop searching after this long with the best plan so far.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l emit -x -a 'report kubectl' -d 'report: the plan and its proof; kubectl: only the commands that carry it out.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l explain -d 'Say what the search tried, step by step.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -l context -x -d 'Kubeconfig context for the live cluster.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -s h -l help -d 'Show this message and exit.'
+complete -c migctl -n '__migctl_at \'advise defrag\'' -f

@@ -207,10 +207,18 @@ class Client:
             self._core = client.CoreV1Api(self.api_client)
         return self._core
 
-    def call(self, method: str, *args: Any, what: str | None = None, **kwargs: Any) -> Any:
-        """``CoreV1Api.<method>(*args, **kwargs)``; any failure raised as the user-facing error."""
+    @property
+    def policy(self) -> Any:
+        """The ``PolicyV1Api`` on this client (PodDisruptionBudgets)."""
+        from kubernetes import client
+
+        return client.PolicyV1Api(self.api_client)
+
+    def call(self, method: str, *args: Any, what: str | None = None, api: Any = None, **kwargs: Any) -> Any:
+        """``CoreV1Api.<method>(*args, **kwargs)`` (or another group's ``api``, e.g. :attr:`policy`); any
+        failure raised as the user-facing error."""
         try:
-            return getattr(self.core, method)(*args, **kwargs)
+            return getattr(api if api is not None else self.core, method)(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure is mapped in one place
             raise self.error(exc, what or method) from None
 

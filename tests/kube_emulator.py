@@ -49,6 +49,7 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "ConfigMap": ("v1/configmaps", True),
     "Namespace": ("v1/namespaces", False),
     "Event": ("v1/events", True),
+    "PodDisruptionBudget": ("policy/v1/poddisruptionbudgets", True),
 }
 
 

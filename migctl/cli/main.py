@@ -35,6 +35,7 @@ COMMAND_INDEX: dict[str, str] = {
     "validate": "Lint configuration against the schema and the real MIG hardware rules.",
     "cluster": "Work with the cluster state HAMi records (snapshots for offline status and simulate).",
     "node": "This node's GPUs through NVML: show MIG state, apply MIG geometry safely.",
+    "advise": "Propose a device-config and MIG split, or a few pod moves, proven by simulation.",
 }
 
 
@@ -95,6 +96,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "capacity": ("capacity",),
     "replay": ("replay",),
     "node": ("node", "node_daemon"),
+    "advise": ("advise",),
 }
 
 
