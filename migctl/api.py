@@ -256,11 +256,15 @@ def load_cluster(
 def _config_text(path: Path) -> str:
     """``--config`` of status: read it and make sure it holds a device-config (InputError otherwise)."""
     from migctl.config.load import load_device_config
+    from migctl.yamlio.documents import NotRegularFileError, open_regular
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"--config: {path}: no such file") from None
+    except NotRegularFileError as exc:
+        raise InputError(f"--config: {path}: {exc.strerror}; give a regular file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--config: {path}: cannot read it ({type(exc).__name__})") from None
     problem = load_device_config(text, name=str(path), kind="device-config", lint=False).problem()

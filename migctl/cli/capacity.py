@@ -124,17 +124,22 @@ def _read_workload(path: Path) -> list[Any]:
 
     from migctl.errors import InputError
     from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
+    from migctl.yamlio.documents import NotRegularFileError, open_regular
 
     name = str(path)
     try:
         if name == "-":
             text = sys.stdin.read()
         else:
-            if path.is_dir():
-                raise InputError(f"--workload {path}: is a directory, not a pod file")
-            if path.stat().st_size > MAX_WORKLOAD_BYTES:
+            with open_regular(path, "rb") as fh:
+                data = fh.read(MAX_WORKLOAD_BYTES + 1)
+            if len(data) > MAX_WORKLOAD_BYTES:
                 raise InputError(f"--workload {path}: larger than {MAX_WORKLOAD_BYTES >> 20} MiB")
-            text = path.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
+    except IsADirectoryError:
+        raise InputError(f"--workload {path}: is a directory, not a pod file") from None
+    except NotRegularFileError as exc:
+        raise InputError(f"--workload {path}: {exc.strerror}; give a regular file or '-' for stdin") from None
     except FileNotFoundError:
         raise InputError(f"--workload {path}: no such file") from None
     except UnicodeDecodeError:
