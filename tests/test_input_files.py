@@ -111,3 +111,11 @@ def test_mig_parted_config_refuses_a_fifo(fifo):
     out = _in_thread(lambda: load_mig_parted_config(fifo))
     assert isinstance(out.get("error"), InputError)
     assert "FIFO" in out["error"].message
+
+
+def test_read_text_reads_at_most_the_limit(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("x" * 101, encoding="utf-8")
+    with pytest.raises(InputError, match="larger than"):
+        read_text(path, "pod file", limit=100)
+    assert read_text(path, "pod file", limit=101) == "x" * 101

@@ -14,6 +14,10 @@ from typing import IO, Any
 from migctl.errors import InputError
 
 
+#: The largest pod file read (``simulate PODS``): 50 MiB, far above any real manifest; README "Limits".
+MAX_TEXT_BYTES = 50 * 2**20
+
+
 class NotRegularFileError(OSError):
     """The path names a FIFO, socket or device: reading it could block forever or never end."""
 
@@ -72,12 +76,19 @@ def input_file(path: str | Path, what: str, *, not_text: str | None = None) -> I
         raise InputError(f"{path}: " + (not_text or "not UTF-8 text ({what})").format(what=what, byte=exc.start)) from None
 
 
-def read_text(path: str | Path, what: str) -> str:
-    """The whole text of ``path`` (``-``: stdin); :class:`InputError` naming the file otherwise."""
+def read_text(path: str | Path, what: str, *, limit: int = MAX_TEXT_BYTES) -> str:
+    """The whole text of ``path`` (``-``: stdin), at most ``limit`` bytes (UTF-8 for stdin too);
+    :class:`InputError` naming the file otherwise (a FIFO, device or socket is refused, not read)."""
     if str(path) == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(limit + 1)
+        if len(text) > limit:
+            raise InputError(f"stdin: larger than {limit >> 20} MiB; not a {what}")
+        return text
     with input_file(path, what), open_regular(path, "rb") as fh:
-        return fh.read().decode("utf-8")
+        data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(f"{path}: larger than {limit >> 20} MiB; not a {what}")
+        return data.decode("utf-8")
 
 
 def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
