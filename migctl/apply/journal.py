@@ -122,6 +122,15 @@ def check_duration(seconds: float, what: str) -> float:
     return float(seconds)
 
 
+def _holder_line() -> str:
+    """Who holds the lock, for the message of a run that waits: the PID alone is ambiguous across PID
+    namespaces (the daemon's container and the host), so the host name (a pod's name) and the time too."""
+    import socket
+
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return f"pid {os.getpid()} on {socket.gethostname()[:64]} since {since}\n"
+
+
 def _holder(fd: int) -> str:
     """What the current holder wrote into the lock file (read from the locked file itself)."""
     try:
@@ -171,7 +180,7 @@ def node_lock(directory: Path, *, timeout: float = 600.0, poll: float = 0.05,
                 else:
                     time.sleep(wait)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, _holder_line().encode(), 0)
         try:
             yield
         finally:
