@@ -25,9 +25,9 @@ function __migctl_value_options
         case 'status'
             echo --cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map
         case 'simulate'
-            echo --cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output
+            echo --cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods -o --output
         case 'capacity'
-            echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output
+            echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output
         case 'replay'
             echo --nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output
         case 'hardware list'
@@ -132,6 +132,7 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack sp
 complete -c migctl -n '__migctl_at \'simulate\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); auto infers it from the cluster and config.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does (GPU usage only); combined: HAMi\'s dynamic MIG design: GPU memory plus CPU and memory.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l repeat -x -d 'Submit the pods N times.'
+complete -c migctl -n '__migctl_at \'simulate\'' -l max-pods -x -d 'The most pods to expand (replicas x --repeat); more is refused (exit 2).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\'s and GPU\'s verdict and score.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
@@ -147,6 +148,7 @@ complete -c migctl -n '__migctl_at \'capacity\'' -l node -x -d 'Drill into one n
 complete -c migctl -n '__migctl_at \'capacity\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate).'
+complete -c migctl -n '__migctl_at \'capacity\'' -l max-pods -x -d 'The most pods --workload expands (replicas included); more is refused (exit 2).'
 complete -c migctl -n '__migctl_at \'capacity\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
 complete -c migctl -n '__migctl_at \'capacity\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'capacity\'' -f

@@ -256,11 +256,15 @@ def load_cluster(
 def _config_text(path: Path) -> str:
     """``--config`` of status: read it and make sure it holds a device-config (InputError otherwise)."""
     from migctl.config.load import load_device_config
+    from migctl.yamlio.documents import NotRegularFileError, open_regular
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"--config: {path}: no such file") from None
+    except NotRegularFileError as exc:
+        raise InputError(f"--config: {path}: {exc.strerror}; give a regular file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--config: {path}: cannot read it ({type(exc).__name__})") from None
     problem = load_device_config(text, name=str(path), kind="device-config", lint=False).problem()
@@ -333,10 +337,11 @@ def _severity(d: Any) -> str:
     return getattr(d.severity, "value", str(d.severity))
 
 
-def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1) -> list[PodSpec]:
+def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1, max_pods: int | None = None) -> list[PodSpec]:
     """Pods from YAML files (Pods, Deployments, StatefulSets, ReplicaSets, Jobs, Lists; ``-`` is stdin),
-    each workload expanded into its replicas, everything ``repeat`` times. InputError names file and line."""
-    from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
+    each workload expanded into its replicas, everything ``repeat`` times, at most ``max_pods`` pods in all
+    (default ``migctl.simulate.workloads.MAX_PODS``). InputError names file, line and field."""
+    from migctl.simulate.workloads import MAX_PODS, Document, WorkloadError, pods_from_documents
     from migctl.yamlio.documents import read_text, yaml_documents
 
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -345,7 +350,7 @@ def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1) -> list[
         name = str(path)
         documents += [Document(obj, name, line) for obj, line in yaml_documents(read_text(path, "pod file"), name)]
     try:
-        pods = pods_from_documents(documents, repeat=repeat)
+        pods = pods_from_documents(documents, repeat=repeat, max_pods=max_pods or MAX_PODS)
     except WorkloadError as exc:
         raise InputError(str(exc)) from None
     if not pods:
@@ -354,18 +359,21 @@ def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1) -> list[
     return pods
 
 
-def _pods(pods: Any, repeat: int) -> list[PodSpec]:
+def _pods(pods: Any, repeat: int, max_pods: int | None = None) -> list[PodSpec]:
     from migctl.simulate.pod import PodSpec
-    from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
+    from migctl.simulate.workloads import MAX_PODS, Document, WorkloadError, check_repeat, pods_from_documents
 
+    limit = max_pods or MAX_PODS
     if isinstance(pods, (str, os.PathLike)) or (isinstance(pods, Sequence) and pods
                                                  and isinstance(pods[0], (str, os.PathLike))):
-        return read_pods(pods, repeat=repeat)
+        return read_pods(pods, repeat=repeat, max_pods=limit)
     items = list(pods)
-    if all(isinstance(p, PodSpec) for p in items):
-        return items * repeat if repeat > 1 else items
     try:
-        return pods_from_documents([Document(obj, "<pods>", i + 1) for i, obj in enumerate(items)], repeat=repeat)
+        if all(isinstance(p, PodSpec) for p in items):
+            check_repeat(len(items), repeat, limit)
+            return items * repeat if repeat > 1 else items
+        return pods_from_documents([Document(obj, "<pods>", i + 1) for i, obj in enumerate(items)], repeat=repeat,
+                                   max_pods=limit)
     except WorkloadError as exc:
         raise InputError(str(exc)) from None
 
@@ -404,6 +412,7 @@ def simulate(
     strict_config: bool = False,
     on_config: Callable[[ConfigFindings], None] | None = None,
     on_pod: Callable[[], None] | None = None,
+    max_pods: int | None = None,
 ) -> SimulationResult:
     """Where HAMi's scheduler would place ``pods`` on ``cluster``, or why they would stay Pending.
 
@@ -417,7 +426,8 @@ def simulate(
     Nothing in the cluster changes. The result holds every pod's verdict, the final GPU layouts, the
     config findings and every warning; ``result.to_dict(explain=...)`` is ``migctl simulate -o json``.
     ``on_config`` sees the config findings before the pods are placed; with ``strict_config`` a config
-    with errors raises :class:`~migctl.errors.CheckFailed` then.
+    with errors raises :class:`~migctl.errors.CheckFailed` then. At most ``max_pods`` pods (replicas and
+    ``repeat`` included; default ``migctl.simulate.workloads.MAX_PODS``) are expanded: more is an InputError.
     """
     from migctl.config.model import DeviceConfig
     from migctl.hardware.catalogue import load_catalogue
@@ -428,7 +438,7 @@ def simulate(
     from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
     from migctl.simulate.version import HamiVersion, infer_version
 
-    pod_specs = _pods(pods, repeat)
+    pod_specs = _pods(pods, repeat, max_pods)
     if isinstance(cluster, (str, os.PathLike)):
         cluster = load_cluster(cluster)
     warnings: list[str] = []

@@ -111,7 +111,9 @@ def read_kubeconfig(path: str) -> dict[str, Any] | None:
     import yaml
 
     try:
-        with open(path, "rb") as fh:
+        from migctl.yamlio.documents import open_regular
+
+        with open_regular(path, "rb") as fh:
             data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

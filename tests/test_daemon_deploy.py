@@ -164,3 +164,40 @@ def test_dockerfile_copies_what_the_copied_symlinks_point_to() -> None:
             if path.is_symlink():
                 target = path.resolve().relative_to(repo)
                 assert target.parts[0] in copied, f"{path.relative_to(repo)} -> {target}: not copied"
+
+
+def test_geometry_editor_role_is_exactly_what_set_geometry_calls(kube, cli, tmp_path) -> None:
+    """Run ``set-geometry --wait`` (whole node, then one GPU) against the API server while a daemon
+    answers; map its requests to RBAC verbs and compare with the migctl-geometry-editor ClusterRole."""
+    admin = kube.api_client()
+    admin.user_agent = "migctl-test-admin"
+    create_node(admin, "n1", labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"})
+    daemon_client = kube.api_client()
+    daemon_client.user_agent = "migctl-test-daemon"
+    daemon = Daemon(NodeApi(daemon_client, "n1", request_timeout=2), FakeEngine({0: "disabled", 1: "disabled"}),
+                    DaemonOptions(resync_interval=0.2))
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
+    thread.start()
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    try:
+        result = cli("node", "set-geometry", "n1", "1g.5gb:7", "--wait", "--timeout", "20", "--kubeconfig", kubeconfig)
+        assert result.exit_code == 0, result
+        result = cli("node", "set-geometry", "n1", "7g.40gb:1", "--gpu", "1", "--wait", "--timeout", "20",
+                     "--kubeconfig", kubeconfig)
+        assert result.exit_code == 0, result
+    finally:
+        stop.set()
+        thread.join(10)
+    used: set[str] = set()
+    for request in list(kube.handler):
+        if request.headers.get("User-Agent") in ("migctl-test-admin", "migctl-test-daemon"):
+            continue
+        path, method = request.url.path, request.method.upper()
+        assert path.startswith("/api/v1/nodes/n1"), f"set-geometry called {method} {request.url}"
+        assert "watch" not in dict(request.params)
+        used.add({"GET": "get", "PATCH": "patch"}[method])
+    (role,) = [r for r in by_kind("rbac.yaml", "ClusterRole") if r["metadata"]["name"] == "migctl-geometry-editor"]
+    (rule,) = role["rules"]
+    assert rule["apiGroups"] == [""] and rule["resources"] == ["nodes"]
+    assert used == {"get", "patch"} == set(rule["verbs"])

@@ -28,6 +28,7 @@ both render it).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,6 +404,7 @@ def apply_geometry(
     force: bool = False,
     state_dir_path: str | Path | None = None,
     lock_timeout: float = 600.0,
+    stop: threading.Event | None = None,
 ) -> ApplyReport:
     """Bring the selected GPUs (``all``, an index or a UUID) to ``desired``, each on its own.
 
@@ -421,7 +423,7 @@ def apply_geometry(
     if dry_run:
         report.gpus.extend(_apply_one(run, session, index, target) for index in indices)
         return report
-    with node_lock(directory, timeout=lock_timeout):
+    with node_lock(directory, timeout=lock_timeout, stop=stop):
         report.gpus.extend(_apply_one(run, session, index, target) for index in indices)
     return report
 
@@ -436,6 +438,7 @@ def apply_geometries(
     lock_timeout: float = 600.0,
     on_result: Callable[[GpuResult], None] | None = None,
     plans: PlanCache | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyReport:
     """Bring several GPUs to their geometries as one request: plan all, then apply, undo on failure.
 
@@ -452,6 +455,8 @@ def apply_geometries(
     ``on_result`` is called with each GPU's result as it is known (a progress display).
     ``plans``: a :class:`~migctl.apply.plan.PlanCache` shared with an earlier call on the same
     session (the daemon plans, then applies), so an unchanged GPU is solved once.
+    ``stop``: set while waiting for the node lock, the wait ends at once with
+    :class:`~migctl.apply.journal.LockWaitStopped` (a ``RefusedError``) and nothing changes.
     Never prints, never exits: read ``report.exit_code``.
     """
     plans = plans if plans is not None else PlanCache()
@@ -463,7 +468,7 @@ def apply_geometries(
     directory = _state_dir(state_dir)
     if dry_run:
         return _plan_all(session, directory, wanted, force, on_result, plans)
-    with node_lock(directory, timeout=lock_timeout):
+    with node_lock(directory, timeout=lock_timeout, stop=stop):
         report = _plan_all(session, directory, wanted, force, None, plans)
         if report.blocked:
             _mark_not_applied(report)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import DEFAULT_MAX_PODS
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 
@@ -69,6 +70,8 @@ def capacity_command(
     gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy.")] = GpuPolicy.spread,
     node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
         "hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate)."))] = NodeScore.hami,
+    max_pods: Annotated[int, typer.Option("--max-pods", min=1, metavar="N", help=(
+        "The most pods --workload expands (replicas included); more is refused (exit 2)."))] = DEFAULT_MAX_PODS,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.
@@ -90,7 +93,7 @@ def capacity_command(
             shapes.append((Shape.parse(text), 1.0))
         except ShapeError as exc:
             raise InputError(f"--shape {text!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
-    pods = _read_workload(workload) if workload is not None else None
+    pods = _read_workload(workload, max_pods) if workload is not None else None
     cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file)
     if node is not None and cluster.node(node) is None:
         names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
@@ -118,23 +121,28 @@ def _warn(message: str) -> None:
     warn(escape(message))
 
 
-def _read_workload(path: Path) -> list[Any]:
+def _read_workload(path: Path, max_pods: int = DEFAULT_MAX_PODS) -> list[Any]:
     """Pods from a YAML file (``-``: stdin); InputError names the file and line."""
     import yaml
 
     from migctl.errors import InputError
     from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
+    from migctl.yamlio.documents import NotRegularFileError, open_regular
 
     name = str(path)
     try:
         if name == "-":
             text = sys.stdin.read()
         else:
-            if path.is_dir():
-                raise InputError(f"--workload {path}: is a directory, not a pod file")
-            if path.stat().st_size > MAX_WORKLOAD_BYTES:
+            with open_regular(path, "rb") as fh:
+                data = fh.read(MAX_WORKLOAD_BYTES + 1)
+            if len(data) > MAX_WORKLOAD_BYTES:
                 raise InputError(f"--workload {path}: larger than {MAX_WORKLOAD_BYTES >> 20} MiB")
-            text = path.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
+    except IsADirectoryError:
+        raise InputError(f"--workload {path}: is a directory, not a pod file") from None
+    except NotRegularFileError as exc:
+        raise InputError(f"--workload {path}: {exc.strerror}; give a regular file or '-' for stdin") from None
     except FileNotFoundError:
         raise InputError(f"--workload {path}: no such file") from None
     except UnicodeDecodeError:
@@ -155,7 +163,7 @@ def _read_workload(path: Path) -> list[Any]:
     finally:
         loader.dispose()
     try:
-        pods = pods_from_documents(docs)
+        pods = pods_from_documents(docs, max_pods=max_pods)
     except WorkloadError as exc:
         raise InputError(str(exc)) from None
     if not pods:

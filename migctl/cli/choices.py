@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+#: ``--max-pods`` default: ``migctl.simulate.workloads.MAX_PODS`` (kept here so command modules load without
+#: the simulator; tests/test_simulate_limits.py holds the two equal).
+DEFAULT_MAX_PODS = 100_000
+
 
 class HamiVersionChoice(str, Enum):
     """``--hami-version``: the HAMi generation to follow (``auto`` infers it)."""

@@ -22,6 +22,7 @@ node_app = typer.Typer(
 
 from migctl.cli.main import app  # noqa: E402
 from migctl.cli.output import OutputFormat, OutputOption, emit  # noqa: E402
+from migctl.cli.duration import DurationOption  # noqa: E402
 
 if TYPE_CHECKING:
     from migctl.apply.engine import ApplyReport
@@ -238,7 +239,7 @@ def apply_geometry_command(
     state_dir: Annotated[
         Optional[Path], typer.Option("--state-dir", help="Lock and journal directory (default: $MIGCTL_STATE_DIR, else /var/lib/migctl).")
     ] = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply to finish.")] = 600.0,
+    lock_timeout: Annotated[float, DurationOption("--lock-timeout", help="Seconds to wait for another apply to finish.")] = 600.0,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Apply a MIG geometry: plan first, change only what differs, never destroy busy instances, roll back on failure.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from migctl.cli.duration import DurationOption
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress
 from migctl.errors import InputError, UnreachableError
 
@@ -221,8 +222,9 @@ if node_app is not None:
             typer.Option("--gpu", help="Only this GPU (index or UUID); repeat for several. Default: every GPU."),
         ] = None,
         wait: Annotated[bool, typer.Option("--wait", help="Wait for the daemon's answer: exit 0 success, 1 failed, 4 refused.")] = False,
-        timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 600.0,
-        poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between reads with --wait.", hidden=True)] = 1.0,
+        timeout: Annotated[float, DurationOption("--timeout", help="Seconds to wait with --wait.")] = 600.0,
+        poll_interval: Annotated[float, DurationOption("--poll-interval", help="Seconds between reads with --wait.",
+                                                       positive=True, hidden=True)] = 1.0,
         no_check: Annotated[
             bool, typer.Option("--no-check", help="Skip checking the geometry against the node's GPU model (label nvidia.com/gpu.product).")
         ] = False,
@@ -250,13 +252,16 @@ if node_app is not None:
         metrics_port: Annotated[
             int, typer.Option("--metrics-port", help="Port of /healthz, /readyz and /metrics (0: any free port, -1: off).")
         ] = DEFAULT_METRICS_PORT,
-        resync_interval: Annotated[float, typer.Option("--resync-interval", help="Seconds between full re-reads of the Node.")] = 60.0,
+        resync_interval: Annotated[float, DurationOption("--resync-interval", help="Seconds between full re-reads of the Node.",
+                                                         positive=True)] = 60.0,
         retry_interval: Annotated[
-            float, typer.Option("--retry-interval", help="Seconds before retrying a failed or refused request (doubles, up to 20x).")
+            float, DurationOption("--retry-interval", help="Seconds before retrying a failed or refused request (doubles, up to 20x).",
+                                  positive=True)
         ] = 30.0,
-        lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
+        lock_timeout: Annotated[float, DurationOption("--lock-timeout", help="Seconds to wait for another apply on this node.")] = 60.0,
         stall_timeout: Annotated[
-            float, typer.Option("--stall-timeout", help="/healthz fails when one reconcile step runs longer than this (seconds; a hung NVML call).")
+            float, DurationOption("--stall-timeout", help="/healthz fails when one reconcile step runs longer than this (seconds; a hung NVML call).",
+                                  positive=True)
         ] = 600.0,
         allow_hami_managed: Annotated[
             bool, typer.Option("--allow-hami-managed", help="Change MIG on nodes HAMi v2.10 manages in mig mode (HAMi then owns GPU instance creation).")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import HamiVersionChoice
+from migctl.cli.choices import DEFAULT_MAX_PODS, HamiVersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 
@@ -102,6 +102,8 @@ def simulate_command(
         "hami: what HAMi does (GPU usage only); combined: HAMi's dynamic MIG design: GPU memory plus CPU and memory."))]
     = NodeScore.hami,
     repeat: Annotated[int, typer.Option("--repeat", min=1, metavar="N", help="Submit the pods N times.")] = 1,
+    max_pods: Annotated[int, typer.Option("--max-pods", min=1, metavar="N", help=(
+        "The most pods to expand (replicas x --repeat); more is refused (exit 2)."))] = DEFAULT_MAX_PODS,
     explain: Annotated[bool, typer.Option("--explain", help="Show every node's and GPU's verdict and score.")] = False,
     strict_config: Annotated[bool, typer.Option("--strict-config", help=(
         "Stop when the device-config has errors (default: report them and simulate what HAMi would do)."))] = False,
@@ -113,7 +115,7 @@ def simulate_command(
     """
     from migctl.api import read_pods, simulate
 
-    pods = read_pods(pod_files, repeat=repeat)
+    pods = read_pods(pod_files, repeat=repeat, max_pods=max_pods)
     cluster = _read_cluster(cluster_file, kubeconfig, context, namespace, config_map)
     with progress("simulating", total=len(pods)) as bar:
         result = simulate(cluster, pods, config=config_file, hami_version=hami_version.value,  # type: ignore[arg-type]

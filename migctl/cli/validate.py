@@ -50,12 +50,15 @@ class ConfigKindChoice(str, Enum):
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def _source_excerpt(text: str | None, line: int | None, column: int | None) -> list[str]:
-    if text is None or line is None:
-        return []
-    from migctl.config.yaml_source import yaml_lines
+#: The text report prints at most this many findings per code in each file, then how many more there are;
+#: ``-o json|yaml|sarif`` always carry every finding (README "Limits").
+MAX_TEXT_FINDINGS_PER_CODE = 20
 
-    lines = yaml_lines(text)
+
+def _source_excerpt(lines: list[str] | None, line: int | None, column: int | None) -> list[str]:
+    """The source line ``line`` (of ``lines``, the file split once) and a caret under ``column``."""
+    if lines is None or line is None:
+        return []
     if not 0 < line <= len(lines):
         return []
     source = lines[line - 1].replace("\t", " ")
@@ -67,22 +70,42 @@ def _source_excerpt(text: str | None, line: int | None, column: int | None) -> l
     return [source, " " * (col - 1 - start) + "^"]
 
 
-def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bool) -> None:
+def _shown_findings(diagnostics: list[Any], limit: int) -> tuple[list[Any], dict[str, int]]:
+    """The findings the text report prints (the first ``limit`` of each code, in order) and, per code, how
+    many it leaves out. One pass: linear in the number of findings."""
+    seen: dict[str, int] = {}
+    shown = []
+    for d in diagnostics:
+        count = seen.get(d.code, 0) + 1
+        seen[d.code] = count
+        if count <= limit:
+            shown.append(d)
+    return shown, {code: count - limit for code, count in seen.items() if count > limit}
+
+
+def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bool,
+                 limit: int = MAX_TEXT_FINDINGS_PER_CODE) -> None:
     from rich.markup import escape
 
     from migctl.cli.output import stdout_console
+    from migctl.config.yaml_source import yaml_lines
 
     console = stdout_console()
     for result in results:
         console.print(f"[bold]{escape(result.source)}[/bold]")
-        for found in result.configs:
+        for found in result.configs[:limit]:
             how = ""
             if found.kind == "device-config":
                 how = f", checked for HAMi v{found.version}" if found.version else ", checked for HAMi v2.9 and v2.10"
             console.print(f"  [dim]{found.kind} in {escape(found.origin)}{how}[/dim]", highlight=False, soft_wrap=True)
+        if len(result.configs) > limit:
+            console.print(f"  [dim]... and {len(result.configs) - limit} more config(s) in this file[/dim]",
+                          highlight=False, soft_wrap=True)
         if not result.diagnostics:
             console.print("  [green]ok[/green]: no findings")
-        for d in result.diagnostics:
+        shown, left_out = _shown_findings(result.diagnostics, limit)
+        lines = yaml_lines(result.text) if result.text is not None and shown else None  # split once per file
+        for d in shown:
             severity = d.severity.value
             if strict and severity == "warning":
                 severity = "error"
@@ -93,7 +116,7 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
                 highlight=False, soft_wrap=True,
             )
             console.print(f"           {escape(d.message)}", highlight=False, soft_wrap=True)
-            excerpt = _source_excerpt(result.text, d.line, d.column)
+            excerpt = _source_excerpt(lines, d.line, d.column)
             if excerpt:
                 number = f"{d.line:>5} | "
                 console.print(f"    [dim]{number}[/dim]{escape(excerpt[0])}", highlight=False, soft_wrap=True)
@@ -101,6 +124,10 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
                               highlight=False, soft_wrap=True)
             if d.hint:
                 console.print(f"           [dim]hint:[/dim] {escape(d.hint)}", highlight=False, soft_wrap=True)
+        for code, more in left_out.items():
+            console.print(f"           [dim]... and {more} more {code} finding(s) not shown "
+                          f"(the first {limit} of each code are; -o json lists them all)[/dim]",
+                          highlight=False, soft_wrap=True)
         console.print()
     infos = sum(1 for r in results for d in r.diagnostics if d.severity.value == "info")
     files = len(results)
@@ -111,6 +138,8 @@ def _render_text(results: list[LoadedConfig], report: dict[str, Any], strict: bo
     else:
         reason = " (--strict: warnings count as errors)" if strict and not report["errors"] else ""
         console.print(f"[bold red]invalid[/bold red]: {summary}{reason}")
+
+
 
 
 @validate_app.command("config")

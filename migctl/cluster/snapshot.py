@@ -22,7 +22,7 @@ import yaml
 from migctl.cluster.model import Cluster, ClusterWarning
 from migctl.errors import InputError
 from migctl.yamlio import kube_list
-from migctl.yamlio.documents import input_file
+from migctl.yamlio.documents import input_file, open_regular
 
 #: The kinds a snapshot may hold; anything else is skipped.
 KINDS = ("Node", "Pod", "ConfigMap")
@@ -59,7 +59,7 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     cluster = Cluster(source=f"snapshot {path}")
     source = kube_list.ListSource(str(path), KINDS, "Nodes and Pods")
     with input_file(path, "snapshot file", not_text="not a text file (byte {byte} is not UTF-8)"), \
-            path.open("r", encoding="utf-8") as fh:
+            open_regular(path, "r", encoding="utf-8") as fh:
         first = kube_list.first_char(fh)
         fh.seek(0)
         if first in ("{", "["):

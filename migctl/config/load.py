@@ -27,6 +27,7 @@ from migctl.config.checks import HamiVersion, check_device_config, check_node_co
 from migctl.config.diagnostics import CODES, Diagnostic, Severity, diag, pointer
 from migctl.config.model import DEVICE_CONFIG_KEY, VENDOR_SECTIONS, DeviceConfig, NodeConfigFile
 from migctl.config.yaml_source import Limits, Position, YamlDocument, parse_yaml, yaml_lines
+from migctl.yamlio.documents import NotRegularFileError, open_regular
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import Catalogue
@@ -429,10 +430,12 @@ def load_bytes(data: bytes, *, name: str = "<bytes>", kind: ConfigKind = "auto",
 def read_limited(path: Path) -> tuple[bytes | None, Diagnostic | None]:
     """Read at most ``MAX_BYTES + 1`` bytes; a diagnostic instead when the file cannot be read."""
     try:
-        if path.is_dir():
-            return None, diag("input-unreadable", "", f"{path} is a directory, not a file")
-        with open(path, "rb") as handle:
+        with open_regular(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        return None, diag("input-unreadable", "", f"{path} is a directory, not a file")
+    except NotRegularFileError as exc:
+        return None, diag("input-unreadable", "", f"{path} is {exc.strerror}; give a regular file or '-' for stdin")
     except OSError as exc:
         return None, diag("input-unreadable", "", f"cannot read {path}: {exc.strerror or exc}")
     if len(data) > MAX_BYTES:

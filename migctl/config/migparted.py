@@ -36,6 +36,7 @@ from migctl.node_protocol import MIG_CONFIG_LABEL, ProtocolError
 from migctl.config.diagnostics import pointer
 from migctl.errors import InputError
 from migctl.hardware.geometry import MIG_OFF, Geometry
+from migctl.yamlio.documents import NotRegularFileError, open_regular
 
 
 class GpuLike(Protocol):
@@ -192,7 +193,10 @@ def parse_mig_parted_config(text: str, path: str = "<mig-parted config>") -> Mig
 
 def load_mig_parted_config(path: str | Path) -> MigPartedConfig:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open_regular(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except NotRegularFileError as exc:
+        raise InputError(f"{path}: {exc.strerror}; give the mig-parted config as a regular file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the mig-parted config: {exc}") from None
     return parse_mig_parted_config(text, str(path))

@@ -53,6 +53,11 @@ class EngineUnavailable(Exception):
     """The GPUs cannot be read at all (NVML missing, driver not loaded)."""
 
 
+class EngineStopped(Exception):
+    """The apply did not start because the daemon is stopping (it gave up waiting for the node lock);
+    nothing changed, and the request stays for the next start to answer."""
+
+
 class Engine(Protocol):
     def inventory(self) -> Sequence[GpuState]:
         """The node's GPUs in index order. Raises :class:`EngineUnavailable`."""

@@ -8,11 +8,12 @@ chosen by :func:`migctl.nvml.session.open_session`). Nothing here imports ``pynv
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from migctl.node_protocol import State
-from migctl.daemon.contract import ApplyOutcome, EngineUnavailable, GpuState
+from migctl.daemon.contract import ApplyOutcome, EngineStopped, EngineUnavailable, GpuState
 from migctl.hardware.geometry import Geometry
 
 if TYPE_CHECKING:
@@ -42,7 +43,12 @@ class NvmlEngine:
         self._opened: Any = None  # the shared session's context manager, while one is open
         self._shared: Any = None  # the shared NvmlSession
         self._plans: Any = None  # the reconcile's PlanCache: plan() then apply() solve each GPU once
+        self._stop: threading.Event | None = None  # the daemon's stop: ends a wait for the node lock
         self.fake = fake
+
+    def stop_on(self, stop: threading.Event) -> None:
+        """Give up waiting for the node lock as soon as ``stop`` is set (:class:`EngineStopped`)."""
+        self._stop = stop
 
     def _session(self) -> contextlib.AbstractContextManager[NvmlSessionLike]:
         from migctl.nvml.session import open_session
@@ -102,11 +108,14 @@ class NvmlEngine:
         return outcome
 
     def _in_session(self, work: Callable[[NvmlSessionLike], ApplyOutcome | None]) -> ApplyOutcome | None:
+        from migctl.apply.journal import LockWaitStopped
         from migctl.errors import ExitCode, MigctlError
 
         try:
             with self._session() as session:
                 return work(session)
+        except LockWaitStopped as exc:
+            raise EngineStopped(exc.message) from None
         except MigctlError as exc:
             state = State.refused if exc.exit_code == ExitCode.REFUSED else State.failed
             message = exc.message + (f" ({exc.hint})" if exc.hint else "")
@@ -122,7 +131,7 @@ class NvmlEngine:
         from migctl.apply.engine import apply_geometries
 
         return apply_geometries(session, targets, dry_run=dry_run, state_dir=self.state_dir,
-                                lock_timeout=self.lock_timeout, plans=self._plans)
+                                lock_timeout=self.lock_timeout, plans=self._plans, stop=self._stop)
 
     def _blocked(self, report: ApplyReport, session: NvmlSessionLike) -> ApplyOutcome | None:
         """The outcome of a request whose plan refused or failed it before any change, else ``None``."""

@@ -12,9 +12,11 @@ Two threads and one rule: *at most one change at a time, and the newest request 
 - Reports (annotations, the mig-parted state label, Events) go through a :class:`Reporter` outbox:
   when the API server is away the latest values wait and are written, with backoff, once it is
   back. The desired annotation lives on the Node and is only ever read, so an outage loses nothing.
-- ``stop`` (SIGTERM in the CLI) is checked between steps: the apply in flight finishes (the engine
-  rolls back on failure), its report is flushed for up to ``shutdown_grace`` seconds, then the
-  threads end.
+- ``stop`` (SIGTERM in the CLI) is checked between steps and before an apply starts: the apply in
+  flight finishes (the engine rolls back on failure), its report is flushed for up to
+  ``shutdown_grace`` seconds, then the threads end. No apply starts once ``stop`` is set, and an
+  apply waiting for the node lock gives up at once (the engine's ``stop_on``); the request stays on
+  the Node for the next start.
 
 Time is injected (``clock``: monotonic seconds) and every wait is on the ``stop`` event, so tests
 drive the loop in-process with short intervals.
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from migctl.daemon.contract import ApplyOutcome, Engine, EngineUnavailable, GpuState
+from migctl.daemon.contract import ApplyOutcome, Engine, EngineStopped, EngineUnavailable, GpuState
 from migctl.daemon.kube import KubeError, WatchExpired
 from migctl.daemon.metrics import DaemonMetrics, GpuGeometry
 from migctl.config.migparted import MigPartedConfig
@@ -312,6 +314,7 @@ class Daemon:
         self._superseded_by: str | None = None  # a newer request seen while applying
         self._watch_connected = False
         self._stopping = False
+        self._stop: threading.Event | None = None  # run()'s stop: no new apply once it is set
         self._newest_version: int | None = None  # the newest integer resourceVersion reconciled
         self._step_started: float | None = None  # a reconcile step is running since (liveness)
         self._last_cycle: float | None = None  # the loop last came round (liveness)
@@ -378,11 +381,17 @@ class Daemon:
         now = self.clock()
         if not self.gate.allows(request.observed, now):
             return None  # the last failure/refusal stays reported until the next retry
+        if self.stopping:
+            log.info("stopping: %s=%r is left for the next start", request.source, request.observed)
+            return None
         with self._lock:
             self._applying = request.observed
         started = self.clock()
         try:
             outcome = self._plan(decision.targets, gpus)  # refused/failed before anything changes?
+            if outcome is None and self.stopping:
+                log.info("stopping: %s=%r is left for the next start", request.source, request.observed)
+                return None
             if outcome is None:
                 log.info("applying %s=%r to GPUs %s", request.source, request.observed, sorted(decision.targets))
                 legacy = hami_legacy_mig(node)
@@ -390,6 +399,10 @@ class Daemon:
                     log.warning("%s", legacy)
                 self._publish(decision.report, request.source)
                 outcome = self._apply(decision.targets, gpus)
+                if outcome is None:  # stopped while waiting for the node lock: nothing changed
+                    log.info("stopping: %s=%r was not applied; the next start answers it",
+                             request.source, request.observed)
+                    return None
         finally:
             with self._lock:
                 self._applying = None
@@ -433,9 +446,17 @@ class Daemon:
             log.exception("planning failed unexpectedly")
             return None
 
-    def _apply(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome:
+    @property
+    def stopping(self) -> bool:
+        """``run``'s stop is set: no new apply starts."""
+        return self._stop is not None and self._stop.is_set()
+
+    def _apply(self, targets: Mapping[int, Geometry], gpus: list[GpuState]) -> ApplyOutcome | None:
+        """The engine's outcome; None when the engine stopped before changing anything (``stop``)."""
         try:
             return self.engine.apply(targets)
+        except EngineStopped:
+            return None
         except Exception as exc:  # noqa: BLE001 - the daemon must report, never die, on an engine bug
             log.exception("the apply engine failed unexpectedly")
             return ApplyOutcome(
@@ -569,6 +590,10 @@ class Daemon:
             ERROR_LISTENERS.remove(count_nvml_error)
 
     def _run(self, stop: threading.Event) -> None:
+        self._stop = stop
+        stop_on = getattr(self.engine, "stop_on", None)  # optional: an engine that can end a lock wait
+        if stop_on is not None:
+            stop_on(stop)
         watcher = threading.Thread(target=self.watch_forever, args=(stop,), name="migctl-watch", daemon=True)
         watcher.start()
         stop_waker = threading.Thread(target=self._wake_on_stop, args=(stop,), name="migctl-stop", daemon=True)

@@ -8,6 +8,7 @@ errors are :class:`~migctl.errors.MigctlError` with their exit code; progress go
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ def set_geometry(
     from migctl.daemon.kube import KubeError, NodeApi, api_client_for
     from migctl.daemon.reconcile import annotations_of
 
+    if wait:
+        _check_seconds(timeout, "timeout")
+        _check_seconds(poll_interval, "poll interval", positive=True)
     if api is None:
         api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
     try:
@@ -154,6 +158,14 @@ def set_geometry(
         return SetGeometryResult(node, desired, current)
     report = wait_for_answer(api, desired, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress)
     return SetGeometryResult(node, desired, current, report)
+
+
+def _check_seconds(value: float, what: str, *, positive: bool = False) -> None:
+    """A wait must end: a finite number of seconds, not negative (InputError otherwise)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and (
+        value > 0 if positive else value >= 0)
+    if not ok:
+        raise InputError(f"{what}: {value!r} is not a finite number of seconds {'> 0' if positive else '>= 0'}")
 
 
 def wait_for_answer(api: Any, desired: str, *, timeout: float, poll_interval: float,

@@ -148,7 +148,13 @@ class FakeNvml:
     def reload(self) -> None:
         """Re-read the state file (another process may have changed it)."""
         if self.path is not None and self.path.exists():
-            self.state = FakeState.load(self.path)
+            from migctl.errors import InputError
+            from migctl.nvml.fake.boards import FakeStateError
+
+            try:
+                self.state = FakeState.load(self.path)
+            except FakeStateError as exc:  # changed under us into something unusable: the user's input, exit 2
+                raise InputError(str(exc)) from None
 
     def save(self) -> None:
         if self.path is not None:

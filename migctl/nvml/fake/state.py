@@ -37,6 +37,15 @@ USERS = ("root", "monitor", "unprivileged")
 #: nvmlDeviceGetMaxMigDeviceCount of every MIG board here (7 compute slices at most).
 MAX_MIG_DEVICES = 7
 
+#: The most GPUs one simulated node has (``MIGCTL_FAKE_NVML_GPUS`` and the state file); real nodes have 8-16.
+MAX_GPUS = 64
+
+#: The largest state file read (a node's state is a few kilobytes).
+MAX_STATE_BYTES = 16 << 20
+
+#: PIDs are positive and fit NVML's ``unsigned int pid`` (nvml.h ``nvmlProcessInfo_t``).
+MAX_PID = 2**32 - 1
+
 
 @dataclass
 class FakeComputeInstance:
@@ -177,12 +186,17 @@ class FakeState:
             name, sep, count_text = part.rpartition(":")
             if not sep:
                 name, count_text = part, "1"
-            try:
-                count = int(count_text)
-            except ValueError:
-                raise FakeStateError(f"MIGCTL_FAKE_NVML_GPUS: {part!r}: count {count_text!r} is not a number") from None
+            count_text = count_text.strip()
+            if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > 6:
+                shown = count_text if len(count_text) <= 20 else count_text[:20] + "..."
+                raise FakeStateError(f"MIGCTL_FAKE_NVML_GPUS: {name.strip()!r}: count {shown!r} is not a number "
+                                     f"from 1 to {MAX_GPUS}")
+            count = int(count_text)
             if count < 1:
-                raise FakeStateError(f"MIGCTL_FAKE_NVML_GPUS: {part!r}: count must be at least 1")
+                raise FakeStateError(f"MIGCTL_FAKE_NVML_GPUS: {name.strip()!r}: count must be at least 1")
+            if len(gpus) + count > MAX_GPUS:
+                raise FakeStateError(f"MIGCTL_FAKE_NVML_GPUS: {name.strip()!r}: {len(gpus) + count} GPUs is more than "
+                                     f"the {MAX_GPUS} a simulated node may have")
             for _ in range(count):
                 gpus.append({"name": name.strip(), "mig_current": True, "mig_pending": True})
         if not gpus:
@@ -197,28 +211,47 @@ class FakeState:
             catalogue = load_catalogue()
         if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
             raise FakeStateError(f"{source}: expected an object with a 'gpus' list")
+        if len(data["gpus"]) > MAX_GPUS:
+            raise FakeStateError(f"{source}: gpus: {len(data['gpus'])} GPUs is more than the {MAX_GPUS} a simulated "
+                                 "node may have")
         gpus = [_gpu_from_dict(g, i, catalogue, f"{source}: gpus[{i}]") for i, g in enumerate(data["gpus"])]
+        _check_unique_uuids(gpus, source)
         user = data.get("user", "root")
         if user not in USERS:
-            raise FakeStateError(f"{source}: user: {user!r} is not one of {', '.join(USERS)}")
+            raise FakeStateError(f"{source}: user: {str(user)[:40]!r} is not one of {', '.join(USERS)}")
+        driver_version = data.get("driver_version", "570.133.20")
+        if not isinstance(driver_version, str):
+            raise FakeStateError(f"{source}: driver_version: expected text such as '570.133.20'")
         return cls(
             gpus=gpus,
-            driver_version=str(data.get("driver_version", "570.133.20")),
-            serial=_int(data.get("serial")),
+            driver_version=driver_version,
+            serial=_count(data, "serial", 0, f"{source}: state"),
             user=user,
-            driver_loaded=bool(data.get("driver_loaded", True)),
-            profiles_need_mig_on=bool(data.get("profiles_need_mig_on", False)),
+            driver_loaded=_bool(data, "driver_loaded", True, f"{source}: state"),
+            profiles_need_mig_on=_bool(data, "profiles_need_mig_on", False, f"{source}: state"),
         )
 
     @classmethod
     def load(cls, path: str | Path, *, catalogue: Any = None) -> FakeState:
+        from migctl.yamlio.documents import NotRegularFileError, open_regular
+
         path = Path(path)
-        with _file_lock(path):
-            text = path.read_text(encoding="utf-8")
         try:
-            data = json.loads(text)
+            with _file_lock(path), open_regular(path, "rb") as fh:
+                raw = fh.read(MAX_STATE_BYTES + 1)
+        except (NotRegularFileError, IsADirectoryError) as exc:
+            raise FakeStateError(f"{path}: {exc.strerror}, not a simulated NVML state file") from None
+        if len(raw) > MAX_STATE_BYTES:
+            raise FakeStateError(f"{path}: larger than {MAX_STATE_BYTES >> 20} MiB; not a simulated NVML state file")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise FakeStateError(f"{path}: not UTF-8 text (byte {exc.start}); not a simulated NVML state file") from None
         except json.JSONDecodeError as exc:
             raise FakeStateError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise FakeStateError(f"{path}: not a simulated NVML state file ({type(exc).__name__}: nested too deeply "
+                                 "or a number too long)") from None
         return cls.from_dict(data, catalogue=catalogue, source=str(path))
 
     # ---- output
@@ -259,12 +292,62 @@ class _file_lock:
         self._fd = -1
 
     def __enter__(self) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                           | getattr(os, "O_CLOEXEC", 0), 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
+
+
+def _bool(data: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    """A JSON boolean (``"false"`` or ``0`` is not one: it would read as the opposite)."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise FakeStateError(f"{where}.{key}: expected true or false, got {str(value)[:40]!r}")
+    return value
+
+
+def _count(data: dict[str, Any], key: str, default: int, where: str, *, low: int = 0, high: int = 2**31 - 1) -> int:
+    """A whole number from ``low`` to ``high`` (a boolean is not one); ``default`` when absent or null."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FakeStateError(f"{where}.{key}: expected a whole number from {low} to {high}, got {str(value)[:40]!r}")
+    return value
+
+
+def _pids(value: Any, where: str) -> list[int]:
+    """A list of PIDs: whole numbers from 1 to 2^32-1."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p <= MAX_PID for p in value):
+        raise FakeStateError(f"{where}: expected a list of PIDs (whole numbers from 1 to {MAX_PID})")
+    return list(value)
+
+
+def _uuid(value: Any, default: str, where: str) -> str:
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or len(value) > 256:
+        raise FakeStateError(f"{where}: expected text (at most 256 characters), got {str(value)[:40]!r}")
+    return value
+
+
+def _check_unique_uuids(gpus: list[FakeGpu], source: str) -> None:
+    """NVML UUIDs name one device each (nvml.h ``nvmlDeviceGetHandleByUUID``): no GPU or MIG UUID twice."""
+    seen: dict[str, str] = {}
+    for gpu in gpus:
+        names = [(gpu.uuid, f"gpus[{gpu.index}].uuid")] + [
+            (ci.uuid, f"gpus[{gpu.index}] GPU instance {gi.id} compute instance {ci.id} uuid")
+            for gi, ci in gpu.compute_instances()]
+        for uuid, where in names:
+            if uuid in seen:
+                raise FakeStateError(f"{source}: {where}: {uuid[:80]!r} is also {seen[uuid]}; UUIDs are unique")
+            seen[uuid] = where
 
 
 def _stable_uuid(prefix: str, *parts: object) -> str:
@@ -296,18 +379,18 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
     gpu = FakeGpu(
         index=index,
         name=name,
-        uuid=str(data.get("uuid") or _stable_uuid("GPU", name, index)),
-        pci_bus_id=str(data.get("pci_bus_id") or f"00000000:{0x07 + index * 0x10:02X}:00.0"),
+        uuid=_uuid(data.get("uuid"), _stable_uuid("GPU", name, index), f"{where}.uuid"),
+        pci_bus_id=_uuid(data.get("pci_bus_id"), f"00000000:{0x07 + index * 0x10:02X}:00.0", f"{where}.pci_bus_id"),
         pci_device_id=(device_id << 16) | 0x10DE,
-        memory_mib=_int(data.get("memory_mib"), _int(total, 81920)),
+        memory_mib=_count(data, "memory_mib", _int(total, 81920), where, low=1),
         board=board,
         architecture=arch,
         compute_capability=cc,
-        resetless=bool(data.get("resetless", resetless)),
-        mig_current=bool(data.get("mig_current", False)) and bool(board),
-        mig_pending=bool(data.get("mig_pending", data.get("mig_current", False))) and bool(board),
-        clients_holding=bool(data.get("clients_holding", False)),
-        passthrough=bool(data.get("passthrough", False)),
+        resetless=_bool(data, "resetless", resetless, where),
+        mig_current=_bool(data, "mig_current", False, where) and bool(board),
+        mig_pending=_bool(data, "mig_pending", _bool(data, "mig_current", False, where), where) and bool(board),
+        clients_holding=_bool(data, "clients_holding", False, where),
+        passthrough=_bool(data, "passthrough", False, where),
         model_key=str(data["model"]) if data.get("model") else None,
         nvml_instance_count=_instance_counts(data.get("nvml_instance_count"), board, f"{where}.nvml_instance_count"),
     )
@@ -327,7 +410,9 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
         if gpu.why_not(profile, start) != SUCCESS:
             raise FakeStateError(f"{gi_where}: {profile.name} at {start} overlaps another instance or exceeds its count")
         gi_id = gi_data.get("id")
-        if not isinstance(gi_id, int):
+        if gi_id is not None:
+            gi_id = _count(gi_data, "id", 0, gi_where, high=0xFF)
+        if gi_id is None:
             gi_id = gpu.new_gpu_instance_id(profile, start)
         elif gpu.gpu_instance(gi_id) is not None:
             raise FakeStateError(f"{gi_where}.id: GPU instance {gi_id} is used twice")
@@ -336,14 +421,10 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
             ci_where = f"{gi_where}.compute_instances[{k}]"
             if not isinstance(ci_data, dict):
                 raise FakeStateError(f"{ci_where}: expected an object")
-            procs = ci_data.get("processes") or []
-            if not isinstance(procs, list) or not all(isinstance(p, int) for p in procs):
-                raise FakeStateError(f"{ci_where}.processes: expected a list of PIDs (integers)")
-            graphics = ci_data.get("graphics_processes") or []
-            if not isinstance(graphics, list) or not all(isinstance(p, int) for p in graphics):
-                raise FakeStateError(f"{ci_where}.graphics_processes: expected a list of PIDs (integers)")
-            ci_id = _int(ci_data.get("id"), k)
-            ci_profile = _int(ci_data.get("profile"), _full_ci_enum(profile))
+            procs = _pids(ci_data.get("processes"), f"{ci_where}.processes")
+            graphics = _pids(ci_data.get("graphics_processes"), f"{ci_where}.graphics_processes")
+            ci_id = _count(ci_data, "id", k, ci_where, high=0xFF)
+            ci_profile = _count(ci_data, "profile", _full_ci_enum(profile), ci_where, high=0xFF)
             used = sum(CI_ENUM_SLICES[c.profile] for c in gi.compute_instances)
             if ci_profile not in CI_ENUM_SLICES or used + CI_ENUM_SLICES[ci_profile] > profile.compute_slices:
                 raise FakeStateError(
@@ -354,9 +435,9 @@ def _gpu_from_dict(data: Any, position: int, catalogue: Any, where: str) -> Fake
                 FakeComputeInstance(
                     id=ci_id,
                     profile=ci_profile,
-                    uuid=str(ci_data.get("uuid") or _stable_uuid("MIG", gpu.uuid, gi.id, ci_id)),
+                    uuid=_uuid(ci_data.get("uuid"), _stable_uuid("MIG", gpu.uuid, gi.id, ci_id), f"{ci_where}.uuid"),
                     processes=list(procs),
-                    mig_index=_int(ci_data.get("mig_index"), -1),
+                    mig_index=_count(ci_data, "mig_index", -1, ci_where, low=-1, high=0xFF),
                     graphics_processes=list(graphics),
                 )
             )
