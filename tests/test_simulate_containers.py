@@ -211,3 +211,64 @@ def test_v2_10_counts_shifted_app_devices_as_an_init_container():
     p, q = simulate(old, pods, version="2.9").pods
     assert p.annotations[ALLOCATED] == ";GPU-0,NVIDIA,1000,0:;GPU-0,NVIDIA,1000,0:;"
     assert q.reason == "0/1 nodes are available: 1 CardTimeSlicingExhausted."
+
+
+# ------------------------------------------------------------ issue 11 (2) and 18: what simulate reads from a cluster
+
+
+def _cluster(pods: list[dict], gpu_type: str = "NVIDIA A100-PCIE-40GB", mode: str = "hami-core"):
+    from migctl.cluster.model import Cluster
+
+    register = [{"id": "GPU-a", "index": 0, "count": 10, "devmem": 40960, "devcore": 100, "type": gpu_type,
+                 "mode": mode, "health": True}]
+    node_obj = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n1", "annotations": {"hami.io/node-nvidia-register": json.dumps(register)}},
+                "status": {"allocatable": {"cpu": "64", "memory": "512Gi", "pods": "110"},
+                           "conditions": [{"type": "Ready", "status": "True"}]}}
+    return Cluster.from_objects([node_obj, *pods])
+
+
+def _running(name: str, devices: str, init: list[dict], containers: list[dict]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "annotations": {"hami.io/vgpu-node": "n1", ALLOCATED: devices}},
+            "spec": {"nodeName": "n1", "initContainers": init, "containers": containers},
+            "status": {"phase": "Running"}}
+
+
+def _state(cluster_, version: str, config=None):
+    from migctl.simulate.build import state_from_cluster
+
+    notes: list[str] = []
+    state = state_from_cluster(cluster_, config or SchedulerConfig.hami_defaults(), HamiVersion(version), notes=notes)
+    return state, notes
+
+
+def test_running_init_devices_fill_the_gpu_under_v2_9_only():
+    """A running pod with an init container (30000 MiB) and an app container (8000 MiB) on GPU-a.
+    v2.9.0 ``getNodesUsage`` adds both entries (38000 MiB): a 5000 MiB pod finds 2960 MiB and stays
+    Pending. v2.10.0 ``onAddPod`` collapses them (``CollapseInitContainerUsage``: 30000 MiB): it fits."""
+    running = _running("old", "GPU-a,NVIDIA,30000,0:;GPU-a,NVIDIA,8000,0:;",
+                       [ctr("warm", gpu=1, gpumem=30000)], [ctr("app", gpu=1, gpumem=8000)])
+    new = [pod("new", gpu=1, gpumem=5000)]
+    state9, _ = _state(_cluster([running]), "2.9")
+    assert usage(state9) == [("GPU-a", 2, 38000, 0)]
+    assert simulate(state9, new, version="2.9").pods[0].reason == "0/1 nodes are available: 1 CardInsufficientMemory."
+    state10, _ = _state(_cluster([running]), "2.10")
+    assert usage(state10) == [("GPU-a", 1, 30000, 0)]
+    assert simulate(state10, new, version="2.10").pods[0].scheduled
+
+
+def test_simulate_warns_about_states_v2_9_cannot_rebuild_and_shifted_layouts():
+    """Reading the cluster: a legacy pod with ``[2-0]`` (init) and ``[0-0]`` (app) on one GPU is a state
+    v2.9.0's ``getNodesUsage`` cannot rebuild (warned under 2.9); a pod with the unpadded v2.10.0 layout
+    is warned under 2.10 (its app devices count as the init container's)."""
+    two = _running("two", "GPU-a[2-0],NVIDIA,20480,42:;GPU-a[0-0],NVIDIA,5120,14:;",
+                   [ctr("init", gpu=1, gpumem=15000)], [ctr("app", gpu=1, gpumem=4000)])
+    _, notes = _state(_cluster([two], mode="mig"), "2.9", legacy_config())
+    assert any("default/two holds slots of geometries 2 and 0 on GPU-a" in n for n in notes)
+    shifted = _running("shifted", "GPU-a,NVIDIA,4000,0:;", [ctr("setup", cpu="1")], [ctr("app", gpu=1, gpumem=4000)])
+    _, notes = _state(_cluster([shifted]), "2.10")
+    assert any("default/shifted" in n and "counts the devices of 'app' as an init" in n for n in notes)
+    _, notes = _state(_cluster([shifted]), "2.9")
+    assert not any("default/shifted" in n for n in notes)

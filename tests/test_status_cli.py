@@ -319,3 +319,48 @@ def test_failed_and_stuck_allocations_are_flagged(cli, tmp_path):
     codes = {n["name"]: [(w["code"], w.get("pod")) for w in n["warnings"]] for n in out["nodes"]}
     assert codes["gpu-node-a"] == [("allocation-failed", "default/train-llm")]
     assert codes["gpu-node-b"] == [("allocation-stuck", "ml/gpu-pod1")]
+
+
+def _gpu_pod(name: str, node: str, devices: str, init: list[dict], containers: list[dict]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "annotations": {"hami.io/vgpu-node": node, "hami.io/vgpu-devices-allocated": devices}},
+            "spec": {"nodeName": node, "initContainers": init, "containers": containers},
+            "status": {"phase": "Running"}}
+
+
+def test_shifted_container_layout_is_flagged_on_v210_nodes(cli, tmp_path):
+    # HAMi v2.10.0 writes only the GPU containers' entries on nodes whose GPUs register a model type
+    # (pkg/scheduler/score.go allocateInitContainers/allocateAppContainers; PatchAnnotations): the app's
+    # devices sit at entry 0, which CollapseInitContainerUsage takes for the init container's
+    doc = json.loads((DATA / "v210-current.json").read_text())
+    gpu = "GPU-bbbb0000-0000-0000-0000-000000000000"
+    doc["items"].append(_gpu_pod(
+        "shifted", "core-node", f"{gpu},NVIDIA,1000,0:;{gpu},NVIDIA,1000,0:;",
+        [{"name": "setup", "resources": {}}],
+        [{"name": f"c{i}", "resources": {"limits": {"nvidia.com/gpu": "1"}}} for i in range(2)]))
+    path = tmp_path / "shifted.json"
+    path.write_text(json.dumps(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    core = next(n for n in out["nodes"] if n["name"] == "core-node")
+    (w,) = [w for w in core["warnings"] if w["code"] == "shifted-containers"]
+    assert w["pod"] == "default/shifted" and "HAMi counts the devices of 'c0' as an init" in w["message"]
+    # 40000 (h100-job) + max(peak 1000, app 1000) with one slot: v2.10.0's CollapseInitContainerUsage
+    assert (core["gpus"][0]["memory_used_mib"], core["gpus"][0]["slots_used"]) == (41000, 2)
+
+
+def test_legacy_pod_with_two_geometries_on_one_gpu_is_flagged(cli, tmp_path):
+    # [0-1] for the init container, [2-0] for the app on the GPU small-infer holds [0-0] of: HAMi
+    # v2.9.0's getNodesUsage expands geometry 0 and marks slot 0 of it again for [2-0]
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    gpu = "GPU-7a3e9b10-2c4d-4e5f-8a9b-1c2d3e4f5b01"
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "4000"}
+    doc["items"].append(_gpu_pod("mixed", "gpu-node-b", f"{gpu}[0-1],NVIDIA,5120,0:;{gpu}[2-0],NVIDIA,20480,0:;",
+                                 [{"name": "init", "resources": {"limits": limits}}],
+                                 [{"name": "app", "resources": {"limits": limits}}]))
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    node = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
+    messages = [w["message"] for w in node["warnings"] if w.get("pod") == "default/mixed"]
+    assert any("geometries 0 and 2" in m and "HAMi v2.9.0 cannot rebuild this" in m for m in messages)

@@ -394,18 +394,18 @@ def annotation_layout(gpus: list[Gpu], requests: tuple[ContainerRequests, ...],
 
 def _layout_note(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], layout: AnnotationLayout) -> str:
     types = ", ".join(repr(t) for t in sorted({g.type for g in gpus}))
-    moved = [f"{requests[i].container} (container {i}) as entry {e}" for i, e in enumerate(layout.entries)
+    moved = [f"{requests[i].container!r} (container {i}) as entry {e}" for i, e in enumerate(layout.entries)
              if e is not None and e != i]
     num_init = sum(1 for cr in requests if cr.init)
     as_init = [requests[i].container for i, e in enumerate(layout.entries)
                if e is not None and not requests[i].init and e < num_init]
     note = (f"HAMi v2.10.0 records this pod's devices against the wrong container index: the node's GPUs "
             f"register as type {types}, not 'NVIDIA', so its Filter writes entries only for containers that "
-            f"request GPUs (pkg/scheduler/score.go pads under the registered type): {'; '.join(moved)}, "
-            "and the MIG containerIndex follows")
+            f"request GPUs (pkg/scheduler/score.go pads under the registered type): {', '.join(moved)}; the "
+            "MIG containerIndex is shifted alike")
     if as_init:
-        note += (f"; the next scheduling cycle counts {', '.join(as_init)} as init container(s) (per-GPU peak, "
-                 "one slot: pkg/device/initContainer.go CollapseInitContainerUsage)")
+        note += (f"; the next scheduling cycle counts {', '.join(repr(n) for n in as_init)} as init container(s) "
+                 "(per-GPU peak, one slot: pkg/device/initContainer.go CollapseInitContainerUsage)")
     return note
 
 
