@@ -161,7 +161,7 @@ def test_v2_10_writes_only_the_gpu_containers_entries_on_real_nodes():
         {"containerIndex": 0, "deviceIndex": 0, "gpuUUID": "GPU-0", "profile": "1g.5gb",
          "placement": {"start": 6, "size": 1}}]
     (warning,) = real.warnings
-    assert "HAMi v2.10.0 records this pod's devices against the wrong container index" in warning
+    assert warning.startswith("pod default/p: HAMi v2.10.0 records the devices against the wrong container index")
     assert "'app' (container 1) as entry 0" in warning and "'NVIDIA A100-PCIE-40GB'" in warning
 
     typed = replace(current_mig_gpu(0), type="NVIDIA")

@@ -121,7 +121,7 @@ class Simulator:
             result.warnings += _legacy_mig_warnings(fit.allocations, version)
             result.warnings += [f"container {name}: {cfit.note}" for name, cfit in fit.containers if cfit.note]
             if fit.layout_note:
-                result.warnings.append(fit.layout_note)
+                result.warnings.append(f"pod {pod.key}: {fit.layout_note}")
             by_id = {g.id: g for g in choice.gpus}
             result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
         result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version,

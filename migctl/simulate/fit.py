@@ -399,7 +399,7 @@ def _layout_note(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], layou
     num_init = sum(1 for cr in requests if cr.init)
     as_init = [requests[i].container for i, e in enumerate(layout.entries)
                if e is not None and not requests[i].init and e < num_init]
-    note = (f"HAMi v2.10.0 records this pod's devices against the wrong container index: the node's GPUs "
+    note = (f"HAMi v2.10.0 records the devices against the wrong container index: the node's GPUs "
             f"register as type {types}, not 'NVIDIA', so its Filter writes entries only for containers that "
             f"request GPUs (pkg/scheduler/score.go pads under the registered type): {', '.join(moved)}; the "
             "MIG containerIndex is shifted alike")
