@@ -115,7 +115,8 @@ def test_v2_9_init_and_app_share_the_mig_geometry_of_one_gpu():
 
     new = cluster(node("n1", [current_mig_gpu(0)]))
     p, q = simulate(new, [replace(x, annotations=MIG) for x in pods], version="2.10").pods
-    assert [(r["containerIndex"], r["profile"], r["placement"]["start"]) for r in json.loads(p.annotations[RESERVATIONS])] == [
+    reservations = json.loads(p.annotations[RESERVATIONS])
+    assert [(r["containerIndex"], r["profile"], r["placement"]["start"]) for r in reservations] == [
         (0, "3g.20gb", 4), (1, "2g.10gb", 0)]
     assert q.scheduled and json.loads(q.annotations[RESERVATIONS])[0]["placement"]["start"] == 2
 
@@ -193,8 +194,8 @@ def test_v2_10_counts_shifted_app_devices_as_an_init_container():
     1000 MiB. So pod q (one GPU) still fits: ``Used`` 1 < ``Count`` 2. With the padded layout (a GPU
     typed ``"NVIDIA"``, or v2.9.0 whose ``getNodesUsage`` adds every entry) the GPU holds 2 slots and q
     fails with CardTimeSlicingExhausted."""
-    pods = [pod("p", init=[ctr("setup", cpu="1")], containers=[ctr("a", gpu=1, gpumem=1000), ctr("b", gpu=1, gpumem=1000)]),
-            pod("q", gpu=1, gpumem=1000)]
+    apps = [ctr("a", gpu=1, gpumem=1000), ctr("b", gpu=1, gpumem=1000)]
+    pods = [pod("p", init=[ctr("setup", cpu="1")], containers=apps), pod("q", gpu=1, gpumem=1000)]
     real = cluster(node("n1", [core_gpu(0, count=2)]))
     p, q = simulate(real, pods).pods
     assert p.annotations[ALLOCATED] == "GPU-0,NVIDIA,1000,0:;GPU-0,NVIDIA,1000,0:;"
