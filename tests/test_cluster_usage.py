@@ -13,6 +13,7 @@ from migctl.cluster.usage import (
     DESIGN_LEGACY,
     build_node_usage,
     collapse_pod_devices,
+    shifted_layout,
     platter_mig,
 )
 
@@ -218,3 +219,86 @@ def test_explicit_design_follows_that_hami_version():
     (d,) = legacy.devices
     assert (d.used, d.usedmem) == (2, 5120 + 4864)
     assert d.mig_allocations_in_use == [] and d.mig_usage.usage_list[0].in_use and d.health
+
+
+# ------------------------------------------------------------ init containers per generation (issues 11 and 18)
+
+
+def _pod_with(name, node, devices, *, init, apps, mig=None):
+    """A running pod whose init/app containers are given as lists of limits (None: no GPU request)."""
+    def ctr(prefix, i, gpu):
+        limits = {"nvidia.com/gpu": str(gpu)} if gpu else {"cpu": "100m"}
+        return {"name": f"{prefix}{i}", "resources": {"limits": limits}}
+    ann = {codecs.POD_VGPU_NODE: node, codecs.POD_DEVICES_ALLOCATED: devices}
+    if mig is not None:
+        ann[codecs.POD_MIG_ALLOCATIONS] = mig
+    return Pod.from_object({
+        "kind": "Pod", "metadata": {"namespace": "default", "name": name, "annotations": ann},
+        "spec": {"nodeName": node, "initContainers": [ctr("i", k, g) for k, g in enumerate(init)],
+                 "containers": [ctr("c", k, g) for k, g in enumerate(apps)]},
+        "status": {"phase": "Running"}})
+
+
+def test_v2_9_rebuild_adds_init_devices_v2_10_takes_their_peak():
+    """HAMi v2.9.0 ``onAddPod`` / ``PodManager.AddPod`` keep the decoded devices and ``getNodesUsage``
+    adds every entry: init 8000 + app 3000 + app 2000 = 13000 MiB, 3 slots, 70 cores. v2.10.0
+    ``CollapseInitContainerUsage``: max(init peak 8000, app sum 5000), max(1 slot, 2 slots)."""
+    node = Node.from_object(node_obj("n1", [DeviceInfo("GPU-a", 0, mode="hami-core", **GPU)]))
+    pod = _pod_with("p", "n1", "GPU-a,NVIDIA,8000,50:;GPU-a,NVIDIA,3000,10:;GPU-a,NVIDIA,2000,10:;",
+                    init=[1], apps=[1, 1])
+    (old,) = build_node_usage(node, [pod], design=DESIGN_LEGACY).devices
+    assert (old.used, old.usedmem, old.usedcores) == (3, 13000, 70)
+    assert old.pods[0].slots == 3
+    (new,) = build_node_usage(node, [pod], design=DESIGN_CURRENT).devices
+    assert (new.used, new.usedmem, new.usedcores) == (2, 8000, 50)
+
+
+def test_v2_10_rebuild_counts_sidecars_as_init_containers():
+    """v2.10.0 ``CollapseInitContainerUsage`` has no sidecar case: every entry below the number of init
+    containers is an init container's (peak), restartPolicy or not; the default collapse (records of
+    unknown generation) adds sidecars to the app sum."""
+    pod = Pod.from_object(pod_obj("p", "n1", "GPU-a,NVIDIA,1000,10:;GPU-a,NVIDIA,3000,10:;", init=1, sidecar=True))
+    (c,) = collapse_pod_devices(pod, exact_v2_10=True)
+    assert (c.usedmem, c.usedcores, c.slots) == (3000, 10, 1)
+    (c,) = collapse_pod_devices(pod)
+    assert (c.usedmem, c.usedcores, c.slots) == (4000, 20, 2)
+
+
+def test_v2_10_rebuild_reads_the_unpadded_layout_as_init_and_warns():
+    """v2.10.0 wrote ``GPU-a,...:;GPU-a,...:;`` for [GPU-less init, app c0, app c1] (only the GPU
+    containers' entries). ``DecodePodDevices`` keeps the entries as they are and
+    ``CollapseInitContainerUsage`` takes entry 0 (< 1 init container) as an init container's: per GPU
+    max(peak 1 slot 1000 MiB, app 1 slot 1000 MiB) = 1 slot, 1000 MiB. v2.9.0 adds both entries. The
+    rebuild warns (``shifted-containers``) outside the legacy design only."""
+    node = Node.from_object(node_obj("n1", [DeviceInfo("GPU-a", 0, mode="hami-core", **GPU)]))
+    pod = _pod_with("p", "n1", "GPU-a,NVIDIA,1000,0:;GPU-a,NVIDIA,1000,0:;", init=[None], apps=[1, 1])
+    assert shifted_layout(pod) == (1, 2)
+    current = build_node_usage(node, [pod], design=DESIGN_CURRENT)
+    (d,) = current.devices
+    assert (d.used, d.usedmem) == (1, 1000)
+    (w,) = current.warnings
+    assert w.code == "shifted-containers" and w.pod == "default/p"
+    assert "'c0' (container 1) at entry 0" in w.message and "counts the devices of 'c0' as an init" in w.message
+    legacy = build_node_usage(node, [pod], design=DESIGN_LEGACY)
+    assert (legacy.devices[0].used, legacy.devices[0].usedmem) == (2, 2000) and not legacy.warnings
+    # the padded layout, and a trailing GPU-less container left out, are not shifted
+    assert shifted_layout(_pod_with("q", "n1", ";GPU-a,NVIDIA,1000,0:;", init=[None], apps=[1])) is None
+    assert shifted_layout(_pod_with("r", "n1", "GPU-a,NVIDIA,1000,0:;", init=[], apps=[1, None])) is None
+    # another count resource name
+    assert shifted_layout(pod, "example.com/vgpu") is None
+
+
+def test_legacy_pod_with_two_geometries_on_one_gpu_is_warned():
+    """Init ``[2-0]`` and app ``[1-1]`` on one GPU (what fresh-copy init accounting wrote): v2.9.0
+    ``getNodesUsage`` expands geometry 2 for the first entry and marks slot 1 of it for the second
+    (``UsageList[Instance]`` unchecked): the rebuild warns that v2.9.0 cannot rebuild the pod."""
+    node = Node.from_object(node_obj("mig", [DeviceInfo("GPU-m", 0, mode="mig", **GPU)]))
+    pod = _pod_with("p", "mig", "GPU-m[2-0],NVIDIA,20480,42:;GPU-m[1-1],NVIDIA,10240,28:;", init=[1], apps=[1])
+    usage = build_node_usage(node, [pod], templates_for=lambda t: A100_40)
+    (d,) = usage.devices
+    assert usage.design == DESIGN_LEGACY and d.mig_index == 2
+    assert [s.in_use for s in d.usage_list] == [True, True]
+    assert (d.used, d.usedmem) == (2, 30720)
+    (w,) = usage.warnings
+    assert w.code == "gpu-disagreement" and "geometries 2 and 1 on GPU-m" in w.message
+    assert "HAMi v2.9.0 cannot rebuild this" in w.message

@@ -231,11 +231,18 @@ def test_init_containers_fit_on_a_fresh_copy_and_count_at_peak():
     init = [{"name": "warm", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 30000}}}]
     app = [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 20000}}},
            {"name": "side", "resources": {"limits": {"cpu": "1"}}}]
-    state = one(core_gpu(0))
+    # a GPU registered with the type "NVIDIA": HAMi v2.10.0 pads the GPU-less "side" container's entry
+    state = one(core_gpu(0, type="NVIDIA"))
     r = simulate(state, [pod("p", containers=app, init=init)])
     p = r.pods[0]
     assert p.scheduled
     assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0,NVIDIA,30000,0:;GPU-0,NVIDIA,20000,0:;;"
+    g = state.nodes["n1"].gpus[0]
+    assert (g.used, g.usedmem) == (1, 30000)
+    # a real node registers the model (NVIDIA A100-PCIE-40GB): v2.10.0 writes no entry for "side"
+    state = one(core_gpu(0))
+    p = simulate(state, [pod("p", containers=app, init=init)]).pods[0]
+    assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0,NVIDIA,30000,0:;GPU-0,NVIDIA,20000,0:;"
     g = state.nodes["n1"].gpus[0]
     assert (g.used, g.usedmem) == (1, 30000)
 

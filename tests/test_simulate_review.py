@@ -374,9 +374,12 @@ BUGGY_GEOMETRY = ((T("1g.5gb", 5120, 3, 14), T("2g.10gb", 10240, 2, 28)), (T("3g
 
 @pytest.mark.parametrize("version,geometries", [("2.9", None), ("2.9", BUGGY_GEOMETRY), ("2.10", None)])
 @pytest.mark.parametrize("seed", range(8))
-def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometries, seed):
+@pytest.mark.parametrize("gpu_less_type", [None, "NVIDIA A100-PCIE-40GB", "NVIDIA"])
+def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometries, seed, gpu_less_type):
     """After the simulation, rebuilding the node from the annotations it wrote (the cluster package,
-    HAMi's getNodesUsage) gives the very usage the simulator carried on with."""
+    HAMi's getNodesUsage) gives the very usage the simulator carried on with, per generation (v2.9.0:
+    every entry adds; v2.10.0: CollapseInitContainerUsage). ``gpu_less_type``: some containers ask for
+    no GPU and the GPUs register that type (v2.10.0 writes the unpadded layout unless it is "NVIDIA")."""
     import random
 
     from migctl.cluster.model import Cluster
@@ -396,7 +399,7 @@ def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometrie
     for i in range(3):
         mig = i < 2
         g = {"id": f"GPU-{i}", "index": i, "count": 10 if legacy or not mig else 7, "devmem": 40960,
-             "devcore": 100, "type": "NVIDIA A100-PCIE-40GB", "mode": "mig" if mig else "hami-core",
+             "devcore": 100, "type": gpu_less_type or "NVIDIA A100-PCIE-40GB", "mode": "mig" if mig else "hami-core",
              "health": True}
         if mig and not legacy:
             g["migProfiles"] = profiles
@@ -405,6 +408,8 @@ def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometrie
     node_obj = _register(gpus)
 
     def container(name: str) -> dict:
+        if gpu_less_type and rng.random() < 0.35:
+            return {"name": name, "resources": {"limits": {"cpu": "100m"}}}
         limits = {"nvidia.com/gpu": rng.choice([1, 1, 2]), "nvidia.com/gpumem": rng.choice([3000, 8000, 15000])}
         if rng.random() < 0.5:
             limits["nvidia.com/gpucores"] = rng.choice([0, 10, 30])
@@ -436,19 +441,20 @@ def test_simulated_pods_count_as_the_next_cycle_rebuilds_them(version, geometrie
     assert _gpu_view(rebuilt, legacy) == _gpu_view(state, legacy)
 
 
-def test_legacy_init_and_app_on_one_gpu_rebuild_in_uuid_order():
-    # the init container fits on a fresh copy (15000 MiB -> 3g geometry, [2-0]) and the app
-    # container on the app copy (8000 MiB -> geometry 1, [1-1]); the next cycle collapses per UUID
-    # as written and meets "GPU-0[1-1]" first: geometry 1 is expanded, slots 1 and 0 are in use,
-    # and both entries count (2 slots, 30720 MiB)
+def test_legacy_init_and_app_on_one_gpu_share_its_geometry():
+    # HAMi v2.9.0 pkg/scheduler/score.go calcScore fits the init container and the app container on
+    # the same node usage: the init container (15000 MiB) expands the 3g geometry ([2-0]); the app
+    # container (8000 MiB) takes that geometry's free slot ([2-1]); getNodesUsage adds both entries
+    # (2 slots, 40960 MiB) and the next 8000 MiB pod finds no memory. (Before: a fresh copy for the
+    # init container gave the app [1-1] of another geometry, which v2.9.0 cannot even rebuild.)
     init = [{"name": "init", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 15000}}}]
     app = [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000}}}]
     state = cluster(node("n1", [legacy_mig_gpu(0)]))
     result = simulate(state, [pod("p", init=init, containers=app), pod("q", gpu=1, gpumem=8000)], version="2.9",
                       config=legacy_config())
     p, q = result.pods
-    assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0[2-0],NVIDIA,20480,42:;GPU-0[1-1],NVIDIA,10240,28:;"
+    assert p.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0[2-0],NVIDIA,20480,42:;GPU-0[2-1],NVIDIA,20480,42:;"
     gpu = state.nodes["n1"].gpus[0]
-    assert q.annotations["hami.io/vgpu-devices-allocated"] == "GPU-0[1-2],NVIDIA,10240,28:;"
-    assert (gpu.used, gpu.usedmem, gpu.usedcores) == (3, 40960, 98)
-    assert [s.in_use for s in gpu.usage_list] == [True, True, True, False]
+    assert not q.scheduled and q.reason == "0/1 nodes are available: 1 CardInsufficientMemory."
+    assert (gpu.used, gpu.usedmem, gpu.usedcores) == (2, 40960, 84)
+    assert [s.in_use for s in gpu.usage_list] == [True, True]

@@ -34,8 +34,9 @@ def test_default_table_shows_one_row_per_node(cli):
     assert r.stdout.splitlines()[0].split() == ["NODE", "HAMI", "MODE", "GPUS", "HEALTH", "IN", "USE", "GPU", "MEMORY",
                                                 "MIG", "GEOMETRY"]
     table = rows(r.stdout)
+    # v2.8-v2.9 adds every container's devices (HAMi v2.9.0 getNodesUsage): notebook's init 8000 + app 4000 MiB
     assert table["gpu-node-a"] == ["gpu-node-a", "v2.8-v2.9", "hami-core", "2× A100-PCIE-40GB", "ok", "2/2",
-                                   "27.3/80.0 GiB 34%", "-"]
+                                   "31.2/80.0 GiB 39%", "-"]
     assert table["gpu-node-b"] == ["gpu-node-b", "v2.8-v2.9", "mig", "2× A100-PCIE-40GB", "ok", "2/2",
                                    "25.0/80.0 GiB 31%", "2g.10gb:3,1g.5gb:1; 1g.5gb:7"]
     assert table["cpu-node-1"][1:3] == ["none", "-"]
@@ -67,8 +68,9 @@ def test_wide_shows_every_node_block_and_hami_core_memory_bar(cli):
     assert r.exit_code == 0
     assert "gpu-node-a  HAMi v2.8-v2.9  mode hami-core  Ready" in r.stdout
     assert "pod default/train-llm  20000 MiB  50% cores" in r.stdout
-    # notebook: init container 8000 MiB, app container 4000 MiB -> the init peak counts
-    assert "pod default/notebook  8000 MiB  0% cores" in r.stdout
+    # notebook: init container 8000 MiB, app container 4000 MiB on a v2.8-v2.9 node -> both count, as
+    # HAMi v2.9.0's getNodesUsage adds every entry (the init peak is v2.10's CollapseInitContainerUsage)
+    assert "pod default/notebook  12000 MiB  0% cores" in r.stdout
     assert "batch-done" not in r.stdout  # Succeeded pods do not count
     assert "cpu-node-1  HAMi none" in r.stdout and "no GPUs registered by HAMi" in r.stdout
 
@@ -317,3 +319,48 @@ def test_failed_and_stuck_allocations_are_flagged(cli, tmp_path):
     codes = {n["name"]: [(w["code"], w.get("pod")) for w in n["warnings"]] for n in out["nodes"]}
     assert codes["gpu-node-a"] == [("allocation-failed", "default/train-llm")]
     assert codes["gpu-node-b"] == [("allocation-stuck", "ml/gpu-pod1")]
+
+
+def _gpu_pod(name: str, node: str, devices: str, init: list[dict], containers: list[dict]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "annotations": {"hami.io/vgpu-node": node, "hami.io/vgpu-devices-allocated": devices}},
+            "spec": {"nodeName": node, "initContainers": init, "containers": containers},
+            "status": {"phase": "Running"}}
+
+
+def test_shifted_container_layout_is_flagged_on_v210_nodes(cli, tmp_path):
+    # HAMi v2.10.0 writes only the GPU containers' entries on nodes whose GPUs register a model type
+    # (pkg/scheduler/score.go allocateInitContainers/allocateAppContainers; PatchAnnotations): the app's
+    # devices sit at entry 0, which CollapseInitContainerUsage takes for the init container's
+    doc = json.loads((DATA / "v210-current.json").read_text())
+    gpu = "GPU-bbbb0000-0000-0000-0000-000000000000"
+    doc["items"].append(_gpu_pod(
+        "shifted", "core-node", f"{gpu},NVIDIA,1000,0:;{gpu},NVIDIA,1000,0:;",
+        [{"name": "setup", "resources": {}}],
+        [{"name": f"c{i}", "resources": {"limits": {"nvidia.com/gpu": "1"}}} for i in range(2)]))
+    path = tmp_path / "shifted.json"
+    path.write_text(json.dumps(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    core = next(n for n in out["nodes"] if n["name"] == "core-node")
+    (w,) = [w for w in core["warnings"] if w["code"] == "shifted-containers"]
+    assert w["pod"] == "default/shifted" and "HAMi counts the devices of 'c0' as an init" in w["message"]
+    # 40000 (h100-job) + max(peak 1000, app 1000) with one slot: v2.10.0's CollapseInitContainerUsage
+    assert (core["gpus"][0]["memory_used_mib"], core["gpus"][0]["slots_used"]) == (41000, 2)
+
+
+def test_legacy_pod_with_two_geometries_on_one_gpu_is_flagged(cli, tmp_path):
+    # [0-1] for the init container, [2-0] for the app on the GPU small-infer holds [0-0] of: HAMi
+    # v2.9.0's getNodesUsage expands geometry 0 and marks slot 0 of it again for [2-0]
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    gpu = "GPU-7a3e9b10-2c4d-4e5f-8a9b-1c2d3e4f5b01"
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "4000"}
+    doc["items"].append(_gpu_pod("mixed", "gpu-node-b", f"{gpu}[0-1],NVIDIA,5120,0:;{gpu}[2-0],NVIDIA,20480,0:;",
+                                 [{"name": "init", "resources": {"limits": limits}}],
+                                 [{"name": "app", "resources": {"limits": limits}}]))
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = json.loads(cli("status", "--cluster", path, "-o", "json").stdout)
+    node = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
+    messages = [w["message"] for w in node["warnings"] if w.get("pod") == "default/mixed"]
+    assert any("geometries 0 and 2" in m and "HAMi v2.9.0 cannot rebuild this" in m for m in messages)

@@ -280,7 +280,8 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             finding = generation.GenerationFinding(
                 cluster_gen, finding.evidence + (f"the rest of the cluster runs {cluster_gen}",))
         design = generation.mig_design(finding.generation)
-        usage = build_node_usage(node, pods, templates_for=templates_for, design=design)
+        usage = build_node_usage(node, pods, templates_for=templates_for, design=design,
+                                 resource_count_name=_count_name(config))
         nodes.append(_node_status(node, pods, usage, finding, config, catalogue, now, layouts))
 
     pods = cluster.pods if only_node is None else by_node.get(only_node, [])
@@ -293,6 +294,11 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
         pod_count=len(pods),
         gpu_pod_count=sum(1 for p in pods if p.counts_for_usage),
     )
+
+
+def _count_name(config: Any) -> str:
+    """The GPU count resource of the device config (HAMi's ``resourceCountName``), default ``nvidia.com/gpu``."""
+    return getattr(getattr(config, "nvidia", None), "resource_count_name", "") or "nvidia.com/gpu"
 
 
 def _node_status(
@@ -318,7 +324,7 @@ def _node_status(
     if finding.conflict:
         warnings.append(ClusterWarning("mixed-generation", f"records disagree: {finding.conflict}", node=node.name))
 
-    resource = getattr(getattr(config, "nvidia", None), "resource_count_name", "") or "nvidia.com/gpu"
+    resource = _count_name(config)
     allocatable = node.allocatable_count(resource)
     hs = node.handshake
     stale = False

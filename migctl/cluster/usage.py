@@ -22,7 +22,7 @@ from typing import Any
 
 from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
 from migctl.cluster.model import ClusterWarning, Node, Pod
-from migctl.cluster.quantity import cpu_millis, memory_bytes
+from migctl.cluster.quantity import as_int64, cpu_millis, memory_bytes
 from migctl.config.model import Geometry
 from migctl.hardware.geometry import Geometry as HwGeometry
 
@@ -30,6 +30,7 @@ MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"
 
 DESIGN_LEGACY = "legacy"  # knownMigGeometries, [t-s] slot suffixes (v2.5-v2.9)
+DEFAULT_COUNT_NAME = "nvidia.com/gpu"  # HAMi's default resourceCountName
 DESIGN_CURRENT = "current"  # migProfiles + hami.io/vgpu-mig-allocations (v2.10+)
 
 
@@ -247,11 +248,25 @@ class CollapsedDevice:
     slots: int
 
 
-def collapse_pod_devices(pod: Pod) -> list[CollapsedDevice]:
-    """HAMi's ``CollapseInitContainerUsage`` (HEAD, with sidecars): per device UUID, the usage is
-    ``max(init-phase peak, sidecars + app containers)``; init containers run one at a time.
+def pod_device_entries(pod: Pod) -> list[CollapsedDevice]:
+    """HAMi v2.9.0's view of a pod's devices: no collapse. ``onAddPod`` / ``PodManager.AddPod``
+    (pkg/scheduler/scheduler.go, pkg/device/pods.go) keep the decoded devices unchanged and
+    ``getNodesUsage`` adds every entry, init containers' included, as one slot with its memory and
+    cores, in annotation order (containers, then devices)."""
+    return [CollapsedDevice(dev.raw_uuid, dev.uuid, dev.mig_slot, dev.usedmem, dev.usedcores, 1)
+            for ctr in pod.devices or () for dev in ctr]
 
-    Entries are aligned to containers like HAMi's ``alignOffset``: surplus trailing empties are dropped and
+
+def collapse_pod_devices(pod: Pod, *, exact_v2_10: bool = False) -> list[CollapsedDevice]:
+    """HAMi's ``CollapseInitContainerUsage``: per device UUID, the usage is ``max(init-phase peak,
+    sidecars + app containers)``; init containers run one at a time.
+
+    ``exact_v2_10``: exactly HAMi v2.10.0's (pkg/device/initContainer.go CollapseInitContainerUsage): an
+    entry whose index is below the number of init containers is an init container's, whatever the
+    containers that request GPUs (so a v2.10.0 layout without padding, see
+    :func:`shifted_layout`, counts app devices as init ones), and sidecars are init containers like the
+    others. Otherwise (the default, for records of unknown generation) sidecars (restartPolicy: Always)
+    add to the app sum, and entries are aligned to containers: surplus trailing empties are dropped and
     an annotation shorter than the container list (≤ v2.8, app containers only) is aligned from the end.
     """
     if not pod.devices:
@@ -262,16 +277,19 @@ def collapse_pod_devices(pod: Pod) -> list[CollapsedDevice]:
         return [CollapsedDevice(dev.raw_uuid, dev.uuid, dev.mig_slot, dev.usedmem, dev.usedcores, 1)]
     total = num_init + len(pod.containers)
     entries = list(pod.devices)
-    while len(entries) > total and not entries[-1]:
-        entries.pop()
-    offset = max(total - len(entries), 0)
+    if exact_v2_10:
+        offset = 0
+    else:
+        while len(entries) > total and not entries[-1]:
+            entries.pop()
+        offset = max(total - len(entries), 0)
 
     # per raw UUID: [sidecar mem, cores, slots], [peak ...], [app ...]
     states: dict[str, list[list[int]]] = {}
     first_seen: dict[str, Any] = {}
     for cidx, devices in enumerate(entries):
         eidx = cidx + offset
-        sidecar = eidx < num_init and pod.init_containers[eidx].sidecar
+        sidecar = eidx < num_init and pod.init_containers[eidx].sidecar and not exact_v2_10
         for dev in devices:
             key = dev.raw_uuid
             first_seen.setdefault(key, dev)
@@ -305,6 +323,31 @@ def collapse_pod_devices(pod: Pod) -> list[CollapsedDevice]:
             )
         )
     return out
+
+
+def _requests_gpu(c: Any, resource_count_name: str) -> bool:
+    """``GenerateResourceRequests``' test: the count resource (limits, else requests) is an integer > 0."""
+    value = c.limits.get(resource_count_name, c.requests.get(resource_count_name))
+    count = as_int64(value) if value is not None else None
+    return count is not None and count > 0
+
+
+def shifted_layout(pod: Pod, resource_count_name: str = DEFAULT_COUNT_NAME) -> tuple[int, ...] | None:
+    """The containers (indexes, init first) that request GPUs, when the pod's devices annotation lists
+    them as entries 0, 1, ... instead of at their own indexes; None when it does not.
+
+    That is what HAMi v2.10.0 writes on every node whose GPUs register a type other than ``NVIDIA``
+    (pkg/scheduler/score.go ``allocateInitContainers`` / ``allocateAppContainers`` pad only under the
+    registered type, ``PatchAnnotations`` encodes the ``NVIDIA`` list alone); a ≤ v2.8 record (app
+    containers only) can look the same.
+    """
+    if not pod.devices:
+        return None
+    gpu = [i for i, c in enumerate(pod.init_containers + pod.containers) if _requests_gpu(c, resource_count_name)]
+    filled = [i for i, entry in enumerate(pod.devices) if entry]
+    if not gpu or filled == gpu or filled != list(range(len(gpu))):
+        return None
+    return tuple(gpu)
 
 
 def templates_from_config(config: Any) -> TemplatesFor | None:
@@ -348,11 +391,20 @@ def build_node_usage(
     *,
     templates_for: TemplatesFor | None = None,
     design: str | None = None,
+    resource_count_name: str = DEFAULT_COUNT_NAME,
 ) -> NodeUsage:
     """Rebuild ``NodeUsage`` for ``node`` from ``pods`` (any pods; only those HAMi counts are used).
 
     ``templates_for`` attaches legacy geometries to mig-mode GPUs (see :func:`templates_from_config`);
-    ``design`` forces the MIG generation (default: :func:`detect_design`).
+    ``design`` forces the MIG generation (default: :func:`detect_design`). Per generation:
+
+    - legacy (v2.9.0 ``getNodesUsage``): no collapse, every device entry adds (:func:`pod_device_entries`);
+      a pod whose slots on one GPU name two geometries is warned about (v2.9.0 cannot rebuild it);
+    - current (v2.10.0): :func:`collapse_pod_devices` exactly as v2.10.0 (``exact_v2_10``);
+    - unknown: :func:`collapse_pod_devices` with sidecars and ≤ v2.8 alignment.
+
+    Outside legacy, a pod whose annotation shows v2.10.0's unpadded layout (:func:`shifted_layout`,
+    with ``resource_count_name``) is warned about.
     """
     pods = list(pods)
     counted = [p for p in pods if p.counts_for_usage and p.vgpu_node == node.name]
@@ -375,14 +427,22 @@ def build_node_usage(
     def warn(code: str, message: str, pod: Pod | None = None, gpu: str | None = None) -> None:
         usage.warnings.append(ClusterWarning(code, message, node=node.name, pod=pod.key if pod else None, gpu=gpu))
 
+    legacy = usage.design == DESIGN_LEGACY
     for pod in counted:
         if pod.devices is None:
             continue
         allocations: dict[str, list[MigAllocation]] = {}
-        if usage.design != DESIGN_LEGACY:  # v2.9 does not know hami.io/vgpu-mig-allocations
+        if not legacy:  # v2.9 does not know hami.io/vgpu-mig-allocations
             for a in pod.mig_allocations or ():
                 allocations.setdefault(a.gpu_uuid, []).append(a)
-        for entry in collapse_pod_devices(pod):
+            shifted = shifted_layout(pod, resource_count_name)
+            if shifted is not None:
+                _warn_shifted(pod, shifted, usage.design, warn)
+        if legacy:
+            entries = pod_device_entries(pod)
+        else:
+            entries = collapse_pod_devices(pod, exact_v2_10=usage.design == DESIGN_CURRENT)
+        for entry in entries:
             if entry.mig_slot is not None and usage.design == DESIGN_CURRENT:
                 # v2.10 compares the UUID as written: a leftover GPU-…[t-s] matches no GPU
                 warn("unknown-gpu", f"pod {pod.key} holds legacy MIG slot {entry.raw_uuid}, which HAMi v2.10 "
@@ -445,6 +505,22 @@ def build_node_usage(
     return usage
 
 
+def _warn_shifted(pod: Pod, gpu_containers: tuple[int, ...], design: str | None, warn: Callable[..., None]) -> None:
+    """The running pod's devices sit at entries 0, 1, ... rather than at their containers' indexes."""
+    names = [c.name for c in pod.init_containers + pod.containers]
+    moved = ", ".join(f"{names[i]!r} (container {i}) at entry {k}" for k, i in enumerate(gpu_containers) if k != i)
+    num_init = len(pod.init_containers)
+    as_init = [names[i] for k, i in enumerate(gpu_containers) if k < num_init <= i]
+    message = (f"pod {pod.key}: hami.io/vgpu-devices-allocated lists only the containers that request GPUs, "
+               f"shifted ({moved}): HAMi v2.10.0 writes this layout when the GPUs register a type other than "
+               "'NVIDIA' (a <= v2.8 record looks the same), and its MIG containerIndex is shifted alike")
+    if as_init:
+        counted = "counts" if design == DESIGN_CURRENT else "would count (v2.10)"
+        message += (f"; HAMi {counted} the devices of {', '.join(repr(n) for n in as_init)} as an init "
+                    "container's (per-GPU peak, one slot: CollapseInitContainerUsage)")
+    warn("shifted-containers", message, pod)
+
+
 def _mark_legacy_slot(
     dev: DeviceUsage,
     slot: tuple[int, int],
@@ -454,7 +530,14 @@ def _mark_legacy_slot(
 ) -> None:
     """v2.9 ``getNodesUsage``: expand template ``t`` on an empty list, then mark slot ``s`` in use."""
     t, s = slot
+    earlier = {ot for ot, _ in on_device.mig_slots}  # this pod's slots on this GPU so far
     on_device.mig_slots.append(slot)
+    if earlier and t not in earlier:
+        warn("gpu-disagreement", f"pod {pod.key} holds slots of geometries {', '.join(map(str, sorted(earlier)))} "
+                                 f"and {t} on {dev.id}: its containers were given different MIG geometries of one "
+                                 "GPU (as init-container accounting on a fresh copy does); HAMi v2.9.0 cannot "
+                                 "rebuild this (getNodesUsage expands the first geometry met and marks the other "
+                                 "slots in it unchecked; a slot outside it panics)", pod, dev.id)
     if dev.mode == MODE_HAMI_CORE:
         dev.health = False
         warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on hami-core GPU {dev.id}; "
@@ -473,11 +556,14 @@ def _mark_legacy_slot(
                                      "(HAMi v2.9.0 panics on this)", pod, dev.id)
             return
         dev.mig_index, dev.usage_list = expanded.index, expanded.usage_list
-    elif t != dev.mig_index:
+    elif t != dev.mig_index and dev.mig_index not in earlier:
         warn("gpu-disagreement", f"pod {pod.key} holds slot [{t}-{s}] of geometry {t} on {dev.id}, but other pods "
                                  f"hold geometry {dev.mig_index}", pod, dev.id)
     if 0 <= s < len(dev.usage_list):
-        if dev.usage_list[s].in_use:
+        if dev.usage_list[s].in_use and slot in on_device.mig_slots[:-1]:
+            warn("gpu-disagreement", f"pod {pod.key} holds MIG slot [{t}-{s}] on {dev.id} more than once",
+                 pod, dev.id)
+        elif dev.usage_list[s].in_use:
             warn("gpu-disagreement", f"MIG slot [{t}-{s}] on {dev.id} is held by more than one pod "
                                      f"(the last is {pod.key})", pod, dev.id)
         dev.usage_list[s].in_use = True

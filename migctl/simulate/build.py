@@ -123,7 +123,8 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
     derived_cache: dict[str, tuple[tuple[MigProfileSpec, ...], int]] = {}
     for knode in cluster.nodes:
         pods = by_node.get(knode.name, [])
-        usage = build_node_usage(knode, pods, templates_for=config.geometries_for, design=design)
+        usage = build_node_usage(knode, pods, templates_for=config.geometries_for, design=design,
+                                 resource_count_name=config.resource_count_name or "nvidia.com/gpu")
         for w in usage.warnings:
             notes.append(getattr(w, "message", str(w)))
         gpus = []

@@ -120,9 +120,12 @@ class Simulator:
             result.allocations = fit.allocations
             result.warnings += _legacy_mig_warnings(fit.allocations, version)
             result.warnings += [f"container {name}: {cfit.note}" for name, cfit in fit.containers if cfit.note]
+            if fit.layout_note:
+                result.warnings.append(f"pod {pod.key}: {fit.layout_note}")
             by_id = {g.id: g for g in choice.gpus}
             result.geometries = {a.gpu_id: by_id[a.gpu_id].geometry_text() for a in fit.allocations}
-        result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version)
+        result.annotations = encode_annotations(choice.name, result.containers, result.allocations, version,
+                                                entries=fit.entries if fit is not None else None)
         if not prepared.gpu_pod:
             result.annotations = {}  # HAMi's Filter patches nothing on pods that request no GPU
         return result
@@ -318,22 +321,35 @@ def _legacy_mig_warnings(allocations: list[Allocation], version: HamiVersion) ->
 
 
 def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: HamiVersion) -> None:
-    """Add one pod's devices to the node as HAMi rebuilds usage from annotations (HAMi pkg/scheduler/scheduler.go getNodesUsage).
+    """Add one pod's devices to the node as the next scheduling cycle rebuilds them from the annotations.
 
-    ``CollapseInitContainerUsage`` works per device UUID *as written*, so a legacy ``[t-s]`` suffix
-    makes its own entry: app container devices are summed; init containers run one at a time and
-    HAMi takes the peak per device entry (one slot, the entry's own memory and cores, even when one
-    init container holds several instances); each entry counts ``max(init peak, app sum)`` per
-    field, at least one slot. The entries come out sorted by UUID, and v2.9 marks the ``[t-s]`` slots
-    in that order: the first suffix met on an idle GPU picks the template that is expanded (the init
-    and app containers of one pod fit on separate copies and may name different templates).
-    v2.10 puts every reservation the pod names in use.
+    v2.9 (HAMi v2.9.0 pkg/scheduler/scheduler.go ``onAddPod`` and ``getNodesUsage``): no collapse. Every
+    device entry, init containers' included, adds one slot, its memory and its cores; ``[t-s]`` slots
+    are marked in annotation order (the first suffix met on an idle GPU picks the template that is
+    expanded).
+
+    v2.10 (HAMi v2.10.0 pkg/device/initContainer.go ``CollapseInitContainerUsage``): per device UUID,
+    app entries are summed; init entries (those whose *entry index* is below the pod's number of init
+    containers, :attr:`Allocation.counted_as_init`) run one at a time, so HAMi takes their peak (one
+    slot, the largest entry's memory and cores, even when one init container holds several
+    instances); each GPU counts ``max(init peak, app sum)`` per field, at least one slot. Every
+    reservation the pod names is put in use.
     """
     by_id = {g.id: g for g in gpus}
-    states: dict[str, tuple[Allocation, list[int], list[int]]] = {}
+    if version.legacy:
+        for a in allocations:
+            gpu = by_id.get(a.gpu_id)
+            if gpu is None:
+                continue
+            gpu.used += 1
+            gpu.usedmem += a.memory_mib
+            gpu.usedcores += a.cores
+            legacy_mark(gpu, a.template, a.slot)
+        return
+    states: dict[str, tuple[list[int], list[int]]] = {}
     for a in allocations:
-        first, peak, app = states.setdefault(a.uuid_text, (a, [0, 0, 0], [0, 0, 0]))
-        if a.init:
+        peak, app = states.setdefault(a.uuid_text, ([0, 0, 0], [0, 0, 0]))
+        if a.counted_as_init:
             peak[0] = 1
             peak[1] = max(peak[1], a.memory_mib)
             peak[2] = max(peak[2], a.cores)
@@ -341,18 +357,14 @@ def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: 
             app[0] += 1
             app[1] += a.memory_mib
             app[2] += a.cores
-    for key in sorted(states):
-        first, peak, app = states[key]
-        gpu = by_id.get(first.gpu_id)
+    for key, (peak, app) in states.items():
+        gpu = by_id.get(key)
         if gpu is None:
             continue
         gpu.used += max(peak[0], app[0], 1)
         gpu.usedmem += max(peak[1], app[1])
         gpu.usedcores += max(peak[2], app[2])
-        if version.legacy:
-            legacy_mark(gpu, first.template, first.slot)
-    if not version.legacy:
-        for a in allocations:
-            gpu = by_id.get(a.gpu_id)
-            if gpu is not None and a.placement is not None and a.profile is not None:
-                gpu.allocations.append(MigAllocation(a.profile, a.placement))
+    for a in allocations:
+        gpu = by_id.get(a.gpu_id)
+        if gpu is not None and a.placement is not None and a.profile is not None:
+            gpu.allocations.append(MigAllocation(a.profile, a.placement))

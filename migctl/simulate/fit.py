@@ -1,9 +1,16 @@
 """Fitting one pod's GPU requests onto one node: ``scoreNode`` → ``fitInDevices`` → ``Fit``.
 
-Follows HAMi pkg/scheduler/scheduler.go Filter; HAMi v2.9.0 pkg/device/nvidia/device.go; HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate: init containers each on a fresh copy of the node's GPUs,
-app containers in order on one shared copy; per container the GPUs are scored and sorted by the
-pod's GPU policy, then walked from the *end* of the sorted list; a MIG GPU that accepts a device
-is visited again (``i++``) so one GPU can give a container several instances.
+Follows HAMi pkg/scheduler/scheduler.go Filter; HAMi v2.9.0 pkg/device/nvidia/device.go; HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate.
+Containers, per generation:
+
+- v2.9.0 (``calcScore`` in pkg/scheduler/score.go): every container, init containers first, in order on
+  one shared copy of the node's GPUs: an init container's devices count for the containers after it.
+- v2.10.0 (``scoreNode`` / ``allocateInitContainers`` / ``allocateAppContainers`` in pkg/scheduler/score.go):
+  each init container on a fresh copy of the node's GPUs, app containers in order on one shared copy.
+
+Per container the GPUs are scored and sorted by the pod's GPU policy, then walked from the *end* of
+the sorted list; a MIG GPU that accepts a device is visited again (``i++``) so one GPU can give a
+container several instances.
 """
 
 from __future__ import annotations
@@ -74,6 +81,21 @@ class Allocation:
     slot: int | None = None
     placement: Placement | None = None  # v2.10
     instance: int | None = None  # legacy: the slot AddResourceUsage took (``slot`` is what the suffix says)
+    entry: int = -1  # the container's entry in hami.io/vgpu-devices-allocated (-1: its own index)
+    rebuilt_as_init: bool | None = None  # how the next cycle counts it (None: as ``init`` says)
+
+    @property
+    def entry_index(self) -> int:
+        """Where HAMi writes this device: the container's entry in ``hami.io/vgpu-devices-allocated``
+        and the MIG ``containerIndex`` (see :func:`annotation_layout`)."""
+        return self.container_index if self.entry < 0 else self.entry
+
+    @property
+    def counted_as_init(self) -> bool:
+        """Whether the next scheduling cycle counts this device as an init container's (its entry
+        index is below the pod's number of init containers, HAMi v2.10.0 pkg/device/initContainer.go
+        CollapseInitContainerUsage)."""
+        return self.init if self.rebuilt_as_init is None else self.rebuilt_as_init
 
     @property
     def uuid_text(self) -> str:
@@ -109,6 +131,8 @@ class NodeFit:
     detail: str = ""
     allocations: list[Allocation] = field(default_factory=list)
     containers: list[tuple[str, ContainerFit]] = field(default_factory=list)
+    entries: int | None = None  # entries HAMi writes in hami.io/vgpu-devices-allocated (None: one per container)
+    layout_note: str = ""  # set when HAMi writes devices against the wrong container index
 
 
 def _type_ok(gpu: Gpu, opts: PodOptions) -> bool:
@@ -321,22 +345,92 @@ def add_usage(selected: list[Selected], version: HamiVersion, container: str, co
     return out
 
 
+#: The request's device type (``nvidia.NvidiaGPUDevice``): the only key of ``PodDevices`` that
+#: ``PatchAnnotations`` encodes (HAMi v2.10.0 pkg/device/nvidia/device.go PatchAnnotations).
+NVIDIA_TYPE = "NVIDIA"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationLayout:
+    """Where each container's devices go in ``hami.io/vgpu-devices-allocated``.
+
+    ``entries``: per container (init first), its entry index, or None when HAMi writes no entry for
+    it; ``length``: how many entries are written.
+    """
+
+    entries: tuple[int | None, ...]
+    length: int
+
+    @property
+    def shifted(self) -> bool:
+        return any(e is not None and e != i for i, e in enumerate(self.entries))
+
+
+def annotation_layout(gpus: list[Gpu], requests: tuple[ContainerRequests, ...],
+                      version: HamiVersion) -> AnnotationLayout:
+    """The container layout HAMi writes for a pod placed on these GPUs.
+
+    v2.9.0 (``calcScore``, pkg/scheduler/score.go) pads under the request's type, ``"NVIDIA"``: one entry
+    per container, empty for a container without a GPU request. v2.10.0 (``allocateInitContainers`` and
+    ``allocateAppContainers``, pkg/scheduler/score.go) pads only under ``nodeDeviceBaseTypes``, the
+    devices' registered ``Type`` (the model string, e.g. ``NVIDIA A100-PCIE-40GB``), while
+    ``fitInDevices`` appends the devices under ``"NVIDIA"``; ``PatchAnnotations`` encodes that list
+    alone. Unless a GPU of the node registers the type ``"NVIDIA"`` itself (HAMi's unit tests do), only
+    the containers that request GPUs get an entry, in order: a HAMi bug that the simulation keeps.
+    """
+    n = len(requests)
+    if version.legacy or all(cr.request is not None for cr in requests) or any(g.type == NVIDIA_TYPE for g in gpus):
+        return AnnotationLayout(tuple(range(n)), n)
+    entries: list[int | None] = []
+    k = 0
+    for cr in requests:
+        if cr.request is None:
+            entries.append(None)
+        else:
+            entries.append(k)
+            k += 1
+    return AnnotationLayout(tuple(entries), k)
+
+
+def _layout_note(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], layout: AnnotationLayout) -> str:
+    types = ", ".join(repr(t) for t in sorted({g.type for g in gpus}))
+    moved = [f"{requests[i].container!r} (container {i}) as entry {e}" for i, e in enumerate(layout.entries)
+             if e is not None and e != i]
+    num_init = sum(1 for cr in requests if cr.init)
+    as_init = [requests[i].container for i, e in enumerate(layout.entries)
+               if e is not None and not requests[i].init and e < num_init]
+    note = (f"HAMi v2.10.0 records the devices against the wrong container index: the node's GPUs "
+            f"register as type {types}, not 'NVIDIA', so its Filter writes entries only for containers that "
+            f"request GPUs (pkg/scheduler/score.go pads under the registered type): {', '.join(moved)}; the "
+            "MIG containerIndex is shifted alike")
+    if as_init:
+        note += (f"; the next scheduling cycle counts {', '.join(repr(n) for n in as_init)} as init container(s) "
+                 "(per-GPU peak, one slot: pkg/device/initContainer.go CollapseInitContainerUsage)")
+    return note
+
+
 def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodOptions, version: HamiVersion,
             *, explain: bool = False) -> NodeFit:
-    """``scoreNode`` for one node: init containers on fresh copies, app containers on one copy.
+    """``calcScore`` / ``scoreNode`` for one node; ``gpus`` is never modified.
 
-    ``gpus`` is never modified. On success the allocations carry what AddResourceUsage chose.
-    A pod with a single GPU container (the common case) is fitted on the node's GPUs read-only and
-    only the GPUs it selects are copied for AddResourceUsage.
+    v2.9.0 (``calcScore``, pkg/scheduler/score.go): every container, init containers first, on one copy of
+    the node, one after another (an init container's devices count for the containers after it; no
+    peak). v2.10.0 (``scoreNode``): each init container on a fresh copy (``allocateInitContainers``), the
+    app containers in order on one shared copy (``allocateAppContainers``).
+
+    On success the allocations carry what AddResourceUsage chose, and where HAMi writes them
+    (:func:`annotation_layout`). A pod with a single GPU container (the common case) is fitted on the
+    node's GPUs read-only and only the GPUs it selects are copied for AddResourceUsage.
     """
     result = NodeFit(ok=True)
     gpu_requests = [(i, cr) for i, cr in enumerate(requests) if cr.request is not None]
     single = len(gpu_requests) == 1
+    fresh_init_copies = not version.legacy
     app_copy: list[Gpu] | None = None
     for index, cr in gpu_requests:
         if single:
             work = gpus
-        elif cr.init:
+        elif cr.init and fresh_init_copies:
             work = [g.copy() for g in gpus]
         else:
             if app_copy is None:
@@ -361,4 +455,14 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
             result.reason = MIG_ALLOCATE_FAIL
             result.detail = f"container {cr.container}: {exc}"
             return result
+    if len(gpu_requests) < len(requests) and not version.legacy:
+        layout = annotation_layout(gpus, requests, version)
+        if layout.length != len(requests) or layout.shifted:
+            num_init = sum(1 for cr in requests if cr.init)
+            for a in result.allocations:
+                a.entry = layout.entries[a.container_index]  # type: ignore[assignment]
+                a.rebuilt_as_init = a.entry < num_init
+            result.entries = layout.length
+            if layout.shifted:
+                result.layout_note = _layout_note(gpus, requests, layout)
     return result

@@ -79,11 +79,19 @@ def _get(c: ContainerSpec, name: str, *, limits_only: bool = False):
 
 
 def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
-    """The webhook's mutation of every container (HAMi pkg/device/nvidia/device.go MutateAdmission); raises :class:`Denied`."""
+    """The webhook's mutation of the containers (HAMi pkg/device/nvidia/device.go MutateAdmission); raises :class:`Denied`.
+
+    v2.9.0's ``Handle`` (pkg/scheduler/webhook.go) loops over ``pod.Spec.Containers`` only: init
+    containers keep their resources as written (no ``defaultGPUNum``, no exclusive ``gpucores: 100``).
+    v2.10.0's ``Handle`` mutates ``pod.Spec.InitContainers`` too.
+    """
     if pod.node_name:
         raise Denied("the HAMi webhook denies pods that already have spec.nodeName")
     out = []
     for c in pod.containers:
+        if c.init and version.legacy:
+            out.append(c)
+            continue
         limits = dict(c.limits)
         pct_name = cfg.resource_memory_percentage_name
         if not version.legacy and pct_name and (pct_name in limits or pct_name in c.requests):

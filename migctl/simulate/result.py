@@ -88,28 +88,32 @@ def aggregate_reason(total_nodes: int, node_reasons: list[list[str]]) -> str:
 
 
 def encode_annotations(node: str, containers: tuple[str, ...], allocations: list[Allocation],
-                       version: HamiVersion) -> dict[str, str]:
+                       version: HamiVersion, entries: int | None = None) -> dict[str, str]:
     """The annotations HAMi's Filter patches onto the pod, written by the codecs ``migctl status`` reads with.
 
-    ``hami.io/vgpu-devices-allocated``: per container (init first; an empty ``;`` for containers
-    without devices) ``UUID,NVIDIA,mem,cores:`` entries; legacy UUIDs carry ``[t-s]``. v2.10 adds
-    ``hami.io/vgpu-mig-allocations``.
+    ``hami.io/vgpu-devices-allocated``: per entry ``UUID,NVIDIA,mem,cores:`` records, each entry ended
+    by ``;``; legacy UUIDs carry ``[t-s]``. v2.10 adds ``hami.io/vgpu-mig-allocations``, numbered by
+    entry (``containerIndex``) and position in it (``deviceIndex``), as
+    HAMi v2.10.0 pkg/device/nvidia/mig_allocations.go EncodeMigAllocations does.
+    Each device goes to its :attr:`~migctl.simulate.fit.Allocation.entry_index`; ``entries`` is how many
+    entries are written (default: one per container, init first, empty ``;`` for containers without
+    devices). See :func:`migctl.simulate.fit.annotation_layout` for where v2.10.0 puts them.
     """
-    by_container: dict[int, list[Allocation]] = {}
+    by_entry: dict[int, list[Allocation]] = {}
     for a in allocations:
-        by_container.setdefault(a.container_index, []).append(a)
+        by_entry.setdefault(a.entry_index, []).append(a)
     text = codecs.encode_pod_devices([
         tuple(codecs.ContainerDevice(a.gpu_id, "NVIDIA", a.memory_mib, a.cores,
                                      (a.template, a.slot) if a.template is not None and a.slot is not None else None)
-              for a in by_container.get(i, []))
-        for i in range(len(containers))
+              for a in by_entry.get(i, []))
+        for i in range(len(containers) if entries is None else entries)
     ])
     out = {codecs.POD_VGPU_NODE: node, codecs.POD_DEVICES_ALLOCATED: text, codecs.POD_DEVICES_TO_ALLOCATE: text}
     if not version.legacy:
         reservations = [
             codecs.MigAllocation(container_index=ci, device_index=di, gpu_uuid=a.gpu_id, profile=a.profile,
                                  placement=a.placement)
-            for ci, allocs in sorted(by_container.items())
+            for ci, allocs in sorted(by_entry.items())
             for di, a in enumerate(allocs)
             if a.placement is not None and a.profile is not None
         ]
