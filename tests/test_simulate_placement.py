@@ -1,4 +1,6 @@
-"""The worked cases of hami.md §4.11 and the issue, end to end through the Simulator."""
+"""Worked placements of HAMi's dynamic MIG design end to end through the Simulator: legacy template first-fit,
+v2.10 profile placements, exclusive and hami-core requests, GPU and node policies (the worked traces of HAMi's
+dynamic MIG documentation and of HAMi's own unit tests)."""
 
 from __future__ import annotations
 
