@@ -73,7 +73,7 @@ def test_decide_in_sync_needs_no_apply_and_changes_only_differing_gpus() -> None
 def test_decide_refuses_hami_managed_nodes_unless_allowed() -> None:
     node = {"metadata": {"annotations": {protocol.DESIRED: "7g.40gb:1", "hami.io/node-nvidia-register": HAMI_MIG_REGISTER}}}
     reason = hami_managed(node)
-    assert reason is not None and "hami.md §5.3" in reason and "GPU-aaa" in reason
+    assert reason is not None and "MigInstanceManager" in reason and "GPU-aaa" in reason
     gpus = FakeEngine({0: "1g.5gb:7"}).inventory()
     assert decide(read_request(node), gpus, hami_reason=reason).report.state is State.refused
     assert decide(read_request(node), gpus, hami_reason=reason, allow_hami_managed=True).needs_apply
