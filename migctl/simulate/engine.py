@@ -56,6 +56,7 @@ class _Prepared:
     gpu_pod: bool
     signature: tuple  # everything a node's verdict and score depend on
     gpu_key: int  # what HAMi's fit depends on, interned (shared by pods that differ only in CPU, selectors...)
+    kube_key: int  # what kube-scheduler's filters depend on, interned (shared by pods that differ only in GPUs)
 
 
 class _FailedNodes:
@@ -118,6 +119,8 @@ class Simulator:
         self._fit_cache: dict[tuple, tuple[int, list[str]]] = {}  # (gpu signature, node) -> (version, reasons)
         self._node_scores: dict[str, tuple[int, float]] = {}  # node -> (version, HAMi node score)
         self._gpu_keys: dict[tuple, int] = {}
+        self._kube_keys: dict[tuple, int] = {}
+        self._kube_cache: dict[tuple[int, str], tuple[int, list[str]]] = {}  # (kube key, node) -> (version, reasons)
 
     # ------------------------------------------------------------------ public
 
@@ -210,7 +213,8 @@ class Simulator:
             tuple(sorted(pod.node_selector.items())), pod.affinity_terms, pod.tolerations,
         )
         gpu_key = self._gpu_keys.setdefault(signature[:2], len(self._gpu_keys))
-        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key)
+        kube_key = self._kube_keys.setdefault(signature[2:], len(self._kube_keys))
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key, kube_key)
 
     def _score(self, node: Node, p: _Prepared) -> float:
         if not p.gpu_pod:
@@ -232,10 +236,12 @@ class Simulator:
 
     def _evaluate(self, node: Node, p: _Prepared, *, explain: bool, cached: bool = False) -> tuple[list[str], NodeFit | None]:
         """Reasons the node fails (empty: it fits) and HAMi's fit; ``cached`` reuses (and keeps) verdicts
-        per GPU signature and node version, without the fit itself."""
-        reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
-        if reasons or not p.gpu_pod:
-            return reasons, None
+        per GPU signature and node version, without the fit itself, for a node known to pass
+        kube-scheduler's filters at this version (a heap entry of :meth:`_fast_choice`)."""
+        if not cached:
+            reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+            if reasons or not p.gpu_pod:
+                return reasons, None
         if cached:
             key = (p.gpu_key, node.name)
             hit = self._fit_cache.get(key)
@@ -269,10 +275,16 @@ class Simulator:
             todo = dict.fromkeys(self._changes[cache.seen_changes:])
         cache.seen_changes = len(self._changes)
         heap, failed, verified = cache.heap, cache.failed, cache.verified
+        kube_cache, kube_key = self._kube_cache, p.kube_key
         fresh = []
         for name in todo:
             node = nodes[name]
-            reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+            hit = kube_cache.get((kube_key, name))
+            if hit is not None and hit[0] == node.version:
+                reasons = hit[1]
+            else:
+                reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+                kube_cache[(kube_key, name)] = (node.version, reasons)
             if reasons:
                 failed.set(name, reasons)
                 continue
