@@ -9,6 +9,9 @@ Speed: a node's verdict for a pod depends only on the node's state and on the po
 signature (requests, options, selectors, tolerations, CPU/memory). Per signature the nodes sit in a
 heap ordered by the node-choice key; nodes changed since the signature was last used go back in
 unverified, and HAMi's Fit runs only on the node at the top until one fits (see :meth:`_fast_choice`).
+A pod that fits nowhere gets kube-scheduler's ``FailedScheduling`` text from the count of each reason
+kept per signature (:class:`_FailedNodes`), not from a verdict per node; the same signature on an
+unchanged cluster reuses it. kube-scheduler's filter verdicts are kept per (filter signature, node version).
 ``full_scan=True`` (and ``--explain``) evaluates every node for every pod; the tests check that
 both give the same placements.
 """
