@@ -2,8 +2,11 @@
 
 Generates the snapshot with ``bench/gen_cluster.py`` (once per settings, in a temp directory), then runs
 ``migctl status --cluster FILE`` in a fresh process per format and repeat, stdout to /dev/null, and prints
-wall time, CPU time and peak RSS (``ru_maxrss`` of the child). Goal: text summary under 5 s and under
-1 GiB on one core.
+wall time, CPU time and peak RSS (``ru_maxrss`` of the child). In the same run it times the floor,
+``json.load`` of the same data as JSON in a fresh process (``python -c "import json; json.load(...)"``;
+for a YAML snapshot its JSON twin is generated too), and prints each run's CPU ratio to it, and the
+ratio of ``-o json`` / ``-o yaml`` to plain ``status``. Goals: text summary under 5 s and under 1 GiB on
+one core; ``status`` <= 2x the ``json.load`` floor; ``-o json`` <= 1.2x plain ``status``.
 
     .venv/bin/python bench/status_scale.py                       # JSON snapshot, v2.9, text output
     .venv/bin/python bench/status_scale.py --snapshot-format yaml --outputs text json
@@ -57,6 +60,19 @@ def run_once(snapshot: Path, output: str, yaml_parser: str = "lines") -> tuple[f
     return wall, cpu, after.ru_maxrss / 1024, proc.returncode
 
 
+FLOOR = "import json, sys; json.load(open(sys.argv[1], encoding='utf-8'))"
+
+
+def floor_once(snapshot_json: Path) -> tuple[float, float]:
+    """(wall s, cpu s) of ``json.load`` of the JSON snapshot in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", FLOOR, str(snapshot_json)], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
@@ -74,30 +90,55 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
+        twin: Path | None = None
         if args.snapshot:
             snapshot = args.snapshot
+            twin = snapshot if snapshot.suffix == ".json" else None
             print(f"snapshot: {snapshot}, {snapshot.stat().st_size / 2**20:.1f} MiB")
         else:
             snapshot = args.keep or Path(tmp) / f"cluster.{args.snapshot_format}"
             start = time.perf_counter()
-            write(snapshot, generate(args.nodes, args.gpus_per_node, args.pods, generation=args.generation,
-                                     realistic=args.realistic), args.snapshot_format)
+
+            def objects():
+                return generate(args.nodes, args.gpus_per_node, args.pods, generation=args.generation,
+                                realistic=args.realistic)
+
+            write(snapshot, objects(), args.snapshot_format)
             size = snapshot.stat().st_size / 2**20
             print(f"snapshot: {args.nodes} nodes, {args.nodes * args.gpus_per_node} GPUs, {args.pods} pods, "
                   f"{args.generation}, {args.snapshot_format}{' realistic' if args.realistic else ''}, "
                   f"{size:.1f} MiB (generated in {time.perf_counter() - start:.1f} s)")
+            if args.snapshot_format == "json":
+                twin = snapshot
+            else:
+                twin = Path(tmp) / "twin.json"
+                write(twin, objects(), "json")
         if args.yaml_parser == "exact":
             print("YAML items read by the exact libyaml path (--yaml-parser exact)")
-        print(f"{'output':8} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}  goal: text < 5 s, < 1024 MiB")
+        floor_cpu = None
+        if twin is not None:
+            samples = [floor_once(twin) for _ in range(args.repeat)]
+            floor_cpu = min(c for _, c in samples)
+            print(f"floor: json.load of the same data as JSON ({twin.stat().st_size / 2**20:.1f} MiB): "
+                  f"{min(w for w, _ in samples):.2f} s wall, {floor_cpu:.2f} s CPU")
+        print(f"{'output':8} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9} {'x floor':>8} {'x text':>7}"
+              "  goals: text < 5 s, < 1024 MiB, <= 2x floor; json <= 1.2x text")
         failed = False
+        text_cpu = None
         for output in args.outputs:
+            best = None
             for _ in range(args.repeat):
                 wall, cpu, peak, code = run_once(snapshot, output, args.yaml_parser)
+                best = cpu if best is None else min(best, cpu)
                 flag = "" if code == 0 else f"  exit {code}"
                 if output == "text" and (wall >= 5 or peak >= 1024):
                     flag += "  over the goal"
                 failed = failed or code != 0
-                print(f"{output:8} {wall:8.2f} {cpu:8.2f} {peak:9.0f}{flag}")
+                ratio = f"{cpu / floor_cpu:7.2f}x" if floor_cpu else f"{'-':>8}"
+                vs_text = f"{cpu / text_cpu:6.2f}x" if text_cpu and output != "text" else f"{'':>7}"
+                print(f"{output:8} {wall:8.2f} {cpu:8.2f} {peak:9.0f} {ratio} {vs_text}{flag}")
+            if output == "text":
+                text_cpu = best
     return 1 if failed else 0
 
 

@@ -149,3 +149,14 @@ def test_nothing_is_overcommitted(seed, nodes, gpus, version, policy):
                 assert len(g.allocations) == g.used
             else:
                 assert sum(s.in_use for s in g.usage_list) == g.used  # one slot per device, none shared
+
+
+def test_fast_reasons_equal_the_full_scan_path_when_the_cluster_is_full():
+    """Reasons counted per signature (and reused for a failing shape on an unchanged cluster) are the
+    text the full scan aggregates from every node's verdict."""
+    pods = synthetic_pods(900, seed=13) + synthetic_pods(300, seed=14)  # the same shapes fail again and again
+    fast = engine(synthetic_cluster(25, 4, seed=2), synthetic_config(), pods, "2.10")
+    full = engine(synthetic_cluster(25, 4, seed=2), synthetic_config(), pods, "2.10", full_scan=True)
+    assert fast == full
+    failing = [g[3] for g in fast if g[1] is None]
+    assert len(failing) > 200 and len(set(failing)) > 3

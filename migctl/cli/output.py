@@ -110,14 +110,31 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, emoji=False)
 
 
+#: JSON is written compact, on one line: ``json.dumps`` takes the C encoder only without ``indent``
+#: (``indent=2`` runs the pure-Python encoder, several times slower on large documents). ``jq .``
+#: indents it for people.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def json_text(data: Any) -> str:
+    """``data`` as compact JSON through the C encoder (no trailing newline)."""
+    return _JSON_ENCODER.encode(data)
+
+
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return _JSON_ENCODER.encode(data) + "\n"
+
+
+def yaml_text(data: Any) -> str:
+    """``data`` as block YAML through libyaml's emitter (``CSafeDumper``) where PyYAML has it."""
+    import yaml
+
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def to_yaml(data: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yaml_text(data)
 
 
 def emit(data: Any, fmt: OutputFormat, render_text: Callable[[], None]) -> None:

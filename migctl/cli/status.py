@@ -109,42 +109,30 @@ def _catalogue() -> Any:
 
 def write_document(report: ClusterStatus, fmt: str) -> None:
     """The same document as ``emit(report.to_dict())``, written node by node so 5,000 nodes never sit in
-    memory as one string (the document's keys: source, generation, config, summary, nodes, warnings)."""
-    import json
+    memory as one string (the document's keys: source, generation, config, summary, nodes, warnings).
+    JSON: compact, through the C encoder, one node per line; YAML: libyaml's emitter."""
+    from migctl.cli.output import json_text, yaml_text
 
     head = report.to_dict(with_nodes=False)
     out = sys.stdout
     if fmt == "json":
-        out.write("{\n")
-        for key in ("source", "generation", "config", "summary"):
-            out.write(f"  {json.dumps(key)}: " + _indent(json.dumps(head[key], indent=2, ensure_ascii=False)) + ",\n")
-        out.write('  "nodes": [')
+        out.write("{" + ",".join(f"{json_text(k)}:{json_text(head[k])}"
+                                 for k in ("source", "generation", "config", "summary")))
+        out.write(',"nodes":[')
         for i, node in enumerate(report.nodes):
-            out.write(("," if i else "") + "\n    " + _indent(json.dumps(node.to_dict(), indent=2,
-                                                                       ensure_ascii=False), 4))
-        out.write("\n  ]," if report.nodes else "],")
-        out.write('\n  "warnings": ' + _indent(json.dumps(head["warnings"], indent=2, ensure_ascii=False)) + "\n}\n")
+            out.write(("," if i else "") + "\n" + json_text(node.to_dict()))
+        out.write("\n]," if report.nodes else "],")
+        out.write(f'"warnings":{json_text(head["warnings"])}}}\n')
     else:
-        import yaml
-
-        dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-        def dump(data: Any) -> str:
-            return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-        out.write(dump({k: head[k] for k in ("source", "generation", "config", "summary")}))
+        out.write(yaml_text({k: head[k] for k in ("source", "generation", "config", "summary")}))
         if report.nodes:
             out.write("nodes:\n")
             for node in report.nodes:
-                out.write(dump([node.to_dict()]))
+                out.write(yaml_text([node.to_dict()]))
         else:
             out.write("nodes: []\n")
-        out.write(dump({"warnings": head["warnings"]}))
+        out.write(yaml_text({"warnings": head["warnings"]}))
     out.flush()
-
-
-def _indent(text: str, spaces: int = 2) -> str:
-    return text.replace("\n", "\n" + " " * spaces)
 
 
 # --- text rendering ------------------------------------------------------------------------------------

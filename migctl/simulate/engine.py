@@ -9,6 +9,9 @@ Speed: a node's verdict for a pod depends only on the node's state and on the po
 signature (requests, options, selectors, tolerations, CPU/memory). Per signature the nodes sit in a
 heap ordered by the node-choice key; nodes changed since the signature was last used go back in
 unverified, and HAMi's Fit runs only on the node at the top until one fits (see :meth:`_fast_choice`).
+A pod that fits nowhere gets kube-scheduler's ``FailedScheduling`` text from the count of each reason
+kept per signature (:class:`_FailedNodes`), not from a verdict per node; the same signature on an
+unchanged cluster reuses it. kube-scheduler's filter verdicts are kept per (filter signature, node version).
 ``full_scan=True`` (and ``--explain``) evaluates every node for every pod; the tests check that
 both give the same placements.
 """
@@ -25,7 +28,9 @@ from migctl.simulate.kube_filters import kube_filter, least_allocated_score
 from migctl.simulate.mig import legacy_mark
 from migctl.simulate.pod import PodSpec
 from migctl.simulate.requests import ContainerRequests, Denied, PodOptions, mutate, pod_options, pod_requests
-from migctl.simulate.result import NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations
+from migctl.simulate.result import (
+    NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations, failure_text,
+)
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.scoring import combined_node_score, node_score
 from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocation, Node
@@ -54,14 +59,53 @@ class _Prepared:
     gpu_pod: bool
     signature: tuple  # everything a node's verdict and score depend on
     gpu_key: int  # what HAMi's fit depends on, interned (shared by pods that differ only in CPU, selectors...)
+    kube_key: int  # what kube-scheduler's filters depend on, interned (shared by pods that differ only in GPUs)
+
+
+class _FailedNodes:
+    """The nodes that fail one signature, with their reasons, and the count of each reason kept as
+    nodes come and go, so the ``FailedScheduling`` text of a pod that fits nowhere costs the number
+    of distinct reasons, not a pass over every node (kube-scheduler's ``FitError`` likewise keeps a
+    count per reason: kubernetes pkg/scheduler/framework/types.go, ``Diagnosis.NodeToStatusMap`` and
+    ``FitError.Error``)."""
+
+    __slots__ = ("reasons", "counts")
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, list[str]] = {}  # node -> reasons, at its current version
+        self.counts: dict[str, int] = {}  # reason -> number of failing nodes giving it
+
+    def set(self, name: str, reasons: list[str]) -> None:
+        old = self.reasons.get(name)
+        if old is not None:
+            self._drop(old)
+        self.reasons[name] = reasons
+        counts = self.counts
+        for r in reasons:
+            counts[r] = counts.get(r, 0) + 1
+
+    def discard(self, name: str) -> None:
+        old = self.reasons.pop(name, None)
+        if old is not None:
+            self._drop(old)
+
+    def _drop(self, reasons: list[str]) -> None:
+        counts = self.counts
+        for r in reasons:
+            n = counts[r] - 1
+            if n:
+                counts[r] = n
+            else:
+                del counts[r]
 
 
 @dataclass(slots=True)
 class _SignatureCache:
     heap: list = field(default_factory=list)  # (order key, node name, node version) of candidate nodes
-    failed: dict[str, list[str]] = field(default_factory=dict)  # node -> reasons, at its current version
+    failed: _FailedNodes = field(default_factory=_FailedNodes)
     verified: dict[str, int] = field(default_factory=dict)  # node -> version at which it was seen to fit
     seen_changes: int = 0
+    reason: tuple[int, str] | None = None  # (changes seen, FailedScheduling text) when nothing fitted then
 
 
 class Simulator:
@@ -78,6 +122,8 @@ class Simulator:
         self._fit_cache: dict[tuple, tuple[int, list[str]]] = {}  # (gpu signature, node) -> (version, reasons)
         self._node_scores: dict[str, tuple[int, float]] = {}  # node -> (version, HAMi node score)
         self._gpu_keys: dict[tuple, int] = {}
+        self._kube_keys: dict[tuple, int] = {}
+        self._kube_cache: dict[tuple[int, str], tuple[int, list[str]]] = {}  # (kube key, node) -> (version, reasons)
 
     # ------------------------------------------------------------------ public
 
@@ -106,10 +152,12 @@ class Simulator:
             result.verdicts = verdicts if self.options.explain else []
             result.tie = tie
         else:
-            choice, fit, failed = self._fast_choice(prepared)
-            if choice is not None and prepared.gpu_pod and fit is None:
+            choice, fit, reason = self._fast_choice(prepared)
+            if choice is None:
+                result.reason = reason
+                return result
+            if prepared.gpu_pod and fit is None:
                 fit = fit_pod(choice.gpus, prepared.requests, prepared.options, version)
-            verdicts = [NodeVerdict(name, False, reasons) for name, reasons in failed.items()] if choice is None else []
         if choice is None:
             result.reason = aggregate_reason(len(self.state.nodes), [v.reasons for v in verdicts])
             return result
@@ -171,7 +219,8 @@ class Simulator:
             tuple(sorted(pod.node_selector.items())), pod.affinity_terms, pod.tolerations,
         )
         gpu_key = self._gpu_keys.setdefault(signature[:2], len(self._gpu_keys))
-        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key)
+        kube_key = self._kube_keys.setdefault(signature[2:], len(self._kube_keys))
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key, kube_key)
 
     def _score(self, node: Node, p: _Prepared) -> float:
         if not p.gpu_pod:
@@ -193,10 +242,12 @@ class Simulator:
 
     def _evaluate(self, node: Node, p: _Prepared, *, explain: bool, cached: bool = False) -> tuple[list[str], NodeFit | None]:
         """Reasons the node fails (empty: it fits) and HAMi's fit; ``cached`` reuses (and keeps) verdicts
-        per GPU signature and node version, without the fit itself."""
-        reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
-        if reasons or not p.gpu_pod:
-            return reasons, None
+        per GPU signature and node version, without the fit itself, for a node known to pass
+        kube-scheduler's filters at this version (a heap entry of :meth:`_fast_choice`)."""
+        if not cached:
+            reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+            if reasons or not p.gpu_pod:
+                return reasons, None
         if cached:
             key = (p.gpu_key, node.name)
             hit = self._fit_cache.get(key)
@@ -208,14 +259,16 @@ class Simulator:
             self._fit_cache[key] = (node.version, reasons)
         return reasons, fit
 
-    def _fast_choice(self, p: _Prepared) -> tuple[Node | None, NodeFit | None, dict[str, list[str]]]:
+    def _fast_choice(self, p: _Prepared) -> tuple[Node | None, NodeFit | None, str]:
         """The best node for the pod's signature, from a heap ordered by the node-choice key.
 
         Nodes changed since the signature was last used are pushed again *unverified* (their score
         is cheap, their HAMi fit is not); an unverified node is fitted only when it reaches the top.
         Every other heap entry is at least as far from the top, so the first node that fits at the
-        top is the node a full scan would choose. Returns the node, its fit when it was just
-        computed, and the reasons of failing nodes (complete when no node fits).
+        top is the node a full scan would choose. Returns the node and its fit when it was just
+        computed, or no node and kube-scheduler's ``FailedScheduling`` text, counted from the
+        failing nodes' reasons kept per signature (:class:`_FailedNodes`); a pod of a signature that
+        found no node on an unchanged cluster gets the same text without any work.
         """
         nodes = self.state.nodes
         cache = self._caches.get(p.signature)
@@ -223,17 +276,25 @@ class Simulator:
             cache = self._caches[p.signature] = _SignatureCache()
             todo: Iterable[str] = nodes
         else:
+            if cache.reason is not None and cache.reason[0] == len(self._changes):
+                return None, None, cache.reason[1]
             todo = dict.fromkeys(self._changes[cache.seen_changes:])
         cache.seen_changes = len(self._changes)
         heap, failed, verified = cache.heap, cache.failed, cache.verified
+        kube_cache, kube_key = self._kube_cache, p.kube_key
         fresh = []
         for name in todo:
             node = nodes[name]
-            reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+            hit = kube_cache.get((kube_key, name))
+            if hit is not None and hit[0] == node.version:
+                reasons = hit[1]
+            else:
+                reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
+                kube_cache[(kube_key, name)] = (node.version, reasons)
             if reasons:
-                failed[name] = reasons
+                failed.set(name, reasons)
                 continue
-            failed.pop(name, None)
+            failed.discard(name)
             fresh.append((self._order_key(self._score(node, p), p), name, node.version))
         if len(fresh) > len(heap):
             heap.extend(fresh)
@@ -248,17 +309,19 @@ class Simulator:
                 heapq.heappop(heap)
                 continue
             if verified.get(name) == version:
-                return node, None, failed
+                return node, None, ""
             if not p.gpu_pod:
                 verified[name] = version
-                return node, None, failed
+                return node, None, ""
             reasons, fit = self._evaluate(node, p, explain=False, cached=True)
             if not reasons:
                 verified[name] = version
-                return node, fit, failed
-            failed[name] = reasons
+                return node, fit, ""
+            failed.set(name, reasons)
             heapq.heappop(heap)
-        return None, None, failed
+        reason = failure_text(len(nodes), failed.counts)
+        cache.reason = (len(self._changes), reason)
+        return None, None, reason
 
     def _full_scan(self, p: _Prepared, *, explain: bool) -> tuple[Node | None, NodeFit | None, list[NodeVerdict], list[str]]:
         verdicts: list[NodeVerdict] = []

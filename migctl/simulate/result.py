@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,11 @@ def aggregate_reason(total_nodes: int, node_reasons: list[list[str]]) -> str:
     counts: Counter[str] = Counter()
     for reasons in node_reasons:
         counts.update(reasons)
+    return failure_text(total_nodes, counts)
+
+
+def failure_text(total_nodes: int, counts: Mapping[str, int]) -> str:
+    """:func:`aggregate_reason` from the count of failing nodes per reason."""
     if not counts:
         return f"0/{total_nodes} nodes are available."
     parts = ", ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -58,15 +58,20 @@ def synthetic_cluster(nodes: int = 1000, gpus_per_node: int = 8, *, seed: int = 
     return state
 
 
-def _pod(name: str, limits: dict, annotations: dict | None = None, selector: dict | None = None) -> PodSpec:
+def _pod(name: str, limits: dict, annotations: dict | None = None, selector: dict | None = None) -> dict:
     spec: dict = {"containers": [{"name": "main", "resources": {"limits": limits}}]}
     if selector:
         spec["nodeSelector"] = selector
-    return pod_from_object({"kind": "Pod", "metadata": {"name": name, "namespace": "bench",
-                                                        "annotations": annotations or {}}, "spec": spec})
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "bench", "annotations": annotations or {}}, "spec": spec}
 
 
 def synthetic_pods(count: int = 10000, *, seed: int = 2) -> list[PodSpec]:
+    return [pod_from_object(obj) for obj in synthetic_pod_objects(count, seed=seed)]
+
+
+def synthetic_pod_objects(count: int = 10000, *, seed: int = 2) -> list[dict]:
+    """The Pod objects of :func:`synthetic_pods` (what a pod file holds; the CLI bench writes them)."""
     rng = random.Random(seed)
     out = []
     for i in range(count):

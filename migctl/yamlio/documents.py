@@ -92,7 +92,106 @@ def read_text(path: str | Path, what: str, *, limit: int = MAX_TEXT_BYTES) -> st
 
 
 def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
-    """Every YAML document of ``text`` as ``(value, first line)``; InputError names ``name`` and the line."""
+    """Every YAML document of ``text`` as ``(value, first line)``; InputError names ``name`` and the line.
+
+    The values are exactly PyYAML's ``SafeLoader``'s: they are built from libyaml's events, each plain
+    scalar resolved and constructed by the loader's own resolver and constructors (once per distinct
+    text: a pod file repeats most of its scalars), which skips PyYAML's node graph and costs about a
+    third of ``construct_document``. Explicit tags, merge keys, non-scalar keys and every error take
+    PyYAML's own path (:func:`_exact_documents`), whose messages carry the line.
+    """
+    import yaml
+
+    try:
+        return _event_documents(text)
+    except (yaml.YAMLError, _Unsupported, ValueError, TypeError, OverflowError):
+        return _exact_documents(text, name)
+
+
+class _Unsupported(Exception):
+    """A YAML feature left to PyYAML's constructor."""
+
+
+def _event_documents(text: str) -> list[tuple[Any, int]]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    scalar_node, str_tag = yaml.ScalarNode, "tag:yaml.org,2002:str"
+    scalar_ev, alias_ev = yaml.ScalarEvent, yaml.AliasEvent
+    map_start, seq_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    map_end, seq_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    doc_start, doc_end = yaml.DocumentStartEvent, yaml.DocumentEndEvent
+    resolved: dict[tuple[str, tuple[bool, bool]], Any] = {}
+    no_key = _Unsupported  # a sentinel no YAML value can be
+    docs: list[tuple[Any, int]] = []
+    stack: list[list[Any]] = []  # [container, pending mapping key]
+    anchors: dict[str, Any] = {}
+    line = 1
+    root: Any = None
+    try:
+        get = loader.get_event
+        while (event := get()) is not None:
+            kind = event.__class__
+            if kind is scalar_ev:
+                if event.tag is not None and event.tag != "!":
+                    raise _Unsupported("explicit tag")
+                key = (event.value, event.implicit)
+                if key in resolved:
+                    value: Any = resolved[key]
+                else:
+                    tag = loader.resolve(scalar_node, event.value, event.implicit)
+                    value = event.value if tag == str_tag else loader.construct_object(
+                        scalar_node(tag, event.value, style=event.style))
+                    resolved[key] = value
+                if event.anchor:
+                    anchors[event.anchor] = value
+            elif kind is map_start or kind is seq_start:
+                if event.tag is not None and event.tag != "!":
+                    raise _Unsupported("explicit tag")
+                container: Any = {} if kind is map_start else []
+                if event.anchor:
+                    anchors[event.anchor] = container
+                if not stack:
+                    line = event.start_mark.line + 1
+                stack.append([container, no_key])
+                continue
+            elif kind is map_end or kind is seq_end:
+                value = stack.pop()[0]
+            elif kind is alias_ev:
+                if event.anchor not in anchors:
+                    raise _Unsupported("unknown alias")
+                value = anchors[event.anchor]
+            elif kind is doc_start:
+                root = None
+                continue
+            elif kind is doc_end:
+                docs.append((root, line))
+                anchors = {}
+                continue
+            else:
+                continue  # stream start and end
+            if not stack:
+                if kind is scalar_ev or kind is alias_ev:
+                    line = event.start_mark.line + 1
+                root = value
+                continue
+            top = stack[-1]
+            if top[0].__class__ is list:
+                top[0].append(value)
+            elif top[1] is no_key:
+                if isinstance(value, (dict, list)) or value == "<<":
+                    raise _Unsupported("complex or merge key")
+                top[1] = value
+            else:
+                top[0][top[1]] = value
+                top[1] = no_key
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _exact_documents(text: str, name: str) -> list[tuple[Any, int]]:
+    """PyYAML's own loader, document by document; the reference for :func:`yaml_documents`."""
     import yaml
 
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -102,7 +201,10 @@ def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
         while loader.check_node():
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 1
-            docs.append((loader.construct_document(node) if node is not None else None, line))
+            try:
+                docs.append((loader.construct_document(node) if node is not None else None, line))
+            except (ValueError, TypeError, OverflowError) as exc:  # a tagged scalar PyYAML cannot build (!!int x)
+                raise InputError(f"{name}:{line}: not valid YAML: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name

@@ -114,15 +114,16 @@ class _Where:
         return f"{self.base}{self.suffix}"
 
 
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+
+
 def json_items(fh: IO[str], path: ListSource) -> Iterator[dict[str, Any]]:
     text = fh.read()
     decoder = json.JSONDecoder()
-    ws = " \t\n\r"
+    whitespace = _JSON_WS.match
 
     def skip(pos: int) -> int:
-        while pos < len(text) and text[pos] in ws:
-            pos += 1
-        return pos
+        return whitespace(text, pos).end()  # type: ignore[union-attr]  # the pattern matches ""
 
     def fail(pos: int, message: str) -> InputError:
         return InputError(f"{path}:{_line_of(text, pos)}: not valid JSON: {message}")
@@ -155,12 +156,20 @@ def json_items(fh: IO[str], path: ListSource) -> Iterator[dict[str, Any]]:
             saw_items = True
             pos = skip(pos + 1)
             index = 0
+            kept = path.kept
+            raw_decode = decoder.raw_decode
             while not text.startswith("]", pos):
                 start = pos
-                item, pos = value(pos)
-                checked = _check_item(item, path, _Where(text, start, f" items[{index}]"))
-                if checked is not None:
-                    yield from _expand(checked, path, _Where(text, start))
+                try:
+                    item, pos = raw_decode(text, pos)
+                except json.JSONDecodeError as exc:
+                    raise fail(exc.pos, exc.msg) from None
+                if item.__class__ is dict and item.get("kind") in kept:
+                    yield item  # the usual item, without the checks' generators
+                else:
+                    checked = _check_item(item, path, _Where(text, start, f" items[{index}]"))
+                    if checked is not None:
+                        yield from _expand(checked, path, _Where(text, start))
                 pos = skip(pos)
                 if text.startswith(",", pos):
                     pos = skip(pos + 1)
