@@ -1,7 +1,6 @@
-"""Cases from an independent review of the simulator against hami.md §2.3–§4 and HAMi's code.
-
-Each test pins one HAMi behaviour that the simulator got wrong or had not covered before.
-"""
+"""How the simulator picks devices for a container: the legacy filter, topology-aware and NUMA policies,
+sort keys, per-version failure reasons and rebuilding placed pods each cycle (HAMi pkg/scheduler and
+pkg/device/nvidia/device.go, v2.9 and v2.10)."""
 
 from __future__ import annotations
 
