@@ -1,4 +1,5 @@
-"""Where MIG pods land, end to end through the Simulator: legacy template geometries, v2.10 packing,\nexclusive requests, GPU and node binpack/spread (HAMi pkg/device/nvidia/device.go, v2.9 and v2.10)."""
+"""Where MIG pods land, end to end through the Simulator: legacy template geometries, v2.10 packing,
+exclusive requests, GPU and node binpack/spread (HAMi pkg/device/nvidia/device.go, v2.9 and v2.10)."""
 
 from __future__ import annotations
 
