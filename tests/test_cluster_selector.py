@@ -1,0 +1,55 @@
+"""kubectl's label-selector grammar: parsing and matching node labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from migctl.cluster.selector import Requirement, parse_selector
+from migctl.errors import InputError
+
+LABELS = {"gpu": "a100", "zone": "z1", "nvidia.com/mig.capable": "true", "empty": ""}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("gpu=a100", True), ("gpu==a100", True), ("gpu=h100", False),
+    ("gpu!=h100", True), ("gpu!=a100", False), ("missing!=x", True),
+    ("gpu in (a100, h100)", True), ("gpu in (h100)", False), ("missing in (x)", False),
+    ("gpu notin (h100,h200)", True), ("gpu notin (a100)", False), ("missing notin (x)", True),
+    ("gpu", True), ("missing", False), ("!missing", True), ("!gpu", False),
+    ("gpu=a100,zone=z1", True), ("gpu=a100,zone=z2", False), ("gpu=a100, !missing, zone in (z1)", True),
+    ("nvidia.com/mig.capable=true", True), ("empty=", True), ("empty!=", False),
+])
+def test_matches_as_kubernetes_does(text, expected):
+    selector = parse_selector(text)
+    assert selector is not None and selector.matches(LABELS) is expected
+
+
+def test_parsed_requirements():
+    selector = parse_selector("a=1,b!=2,c in (3,4),d notin (5),e,!f")
+    assert selector.requirements == (
+        Requirement("a", "in", ("1",)), Requirement("b", "notin", ("2",)), Requirement("c", "in", ("3", "4")),
+        Requirement("d", "notin", ("5",)), Requirement("e", "exists"), Requirement("f", "!exists"),
+    )
+    assert selector.text == "a=1,b!=2,c in (3,4),d notin (5),e,!f"
+
+
+def test_no_selector():
+    assert parse_selector(None) is None
+    assert parse_selector("  ") is None
+
+
+def test_unlabelled_objects_match_only_negative_requirements():
+    assert parse_selector("!gpu").matches(None)
+    assert not parse_selector("gpu").matches(None)
+
+
+@pytest.mark.parametrize("text", [
+    "gpu=", "=a100", "gpu in", "gpu in (", "gpu in ()", "gpu in (a b)", "gpu notin a",
+    "gpu=a100,", ",gpu", "gpu a100", "gpu=a=b", "!", "bad key=x", "k=-bad", "k in (x,)",
+])
+def test_malformed_selectors_are_input_errors(text):
+    if text == "gpu=":
+        assert parse_selector(text).matches({"gpu": ""})
+        return
+    with pytest.raises(InputError, match="label selector"):
+        parse_selector(text)
