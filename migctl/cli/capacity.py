@@ -16,6 +16,7 @@ import typer
 
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
@@ -54,6 +55,9 @@ def capacity_command(
     context: Annotated[str | None, typer.Option("--context", metavar="NAME", help="Kubeconfig context.")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", dir_okay=False, help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the cluster's ConfigMap, else HAMi's defaults."))] = None,
+    namespace: NamespaceOption = None,
+    config_map: ConfigMapOption = None,
+    selector: SelectorOption = None,
     hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation: 2.9 (knownMigGeometries) or 2.10 (migProfiles); auto infers it as simulate does."))]
     = VersionChoice.auto,
@@ -91,7 +95,8 @@ def capacity_command(
         except ShapeError as exc:
             raise InputError(f"--shape {text!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
     pods = _read_workload(workload) if workload is not None else None
-    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file)
+    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file,
+                           namespace=namespace, config_map=config_map, selector=selector)
     if node is not None and cluster.node(node) is None:
         names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""

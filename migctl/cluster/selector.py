@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from migctl.errors import InputError
 
-__all__ = ["Requirement", "Selector", "parse_selector"]
+if TYPE_CHECKING:
+    from migctl.cluster.model import Cluster
+
+__all__ = ["Requirement", "Selector", "parse_selector", "restrict"]
 
 _KEY = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
@@ -136,3 +139,18 @@ def parse_selector(text: str | None) -> Selector | None:
         if take() != ",":
             raise InputError(f"label selector {text!r}: requirements are separated by ','")
     return Selector(text.strip(), tuple(requirements))
+
+
+def restrict(cluster: "Cluster", selector: Selector | None) -> "Cluster":
+    """Keep only ``cluster``'s nodes whose labels match ``selector``, and drop the pods bound (or assigned by
+    HAMi) to the others and the warnings about them; pending pods with no node stay. Returns ``cluster``."""
+    if selector is None:
+        return cluster
+    dropped = {node.name for node in cluster.nodes if not selector.matches(node.labels)}
+    if not dropped:
+        return cluster
+    cluster.nodes = [node for node in cluster.nodes if node.name not in dropped]
+    cluster.pods = [pod for pod in cluster.pods if (pod.vgpu_node or pod.node_name) not in dropped]
+    cluster.warnings = [w for w in cluster.warnings if getattr(w, "node", None) not in dropped]
+    cluster._by_name = {}
+    return cluster
