@@ -53,3 +53,16 @@ def test_malformed_selectors_are_input_errors(text):
         return
     with pytest.raises(InputError, match="label selector"):
         parse_selector(text)
+
+
+def test_restrict_drops_pods_on_filtered_out_nodes():
+    from conftest import REPO
+
+    from migctl.api import load_cluster
+
+    full = load_cluster(REPO / "examples" / "cluster.yaml")
+    kept = load_cluster(REPO / "examples" / "cluster.yaml", selector="kubernetes.io/hostname=gpu-node-b")
+    assert [n.name for n in kept.nodes] == ["gpu-node-b"]
+    on_b = [p.key for p in full.pods if (p.vgpu_node or p.node_name) in (None, "gpu-node-b")]
+    assert [p.key for p in kept.pods] == on_b
+    assert len(kept.pods) < len(full.pods)

@@ -317,3 +317,18 @@ def test_failed_and_stuck_allocations_are_flagged(cli, tmp_path):
     codes = {n["name"]: [(w["code"], w.get("pod")) for w in n["warnings"]] for n in out["nodes"]}
     assert codes["gpu-node-a"] == [("allocation-failed", "default/train-llm")]
     assert codes["gpu-node-b"] == [("allocation-stuck", "ml/gpu-pod1")]
+
+
+def test_selector_keeps_matching_nodes_and_their_pods(cli):
+    r = cli("status", "--cluster", str(EXAMPLE), "-l", "kubernetes.io/hostname in (gpu-node-a, cpu-node-1)", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [n["name"] for n in doc["nodes"]] == ["cpu-node-1", "gpu-node-a"]
+    r = cli("status", "--cluster", str(EXAMPLE), "--selector", "!gpu", "-o", "json")
+    assert [n["name"] for n in json.loads(r.stdout)["nodes"]] == ["cpu-node-1"]
+
+
+def test_malformed_selector_is_a_usage_error(cli):
+    r = cli("status", "--cluster", str(EXAMPLE), "-l", "gpu in (")
+    assert r.exit_code == 2
+    assert "label selector" in r.stderr and "Traceback" not in r.stderr
