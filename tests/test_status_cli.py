@@ -332,3 +332,10 @@ def test_malformed_selector_is_a_usage_error(cli):
     r = cli("status", "--cluster", str(EXAMPLE), "-l", "gpu in (")
     assert r.exit_code == 2
     assert "label selector" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_headers_leaves_out_the_header_row_only(cli):
+    with_headers = cli("status", "--cluster", str(EXAMPLE)).stdout.splitlines()
+    without = cli("status", "--cluster", str(EXAMPLE), "--no-headers").stdout.splitlines()
+    assert with_headers[0].startswith("NODE")
+    assert without == with_headers[1:]

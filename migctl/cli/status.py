@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
+from migctl.cli.output import NoHeadersOption
 
 if TYPE_CHECKING:  # imported lazily at run time
     from migctl.cluster.status import ClusterStatus, GpuStatus, NodeStatus
@@ -75,6 +76,7 @@ def status_command(
     namespace: NamespaceOption = None,
     config_map: ConfigMapOption = None,
     selector: SelectorOption = None,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
     from migctl.api import cluster_status
@@ -88,7 +90,7 @@ def status_command(
     if output in (StatusFormat.json, StatusFormat.yaml):
         write_document(report, output.value)
         return
-    render_text(report, wide=output is StatusFormat.wide or node is not None)
+    render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
 
 
 def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,
@@ -258,12 +260,14 @@ def _migctl_cell(n: NodeStatus) -> tuple[str, str | None]:
     return (f"{m.desired or '-'} -> {shown} [{state}]", style)
 
 
-def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]]) -> None:
+def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]], *,
+           no_headers: bool = False) -> None:
     widths = [len(h) for h in headers]
     for row in rows:
         for i, (text, _) in enumerate(row):
             widths[i] = max(widths[i], len(text))
-    out.line(*[(h.ljust(widths[i] + 2) if i < len(headers) - 1 else h, "head") for i, h in enumerate(headers)])
+    if not no_headers:
+        out.line(*[(h.ljust(widths[i] + 2) if i < len(headers) - 1 else h, "head") for i, h in enumerate(headers)])
     for row in rows:
         segments: list[tuple[str, str | None] | str] = []
         for i, (text, style) in enumerate(row):
@@ -274,7 +278,7 @@ def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]
         out.line(*segments)
 
 
-def render_text(report: ClusterStatus, *, wide: bool) -> None:
+def render_text(report: ClusterStatus, *, wide: bool, no_headers: bool = False) -> None:
     out = _Out()
     nodes = report.nodes
     if not nodes:
@@ -286,7 +290,7 @@ def render_text(report: ClusterStatus, *, wide: bool) -> None:
             headers.append("MIGCTL DESIRED -> APPLIED [STATE]")
             for row, n in zip(rows, nodes):
                 row.append(_migctl_cell(n))
-        _table(out, headers, rows)
+        _table(out, headers, rows, no_headers=no_headers)
     if wide:
         for n in nodes:
             out.line()
