@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
-from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
 from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def capacity_command(
     node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
         "hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate)."))] = NodeScore.hami,
     output: OutputOption = OutputFormat.text,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.
 
@@ -114,7 +115,7 @@ def capacity_command(
     _warn(report.version_note)
     for note in report.notes[:20]:
         _warn(note)
-    emit(report.to_dict(), output, lambda: render_text(report))
+    emit(report.to_dict(), output, lambda: render_text(report, no_headers=no_headers))
 
 
 def _warn(message: str) -> None:
@@ -188,7 +189,7 @@ def _where(by_node: dict[str, int], limit: int = 3) -> str:
     return text or "-"
 
 
-def render_text(report: CapacityReport) -> None:
+def render_text(report: CapacityReport, *, no_headers: bool = False) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -202,7 +203,7 @@ def render_text(report: CapacityReport) -> None:
                                                                      soft_wrap=True, no_color=True)
     data = report.to_dict()
     table = Table(title="Headroom: pods of each shape HAMi would still place, one after another",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_header=not no_headers)
     table.add_column("SHAPE", no_wrap=True)
     for header in ("WEIGHT", "FITS NOW", "FITS EMPTY"):
         table.add_column(header, justify="right", no_wrap=True)
@@ -225,7 +226,8 @@ def render_text(report: CapacityReport) -> None:
     nodes = [n for n in data["fragmentation"]["nodes"] if n["stranded_mib"] > 0]
     nodes.sort(key=lambda n: (-n["stranded_mib"], n["name"]))
     if nodes:
-        worst = Table(title="Worst nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        worst = Table(title="Worst nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_header=not no_headers)
         for header in ("NODE", "FREE MiB", "STRANDED MiB", "FGD", "CAUSES"):
             worst.add_column(header, justify="left" if header in ("NODE", "CAUSES") else "right", overflow="fold")
         for n in nodes[:10]:
