@@ -13,9 +13,9 @@ _migctl_subcommands() {
 _migctl_options() {
     case "$1" in
         '') echo '--version --debug -h --help' ;;
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -h --help' ;;
-        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
-        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output -h --help' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector --no-headers -h --help' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --explain --strict-config -o --output -h --help' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output --no-headers -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
         'hardware show') echo '-o --output -h --help' ;;
@@ -35,9 +35,9 @@ _migctl_options() {
 }
 _migctl_value_options() {
     case "$1" in
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map' ;;
-        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
-        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat -o --output' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;
         'hardware geometries') echo '-o --output' ;;

@@ -8,12 +8,12 @@ Only typer and the standard library are imported at module level.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import GpuPolicy, HamiVersionChoice, NodeScore, Policy
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
 from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
@@ -22,29 +22,6 @@ if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
 
 MAX_WORKLOAD_BYTES = 50 * 2**20
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"
-
-
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
-class NodeScore(str, Enum):
-    hami = "hami"
-    combined = "combined"
 
 
 @app.command("capacity")
@@ -58,9 +35,9 @@ def capacity_command(
     namespace: NamespaceOption = None,
     config_map: ConfigMapOption = None,
     selector: SelectorOption = None,
-    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
+    hami_version: Annotated[HamiVersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation: 2.9 (knownMigGeometries) or 2.10 (migProfiles); auto infers it as simulate does."))]
-    = VersionChoice.auto,
+    = HamiVersionChoice.auto,
     shape: Annotated[list[str] | None, typer.Option("--shape", metavar="SPEC", help=(
         "A pod's GPU request, e.g. gpu=1,gpumem=10000,mode=mig (keys gpu, gpumem MiB or N%, cores, "
         "mode mig|hami-core|either); repeat for several. Default: the MIG slot sizes and hami-core 1/4, 1/2, 1."))] = None,

@@ -7,13 +7,12 @@ standard library are imported at module level.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import HamiVersionChoice
+from migctl.cli.choices import GpuPolicy, HamiVersionChoice, NodeScore, Policy
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
@@ -23,23 +22,6 @@ if TYPE_CHECKING:
     from migctl.simulate.result import SimulationResult
 
 MAX_NOTES = 20  # cluster notes printed on stderr; the JSON output has them all
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"  # HAMi 2.10
-
-
-class NodeScore(str, Enum):
-    hami = "hami"
-    combined = "combined"
 
 
 def _warn(message: str) -> None:
