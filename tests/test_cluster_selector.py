@@ -66,3 +66,18 @@ def test_restrict_drops_pods_on_filtered_out_nodes():
     on_b = [p.key for p in full.pods if (p.vgpu_node or p.node_name) in (None, "gpu-node-b")]
     assert [p.key for p in kept.pods] == on_b
     assert len(kept.pods) < len(full.pods)
+
+
+def test_live_listing_sends_the_selector_for_nodes_only():
+    from migctl.cluster.kube import list_objects
+
+    calls = []
+
+    class Session:
+        def list_pages(self, method, page_size, **kwargs):
+            calls.append((method, kwargs))
+            yield []
+
+    list(list_objects(Session(), selector="gpu in (a100)"))
+    assert calls[0] == ("list_node", {"label_selector": "gpu in (a100)"})
+    assert all("label_selector" not in kwargs for method, kwargs in calls[1:])
