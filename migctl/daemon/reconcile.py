@@ -106,7 +106,7 @@ def hami_managed(node: Mapping[str, Any]) -> str | None:
     gpus = ", ".join(device.id for device in managed)
     return (
         f"HAMi v2.10 manages MIG instances on this node ({HAMI_REGISTER} lists mig-mode GPUs with migProfiles: "
-        f"{gpus}); migctl does not create instances there. "
+        f"{gpus}); migctl does not create instances there (hami.md §5.3). "
         "Switch the node out of HAMi's mig mode, or run the daemon with --allow-hami-managed"
     )
 
