@@ -14,9 +14,9 @@ _migctl_subcommands() {
 _migctl_options() {
     case "$1" in
         '') echo '--version --debug -h --help' ;;
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -h --help' ;;
-        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods --explain --strict-config -o --output -h --help' ;;
-        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output -h --help' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector --no-headers -h --help' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods --explain --strict-config -o --output -h --help' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output --no-headers -h --help' ;;
         'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples -j --jobs --fgd --no-fgd --plot -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
         'hardware list') echo '-o --output -h --help' ;;
@@ -40,9 +40,9 @@ _migctl_options() {
 }
 _migctl_value_options() {
     case "$1" in
-        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map' ;;
-        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods -o --output' ;;
-        'capacity') echo '--cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output' ;;
+        'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods -o --output' ;;
+        'capacity') echo '--cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output' ;;
         'replay') echo '--nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output' ;;
         'hardware list') echo '-o --output' ;;
         'hardware show') echo '-o --output' ;;

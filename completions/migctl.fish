@@ -23,11 +23,11 @@ end
 function __migctl_value_options
     switch "$argv[1]"
         case 'status'
-            echo --cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map
+            echo --cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector
         case 'simulate'
-            echo --cluster --kubeconfig --context -n --namespace --config-map --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods -o --output
+            echo --cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods -o --output
         case 'capacity'
-            echo --cluster --kubeconfig --context --config --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output
+            echo --cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output
         case 'replay'
             echo --nodes --cluster --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --samples -j --jobs --plot -o --output
         case 'hardware list'
@@ -119,6 +119,8 @@ complete -c migctl -n '__migctl_at \'status\'' -s o -l output -x -a 'text wide j
 complete -c migctl -n '__migctl_at \'status\'' -l page-size -x -d 'Objects per LIST page from the API server.'
 complete -c migctl -n '__migctl_at \'status\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
 complete -c migctl -n '__migctl_at \'status\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap (default: found by the Helm chart\'s name or labels).'
+complete -c migctl -n '__migctl_at \'status\'' -s l -l selector -x -d 'Only nodes with these labels, and the pods on them (kubectl\'s grammar: a=b, a!=b, a in (b,c), a notin (b), a, !a; comma means and).'
+complete -c migctl -n '__migctl_at \'status\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'status\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'status\'' -f
 complete -c migctl -n '__migctl_at \'simulate\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only.'
@@ -126,6 +128,7 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l kubeconfig -x -d 'Kubeconfig
 complete -c migctl -n '__migctl_at \'simulate\'' -l context -x -d 'Kubeconfig context for the live cluster.'
 complete -c migctl -n '__migctl_at \'simulate\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap (default: found by the Helm chart\'s name or labels).'
+complete -c migctl -n '__migctl_at \'simulate\'' -s l -l selector -x -d 'Only nodes with these labels, and the pods on them (kubectl\'s grammar: a=b, a!=b, a in (b,c), a notin (b), a, !a; comma means and).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi\'s built-in defaults.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l node-policy -x -a 'binpack spread' -d 'Scheduler default node policy (pods override with hami.io/node-scheduler-policy).'
 complete -c migctl -n '__migctl_at \'simulate\'' -l gpu-policy -x -a 'binpack spread topology-aware mutex' -d 'Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).'
@@ -141,6 +144,9 @@ complete -c migctl -n '__migctl_at \'capacity\'' -l cluster -r -F -d 'Cluster sn
 complete -c migctl -n '__migctl_at \'capacity\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l context -x -d 'Kubeconfig context.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l config -r -F -d 'HAMi device-config.yaml (raw or the ConfigMap). Default: the cluster\'s ConfigMap, else HAMi\'s defaults.'
+complete -c migctl -n '__migctl_at \'capacity\'' -s n -l namespace -x -d 'Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).'
+complete -c migctl -n '__migctl_at \'capacity\'' -l config-map -x -d 'HAMi\'s scheduler device ConfigMap (default: found by the Helm chart\'s name or labels).'
+complete -c migctl -n '__migctl_at \'capacity\'' -s l -l selector -x -d 'Only nodes with these labels, and the pods on them (kubectl\'s grammar: a=b, a!=b, a in (b,c), a notin (b), a, !a; comma means and).'
 complete -c migctl -n '__migctl_at \'capacity\'' -l hami-version -x -a 'auto 2.9 2.10' -d 'HAMi generation: 2.9 (knownMigGeometries) or 2.10 (migProfiles); auto infers it as simulate does.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l shape -x -d 'A pod\'s GPU request, e.g. gpu=1,gpumem=10000,mode=mig (keys gpu, gpumem MiB or N%, cores, mode mig|hami-core|either); repeat for several. Default: the MIG slot sizes and hami-core 1/4, 1/2, 1.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l workload -r -F -d 'Use the distinct GPU requests of these pods (Pods, Deployments, ...; - for stdin) as shapes, weighted by their share.'
@@ -150,6 +156,7 @@ complete -c migctl -n '__migctl_at \'capacity\'' -l gpu-policy -x -a 'binpack sp
 complete -c migctl -n '__migctl_at \'capacity\'' -l node-score -x -a 'hami combined' -d 'hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate).'
 complete -c migctl -n '__migctl_at \'capacity\'' -l max-pods -x -d 'The most pods --workload expands (replicas included); more is refused (exit 2).'
 complete -c migctl -n '__migctl_at \'capacity\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'capacity\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'capacity\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'capacity\'' -f
 complete -c migctl -n '__migctl_at \'replay\'' -l nodes -r -F -d 'openb node list (default for an openb trace: openb_node_list_gpu_node.csv beside it).'

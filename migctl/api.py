@@ -218,6 +218,7 @@ def load_cluster(
     on_item: Callable[[], None] | None = None,
     namespace: str | None = None,
     config_map: str | None = None,
+    selector: str | None = None,
 ) -> Cluster:
     """The cluster as HAMi records it: from a ``snapshot`` file (``kubectl get nodes,pods -A -o yaml`` or
     ``migctl cluster snapshot``) or, without one, the live API (read-only; ``kubeconfig``/``context``).
@@ -227,9 +228,14 @@ def load_cluster(
     snapshot or ``config`` raises :class:`~migctl.errors.InputError`; an unreachable cluster
     :class:`~migctl.errors.UnreachableError`. ``on_item`` is called per object read. On a live cluster,
     HAMi's ConfigMap is found by its Helm chart name or labels in any namespace (``namespace`` narrows the
-    search; ``config_map="NAMESPACE/NAME"`` names it); the one used is ``cluster.device_config_source``.
+    search; ``config_map="NAMESPACE/NAME"`` names it); the one used is ``cluster.device_config_source``. ``selector`` (kubectl's label-selector grammar,
+    e.g. ``"gpu=a100,zone in (a,b)"``) keeps only matching nodes and the pods on them (server-side on a live
+    cluster); a malformed one raises :class:`~migctl.errors.InputError`.
     """
     from migctl.cluster.device_config import attach_device_config
+    from migctl.cluster.selector import parse_selector, restrict
+
+    parsed = parse_selector(selector)
 
     config_text = None
     if config is not None:
@@ -240,7 +246,7 @@ def load_cluster(
         if namespace is not None or config_map is not None:
             raise InputError("-n/--namespace and --config-map choose HAMi's ConfigMap in the live cluster",
                              hint="with --cluster FILE, give the device-config with --config FILE")
-        cluster = load_snapshot(Path(snapshot), on_item=on_item)
+        cluster = restrict(load_snapshot(Path(snapshot), on_item=on_item), parsed)
     else:
         try:
             from migctl.cluster.kube import read_cluster
@@ -248,7 +254,8 @@ def load_cluster(
             raise UnreachableError("the live cluster reader is not available in this build",
                                    hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods -A -o yaml)") from None
         cluster = read_cluster(kubeconfig=kubeconfig, context=context, page_size=page_size, on_item=on_item,
-                               namespace=namespace, config_map=config_map)
+                               namespace=namespace, config_map=config_map,
+                               selector=parsed.text if parsed is not None else None)
     attach_device_config(cluster, config_text, str(config) if config is not None else None)
     return cluster
 

@@ -143,3 +143,14 @@ def test_live_cluster_unreachable_is_exit_3(cli, tmp_path):
         "users": [{"name": "x", "user": {"token": "t"}}]}))
     r = cli("capacity", "--kubeconfig", kc)
     assert r.exit_code == 3 and "Traceback" not in r.stderr
+
+
+def test_no_headers_leaves_out_the_table_headers(cli):
+    from conftest import REPO
+
+    snapshot = str(REPO / "examples" / "cluster.yaml")
+    with_headers = cli("capacity", "--cluster", snapshot)
+    without = cli("capacity", "--cluster", snapshot, "--no-headers")
+    assert with_headers.exit_code == without.exit_code == 0, without.stderr
+    assert "SHAPE" in with_headers.stdout and "SHAPE" not in without.stdout
+    assert "FITS NOW" not in without.stdout

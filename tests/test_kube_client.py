@@ -68,6 +68,7 @@ def no_ambient_config(monkeypatch, tmp_path):
 COMMANDS = {
     "status": ["status"],
     "simulate": ["simulate", str(SEED_PODS)],
+    "capacity": ["capacity"],
     "validate --from-cluster": ["validate", "config", "--from-cluster"],
     "cluster snapshot": ["cluster", "snapshot", "-f", "{tmp}/snap.yaml"],
     "node set-geometry": ["node", "set-geometry", "gpu-node-a", "1g.5gb:7"],

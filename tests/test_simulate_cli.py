@@ -253,14 +253,14 @@ def test_geometry_the_hardware_cannot_create_is_reported(cli, tmp_path):
 
 
 def test_live_cluster_unreachable_exits_3(cli, monkeypatch):
-    import migctl.cli.simulate as sim
+    import migctl.cli.status as status
 
-    def unreachable(*_):
+    def unreachable(*_, **__):
         from migctl.errors import UnreachableError
 
         raise UnreachableError("cannot reach the Kubernetes API server")
 
-    monkeypatch.setattr(sim, "_read_cluster", unreachable)
+    monkeypatch.setattr(status, "load_cluster", unreachable)
     r = cli("simulate", SEED_PODS)
     assert r.exit_code == 3
 

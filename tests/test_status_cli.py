@@ -364,3 +364,25 @@ def test_legacy_pod_with_two_geometries_on_one_gpu_is_flagged(cli, tmp_path):
     node = next(n for n in out["nodes"] if n["name"] == "gpu-node-b")
     messages = [w["message"] for w in node["warnings"] if w.get("pod") == "default/mixed"]
     assert any("geometries 0 and 2" in m and "HAMi v2.9.0 cannot rebuild this" in m for m in messages)
+
+
+def test_selector_keeps_matching_nodes_and_their_pods(cli):
+    r = cli("status", "--cluster", str(EXAMPLE), "-l", "kubernetes.io/hostname in (gpu-node-a, cpu-node-1)", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [n["name"] for n in doc["nodes"]] == ["cpu-node-1", "gpu-node-a"]
+    r = cli("status", "--cluster", str(EXAMPLE), "--selector", "!gpu", "-o", "json")
+    assert [n["name"] for n in json.loads(r.stdout)["nodes"]] == ["cpu-node-1"]
+
+
+def test_malformed_selector_is_a_usage_error(cli):
+    r = cli("status", "--cluster", str(EXAMPLE), "-l", "gpu in (")
+    assert r.exit_code == 2
+    assert "label selector" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_headers_leaves_out_the_header_row_only(cli):
+    with_headers = cli("status", "--cluster", str(EXAMPLE)).stdout.splitlines()
+    without = cli("status", "--cluster", str(EXAMPLE), "--no-headers").stdout.splitlines()
+    assert with_headers[0].startswith("NODE")
+    assert without == with_headers[1:]

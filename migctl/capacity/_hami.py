@@ -13,7 +13,7 @@ from typing import Any
 
 from migctl.simulate.fit import fit_pod
 from migctl.simulate.kube_filters import TOO_MANY_PODS, kube_filter
-from migctl.simulate.quantity import as_int64
+from migctl.cluster.quantity import as_int64
 from migctl.simulate.requests import Denied, mutate, pod_options, pod_requests
 
 __all__ = ["Prepared", "prepare", "fits_on", "kube_reasons", "gpu_state_key", "as_int64", "TOO_MANY_PODS"]

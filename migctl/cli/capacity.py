@@ -8,43 +8,20 @@ Only typer and the standard library are imported at module level.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import DEFAULT_MAX_PODS
+from migctl.cli.choices import DEFAULT_MAX_PODS, GpuPolicy, HamiVersionChoice, NodeScore, Policy
 from migctl.cli.main import app
-from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
 
 MAX_WORKLOAD_BYTES = 50 * 2**20
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"
-
-
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
-class NodeScore(str, Enum):
-    hami = "hami"
-    combined = "combined"
 
 
 @app.command("capacity")
@@ -55,9 +32,12 @@ def capacity_command(
     context: Annotated[str | None, typer.Option("--context", metavar="NAME", help="Kubeconfig context.")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", dir_okay=False, help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the cluster's ConfigMap, else HAMi's defaults."))] = None,
-    hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
+    namespace: NamespaceOption = None,
+    config_map: ConfigMapOption = None,
+    selector: SelectorOption = None,
+    hami_version: Annotated[HamiVersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation: 2.9 (knownMigGeometries) or 2.10 (migProfiles); auto infers it as simulate does."))]
-    = VersionChoice.auto,
+    = HamiVersionChoice.auto,
     shape: Annotated[list[str] | None, typer.Option("--shape", metavar="SPEC", help=(
         "A pod's GPU request, e.g. gpu=1,gpumem=10000,mode=mig (keys gpu, gpumem MiB or N%, cores, "
         "mode mig|hami-core|either); repeat for several. Default: the MIG slot sizes and hami-core 1/4, 1/2, 1."))] = None,
@@ -73,6 +53,7 @@ def capacity_command(
     max_pods: Annotated[int, typer.Option("--max-pods", min=1, metavar="N", help=(
         "The most pods --workload expands (replicas included); more is refused (exit 2)."))] = DEFAULT_MAX_PODS,
     output: OutputOption = OutputFormat.text,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """How many more pods of each shape HAMi would place, and how much GPU sits free but unusable.
 
@@ -94,7 +75,8 @@ def capacity_command(
         except ShapeError as exc:
             raise InputError(f"--shape {text!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
     pods = _read_workload(workload, max_pods) if workload is not None else None
-    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file)
+    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file,
+                           namespace=namespace, config_map=config_map, selector=selector)
     if node is not None and cluster.node(node) is None:
         names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
@@ -112,7 +94,7 @@ def capacity_command(
     _warn(report.version_note)
     for note in report.notes[:20]:
         _warn(note)
-    emit(report.to_dict(), output, lambda: render_text(report))
+    emit(report.to_dict(), output, lambda: render_text(report, no_headers=no_headers))
 
 
 def _warn(message: str) -> None:
@@ -191,7 +173,7 @@ def _where(by_node: dict[str, int], limit: int = 3) -> str:
     return text or "-"
 
 
-def render_text(report: CapacityReport) -> None:
+def render_text(report: CapacityReport, *, no_headers: bool = False) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -205,7 +187,7 @@ def render_text(report: CapacityReport) -> None:
                                                                      soft_wrap=True, no_color=True)
     data = report.to_dict()
     table = Table(title="Headroom: pods of each shape HAMi would still place, one after another",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_header=not no_headers)
     table.add_column("SHAPE", no_wrap=True)
     for header in ("WEIGHT", "FITS NOW", "FITS EMPTY"):
         table.add_column(header, justify="right", no_wrap=True)
@@ -228,7 +210,8 @@ def render_text(report: CapacityReport) -> None:
     nodes = [n for n in data["fragmentation"]["nodes"] if n["stranded_mib"] > 0]
     nodes.sort(key=lambda n: (-n["stranded_mib"], n["name"]))
     if nodes:
-        worst = Table(title="Worst nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        worst = Table(title="Worst nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_header=not no_headers)
         for header in ("NODE", "FREE MiB", "STRANDED MiB", "FGD", "CAUSES"):
             worst.add_column(header, justify="left" if header in ("NODE", "CAUSES") else "right", overflow="fold")
         for n in nodes[:10]:

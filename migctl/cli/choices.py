@@ -15,3 +15,26 @@ class HamiVersionChoice(str, Enum):
     auto = "auto"
     v2_9 = "2.9"
     v2_10 = "2.10"
+
+
+class Policy(str, Enum):
+    """``--node-policy``: HAMi's scheduler default node policy."""
+
+    binpack = "binpack"
+    spread = "spread"
+
+
+class GpuPolicy(str, Enum):
+    """``--gpu-policy``: HAMi's scheduler default GPU policy (``mutex`` is HAMi 2.10)."""
+
+    binpack = "binpack"
+    spread = "spread"
+    topology_aware = "topology-aware"
+    mutex = "mutex"
+
+
+class NodeScore(str, Enum):
+    """``--node-score``: ``hami`` scores GPU usage only; ``combined`` adds CPU and memory."""
+
+    hami = "hami"
+    combined = "combined"

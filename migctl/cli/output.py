@@ -185,3 +185,9 @@ def progress(description: str, total: int | None = None) -> Iterator[_NoProgress
     with Progress(*columns, console=stderr_console(), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield _RichProgress(bar, task)
+
+
+#: ``--no-headers`` (kubectl's flag): every command that prints a table takes it and leaves out the header
+#: row of its text tables (rich tables: ``Table(show_header=not no_headers)``); JSON/YAML are unchanged.
+NoHeadersOption = Annotated[bool, typer.Option(
+    "--no-headers", help="Print text tables without their header row (for scripts).")]

@@ -7,38 +7,21 @@ standard library are imported at module level.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import DEFAULT_MAX_PODS, HamiVersionChoice
+from migctl.cli.choices import DEFAULT_MAX_PODS, GpuPolicy, HamiVersionChoice, NodeScore, Policy
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
     from migctl.api import ConfigFindings
     from migctl.simulate.result import SimulationResult
 
 MAX_NOTES = 20  # cluster notes printed on stderr; the JSON output has them all
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"  # HAMi 2.10
-
-
-class NodeScore(str, Enum):
-    hami = "hami"
-    combined = "combined"
 
 
 def _warn(message: str) -> None:
@@ -84,10 +67,9 @@ def simulate_command(
         "Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only."))] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
-    namespace: Annotated[str | None, typer.Option("-n", "--namespace", metavar="NAMESPACE", show_default=False, help=(
-        "Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace)."))] = None,
-    config_map: Annotated[str | None, typer.Option("--config-map", metavar="NAMESPACE/NAME", show_default=False, help=(
-        "HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels)."))] = None,
+    namespace: NamespaceOption = None,
+    config_map: ConfigMapOption = None,
+    selector: SelectorOption = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi's "
         "built-in defaults."))] = None,
@@ -114,9 +96,11 @@ def simulate_command(
     Nothing in the cluster is changed. Exit 0 when every pod is scheduled, 1 when any is not.
     """
     from migctl.api import read_pods, simulate
+    from migctl.cli.status import load_cluster
 
     pods = read_pods(pod_files, repeat=repeat, max_pods=max_pods)
-    cluster = _read_cluster(cluster_file, kubeconfig, context, namespace, config_map)
+    cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                           config_map=config_map, selector=selector)
     with progress("simulating", total=len(pods)) as bar:
         result = simulate(cluster, pods, config=config_file, hami_version=hami_version.value,  # type: ignore[arg-type]
                           node_policy=node_policy.value, gpu_policy=gpu_policy.value,  # type: ignore[arg-type]
@@ -126,15 +110,6 @@ def simulate_command(
     emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems))
     if not result.all_scheduled:
         raise typer.Exit(1)
-
-
-def _read_cluster(cluster_file: Path | None, kubeconfig: str | None = None, context: str | None = None,
-                  namespace: str | None = None, config_map: str | None = None) -> Any:
-    """The cluster as ``status`` reads it (snapshot or the live cluster, read-only), with a progress display."""
-    from migctl.cli.status import load_cluster
-
-    return load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                        config_map=config_map)
 
 
 def _print_warnings(warnings: list[str], notes: set[str]) -> None:

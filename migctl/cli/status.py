@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
+from migctl.cli.output import NoHeadersOption
 
 if TYPE_CHECKING:  # imported lazily at run time
     from migctl.cluster.status import ClusterStatus, GpuStatus, NodeStatus
@@ -45,6 +46,11 @@ NamespaceOption = Annotated[str | None, typer.Option(
 ConfigMapOption = Annotated[str | None, typer.Option(
     "--config-map", metavar="NAMESPACE/NAME", show_default=False,
     help="HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels).")]
+#: ``-l/--selector``: which nodes to read (server-side on a live cluster, the same grammar on snapshots).
+SelectorOption = Annotated[str | None, typer.Option(
+    "-l", "--selector", metavar="SELECTOR", show_default=False,
+    help="Only nodes with these labels, and the pods on them (kubectl's grammar: a=b, a!=b, a in (b,c), "
+         "a notin (b), a, !a; comma means and).")]
 
 
 @app.command("status")
@@ -69,6 +75,8 @@ def status_command(
                                            help="Objects per LIST page from the API server.")] = 500,
     namespace: NamespaceOption = None,
     config_map: ConfigMapOption = None,
+    selector: SelectorOption = None,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
     from migctl.api import cluster_status
@@ -76,17 +84,18 @@ def status_command(
 
     with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
         cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config,
-                               page_size=page_size, namespace=namespace, config_map=config_map)
+                               page_size=page_size, namespace=namespace, config_map=config_map,
+                               selector=selector)
         report = cluster_status(cluster, node=node)
     if output in (StatusFormat.json, StatusFormat.yaml):
         write_document(report, output.value)
         return
-    render_text(report, wide=output is StatusFormat.wide or node is not None)
+    render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
 
 
 def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,
                  config: Path | None = None, page_size: int = 500, namespace: str | None = None,
-                 config_map: str | None = None) -> Any:
+                 config_map: str | None = None, selector: str | None = None) -> Any:
     """:func:`migctl.api.load_cluster` with a progress display, saying on stderr which ConfigMap of a live
     cluster was used (status, simulate and capacity read the cluster through it)."""
     from migctl.api import load_cluster as load
@@ -95,7 +104,7 @@ def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, co
     label = f"Reading {cluster_file}" if cluster_file is not None else "Listing nodes and pods"
     with progress(label) as bar:
         cluster = load(cluster_file, kubeconfig, context, config, page_size=page_size, on_item=bar.advance,
-                       namespace=namespace, config_map=config_map)
+                       namespace=namespace, config_map=config_map, selector=selector)
     if cluster_file is None and cluster.device_config_source:
         sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
     return cluster
@@ -239,12 +248,14 @@ def _migctl_cell(n: NodeStatus) -> tuple[str, str | None]:
     return (f"{m.desired or '-'} -> {shown} [{state}]", style)
 
 
-def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]]) -> None:
+def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]]], *,
+           no_headers: bool = False) -> None:
     widths = [len(h) for h in headers]
     for row in rows:
         for i, (text, _) in enumerate(row):
             widths[i] = max(widths[i], len(text))
-    out.line(*[(h.ljust(widths[i] + 2) if i < len(headers) - 1 else h, "head") for i, h in enumerate(headers)])
+    if not no_headers:
+        out.line(*[(h.ljust(widths[i] + 2) if i < len(headers) - 1 else h, "head") for i, h in enumerate(headers)])
     for row in rows:
         segments: list[tuple[str, str | None] | str] = []
         for i, (text, style) in enumerate(row):
@@ -255,7 +266,7 @@ def _table(out: _Out, headers: list[str], rows: list[list[tuple[str, str | None]
         out.line(*segments)
 
 
-def render_text(report: ClusterStatus, *, wide: bool) -> None:
+def render_text(report: ClusterStatus, *, wide: bool, no_headers: bool = False) -> None:
     out = _Out()
     nodes = report.nodes
     if not nodes:
@@ -267,7 +278,7 @@ def render_text(report: ClusterStatus, *, wide: bool) -> None:
             headers.append("MIGCTL DESIRED -> APPLIED [STATE]")
             for row, n in zip(rows, nodes):
                 row.append(_migctl_cell(n))
-        _table(out, headers, rows)
+        _table(out, headers, rows, no_headers=no_headers)
     if wide:
         for n in nodes:
             out.line()

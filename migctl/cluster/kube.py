@@ -150,14 +150,17 @@ def list_objects(
     namespace: str | None = None,
     config_map: str | None = None,
     on_config_map: Callable[[dict[str, Any]], None] | None = None,
+    selector: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield Node, Pod and device-ConfigMap objects (dicts, kind set) from the live cluster, page by page.
 
     ``namespace`` / ``config_map`` (``NAMESPACE/NAME`` or ``NAME``) choose the ConfigMap
     (:func:`find_config_map`); pods always come from every namespace (each one may hold GPUs).
-    ``on_config_map`` is called with the ConfigMap used, if any.
+    ``on_config_map`` is called with the ConfigMap used, if any. ``selector`` (a label selector) is sent
+    to the API server to list only matching nodes.
     """
-    for page in session.list_pages("list_node", page_size):
+    node_kwargs = {"label_selector": selector} if selector else {}
+    for page in session.list_pages("list_node", page_size, **node_kwargs):
         for item in page:
             yield _strip(item, "Node")
     pod_kwargs = {"field_selector": ACTIVE_PODS} if active_pods_only else {}
@@ -193,8 +196,12 @@ def read_cluster(
     on_item: Callable[[], None] | None = None,
     namespace: str | None = None,
     config_map: str | None = None,
+    selector: str | None = None,
 ) -> Cluster:
     """The live cluster as a :class:`Cluster` (raises ``UnreachableError`` with the reason).
+
+    ``selector`` (kubectl's label-selector grammar) lists only matching nodes, server-side; pods on other
+    nodes are dropped.
 
     ``cluster.device_config_source`` names the ConfigMap used ("ConfigMap NAMESPACE/NAME"), if any.
     """
@@ -206,7 +213,7 @@ def read_cluster(
     cluster = Cluster(source=f"live cluster, {session.where}")
     with gc_paused():
         for obj in list_objects(session, page_size=page_size, warnings=warnings, namespace=namespace,
-                                config_map=config_map, on_config_map=chosen.append):
+                                config_map=config_map, on_config_map=chosen.append, selector=selector):
             cluster.add_object(obj)
             if on_item is not None:
                 on_item()
@@ -216,4 +223,8 @@ def read_cluster(
         cluster.device_config_text = str(data[DEVICE_CONFIGMAP_KEY])
         cluster.device_config_source = describe_config_map(chosen[0])
     cluster.warnings.extend(warnings)
+    if selector:
+        from migctl.cluster.selector import parse_selector, restrict
+
+        restrict(cluster, parse_selector(selector))
     return cluster
