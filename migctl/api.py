@@ -21,16 +21,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from migctl.errors import CheckFailed, InputError, UnreachableError
 
 if TYPE_CHECKING:
+    from migctl.capacity.report import CapacityReport
     from migctl.cluster.model import Cluster
     from migctl.cluster.status import ClusterStatus
     from migctl.config.diagnostics import Diagnostic
     from migctl.config.load import LoadedConfig
     from migctl.config.model import DeviceConfig
+    from migctl.replay.engine import ReplayFigures
+    from migctl.replay.trace import Trace
     from migctl.simulate.pod import PodSpec
     from migctl.simulate.result import SimulationResult
 
 __all__ = [
-    "ConfigFindings", "ValidationReport", "cluster_status", "load_cluster", "read_pods", "simulate", "validate_config",
+    "ConfigFindings", "ReplayReport", "ValidationReport", "capacity", "cluster_status", "load_cluster", "read_pods",
+    "read_trace", "replay", "simulate", "validate_config",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -488,3 +492,198 @@ def simulate(
     result.node_problems = geometry_problems(simulator.touched(), catalogue) if version.legacy else []
     result.warnings = warnings + [w for p in result.pods for w in p.warnings] + result.node_problems
     return result
+
+
+# --- capacity ---------------------------------------------------------------------------------------------
+
+
+def capacity(
+    cluster: Cluster | PathLike,
+    *,
+    shapes: Iterable[Any] = (),
+    workload: PathLike | Sequence[PathLike] | Sequence[Mapping[str, Any]] | Sequence[PodSpec] | None = None,
+    config: PathLike | None = None,
+    hami_version: HamiVersionChoice = "auto",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    node_score: Literal["hami", "combined"] = "hami",
+    node: str | None = None,
+    max_pods: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> CapacityReport:
+    """How many more pods of each shape HAMi would place, and how much GPU memory is stranded (``migctl capacity``).
+
+    ``cluster``: a :func:`load_cluster` result or a snapshot path (``config`` then replaces its
+    device-config). ``shapes``: texts like ``"gpu=1,gpumem=10000,mode=mig"`` or
+    :class:`~migctl.capacity.shapes.Shape` values (weight 1 each); ``workload``: pods (paths, objects or
+    PodSpecs) whose distinct requests become the shapes, weighted by share. Neither: the MIG slot sizes
+    and hami-core 1/4, 1/2, 1. ``node`` adds a drill-down into one node. The result's ``to_dict()`` is
+    ``migctl capacity -o json``. Bad shapes, pods or node names raise :class:`~migctl.errors.InputError`.
+    """
+    from migctl.capacity.report import capacity_report
+    from migctl.capacity.shapes import Shape, ShapeError
+
+    shape_list = list(shapes)
+    if shape_list and workload is not None:
+        raise InputError("--shape and --workload: give one or the other")
+    parsed = []
+    for item in shape_list:
+        if isinstance(item, Shape):
+            parsed.append((item, 1.0))
+            continue
+        try:
+            parsed.append((Shape.parse(str(item)), 1.0))
+        except ShapeError as exc:
+            raise InputError(f"--shape {item!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
+    pods = _pods(workload, 1, max_pods) if workload is not None else None
+    if isinstance(cluster, (str, os.PathLike)):
+        cluster = load_cluster(cluster, config=config)
+    elif config is not None:
+        from migctl.cluster.device_config import attach_device_config
+
+        attach_device_config(cluster, _config_text(Path(config)), str(config))
+    if node is not None and cluster.node(node) is None:
+        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
+        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
+        raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
+    try:
+        return capacity_report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
+                               node_score=node_score, shapes=parsed or None, workload=pods, node=node,
+                               catalogue=_catalogue(), on_step=on_step)
+    except ShapeError as exc:
+        where = f"--workload {workload}: " if isinstance(workload, (str, os.PathLike)) else (
+            "--workload: " if workload is not None else "--shape: ")
+        raise InputError(f"{where}{exc}") from None
+
+
+# --- replay -----------------------------------------------------------------------------------------------
+
+#: the openb node list an openb trace is replayed on when no nodes are given (beside the trace)
+OPENB_NODE_LIST = "openb_node_list_gpu_node.csv"
+
+
+@dataclass
+class ReplayReport:
+    """The figures of every variant of a :func:`replay`, with what was replayed on what."""
+
+    trace: Trace
+    nodes: str  # where the nodes came from: the node list or the snapshot
+    figures: list[ReplayFigures]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``migctl replay -o json`` document."""
+        return {
+            "trace": {"source": self.trace.source, "kind": self.trace.kind, "pods": len(self.trace)},
+            "nodes": self.nodes,
+            "variants": [f.to_dict() for f in self.figures],
+        }
+
+
+def read_trace(path: PathLike) -> Trace:
+    """A workload trace: an openb pod list CSV, or Pod YAML with ``migctl.io/arrival`` and
+    ``migctl.io/duration`` annotations (``-``: stdin). InputError names the file and line."""
+    from migctl.replay.openb import looks_like_openb, parse_pod_list
+    from migctl.replay.podyaml import trace_from_documents
+    from migctl.simulate.workloads import Document
+    from migctl.yamlio.documents import read_text, yaml_documents
+
+    text = read_text(path, "trace")
+    if looks_like_openb(text):
+        return parse_pod_list(text, str(path))
+    docs = [Document(value, str(path), line) for value, line in yaml_documents(text, str(path))]
+    return trace_from_documents(docs, str(path))
+
+
+def _replay_config(path: str) -> tuple[DeviceConfig | None, str]:
+    return read_device_config(Path(path), path).config, path
+
+
+def replay(
+    trace: PathLike | Trace,
+    *,
+    nodes: PathLike | None = None,
+    cluster: Cluster | PathLike | None = None,
+    config: PathLike | None = None,
+    variants: Iterable[str] = (),
+    compare: bool = False,
+    keep_running: bool = False,
+    hami_version: HamiVersionChoice = "auto",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    node_score: Literal["hami", "combined"] = "hami",
+    gpu_model: str = "a100-40gb",
+    mig_nodes: str = "50%",
+    on_fail: Literal["queue", "drop"] = "queue",
+    scale_arrivals: float = 1.0,
+    samples: int = 200,
+    jobs: int = 1,
+    fgd: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Replay a workload trace through HAMi's scheduler over time, once per variant (``migctl replay``).
+
+    ``trace``: a path (see :func:`read_trace`) or a :class:`~migctl.replay.trace.Trace`. The nodes: an
+    openb node list CSV (``nodes``; default for an openb trace: ``openb_node_list_gpu_node.csv`` beside it)
+    or a snapshot (``cluster``: a path or a :func:`load_cluster` result; ``keep_running`` keeps its running
+    pods). ``config``: a device-config path (default: the snapshot's ConfigMap, else HAMi's defaults).
+    ``variants``: texts like ``"node-policy=spread,config=other.yaml"`` applied over the base options;
+    the base itself runs when ``compare`` is set or no variant is given. ``on_start`` is told the number
+    of steps (pods x variants) before the first; ``on_progress`` the steps done since the last call.
+    The result's ``to_dict()`` is ``migctl replay -o json``.
+    """
+    import dataclasses
+
+    from migctl.replay.openb import parse_node_list
+    from migctl.replay.run import ClusterInput, Settings, apply_variant, check_settings
+    from migctl.replay.run import compare as run_compare
+    from migctl.yamlio.documents import read_text
+
+    if not isinstance(trace, (str, os.PathLike)):
+        trace_value, trace_path = trace, Path(getattr(trace, "source", "") or ".")
+    else:
+        trace_value, trace_path = read_trace(trace), Path(trace)
+    if nodes is not None and cluster is not None:
+        raise InputError("give --nodes or --cluster, not both")
+    if cluster is not None:
+        snapshot = load_cluster(cluster) if isinstance(cluster, (str, os.PathLike)) else cluster
+        cluster_input = ClusterInput(snapshot=snapshot, source=str(cluster) if isinstance(
+            cluster, (str, os.PathLike)) else (getattr(snapshot, "source", "") or "the cluster"))
+    else:
+        if nodes is None:
+            sibling = trace_path.with_name(OPENB_NODE_LIST)
+            if trace_value.kind == "openb" and sibling.is_file():
+                nodes = sibling
+            else:
+                raise InputError("no nodes to replay on", hint="give --nodes NODE_LIST.csv (openb node list) or "
+                                                               "--cluster FILE (a kubectl snapshot)")
+        cluster_input = ClusterInput(nodes=tuple(parse_node_list(read_text(nodes, "node list"), str(nodes))),
+                                     source=str(nodes))
+    if cluster_input.snapshot is None and keep_running:
+        raise InputError("--keep-running needs --cluster (a node list has no running pods)")
+    base = Settings(hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy, node_score=node_score,
+                    gpu_model=gpu_model, mig_nodes=mig_nodes, on_fail=on_fail, scale_arrivals=scale_arrivals,
+                    samples=samples, keep_running=keep_running, fgd=fgd)
+    snapshot = cluster_input.snapshot
+    if config is not None:
+        loaded, name = _replay_config(str(config))
+        base = dataclasses.replace(base, device_config=loaded, config_name=name)
+    elif snapshot is not None and getattr(snapshot, "device_config_text", None):
+        loaded = read_device_config(snapshot.device_config_text,
+                                    snapshot.device_config_source or "the snapshot's ConfigMap").config
+        base = dataclasses.replace(base, device_config=loaded, config_name=snapshot.device_config_source or "snapshot")
+    check_settings(base)
+    variant_list = list(variants)
+    runs: list[tuple[str, Settings]] = []
+    if compare or not variant_list:
+        runs.append(("base", base))
+    for text in variant_list:
+        runs.append((text, apply_variant(base, text, _replay_config)))
+    warnings = []
+    if snapshot is not None and any(s.mig_nodes != "50%" for _, s in runs):
+        warnings.append("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
+    if on_start is not None:
+        on_start(len(trace_value) * len(runs))
+    figures = run_compare(trace_value, cluster_input, runs, jobs=jobs, on_progress=on_progress)
+    return ReplayReport(trace_value, cluster_input.source, figures, warnings)
