@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from migctl.simulate.result import SimulationResult
 
 __all__ = [
-    "ConfigAdvice", "ConfigFindings", "DefragAdvice", "ReplayReport", "advise_config", "advise_defrag", "ValidationReport", "capacity", "cluster_status", "load_cluster", "read_pods",
-    "read_trace", "replay", "simulate", "validate_config",
+    "ConfigAdvice", "ConfigFindings", "DefragAdvice", "ReplayReport", "advise_config", "advise_defrag", "ValidationReport", "capacity_report", "cluster_status", "load_cluster", "read_pods",
+    "read_trace", "replay_trace", "simulate", "validate_config",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -502,7 +502,7 @@ def simulate(
 # --- capacity ---------------------------------------------------------------------------------------------
 
 
-def capacity(
+def capacity_report(
     cluster: Cluster | PathLike,
     *,
     shapes: Iterable[Any] = (),
@@ -525,7 +525,7 @@ def capacity(
     and hami-core 1/4, 1/2, 1. ``node`` adds a drill-down into one node. The result's ``to_dict()`` is
     ``migctl capacity -o json``. Bad shapes, pods or node names raise :class:`~migctl.errors.InputError`.
     """
-    from migctl.capacity.report import capacity_report
+    from migctl.capacity.report import capacity_report as report
     from migctl.capacity.shapes import Shape, ShapeError
 
     shape_list = list(shapes)
@@ -552,7 +552,7 @@ def capacity(
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
         raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
     try:
-        return capacity_report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
+        return report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
                                node_score=node_score, shapes=parsed or None, workload=pods, node=node,
                                catalogue=_catalogue(), on_step=on_step)
     except ShapeError as exc:
@@ -569,7 +569,7 @@ OPENB_NODE_LIST = "openb_node_list_gpu_node.csv"
 
 @dataclass
 class ReplayReport:
-    """The figures of every variant of a :func:`replay`, with what was replayed on what."""
+    """The figures of every variant of a :func:`replay_trace`, with what was replayed on what."""
 
     trace: Trace
     nodes: str  # where the nodes came from: the node list or the snapshot
@@ -604,7 +604,7 @@ def _replay_config(path: str) -> tuple[DeviceConfig | None, str]:
     return read_device_config(Path(path), path).config, path
 
 
-def replay(
+def replay_trace(
     trace: PathLike | Trace,
     *,
     nodes: PathLike | None = None,

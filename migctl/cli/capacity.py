@@ -1,7 +1,7 @@
 """``migctl capacity``: how many more pods of each shape HAMi would place, and how much GPU is stranded.
 
 The edge: parse the options, read the cluster (snapshot or live, read-only, the loader ``status`` and
-``simulate`` use), call :func:`migctl.api.capacity`, render.
+``simulate`` use), call :func:`migctl.api.capacity_report`, render.
 Only typer and the standard library are imported at module level.
 """
 
@@ -77,7 +77,7 @@ def capacity_command(
     where, why the next one stays Pending, and the same on an empty cluster; then the GPU memory
     stranded by fragmentation (FGD). Read-only. Exit 0 shown, 2 bad input, 3 cluster unreachable.
     """
-    from migctl.api import capacity
+    from migctl.api import capacity_report
     from migctl.cli.status import load_cluster
     from migctl.errors import InputError
 
@@ -85,10 +85,10 @@ def capacity_command(
         raise InputError("--shape and --workload: give one or the other")
     cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file)
     with progress("counting headroom", total=max(1, len(shape or ())) + 1) as bar:
-        report = capacity(cluster, shapes=shape or (), workload=workload, hami_version=hami_version.value,
-                          node_policy=node_policy.value, gpu_policy=gpu_policy.value, node_score=node_score.value,
-                          node=node, max_pods=max_pods,
-                          on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
+        report = capacity_report(cluster, shapes=shape or (), workload=workload, hami_version=hami_version.value,
+                                 node_policy=node_policy.value, gpu_policy=gpu_policy.value,
+                                 node_score=node_score.value, node=node, max_pods=max_pods,
+                                 on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
     _warn(report.version_note)
     for note in report.notes[:20]:
         _warn(note)

@@ -1,7 +1,7 @@
 """``migctl replay``: run a workload trace through HAMi's scheduler over time; compare designs.
 
 The edge: read the trace, the node list or snapshot and the device-configs, call
-:func:`migctl.api.replay`, print (and ``--plot``). Only typer and the standard library are
+:func:`migctl.api.replay_trace`, print (and ``--plot``). Only typer and the standard library are
 imported at module level.
 """
 
@@ -88,7 +88,7 @@ def replay_command(
     Reports per variant: pods placed, dropped and still waiting, wait times, GPU allocation and
     fragmentation over time, and the allocation at the first failed arrival.
     """
-    from migctl.api import replay
+    from migctl.api import replay_trace
 
     if plot is not None:
         from migctl.replay.plot import require_matplotlib
@@ -100,12 +100,12 @@ def replay_command(
         def start(total: int) -> None:
             bars.append(stack.enter_context(progress("replaying", total=total)))
 
-        report = replay(trace_file, nodes=nodes, cluster=cluster_file, config=config_file, variants=variants or (),
-                        compare=compare, keep_running=keep_running, hami_version=hami_version.value,
-                        node_policy=node_policy.value, gpu_policy=gpu_policy.value, gpu_model=gpu_model,
-                        mig_nodes=mig_nodes, on_fail=on_fail.value, scale_arrivals=scale_arrivals, samples=samples,
-                        jobs=jobs, fgd=fgd, on_start=start,
-                        on_progress=lambda n=1: bars[-1].advance(n))
+        report = replay_trace(
+            trace_file, nodes=nodes, cluster=cluster_file, config=config_file, variants=variants or (),
+            compare=compare, keep_running=keep_running, hami_version=hami_version.value,
+            node_policy=node_policy.value, gpu_policy=gpu_policy.value, gpu_model=gpu_model, mig_nodes=mig_nodes,
+            on_fail=on_fail.value, scale_arrivals=scale_arrivals, samples=samples, jobs=jobs, fgd=fgd,
+            on_start=start, on_progress=lambda n=1: bars[-1].advance(n))
     for message in report.warnings:
         warn(message)
     if plot is not None:
