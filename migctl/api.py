@@ -1,4 +1,5 @@
-"""migctl's Python API: the functions behind ``migctl validate config``, ``status`` and ``simulate``.
+"""migctl's Python API: the functions behind ``migctl validate config``, ``status``, ``simulate`` and the
+planning commands ``capacity``, ``replay`` and ``advise config|defrag``.
 
 Each command is a thin adapter over one function here: it parses its options, calls the function and
 renders what comes back. Text is read here (files, the cluster) and returned as values; nothing is

@@ -142,3 +142,13 @@ def test_advise_config_gives_what_advise_config_prints(cli):
     assert found.advice.advised.placed > found.advice.current.placed
     with pytest.raises(InputError, match="exactly one"):
         migctl.advise_config(workload)
+
+
+def test_planning_names_are_not_shadowed_by_their_subpackages():
+    import migctl.advise.defrag
+    import migctl.capacity.report
+    import migctl.replay.run  # noqa: F401
+
+    assert migctl.capacity_report is migctl.api.capacity_report and callable(migctl.capacity_report)
+    assert migctl.replay_trace is migctl.api.replay_trace and callable(migctl.advise_config)
+    assert {"capacity_report", "replay_trace", "read_trace", "advise_config", "advise_defrag"} <= set(migctl.__all__)
