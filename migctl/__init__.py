@@ -10,6 +10,8 @@ first use, so ``import migctl`` (and ``migctl --help``) stays fast::
     cluster = migctl.load_cluster(snapshot="examples/cluster.yaml")
     result = migctl.simulate(cluster, "examples/pods.yaml")
     status = migctl.cluster_status(cluster)
+    headroom = migctl.capacity_report(cluster, shapes=["gpu=1,gpumem=10000,mode=mig"])
+    figures = migctl.replay_trace("examples/trace.yaml", nodes="examples/trace-nodes.csv")
 
 Failures raise :class:`MigctlError` subclasses (``InputError``, ``CheckFailed``, ``UnreachableError``,
 ``RefusedError``, ``ResetRequiredError``), each carrying the CLI's exit code.
@@ -29,6 +31,14 @@ _LAZY = {
     "simulate": "migctl.api",
     "cluster_status": "migctl.api",
     "read_pods": "migctl.api",
+    "capacity_report": "migctl.api",
+    "read_trace": "migctl.api",
+    "replay_trace": "migctl.api",
+    "advise_config": "migctl.api",
+    "advise_defrag": "migctl.api",
+    "ReplayReport": "migctl.api",
+    "ConfigAdvice": "migctl.api",
+    "DefragAdvice": "migctl.api",
     "ValidationReport": "migctl.api",
     "ConfigFindings": "migctl.api",
     "apply_geometries": "migctl.apply",
@@ -46,11 +56,19 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from migctl.api import (
+        ConfigAdvice,
         ConfigFindings,
+        DefragAdvice,
+        ReplayReport,
         ValidationReport,
+        advise_config,
+        advise_defrag,
+        capacity_report,
         cluster_status,
         load_cluster,
         read_pods,
+        read_trace,
+        replay_trace,
         simulate,
         validate_config,
     )

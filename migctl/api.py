@@ -1,4 +1,5 @@
-"""migctl's Python API: the functions behind ``migctl validate config``, ``status`` and ``simulate``.
+"""migctl's Python API: the functions behind ``migctl validate config``, ``status``, ``simulate`` and the
+planning commands ``capacity``, ``replay`` and ``advise config|defrag``.
 
 Each command is a thin adapter over one function here: it parses its options, calls the function and
 renders what comes back. Text is read here (files, the cluster) and returned as values; nothing is
@@ -21,16 +22,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from migctl.errors import CheckFailed, InputError, UnreachableError
 
 if TYPE_CHECKING:
+    from migctl.advise.config_search import Advice
+    from migctl.advise.defrag import DefragPlan
+    from migctl.capacity.report import CapacityReport
     from migctl.cluster.model import Cluster
     from migctl.cluster.status import ClusterStatus
     from migctl.config.diagnostics import Diagnostic
     from migctl.config.load import LoadedConfig
     from migctl.config.model import DeviceConfig
+    from migctl.replay.engine import ReplayFigures
+    from migctl.replay.trace import Trace
     from migctl.simulate.pod import PodSpec
     from migctl.simulate.result import SimulationResult
 
 __all__ = [
-    "ConfigFindings", "ValidationReport", "cluster_status", "load_cluster", "read_pods", "simulate", "validate_config",
+    "ConfigAdvice", "ConfigFindings", "DefragAdvice", "ReplayReport", "advise_config", "advise_defrag", "ValidationReport", "capacity_report", "cluster_status", "load_cluster", "read_pods",
+    "read_trace", "replay_trace", "simulate", "validate_config",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -334,6 +341,7 @@ class ConfigFindings:
     config: DeviceConfig | None = None
     findings: list[str] = field(default_factory=list)  # one sentence per diagnostic: file:line: severity: ...
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    document: dict[str, Any] | None = None  # the device-config as parsed (a mapping), when read from text
 
     @property
     def errors(self) -> bool:
@@ -396,7 +404,9 @@ def read_device_config(source: Any, name: str, version: HamiVersionChoice = "aut
         detail = "; ".join(findings) or "no device-config found"
         raise InputError(f"{name}: no usable device-config ({detail})",
                          hint="give a device-config.yaml, or a ConfigMap with the key device-config.yaml")
-    return ConfigFindings(name, loaded.config, findings, list(loaded.diagnostics))
+    document = next((c.document for c in loaded.configs if c.kind == "device-config"), None)
+    return ConfigFindings(name, loaded.config, findings, list(loaded.diagnostics),
+                          document if isinstance(document, dict) else None)
 
 
 def _format_diagnostic(d: Any, source: str) -> str:
@@ -495,3 +505,459 @@ def simulate(
     result.node_problems = geometry_problems(simulator.touched(), catalogue) if version.legacy else []
     result.warnings = warnings + [w for p in result.pods for w in p.warnings] + result.node_problems
     return result
+
+
+# --- capacity ---------------------------------------------------------------------------------------------
+
+
+def capacity_report(
+    cluster: Cluster | PathLike,
+    *,
+    shapes: Iterable[Any] = (),
+    workload: PathLike | Sequence[PathLike] | Sequence[Mapping[str, Any]] | Sequence[PodSpec] | None = None,
+    config: PathLike | None = None,
+    hami_version: HamiVersionChoice = "auto",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    node_score: Literal["hami", "combined"] = "hami",
+    node: str | None = None,
+    max_pods: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> CapacityReport:
+    """How many more pods of each shape HAMi would place, and how much GPU memory is stranded (``migctl capacity``).
+
+    ``cluster``: a :func:`load_cluster` result or a snapshot path (``config`` then replaces its
+    device-config). ``shapes``: texts like ``"gpu=1,gpumem=10000,mode=mig"`` or
+    :class:`~migctl.capacity.shapes.Shape` values (weight 1 each); ``workload``: pods (paths, objects or
+    PodSpecs) whose distinct requests become the shapes, weighted by share. Neither: the MIG slot sizes
+    and hami-core 1/4, 1/2, 1. ``node`` adds a drill-down into one node. The result's ``to_dict()`` is
+    ``migctl capacity -o json``. Bad shapes, pods or node names raise :class:`~migctl.errors.InputError`.
+    """
+    from migctl.capacity.report import capacity_report as report
+    from migctl.capacity.shapes import Shape, ShapeError
+
+    shape_list = list(shapes)
+    if shape_list and workload is not None:
+        raise InputError("--shape and --workload: give one or the other")
+    parsed = []
+    for item in shape_list:
+        if isinstance(item, Shape):
+            parsed.append((item, 1.0))
+            continue
+        try:
+            parsed.append((Shape.parse(str(item)), 1.0))
+        except ShapeError as exc:
+            raise InputError(f"--shape {item!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
+    pods = _pods(workload, 1, max_pods) if workload is not None else None
+    if isinstance(cluster, (str, os.PathLike)):
+        cluster = load_cluster(cluster, config=config)
+    elif config is not None:
+        from migctl.cluster.device_config import attach_device_config
+
+        attach_device_config(cluster, _config_text(Path(config)), str(config))
+    if node is not None and cluster.node(node) is None:
+        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
+        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
+        raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
+    try:
+        return report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
+                               node_score=node_score, shapes=parsed or None, workload=pods, node=node,
+                               catalogue=_catalogue(), on_step=on_step)
+    except ShapeError as exc:
+        where = f"--workload {workload}: " if isinstance(workload, (str, os.PathLike)) else (
+            "--workload: " if workload is not None else "--shape: ")
+        raise InputError(f"{where}{exc}") from None
+
+
+# --- replay -----------------------------------------------------------------------------------------------
+
+#: the openb node list an openb trace is replayed on when no nodes are given (beside the trace)
+OPENB_NODE_LIST = "openb_node_list_gpu_node.csv"
+
+
+@dataclass
+class ReplayReport:
+    """The figures of every variant of a :func:`replay_trace`, with what was replayed on what."""
+
+    trace: Trace
+    nodes: str  # where the nodes came from: the node list or the snapshot
+    figures: list[ReplayFigures]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``migctl replay -o json`` document."""
+        return {
+            "trace": {"source": self.trace.source, "kind": self.trace.kind, "pods": len(self.trace)},
+            "nodes": self.nodes,
+            "variants": [f.to_dict() for f in self.figures],
+        }
+
+
+def read_trace(path: PathLike) -> Trace:
+    """A workload trace: an openb pod list CSV, or Pod YAML with ``migctl.io/arrival`` and
+    ``migctl.io/duration`` annotations (``-``: stdin). InputError names the file and line."""
+    from migctl.replay.openb import looks_like_openb, parse_pod_list
+    from migctl.replay.podyaml import trace_from_documents
+    from migctl.simulate.workloads import Document
+    from migctl.yamlio.documents import read_text, yaml_documents
+
+    text = read_text(path, "trace")
+    if looks_like_openb(text):
+        return parse_pod_list(text, str(path))
+    docs = [Document(value, str(path), line) for value, line in yaml_documents(text, str(path))]
+    return trace_from_documents(docs, str(path))
+
+
+def _replay_config(path: str) -> tuple[DeviceConfig | None, str]:
+    return read_device_config(Path(path), path).config, path
+
+
+def replay_trace(
+    trace: PathLike | Trace,
+    *,
+    nodes: PathLike | None = None,
+    cluster: Cluster | PathLike | None = None,
+    config: PathLike | None = None,
+    variants: Iterable[str] = (),
+    compare: bool = False,
+    keep_running: bool = False,
+    hami_version: HamiVersionChoice = "auto",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    node_score: Literal["hami", "combined"] = "hami",
+    gpu_model: str = "a100-40gb",
+    mig_nodes: str = "50%",
+    on_fail: Literal["queue", "drop"] = "queue",
+    scale_arrivals: float = 1.0,
+    samples: int = 200,
+    jobs: int = 1,
+    fgd: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Replay a workload trace through HAMi's scheduler over time, once per variant (``migctl replay``).
+
+    ``trace``: a path (see :func:`read_trace`) or a :class:`~migctl.replay.trace.Trace`. The nodes: an
+    openb node list CSV (``nodes``; default for an openb trace: ``openb_node_list_gpu_node.csv`` beside it)
+    or a snapshot (``cluster``: a path or a :func:`load_cluster` result; ``keep_running`` keeps its running
+    pods). ``config``: a device-config path (default: the snapshot's ConfigMap, else HAMi's defaults).
+    ``variants``: texts like ``"node-policy=spread,config=other.yaml"`` applied over the base options;
+    the base itself runs when ``compare`` is set or no variant is given. ``on_start`` is told the number
+    of steps (pods x variants) before the first; ``on_progress`` the steps done since the last call.
+    The result's ``to_dict()`` is ``migctl replay -o json``.
+    """
+    import dataclasses
+
+    from migctl.replay.openb import parse_node_list
+    from migctl.replay.run import ClusterInput, Settings, apply_variant, check_settings
+    from migctl.replay.run import compare as run_compare
+    from migctl.yamlio.documents import read_text
+
+    if not isinstance(trace, (str, os.PathLike)):
+        trace_value, trace_path = trace, Path(getattr(trace, "source", "") or ".")
+    else:
+        trace_value, trace_path = read_trace(trace), Path(trace)
+    if nodes is not None and cluster is not None:
+        raise InputError("give --nodes or --cluster, not both")
+    if cluster is not None:
+        snapshot = load_cluster(cluster) if isinstance(cluster, (str, os.PathLike)) else cluster
+        cluster_input = ClusterInput(snapshot=snapshot, source=str(cluster) if isinstance(
+            cluster, (str, os.PathLike)) else (getattr(snapshot, "source", "") or "the cluster"))
+    else:
+        if nodes is None:
+            sibling = trace_path.with_name(OPENB_NODE_LIST)
+            if trace_value.kind == "openb" and sibling.is_file():
+                nodes = sibling
+            else:
+                raise InputError("no nodes to replay on", hint="give --nodes NODE_LIST.csv (openb node list) or "
+                                                               "--cluster FILE (a kubectl snapshot)")
+        cluster_input = ClusterInput(nodes=tuple(parse_node_list(read_text(nodes, "node list"), str(nodes))),
+                                     source=str(nodes))
+    if cluster_input.snapshot is None and keep_running:
+        raise InputError("--keep-running needs --cluster (a node list has no running pods)")
+    base = Settings(hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy, node_score=node_score,
+                    gpu_model=gpu_model, mig_nodes=mig_nodes, on_fail=on_fail, scale_arrivals=scale_arrivals,
+                    samples=samples, keep_running=keep_running, fgd=fgd)
+    snapshot = cluster_input.snapshot
+    if config is not None:
+        loaded, name = _replay_config(str(config))
+        base = dataclasses.replace(base, device_config=loaded, config_name=name)
+    elif snapshot is not None and getattr(snapshot, "device_config_text", None):
+        loaded = read_device_config(snapshot.device_config_text,
+                                    snapshot.device_config_source or "the snapshot's ConfigMap").config
+        base = dataclasses.replace(base, device_config=loaded, config_name=snapshot.device_config_source or "snapshot")
+    check_settings(base)
+    variant_list = list(variants)
+    runs: list[tuple[str, Settings]] = []
+    if compare or not variant_list:
+        runs.append(("base", base))
+    for text in variant_list:
+        runs.append((text, apply_variant(base, text, _replay_config)))
+    warnings = []
+    if snapshot is not None and any(s.mig_nodes != "50%" for _, s in runs):
+        warnings.append("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
+    if on_start is not None:
+        on_start(len(trace_value) * len(runs))
+    figures = run_compare(trace_value, cluster_input, runs, jobs=jobs, on_progress=on_progress)
+    return ReplayReport(trace_value, cluster_input.source, figures, warnings)
+
+
+# --- advise -----------------------------------------------------------------------------------------------
+
+DEFAULT_SPLITS = ("0%", "25%", "50%", "75%", "100%")
+
+
+def _config_and_document(source: Any, name: str, version: str) -> tuple[DeviceConfig | None, dict[str, Any] | None]:
+    """(DeviceConfig, its parsed document) through validate's loader (:func:`read_device_config`)."""
+    found = read_device_config(source, name, version)  # type: ignore[arg-type]
+    return found.config, found.document
+
+
+@dataclass
+class ConfigAdvice:
+    """What :func:`advise_config` found: the search's :class:`~migctl.advise.config_search.Advice`, and the
+    current device-config document it is compared with."""
+
+    advice: Advice
+    current_document: dict[str, Any] | None
+    snapshot: bool  # the nodes came from a snapshot (their MIG modes stay as registered)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The ``migctl advise config -o json`` document (``explain``: with the candidates and the search log)."""
+        data = self.advice.to_dict()
+        if not explain:
+            data.pop("candidates", None)
+        else:
+            data["explain"] = self.advice.search.explain
+        return data
+
+
+def advise_config(
+    workload: PathLike | Trace,
+    *,
+    nodes: PathLike | None = None,
+    cluster: Cluster | PathLike | None = None,
+    config: PathLike | None = None,
+    gpu_model: str = "a100-40gb",
+    mig_nodes: str = "50%",
+    splits: Iterable[str] = DEFAULT_SPLITS,
+    hami_version: Literal["2.9", "2.10"] = "2.9",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    on_fail: Literal["queue", "drop"] = "queue",
+    scale_arrivals: float = 1.0,
+    budget: float = 60.0,
+    jobs: int = 0,
+    seed: int = 0,
+    tries: int | None = None,
+    screen: int = 0,
+    on_round: Callable[[int], None] | None = None,
+) -> ConfigAdvice:
+    """Search the device-config and MIG/hami-core split that place ``workload`` best, scored by replaying it
+    through HAMi, against the current design (``migctl advise config``).
+
+    ``workload``: a trace path (see :func:`read_trace`) or a Trace. Exactly one of ``nodes`` (an openb node
+    list CSV, GPUs mapped to ``gpu_model``, ``mig_nodes`` of them in MIG mode now) or ``cluster`` (a snapshot
+    path or a :func:`load_cluster` result; running pods ignored). ``config``: the current device-config
+    (default: the snapshot's ConfigMap, else HAMi's defaults). The search stops after ``budget`` seconds or
+    ``tries`` candidates; ``jobs`` worker processes (0: the CPU cores), ``seed`` fixes the candidates,
+    ``screen`` scores on every K-th node and task (0: automatic). Nothing is changed.
+    """
+    import time
+
+    from migctl.advise.config_search import Problem
+    from migctl.advise.config_search import advise_config as search
+    from migctl.hardware.catalogue import load_catalogue
+    from migctl.replay.cluster import GpuModels, MigNodes, resolve_model
+    from migctl.replay.openb import parse_node_list
+    from migctl.replay.run import ClusterInput, Settings, check_settings
+    from migctl.yamlio.documents import read_text
+
+    if (nodes is None) == (cluster is None):
+        raise InputError("give exactly one of --nodes NODE_LIST.csv or --cluster FILE")
+    trace = read_trace(workload) if isinstance(workload, (str, os.PathLike)) else workload
+    if not len(trace):
+        raise InputError(f"{trace.source}: no tasks")
+    catalogue = load_catalogue()
+    device_config = document = None
+    version = hami_version if hami_version != "auto" else "2.9"
+    snapshot = None
+    if cluster is not None:
+        snapshot = load_cluster(cluster) if isinstance(cluster, (str, os.PathLike)) else cluster
+        cluster_input = ClusterInput(snapshot=snapshot, source=str(cluster) if isinstance(
+            cluster, (str, os.PathLike)) else (getattr(snapshot, "source", "") or "the cluster"))
+    else:
+        node_list = parse_node_list(read_text(nodes, "node list"), str(nodes))  # type: ignore[arg-type]
+        cluster_input = ClusterInput(nodes=tuple(node_list), source=str(nodes))
+    if config is not None:
+        device_config, document = _config_and_document(Path(config), str(config), version)
+    elif snapshot is not None and snapshot.device_config_text:
+        device_config, document = _config_and_document(snapshot.device_config_text,
+                                                       snapshot.device_config_source or "ConfigMap", version)
+    if snapshot is not None:
+        models = []
+        for node in snapshot.nodes:
+            for d in node.devices:
+                match = catalogue.lookup(d.type)
+                if match is not None and match.model not in models:
+                    models.append(match.model)
+    else:
+        models = [resolve_model(k, catalogue) for k in GpuModels.parse(gpu_model).keys()]
+    if not models:
+        raise InputError("no GPU of a catalogue model in the cluster: nothing to advise")
+    settings = check_settings(Settings(
+        device_config=device_config, config_name=str(config or "current"), hami_version=version,
+        node_policy=node_policy, gpu_policy=gpu_policy, gpu_model=gpu_model, mig_nodes=mig_nodes,
+        on_fail=on_fail, scale_arrivals=scale_arrivals, keep_running=False))
+    split_list = [s.strip() for s in splits if s.strip()]
+    for s in split_list:
+        MigNodes.parse(s)
+    if snapshot is not None:
+        split_list = []  # a snapshot's nodes keep their registered modes
+    problem = Problem(trace, cluster_input, settings, document, version)
+    names = [n.name for n in cluster_input.nodes]
+
+    def mig_names(share: str) -> list[str]:
+        if snapshot is not None:
+            return sorted({n.name for n in snapshot.nodes for d in n.devices if d.mode == "mig"})
+        return sorted(MigNodes.parse(share).select(names))
+
+    advice = search(problem, models, seed=seed, jobs=jobs or (os.cpu_count() or 1), budget_s=budget, tries=tries,
+                    splits=split_list, screen_every=screen or (1 if len(trace) < 2000 else 8), clock=time.monotonic,
+                    on_round=on_round, mig_node_names=mig_names)
+    return ConfigAdvice(advice, document, snapshot is not None)
+
+
+@dataclass
+class DefragAdvice:
+    """What :func:`advise_defrag` found: the plan, with the HAMi generation it was simulated as."""
+
+    plan: DefragPlan
+    hami_version: str
+    version_note: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The ``migctl advise defrag -o json`` document (``explain``: with the search log)."""
+        data = self.plan.to_dict() | {"hami_version": self.hami_version}
+        if explain:
+            data["explain"] = self.plan.explain
+        return data
+
+    def kubectl(self) -> list[str]:
+        """The commands that carry the plan out (``--emit kubectl``)."""
+        return list(self.plan.kubectl())
+
+
+def _cluster_objects(docs: Iterable[tuple[Any, str]]) -> list[tuple[dict[str, Any], str]]:
+    """Kubernetes objects of the documents (``List`` items opened), with where each is."""
+    out: list[tuple[dict[str, Any], str]] = []
+
+    def walk(obj: Any, where: str) -> None:
+        if not isinstance(obj, dict):
+            return
+        if obj.get("kind") == "List" or (obj.get("kind") is None and isinstance(obj.get("items"), list)):
+            for i, item in enumerate(obj.get("items") or ()):
+                walk(item, f"{where} items[{i}]")
+            return
+        out.append((obj, where))
+
+    for obj, where in docs:
+        walk(obj, where)
+    return out
+
+
+def _defrag_snapshot(path: PathLike) -> tuple[Cluster, list[tuple[dict[str, Any], str]]]:
+    """A snapshot's cluster with its objects (Pods and PodDisruptionBudgets included)."""
+    from migctl.cluster.model import Cluster
+    from migctl.yamlio.documents import read_text, yaml_documents
+
+    name = str(path)
+    objects = _cluster_objects((obj, f"{name}:{line}") for obj, line in
+                               yaml_documents(read_text(path, "cluster snapshot"), name))
+    cluster = Cluster.from_objects((o for o, _ in objects), source=f"snapshot {path}")
+    if not cluster.nodes:
+        raise InputError(f"{path}: no Node objects (kubectl get nodes,pods,pdb -A -o yaml)")
+    return cluster, objects
+
+
+def _defrag_live(kubeconfig: str | None, context: str | None) -> tuple[Cluster, list[tuple[dict[str, Any], str]]]:
+    """The live cluster's Nodes, Pods, device ConfigMap and PodDisruptionBudgets (read-only)."""
+    try:
+        from migctl.cluster.kube import connect, list_objects
+        from migctl.cluster.model import Cluster
+    except ImportError:  # pragma: no cover - a build without the kubernetes client
+        raise UnreachableError("the live cluster reader is not available in this build",
+                               hint="pass a snapshot: --cluster FILE (kubectl get nodes,pods,pdb -A -o yaml)") from None
+    session = connect(kubeconfig, context)
+    objects = [(o, "live") for o in list_objects(session)]
+    for page in session.list_pages("list_pod_disruption_budget_for_all_namespaces", 500, api=session.policy):
+        objects += [({**item, "kind": "PodDisruptionBudget"}, "live") for item in page]
+    cluster = Cluster.from_objects((o for o, _ in objects), source=f"live cluster, {session.where}")
+    return cluster, objects
+
+
+def advise_defrag(
+    cluster: PathLike | None = None,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    pending: PathLike | Sequence[PathLike] | Sequence[Mapping[str, Any]] | Sequence[PodSpec] | None = None,
+    max_moves: int = 5,
+    config: PathLike | None = None,
+    hami_version: HamiVersionChoice = "auto",
+    node_policy: Literal["binpack", "spread"] = "binpack",
+    gpu_policy: Literal["binpack", "spread", "topology-aware", "mutex"] = "spread",
+    budget: float = 60.0,
+    on_read: Callable[[], None] | None = None,
+) -> DefragAdvice:
+    """At most ``max_moves`` pod moves that make the most pending GPU pods schedulable, re-simulated step by
+    step as proof (``migctl advise defrag``). Nothing is changed.
+
+    ``cluster``: a snapshot path (``kubectl get nodes,pods,pdb -A -o yaml``; its PodDisruptionBudgets are
+    honoured) or None for the live cluster (read-only). ``pending``: the pods to unblock (paths, objects or
+    PodSpecs; default: the cluster's Pending GPU pods). ``config``: the device-config (default: the
+    cluster's ConfigMap, else HAMi's defaults). The search stops after ``budget`` seconds with the best plan.
+    ``on_read`` is called once the cluster is read.
+    """
+    import time
+
+    from migctl.advise.defrag import DisruptionBudget, RunningPod, plan_defrag
+    from migctl.hardware.catalogue import load_catalogue
+    from migctl.simulate import SimulationOptions
+    from migctl.simulate.build import evidence_from_cluster
+    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
+    from migctl.simulate.version import HamiVersion, infer_version
+
+    found, objects = _defrag_snapshot(cluster) if cluster is not None else _defrag_live(kubeconfig, context)
+    if on_read is not None:
+        on_read()
+    running, budgets = [], []
+    for obj, where in objects:
+        try:
+            if obj.get("kind") == "Pod":
+                running.append(RunningPod.from_object(obj, source=where))
+            elif obj.get("kind") == "PodDisruptionBudget":
+                budgets.append(DisruptionBudget.from_object(obj))
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    pending_pods = None
+    if pending is not None:
+        pending_pods = _pods(pending, 1)
+    device_config = None
+    if config is not None:
+        device_config = read_device_config(Path(config), str(config), hami_version).config
+    elif getattr(found, "device_config_text", None):
+        device_config = read_device_config(found.device_config_text, found.device_config_source or "ConfigMap",
+                                           hami_version).config
+    scheduler = from_device_config(device_config) if device_config is not None else SchedulerConfig.hami_defaults()
+    if hami_version == "auto":
+        version, note = infer_version(evidence_from_cluster(found, scheduler))
+    else:
+        version, note = HamiVersion(hami_version), f"HAMi {hami_version} (--hami-version)"
+    options = SimulationOptions(version=version, node_policy=node_policy, gpu_policy=gpu_policy)
+    notes: list[str] = []
+    plan = plan_defrag(found, scheduler, options, running=running, budgets=budgets, pending=pending_pods,
+                       max_moves=max_moves, catalogue=load_catalogue(), clock=time.monotonic,
+                       deadline=time.monotonic() + budget, notes=notes)
+    return DefragAdvice(plan, version.value, note, notes)

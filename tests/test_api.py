@@ -85,3 +85,70 @@ def test_errors_carry_exit_codes(tmp_path):
     assert seen and seen[0].errors and result.config_findings == seen[0].findings
     with pytest.raises(MigctlError):
         migctl.simulate(EXAMPLE, [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}])
+
+
+EXAMPLES = REPO / "examples"
+
+
+def test_capacity_gives_what_capacity_prints(cli):
+    shapes = ["gpu=1,gpumem=10000,mode=mig", "gpu=1,gpumem=5000,mode=hami-core"]
+    report = migctl.capacity_report(str(EXAMPLE), shapes=shapes, node="gpu-node-b")
+    printed = cli("capacity", "--cluster", EXAMPLE, "--shape", shapes[0], "--shape", shapes[1], "--node",
+                  "gpu-node-b", "-o", "json")
+    assert printed.exit_code == 0, printed.stderr
+    assert json.loads(json.dumps(report.to_dict())) == json.loads(printed.stdout)
+    workload = migctl.capacity_report(migctl.load_cluster(EXAMPLE), workload=str(PODS))
+    assert json.loads(json.dumps(workload.to_dict())) == json.loads(
+        cli("capacity", "--cluster", EXAMPLE, "--workload", PODS, "-o", "json").stdout)
+    with pytest.raises(InputError, match="one or the other"):
+        migctl.capacity_report(EXAMPLE, shapes=shapes, workload=str(PODS))
+
+
+def test_replay_gives_what_replay_prints(cli):
+    trace, nodes = EXAMPLES / "trace.yaml", EXAMPLES / "trace-nodes.csv"
+    report = migctl.replay_trace(trace, nodes=nodes, config=CONFIG, variants=["node-policy=spread"], compare=True,
+                           samples=20)
+    printed = cli("replay", trace, "--nodes", nodes, "--config", CONFIG, "--variant", "node-policy=spread",
+                  "--compare", "--samples", "20", "-o", "json")
+    assert printed.exit_code == 0, printed.stderr
+    assert json.loads(json.dumps(report.to_dict())) == json.loads(printed.stdout)
+    assert [f["name"] for f in report.to_dict()["variants"]] == ["base", "node-policy=spread"]
+    on_snapshot = migctl.replay_trace(trace, cluster=EXAMPLE, samples=20)
+    assert json.loads(json.dumps(on_snapshot.to_dict())) == json.loads(
+        cli("replay", trace, "--cluster", EXAMPLE, "--samples", "20", "-o", "json").stdout)
+    with pytest.raises(InputError, match="not both"):
+        migctl.replay_trace(trace, nodes=nodes, cluster=EXAMPLE)
+
+
+def test_advise_defrag_gives_what_advise_defrag_prints(cli):
+    cluster = EXAMPLES / "defrag-cluster.yaml"
+    found = migctl.advise_defrag(cluster, max_moves=5)
+    printed = cli("advise", "defrag", "--cluster", cluster, "--max-moves", "5", "-o", "json")
+    assert printed.exit_code == 0, printed.stderr
+    assert json.loads(json.dumps(found.to_dict())) == json.loads(printed.stdout)
+    kubectl = cli("advise", "defrag", "--cluster", cluster, "--emit", "kubectl").stdout.splitlines()
+    assert found.kubectl() == kubectl == ["kubectl delete pod -n default small-a"]
+
+
+def test_advise_config_gives_what_advise_config_prints(cli):
+    workload, cluster = EXAMPLES / "advise-workload.yaml", EXAMPLES / "advise-cluster.yaml"
+    found = migctl.advise_config(workload, cluster=cluster, on_fail="drop", tries=8, jobs=1, seed=0)
+    printed = cli("advise", "config", "--workload", workload, "--cluster", cluster, "--on-fail", "drop",
+                  "--tries", "8", "--jobs", "1", "--seed", "0", "-o", "json")
+    assert printed.exit_code == 0, printed.stderr
+    document, shown = json.loads(json.dumps(found.to_dict())), json.loads(printed.stdout)
+    assert document.pop("search_s") >= 0 and shown.pop("search_s") >= 0  # wall-clock seconds of the search
+    assert document == shown
+    assert found.advice.advised.placed > found.advice.current.placed
+    with pytest.raises(InputError, match="exactly one"):
+        migctl.advise_config(workload)
+
+
+def test_planning_names_are_not_shadowed_by_their_subpackages():
+    import migctl.advise.defrag
+    import migctl.capacity.report
+    import migctl.replay.run  # noqa: F401
+
+    assert migctl.capacity_report is migctl.api.capacity_report and callable(migctl.capacity_report)
+    assert migctl.replay_trace is migctl.api.replay_trace and callable(migctl.advise_config)
+    assert {"capacity_report", "replay_trace", "read_trace", "advise_config", "advise_defrag"} <= set(migctl.__all__)

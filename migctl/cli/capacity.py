@@ -1,7 +1,7 @@
 """``migctl capacity``: how many more pods of each shape HAMi would place, and how much GPU is stranded.
 
 The edge: parse the options, read the cluster (snapshot or live, read-only, the loader ``status`` and
-``simulate`` use) and the workload file, call :func:`migctl.capacity.report.capacity_report`, render.
+``simulate`` use), call :func:`migctl.api.capacity_report`, render.
 Only typer and the standard library are imported at module level.
 """
 
@@ -21,7 +21,6 @@ from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
 
-MAX_WORKLOAD_BYTES = 50 * 2**20
 
 
 @app.command("capacity")
@@ -61,36 +60,19 @@ def capacity_command(
     where, why the next one stays Pending, and the same on an empty cluster; then the GPU memory
     stranded by fragmentation (FGD). Read-only. Exit 0 shown, 2 bad input, 3 cluster unreachable.
     """
-    from migctl.capacity.report import capacity_report
-    from migctl.capacity.shapes import Shape, ShapeError
-    from migctl.cli.status import _catalogue, load_cluster
+    from migctl.api import capacity_report
+    from migctl.cli.status import load_cluster
     from migctl.errors import InputError
 
     if shape and workload is not None:
         raise InputError("--shape and --workload: give one or the other")
-    shapes = []
-    for text in shape or ():
-        try:
-            shapes.append((Shape.parse(text), 1.0))
-        except ShapeError as exc:
-            raise InputError(f"--shape {text!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
-    pods = _read_workload(workload, max_pods) if workload is not None else None
     cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file,
                            namespace=namespace, config_map=config_map, selector=selector)
-    if node is not None and cluster.node(node) is None:
-        names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
-        more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
-        raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
-    total = max(1, len(shapes)) + 1
-    try:
-        with progress("counting headroom", total=total) as bar:
-            report = capacity_report(
-                cluster, hami_version=hami_version.value, node_policy=node_policy.value, gpu_policy=gpu_policy.value,
-                node_score=node_score.value, shapes=shapes or None, workload=pods, node=node, catalogue=_catalogue(),
-                on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
-    except ShapeError as exc:
-        where = f"--workload {workload}: " if workload is not None else "--shape: "
-        raise InputError(f"{where}{exc}") from None
+    with progress("counting headroom", total=max(1, len(shape or ())) + 1) as bar:
+        report = capacity_report(cluster, shapes=shape or (), workload=workload, hami_version=hami_version.value,
+                                 node_policy=node_policy.value, gpu_policy=gpu_policy.value,
+                                 node_score=node_score.value, node=node, max_pods=max_pods,
+                                 on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
     _warn(report.version_note)
     for note in report.notes[:20]:
         _warn(note)
@@ -101,56 +83,6 @@ def _warn(message: str) -> None:
     from rich.markup import escape
 
     warn(escape(message))
-
-
-def _read_workload(path: Path, max_pods: int = DEFAULT_MAX_PODS) -> list[Any]:
-    """Pods from a YAML file (``-``: stdin); InputError names the file and line."""
-    import yaml
-
-    from migctl.errors import InputError
-    from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
-    from migctl.yamlio.documents import NotRegularFileError, open_regular
-
-    name = str(path)
-    try:
-        if name == "-":
-            text = sys.stdin.read()
-        else:
-            with open_regular(path, "rb") as fh:
-                data = fh.read(MAX_WORKLOAD_BYTES + 1)
-            if len(data) > MAX_WORKLOAD_BYTES:
-                raise InputError(f"--workload {path}: larger than {MAX_WORKLOAD_BYTES >> 20} MiB")
-            text = data.decode("utf-8")
-    except IsADirectoryError:
-        raise InputError(f"--workload {path}: is a directory, not a pod file") from None
-    except NotRegularFileError as exc:
-        raise InputError(f"--workload {path}: {exc.strerror}; give a regular file or '-' for stdin") from None
-    except FileNotFoundError:
-        raise InputError(f"--workload {path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"--workload {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"--workload {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-    docs = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            line = node.start_mark.line + 1 if node is not None else 1
-            docs.append(Document(loader.construct_document(node) if node is not None else None, name, line))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        raise InputError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    finally:
-        loader.dispose()
-    try:
-        pods = pods_from_documents(docs, max_pods=max_pods)
-    except WorkloadError as exc:
-        raise InputError(str(exc)) from None
-    if not pods:
-        raise InputError(f"{name}: no pods", hint="give Pod, Deployment, StatefulSet, ReplicaSet or Job objects")
-    return pods
 
 
 # --- text output ------------------------------------------------------------------------------------

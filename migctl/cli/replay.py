@@ -1,12 +1,13 @@
 """``migctl replay``: run a workload trace through HAMi's scheduler over time; compare designs.
 
 The edge: read the trace, the node list or snapshot and the device-configs, call
-:func:`migctl.replay.run.compare`, print (and ``--plot``). Only typer and the standard library are
+:func:`migctl.api.replay_trace`, print (and ``--plot``). Only typer and the standard library are
 imported at module level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -16,10 +17,6 @@ import typer
 
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
-from migctl.errors import InputError
-
-OPENB_NODE_LIST = "openb_node_list_gpu_node.csv"
-
 
 class OnFail(str, Enum):
     queue = "queue"
@@ -42,52 +39,6 @@ class GpuPolicy(str, Enum):
     spread = "spread"
     topology_aware = "topology-aware"
     mutex = "mutex"
-
-
-def _read_text(path: Path, what: str) -> str:
-    from migctl.yamlio.documents import read_text
-
-    return read_text(path, what)
-
-
-def _load_config(path: str) -> tuple[Any, str]:
-    from migctl.api import read_device_config
-
-    return read_device_config(Path(path), path).config, path
-
-
-def _read_trace(path: Path) -> Any:
-    from migctl.replay.openb import looks_like_openb, parse_pod_list
-
-    text = _read_text(path, "trace")
-    if looks_like_openb(text):
-        return parse_pod_list(text, str(path))
-    from migctl.replay.podyaml import trace_from_documents
-    from migctl.simulate.workloads import Document
-    from migctl.yamlio.documents import yaml_documents
-
-    docs = [Document(value, str(path), line) for value, line in yaml_documents(text, str(path))]
-    return trace_from_documents(docs, str(path))
-
-
-def _cluster_input(trace: Any, trace_path: Path, nodes: Path | None, cluster_file: Path | None) -> Any:
-    from migctl.replay.openb import parse_node_list
-    from migctl.replay.run import ClusterInput
-
-    if nodes is not None and cluster_file is not None:
-        raise InputError("give --nodes or --cluster, not both")
-    if cluster_file is not None:
-        from migctl.cli.status import load_cluster
-
-        return ClusterInput(snapshot=load_cluster(cluster_file), source=str(cluster_file))
-    if nodes is None:
-        sibling = trace_path.with_name(OPENB_NODE_LIST)
-        if trace.kind == "openb" and sibling.is_file():
-            nodes = sibling
-        else:
-            raise InputError("no nodes to replay on", hint="give --nodes NODE_LIST.csv (openb node list) or "
-                                                           "--cluster FILE (a kubectl snapshot)")
-    return ClusterInput(nodes=tuple(parse_node_list(_read_text(nodes, "node list"), str(nodes))), source=str(nodes))
 
 
 @app.command("replay")
@@ -137,51 +88,31 @@ def replay_command(
     Reports per variant: pods placed, dropped and still waiting, wait times, GPU allocation and
     fragmentation over time, and the allocation at the first failed arrival.
     """
-    import dataclasses
-
-    from migctl.replay.run import Settings, apply_variant, check_settings, compare as run_compare
+    from migctl.api import replay_trace
 
     if plot is not None:
         from migctl.replay.plot import require_matplotlib
 
         require_matplotlib(plot)
-    trace = _read_trace(trace_file)
-    cluster_input = _cluster_input(trace, trace_file, nodes, cluster_file)
-    if cluster_input.snapshot is None and keep_running:
-        raise InputError("--keep-running needs --cluster (a node list has no running pods)")
-    base = Settings(hami_version=hami_version.value, node_policy=node_policy.value, gpu_policy=gpu_policy.value,
-                    gpu_model=gpu_model, mig_nodes=mig_nodes, on_fail=on_fail.value, scale_arrivals=scale_arrivals,
-                    samples=samples, keep_running=keep_running, fgd=fgd)
-    if config_file is not None:
-        config, name = _load_config(str(config_file))
-        base = dataclasses.replace(base, device_config=config, config_name=name)
-    elif cluster_input.snapshot is not None and getattr(cluster_input.snapshot, "device_config_text", None):
-        from migctl.api import read_device_config
+    with contextlib.ExitStack() as stack:
+        bars: list[Any] = []  # the bar opens once replay knows the number of steps
 
-        config = read_device_config(cluster_input.snapshot.device_config_text,
-                                    cluster_input.snapshot.device_config_source or "the snapshot's ConfigMap").config
-        base = dataclasses.replace(base, device_config=config,
-                                   config_name=cluster_input.snapshot.device_config_source or "snapshot")
-    check_settings(base)
-    runs: list[tuple[str, Settings]] = []
-    if compare or not variants:
-        runs.append(("base", base))
-    for text in variants or ():
-        runs.append((text, apply_variant(base, text, _load_config)))
-    if cluster_input.snapshot is not None and any(s.mig_nodes != "50%" for _, s in runs):
-        warn("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
-    with progress("replaying", total=len(trace) * len(runs)) as bar:
-        figures = run_compare(trace, cluster_input, runs, jobs=jobs, on_progress=bar.advance)
-    data = {
-        "trace": {"source": trace.source, "kind": trace.kind, "pods": len(trace)},
-        "nodes": cluster_input.source,
-        "variants": [f.to_dict() for f in figures],
-    }
+        def start(total: int) -> None:
+            bars.append(stack.enter_context(progress("replaying", total=total)))
+
+        report = replay_trace(
+            trace_file, nodes=nodes, cluster=cluster_file, config=config_file, variants=variants or (),
+            compare=compare, keep_running=keep_running, hami_version=hami_version.value,
+            node_policy=node_policy.value, gpu_policy=gpu_policy.value, gpu_model=gpu_model, mig_nodes=mig_nodes,
+            on_fail=on_fail.value, scale_arrivals=scale_arrivals, samples=samples, jobs=jobs, fgd=fgd,
+            on_start=start, on_progress=lambda n=1: bars[-1].advance(n))
+    for message in report.warnings:
+        warn(message)
     if plot is not None:
         from migctl.replay.plot import render
 
-        render(figures, plot, title=f"migctl replay {Path(trace.source).name}")
-    emit(data, output, lambda: _render_text(figures, trace))
+        render(report.figures, plot, title=f"migctl replay {Path(report.trace.source).name}")
+    emit(report.to_dict(), output, lambda: _render_text(report.figures, report.trace))
 
 
 def _pct(value: float | None) -> str:
