@@ -39,6 +39,7 @@ from enum import Enum
 from typing import Any
 
 from migctl.hardware.geometry import Geometry
+from migctl.yamlio.numbers import NumberTooLong, loads_json
 
 DESIRED = "migctl.io/geometry"
 STATE = "migctl.io/geometry-state"
@@ -112,9 +113,11 @@ def _object_without_repeats(where: str) -> Any:
 
 def _json_object(text: str, where: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_object_without_repeats(where))
+        return loads_json(text, object_pairs_hook=_object_without_repeats(where))
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except NumberTooLong as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
 
 
 def _is_selector(key: str) -> bool:

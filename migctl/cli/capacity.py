@@ -141,7 +141,9 @@ def _read_workload(path: Path) -> list[Any]:
         raise InputError(f"--workload {path}: not UTF-8 text") from None
     except OSError as exc:
         raise InputError(f"--workload {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    from migctl.yamlio.numbers import Loader
+
+    loader = Loader(text)
     docs = []
     try:
         while loader.check_node():

@@ -39,8 +39,9 @@ def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
     """Every YAML document of ``text`` as ``(value, first line)``; InputError names ``name`` and the line."""
     import yaml
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    from migctl.yamlio.numbers import Loader
+
+    loader = Loader(text)
     docs = []
     try:
         while loader.check_node():
