@@ -370,6 +370,17 @@ def _pods(pods: Any, repeat: int) -> list[PodSpec]:
         raise InputError(str(exc)) from None
 
 
+def _check_gpu_requests(pods: Sequence[PodSpec], scheduler: Any) -> None:
+    """Every GPU resource of every pod a whole quantity >= 0 (as the API server insists), else InputError."""
+    from migctl.simulate.requests import InvalidGpuRequest, check_gpu_requests
+
+    for pod in pods:
+        try:
+            check_gpu_requests(pod, scheduler)
+        except InvalidGpuRequest as exc:
+            raise InputError(str(exc), hint="the API server accepts only whole numbers >= 0 for GPU resources") from None
+
+
 def _config_findings(source: Any, name: str, version: HamiVersionChoice) -> ConfigFindings:
     """The device-config through validate's loader; a config that cannot be read or holds no device-config
     is an input error: HAMi itself would not start with it."""
@@ -448,6 +459,7 @@ def simulate(
     if found.errors and strict_config:
         raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
     scheduler = from_device_config(found.config) if found.config is not None else SchedulerConfig.hami_defaults()
+    _check_gpu_requests(pod_specs, scheduler)
     if not scheduler.resource_count_name:
         warnings.append("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
 

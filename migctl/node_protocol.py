@@ -121,7 +121,12 @@ def _json_object(text: str, where: str) -> Any:
 
 
 def _is_selector(key: str) -> bool:
-    return key == EVERY_GPU or key.isdigit() or key.startswith(("GPU-", "MIG-"))
+    return key == EVERY_GPU or _is_index(key) or key.startswith(("GPU-", "MIG-"))
+
+
+def _is_index(key: str) -> bool:
+    """A GPU index: ASCII digits only (``"²"`` and ``"１"`` are not indices), at most 6 of them."""
+    return key.isascii() and key.isdigit() and len(key) <= 6
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ def _selector_order(item: tuple[str, Geometry]) -> tuple[int, int, str]:
     key = item[0]
     if key == EVERY_GPU:
         return (0, 0, key)
-    if key.isdigit():
+    if _is_index(key):
         return (1, int(key), key)
     return (2, 0, key)
 

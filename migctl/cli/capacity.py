@@ -85,11 +85,13 @@ def capacity_command(
     if shape and workload is not None:
         raise InputError("--shape and --workload: give one or the other")
     shapes = []
+    from migctl.yamlio.numbers import shorten
+
     for text in shape or ():
         try:
             shapes.append((Shape.parse(text), 1.0))
         except ShapeError as exc:
-            raise InputError(f"--shape {text!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
+            raise InputError(f"--shape {shorten(text, 80)}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
     pods = _read_workload(workload) if workload is not None else None
     cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config_file)
     if node is not None and cluster.node(node) is None:
