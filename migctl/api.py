@@ -393,6 +393,17 @@ def _pods(pods: Any, repeat: int, max_pods: int | None = None) -> list[PodSpec]:
         raise InputError(str(exc)) from None
 
 
+def _check_gpu_requests(pods: Sequence[PodSpec], scheduler: Any) -> None:
+    """Every GPU resource of every pod a whole quantity >= 0 (as the API server insists), else InputError."""
+    from migctl.simulate.requests import InvalidGpuRequest, check_gpu_requests
+
+    for pod in pods:
+        try:
+            check_gpu_requests(pod, scheduler)
+        except InvalidGpuRequest as exc:
+            raise InputError(str(exc), hint="the API server accepts only whole numbers >= 0 for GPU resources") from None
+
+
 def read_device_config(source: Any, name: str, version: HamiVersionChoice = "auto") -> ConfigFindings:
     """A device-config (a path, or the text of a ConfigMap's key) through validate's loader, with its findings; a config that cannot be read or holds no device-config
     is an input error: HAMi itself would not start with it."""
@@ -475,6 +486,7 @@ def simulate(
     if found.errors and strict_config:
         raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
     scheduler = from_device_config(found.config) if found.config is not None else SchedulerConfig.hami_defaults()
+    _check_gpu_requests(pod_specs, scheduler)
     if not scheduler.resource_count_name:
         warnings.append("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
 
@@ -547,7 +559,10 @@ def capacity_report(
         try:
             parsed.append((Shape.parse(str(item)), 1.0))
         except ShapeError as exc:
-            raise InputError(f"--shape {item!r}: {exc}", hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
+            from migctl.yamlio.numbers import shorten
+
+            raise InputError(f"--shape {shorten(str(item), 80)}: {exc}",
+                             hint="e.g. --shape gpu=1,gpumem=10000,mode=mig") from None
     pods = _pods(workload, 1, max_pods) if workload is not None else None
     if isinstance(cluster, (str, os.PathLike)):
         cluster = load_cluster(cluster, config=config)

@@ -39,6 +39,7 @@ from enum import Enum
 from typing import Any
 
 from migctl.hardware.geometry import Geometry
+from migctl.yamlio.numbers import NumberTooLong, loads_json
 
 DESIRED = "migctl.io/geometry"
 STATE = "migctl.io/geometry-state"
@@ -112,13 +113,20 @@ def _object_without_repeats(where: str) -> Any:
 
 def _json_object(text: str, where: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_object_without_repeats(where))
+        return loads_json(text, object_pairs_hook=_object_without_repeats(where))
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except NumberTooLong as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
 
 
 def _is_selector(key: str) -> bool:
-    return key == EVERY_GPU or key.isdigit() or key.startswith(("GPU-", "MIG-"))
+    return key == EVERY_GPU or _is_index(key) or key.startswith(("GPU-", "MIG-"))
+
+
+def _is_index(key: str) -> bool:
+    """A GPU index: ASCII digits only (``"²"`` and ``"１"`` are not indices), at most 6 of them."""
+    return key.isascii() and key.isdigit() and len(key) <= 6
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,7 @@ def _selector_order(item: tuple[str, Geometry]) -> tuple[int, int, str]:
     key = item[0]
     if key == EVERY_GPU:
         return (0, 0, key)
-    if key.isdigit():
+    if _is_index(key):
         return (1, int(key), key)
     return (2, 0, key)
 

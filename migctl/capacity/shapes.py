@@ -140,10 +140,13 @@ class Shape:
 
 
 def _whole(value: str, key: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ShapeError(f"{key}: expected a whole number, got {value!r}") from None
+    """ASCII digits (an optional sign) only: ``１`` and ``1_0`` are not numbers here, nor 5,000 digits."""
+    digits = value[1:] if value[:1] in "+-" else value
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        from migctl.yamlio.numbers import shorten
+
+        raise ShapeError(f"{key}: expected a whole number, got {shorten(value)}")
+    return int(value)
 
 
 # ---------------------------------------------------------------------- default and workload shapes
@@ -210,6 +213,12 @@ def shape_of_pod(pod: Any, config: Any) -> Shape | None:
         raise ShapeError(f"{len(found)} containers ask for GPUs ({', '.join(c.name for c, _ in found)}); "
                          "a shape is one container's request")
     c, values = found[0]
+    from migctl.simulate.requests import gpu_quantity_problem
+
+    for name, raw in values.items():
+        problem = gpu_quantity_problem(raw)
+        if problem is not None:
+            raise ShapeError(f"container {c.name}: {name}: {problem}")
 
     def number(name: str) -> int | None:
         if name not in values:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migctl import node_protocol
+from migctl.yamlio.numbers import NumberTooLong, loads_json
 
 # --- annotation keys (HAMi pkg/device/devices.go, node annotations; HAMi pkg/device/devices.go EncodePodSingleDevice) ---
 
@@ -292,9 +293,11 @@ def decode_node_register(text: str) -> RegisterAnnotation:
         raise AnnotationError("empty value")
     if stripped.startswith("[") or stripped.startswith("{") or stripped == "null":
         try:
-            raw = json.loads(stripped)
+            raw = loads_json(stripped)
         except json.JSONDecodeError as exc:
             raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+        except NumberTooLong as exc:
+            raise AnnotationError(str(exc)) from None
         if raw is None:
             raise AnnotationError("the device list is null")
         if not isinstance(raw, list):
@@ -363,9 +366,11 @@ def encode_node_register_colon(devices: tuple[DeviceInfo, ...] | list[DeviceInfo
 def decode_node_score(text: str) -> dict[str, dict[str, int]]:
     """``hami.io/node-nvidia-score`` (topology scores, HAMi pkg/device/devices.go, node annotations): GPU -> {other GPU: score}."""
     try:
-        raw = json.loads(text)
+        raw = loads_json(text)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+    except NumberTooLong as exc:
+        raise AnnotationError(str(exc)) from None
     if not isinstance(raw, list):
         raise AnnotationError("expected a JSON list of {uuid, score}")
     out: dict[str, dict[str, int]] = {}
@@ -619,9 +624,11 @@ def decode_mig_allocations(text: str) -> tuple[MigAllocation, ...]:
     if text == "":
         return ()
     try:
-        raw = json.loads(text)
+        raw = loads_json(text)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"invalid JSON at character {exc.pos}: {exc.msg}") from None
+    except NumberTooLong as exc:
+        raise AnnotationError(str(exc)) from None
     if raw is None:
         return ()
     if not isinstance(raw, list):

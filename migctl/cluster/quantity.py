@@ -21,6 +21,11 @@ _EXPONENTS = {"n": -3, "u": -2, "m": -1, "K": 1, "k": 1, "M": 2, "G": 3, "T": 4,
 _BINARY_PREFIXES = "KMGTPE"
 _BINARY = {f"{p}i": 2 ** (10 * _EXPONENTS[p]) for p in _BINARY_PREFIXES}
 
+#: Bounds on what is read at all (far beyond any real quantity; Kubernetes caps values at 2^63-1):
+#: longer text, or a decimal exponent beyond this, is "not a quantity" rather than unbounded work.
+MAX_TEXT = 100
+MAX_EXPONENT = 1000
+
 
 def parse_quantity(value: object) -> Fraction:
     """The exact value of a quantity; ``ValueError`` with a readable message when it is not one."""
@@ -37,6 +42,10 @@ def parse_quantity(value: object) -> Fraction:
             raise ValueError(f"not a quantity: {value!r}")
         return Fraction(value)
     text = str(value)
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"not a quantity: {text[:20]!r}... is {len(text)} characters long (at most {MAX_TEXT})")
+    if not text.isascii():  # Go's parser reads ASCII digits only ("１" is not 1)
+        raise ValueError(f"not a quantity: {value!r} (ASCII digits only)")
     number, factor = text, Fraction(1)
     if len(text) >= 2 and text[-1] == "i" and text[-2] in _EXPONENTS:
         if text[-2] not in _BINARY_PREFIXES:  # "ki", "mi", "ni", "ui" are not binary suffixes
@@ -50,6 +59,8 @@ def parse_quantity(value: object) -> Fraction:
         raise ValueError(f"not a quantity: {value!r}") from None
     if not parsed.is_finite():
         raise ValueError(f"not a quantity: {value!r}")
+    if parsed and abs(parsed.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"not a quantity: {value!r} (out of range)")
     return Fraction(parsed) * factor
 
 
@@ -66,7 +77,7 @@ def as_int64(value: object) -> int | None:
 
 def milli_value(value: object) -> int:
     """``resource.Quantity.MilliValue`` (rounded up): CPU ``"500m"`` -> 500, ``"2"`` -> 2000."""
-    if isinstance(value, str):  # fast paths for the common forms
+    if isinstance(value, str) and value.isascii() and len(value) <= 18:  # fast paths for the common forms
         if value.isdigit():
             return int(value) * 1000
         if value[-1:] == "m" and value[:-1].isdigit():
@@ -76,7 +87,7 @@ def milli_value(value: object) -> int:
 
 def int_value(value: object) -> int:
     """``resource.Quantity.Value`` (rounded up): memory ``"1Gi"`` -> 1073741824 bytes."""
-    if isinstance(value, str):  # fast paths for the common forms
+    if isinstance(value, str) and value.isascii() and len(value) <= 18:  # fast paths for the common forms
         if value.isdigit():
             return int(value)
         factor = _BINARY.get(value[-2:])

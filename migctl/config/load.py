@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from migctl.config.checks import HamiVersion, check_device_config, check_node_config, sort_key
 from migctl.config.diagnostics import CODES, Diagnostic, Severity, diag, pointer
 from migctl.config.model import DEVICE_CONFIG_KEY, VENDOR_SECTIONS, DeviceConfig, NodeConfigFile
+from migctl.yamlio.numbers import NumberTooLong, loads_json
 from migctl.config.yaml_source import Limits, Position, YamlDocument, parse_yaml, yaml_lines
 from migctl.yamlio.documents import NotRegularFileError, open_regular
 
@@ -224,7 +225,9 @@ def _check_config(ctx: _Context, kind: Literal["device-config", "node-config"], 
 
 def _parse_json(text: str) -> tuple[Any, Diagnostic | None]:
     try:
-        return json.loads(text), None
+        return loads_json(text), None
+    except NumberTooLong as exc:
+        return None, diag("json-syntax", "", f"not valid JSON: {exc}", "the device plugin reads config.json with Go's encoding/json")
     except json.JSONDecodeError as exc:
         return None, diag("json-syntax", "", f"not valid JSON: {exc.msg}",
                           "the device plugin reads config.json with Go's encoding/json", line=exc.lineno, column=exc.colno)

@@ -40,6 +40,7 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from migctl.config.diagnostics import Diagnostic, Severity, diag, pointer, pointer_parts
+from migctl.yamlio.numbers import check_digits
 
 Position = tuple[int, int]  # 1-based (line, column)
 
@@ -51,6 +52,7 @@ def yaml_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
@@ -218,6 +220,8 @@ class _Builder:
             return event.value  # timestamps, binary, custom tags: keep the text HAMi would see
         node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
+            if tag == _INT_TAG:
+                check_digits(event.value, "integer")
             return self.constructor.yaml_constructors[tag](self.constructor, node)
         except Exception as exc:  # noqa: BLE001 - e.g. int() beyond Python's digit limit
             ptr, _ = self._child_ptr()

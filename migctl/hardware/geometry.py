@@ -46,6 +46,14 @@ GeometryCounts = dict[str, int]
 #: The one text of "MIG mode off" (annotations, CLI arguments, JSON output).
 DISABLED_TEXT = "disabled"
 
+#: A count has at most this many digits (no GPU holds more than a few dozen instances).
+MAX_COUNT_DIGITS = 6
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``repr`` of ``text`` for a message, cut when long (a 5,000-character value is not echoed)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
 
 class Geometry(Mapping[str, int]):
     """One GPU's desired or actual MIG layout as a value: profile counts in canonical order, or MIG off.
@@ -226,20 +234,23 @@ def parse_geometry(text: str) -> GeometryCounts:
     counts: dict[str, int] = {}
     for position, item in enumerate(_split_items(text), start=1):
         if not item:
-            raise ValueError(f"invalid geometry {text!r}: item {position} is empty (expected PROFILE:COUNT)")
+            raise ValueError(f"invalid geometry {_cut(text)}: item {position} is empty (expected PROFILE:COUNT)")
         name, sep, count_text = item.rpartition(":")
         if not sep:
-            raise ValueError(f"invalid geometry {text!r}: item {item!r} has no ':COUNT' (expected e.g. '1g.5gb:1')")
+            raise ValueError(f"invalid geometry {_cut(text)}: item {_cut(item)} has no ':COUNT' (expected e.g. '1g.5gb:1')")
         name, count_text = name.strip(), count_text.strip()
         if not (count_text.isascii() and count_text.isdigit()):
-            raise ValueError(f"invalid geometry {text!r}: count {count_text!r} of {name!r} is not a whole number")
+            raise ValueError(f"invalid geometry {_cut(text)}: count {_cut(count_text)} of {_cut(name)} is not a whole number")
+        if len(count_text) > MAX_COUNT_DIGITS:
+            raise ValueError(f"invalid geometry {_cut(text)}: count of {_cut(name)} has {len(count_text)} digits "
+                             f"(at most {MAX_COUNT_DIGITS})")
         count = int(count_text)
         if count < 1:
-            raise ValueError(f"invalid geometry {text!r}: count of {name!r} must be at least 1")
+            raise ValueError(f"invalid geometry {_cut(text)}: count of {name!r} must be at least 1")
         try:
             canonical = str(parse_profile_name(name))
         except ValueError as exc:
-            raise ValueError(f"invalid geometry {text!r}: {exc}") from None
+            raise ValueError(f"invalid geometry {_cut(text)}: {exc}") from None
         counts[canonical] = counts.get(canonical, 0) + count
     return sort_geometry(counts)
 

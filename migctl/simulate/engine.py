@@ -147,6 +147,10 @@ class Simulator:
             result.reason = f"admission webhook denied the pod: {exc}"
             return result
         prepared = self._prepare(mutated)
+        ignored = [f"container {r.container}: {r.ignored}" for r in prepared.requests if r.ignored]
+        if ignored:
+            result.reason = "; ".join(ignored)
+            return result
         if self.options.explain or self.options.full_scan:
             choice, fit, verdicts, tie = self._full_scan(prepared, explain=self.options.explain)
             result.verdicts = verdicts if self.options.explain else []

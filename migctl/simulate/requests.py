@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from migctl.simulate.pod import ContainerSpec, PodSpec
 from migctl.cluster import codecs
-from migctl.cluster.quantity import as_int64
+from migctl.cluster.quantity import as_int64, parse_quantity
 from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.version import HamiVersion
 
 UNSET_PERCENTAGE = 101  # HAMi's sentinel for "gpumem-percentage not given"
 INT32_MAX = 2**31 - 1
+#: Kubernetes caps every quantity at 2^63-1 (apimachinery pkg/api/resource/quantity.go, the Quantity doc).
+INT64_MAX = 2**63 - 1
 
 VGPU_MODE = codecs.POD_VGPU_MODE
 USE_GPUTYPE = "nvidia.com/use-gputype"
@@ -47,6 +49,9 @@ class ContainerRequests:
     container: str
     init: bool
     request: ContainerRequest | None
+    #: Why HAMi drops a GPU request the container does make (the pod then gets no GPU and fails at the
+    #: kubelet): the simulation reports the pod unschedulable with this reason.
+    ignored: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,65 @@ class PodOptions:
 
 class Denied(Exception):
     """The webhook (or the API server) would refuse the pod."""
+
+
+class InvalidGpuRequest(ValueError):
+    """A GPU resource value the API server would refuse (not a whole quantity >= 0); names pod, container, field."""
+
+
+def gpu_resource_names(cfg: SchedulerConfig) -> tuple[str, ...]:
+    """The resource names HAMi reads GPU requests from: the device-config's (``nvidia.resource*Name``)."""
+    names = (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_memory_percentage_name,
+             cfg.resource_core_name, cfg.resource_priority_name)
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def gpu_quantity_problem(value: object) -> str | None:
+    """Why ``value`` is not a valid GPU resource quantity, or None. The API server accepts only a whole,
+    non-negative quantity for an extended resource (k8s pkg/apis/core/validation ValidateResourceRequirements:
+    "must be an integer", "must be greater than or equal to 0"); a huge one is valid (and unschedulable)."""
+    if value is None or isinstance(value, (bool, list, dict)):
+        return f"expected a whole number >= 0, got {_shown(value)}"
+    try:
+        quantity = parse_quantity(value)
+    except ValueError as exc:
+        return f"{exc} (expected a whole number >= 0)"
+    if quantity < 0:
+        return f"{_shown(value)} is negative (expected a whole number >= 0)"
+    if quantity.denominator != 1:
+        return f"{_shown(value)} is not a whole number (an extended resource must be an integer)"
+    return None
+
+
+def _shown(value: object) -> str:
+    from migctl.yamlio.numbers import shorten
+
+    return "null" if value is None else shorten(value)
+
+
+def check_gpu_requests(pod: PodSpec, cfg: SchedulerConfig) -> None:
+    """:class:`InvalidGpuRequest` for the first GPU resource of ``pod`` that is not a whole quantity >= 0."""
+    names = gpu_resource_names(cfg)
+    for c in pod.containers:
+        for where, values in (("limits", c.limits), ("requests", c.requests)):
+            for name in names:
+                if name in values:
+                    problem = gpu_quantity_problem(values[name])
+                    if problem is not None:
+                        source = f"{pod.source}: " if pod.source else ""
+                        raise InvalidGpuRequest(f"{source}pod {pod.key} container {c.name}: "
+                                                f"resources.{where}.{name}: {problem}")
+
+
+def _count(value: object) -> int | None:
+    """A whole quantity as the API server stores it (capped at 2^63-1), None when it is not one."""
+    try:
+        quantity = parse_quantity(value)
+    except ValueError:
+        return None
+    if quantity.denominator != 1:
+        return None
+    return min(quantity.numerator, INT64_MAX)
 
 
 def _get(c: ContainerSpec, name: str, *, limits_only: bool = False):
@@ -128,7 +192,7 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
     count = _get(c, cfg.resource_count_name)
     if count is None:
         return None
-    nums = as_int64(count)
+    nums = _count(count)  # a huge count stays huge: more GPUs than any node has
     if nums is None or nums <= 0:
         return None
     factor = max(cfg.memory_factor, 1)
@@ -171,7 +235,25 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
 
 def pod_requests(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> tuple[ContainerRequests, ...]:
     """Per-container requests, init containers first (``device.Resourcereqs``, HAMi pkg/scheduler/scheduler.go Filter)."""
-    return tuple(ContainerRequests(c.name, c.init, container_request(c, cfg, version)) for c in pod.containers)
+    out = []
+    for c in pod.containers:
+        request = container_request(c, cfg, version)
+        out.append(ContainerRequests(c.name, c.init, request,
+                                     _ignored_reason(c, cfg, version) if request is None else None))
+    return tuple(out)
+
+
+def _ignored_reason(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersion) -> str | None:
+    """Why a container that asks for GPUs gets no request from HAMi (v2.10: a gpumem it cannot read)."""
+    count = _get(c, cfg.resource_count_name)
+    if count is None or not (_count(count) or 0) > 0 or version.legacy:
+        return None
+    mem_raw = _get(c, cfg.resource_memory_name)
+    if mem_raw is None:
+        return None
+    limit = INT32_MAX // max(cfg.memory_factor, 1)
+    return (f"{cfg.resource_memory_name} {_shown(mem_raw)} is more than the {limit} MiB HAMi reads: HAMi drops the "
+            "GPU request and the pod would be bound without a GPU (the kubelet then fails it)")
 
 
 def _split(value: str, *, trim: bool) -> tuple[str, ...]:

@@ -90,7 +90,10 @@ def _expand(obj: Any, where: str, budget: list[int]) -> Iterable[tuple[dict, str
         raise WorkloadError(where, f"expected a Kubernetes object (a mapping), got {type(obj).__name__}")
     kind = obj.get("kind")
     if kind == "List":
-        for i, item in enumerate(obj.get("items") or ()):
+        items = obj.get("items")
+        if items is not None and not isinstance(items, list):
+            raise WorkloadError(where, f"List items: expected a list of objects, got {type(items).__name__}")
+        for i, item in enumerate(items or ()):
             yield from _expand(item, f"{where} items[{i}]", budget)
         return
     if kind == "Pod":

@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from migctl.yamlio.numbers import too_long
+
 
 class NotKubectlYaml(Exception):
     """The text uses YAML this parser does not read; use the exact (libyaml) path."""
@@ -63,6 +65,8 @@ def _plain(text: str) -> Any:
     if text in _PLAIN:
         return _PLAIN[text]
     if text[0] in "-0123456789" and _DECIMAL_INT.fullmatch(text):
+        if too_long(text):
+            raise NotKubectlYaml("a number too long")  # libyaml's loader says so with the line
         return int(text)
     return text
 

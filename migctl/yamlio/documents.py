@@ -194,8 +194,9 @@ def _exact_documents(text: str, name: str) -> list[tuple[Any, int]]:
     """PyYAML's own loader, document by document; the reference for :func:`yaml_documents`."""
     import yaml
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    from migctl.yamlio.numbers import Loader
+
+    loader = Loader(text)
     docs = []
     try:
         while loader.check_node():

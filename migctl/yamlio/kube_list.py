@@ -25,12 +25,10 @@ from typing import IO, Any
 import yaml
 
 from migctl.errors import InputError
-from migctl.yamlio import block_yaml
+from migctl.yamlio import block_yaml, numbers
 
-try:  # libyaml is much faster; PyYAML without it still works
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+# libyaml when PyYAML has it; long integers refused with the project's own message
+_Loader: Any = numbers.Loader
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ _JSON_WS = re.compile(r"[ \t\n\r]*")
 
 def json_items(fh: IO[str], path: ListSource) -> Iterator[dict[str, Any]]:
     text = fh.read()
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=numbers.loads_int)
     whitespace = _JSON_WS.match
 
     def skip(pos: int) -> int:
@@ -133,6 +131,8 @@ def json_items(fh: IO[str], path: ListSource) -> Iterator[dict[str, Any]]:
             return decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise fail(exc.pos, exc.msg) from None
+        except numbers.NumberTooLong as exc:
+            raise fail(pos, str(exc)) from None
 
     pos = skip(0)
     if text.startswith("[", pos):  # a bare JSON list of objects
@@ -164,6 +164,8 @@ def json_items(fh: IO[str], path: ListSource) -> Iterator[dict[str, Any]]:
                     item, pos = raw_decode(text, pos)
                 except json.JSONDecodeError as exc:
                     raise fail(exc.pos, exc.msg) from None
+                except numbers.NumberTooLong as exc:
+                    raise fail(start, str(exc)) from None
                 if item.__class__ is dict and item.get("kind") in kept:
                     yield item  # the usual item, without the checks' generators
                 else:
@@ -382,6 +384,8 @@ def _build(next_event: Callable[[], Any]) -> Any:
                 if value in _PLAIN:
                     value = _PLAIN[value]
                 elif _DECIMAL_INT.fullmatch(value):
+                    if numbers.too_long(value):
+                        raise Unsupported("a number too long")  # the loader's message, with the line
                     value = int(value)
             if event.anchor:
                 anchors[event.anchor] = value
