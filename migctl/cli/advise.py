@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from migctl.cli.choices import GpuPolicy, OnFail, Policy
+from migctl.cli.choices import HamiVersionChoice as VersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
 
@@ -24,29 +26,6 @@ advise_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(advise_app, name="advise")
-
-
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"
-
-
-class OnFail(str, Enum):
-    queue = "queue"
-    drop = "drop"
 
 
 class Emit(str, Enum):

@@ -38,3 +38,10 @@ class NodeScore(str, Enum):
 
     hami = "hami"
     combined = "combined"
+
+
+class OnFail(str, Enum):
+    """``--on-fail``: a pod that cannot be placed waits for a departure (``queue``) or is counted and dropped."""
+
+    queue = "queue"
+    drop = "drop"

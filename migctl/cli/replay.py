@@ -9,37 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from migctl.cli.choices import GpuPolicy, OnFail, Policy
+from migctl.cli.choices import HamiVersionChoice as VersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
-
-class OnFail(str, Enum):
-    queue = "queue"
-    drop = "drop"
-
-
-class VersionChoice(str, Enum):
-    auto = "auto"
-    v2_9 = "2.9"
-    v2_10 = "2.10"
-
-
-class Policy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-
-
-class GpuPolicy(str, Enum):
-    binpack = "binpack"
-    spread = "spread"
-    topology_aware = "topology-aware"
-    mutex = "mutex"
-
 
 @app.command("replay")
 def replay_command(
