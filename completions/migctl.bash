@@ -15,13 +15,13 @@ _migctl_options() {
     case "$1" in
         '') echo '--version --debug -h --help' ;;
         'status') echo '--cluster --kubeconfig --context --config --node -o --output --page-size -n --namespace --config-map -l --selector --no-headers -h --help' ;;
-        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods --explain --strict-config -o --output -h --help' ;;
+        'simulate') echo '--cluster --kubeconfig --context -n --namespace --config-map -l --selector --config --node-policy --gpu-policy --hami-version --node-score --repeat --max-pods --explain --strict-config -o --output --no-headers -h --help' ;;
         'capacity') echo '--cluster --kubeconfig --context --config -n --namespace --config-map -l --selector --hami-version --shape --workload --node --node-policy --gpu-policy --node-score --max-pods -o --output --no-headers -h --help' ;;
         'replay') echo '--nodes --cluster --keep-running --config --gpu-model --mig-nodes --hami-version --node-policy --gpu-policy --on-fail --scale-arrivals --variant --compare --samples -j --jobs --fgd --no-fgd --plot -o --output -h --help' ;;
         'hardware') echo '-h --help' ;;
-        'hardware list') echo '-o --output -h --help' ;;
-        'hardware show') echo '-o --output -h --help' ;;
-        'hardware geometries') echo '-o --output -h --help' ;;
+        'hardware list') echo '-o --output --no-headers -h --help' ;;
+        'hardware show') echo '-o --output --no-headers -h --help' ;;
+        'hardware geometries') echo '-o --output --no-headers -h --help' ;;
         'hardware check') echo '-e --existing -o --output -h --help' ;;
         'validate') echo '-h --help' ;;
         'validate config') echo '--from-cluster -n --namespace --name --config-map --kubeconfig --context --kind --hami-version --strict -o --output -h --help' ;;

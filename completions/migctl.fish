@@ -139,6 +139,7 @@ complete -c migctl -n '__migctl_at \'simulate\'' -l max-pods -x -d 'The most pod
 complete -c migctl -n '__migctl_at \'simulate\'' -l explain -d 'Show every node\'s and GPU\'s verdict and score.'
 complete -c migctl -n '__migctl_at \'simulate\'' -l strict-config -d 'Stop when the device-config has errors (default: report them and simulate what HAMi would do).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'simulate\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'simulate\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l cluster -r -F -d 'Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only.'
 complete -c migctl -n '__migctl_at \'capacity\'' -l kubeconfig -x -d 'Kubeconfig for the live cluster.'
@@ -184,13 +185,16 @@ complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'geometries' -d 'Every ma
 complete -c migctl -n '__migctl_at \'hardware\'' -f -a 'check' -d 'Check that a geometry can be created; show its placements, or which instance cannot be placed.'
 complete -c migctl -n '__migctl_at \'hardware\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'hardware list\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'hardware list\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'hardware list\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'hardware list\'' -f
 complete -c migctl -n '__migctl_at \'hardware show\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'hardware show\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'hardware show\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_arg \'hardware show\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware show\'' -f
 complete -c migctl -n '__migctl_at \'hardware geometries\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'hardware geometries\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'hardware geometries\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_arg \'hardware geometries\' 0' -f -a 'a100-40gb a100-80gb a30-24gb h100-80gb h100-nvl-94gb gh200-96gb h20-96gb h20-141gb h200-141gb gh200-144gb b200-180gb gb200-186gb b300-288gb gb300-288gb rtx-pro-6000-blackwell rtx-pro-5000-blackwell'
 complete -c migctl -n '__migctl_at \'hardware geometries\'' -f

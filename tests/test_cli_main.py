@@ -134,3 +134,18 @@ def test_pipefail_head_one_succeeds_every_time():
     proc = subprocess.run([bash, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
+
+
+def test_no_headers_leaves_out_only_the_header_row_in_every_plain_table(cli):
+    """--no-headers on the plain text tables (one helper, cli.output.text_table): same rows, no header."""
+    from conftest import REPO
+
+    for argv, head in (
+        (("hardware", "list"), "MODEL"),
+        (("hardware", "geometries", "a100-40gb"), "GEOMETRY"),
+        (("simulate", str(REPO / "examples" / "pods.yaml"), "--cluster", str(REPO / "examples" / "cluster.yaml")), "POD"),
+    ):
+        full = cli(*argv).stdout.splitlines()
+        bare = cli(*argv, "--no-headers").stdout.splitlines()
+        at = next(i for i, line in enumerate(full) if line.startswith(head))
+        assert bare == full[:at] + full[at + 1:], argv

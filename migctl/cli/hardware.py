@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.main import app
-from migctl.cli.output import OutputFormat, OutputOption, emit, warn
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, text_table, warn
 from migctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -55,15 +55,6 @@ def _find_model(text: str) -> tuple[GpuModel, ModelMatch]:
     if match.rule == "hami-substring":
         warn(f"{text!r} matched {match.model.key} by HAMi's substring rule (contains {match.matched!r})")
     return match.model, match
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A plain aligned text table (no rich: ``migctl hardware`` must start fast)."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return lines
 
 
 def _echo(lines: Sequence[str]) -> None:
@@ -147,7 +138,7 @@ def _engines(profile: Any) -> str:
 
 
 @hardware_app.command("list")
-def list_models(output: OutputOption = OutputFormat.text) -> None:
+def list_models(output: OutputOption = OutputFormat.text, no_headers: NoHeadersOption = False) -> None:
     """List the GPU models: catalogue key, NVML names, HAMi model strings, slices, grid, confidence."""
     from migctl.hardware.catalogue import load_catalogue
 
@@ -166,7 +157,8 @@ def list_models(output: OutputOption = OutputFormat.text) -> None:
             names = model.nvml_names or ("-",)
             rows.append((model.key, names[0], f"{model.compute_slices}/{model.memory_slices}", grid, len(model.profiles), level))
             rows += [("", name, "", "", "", "") for name in names[1:]]
-        _echo(_table(("MODEL", "NVML NAMES", "SLICES C/M", "GRID", "PROFILES", "CONFIDENCE"), rows))
+        _echo(text_table(("MODEL", "NVML NAMES", "SLICES C/M", "GRID", "PROFILES", "CONFIDENCE"), rows,
+                         no_headers=no_headers))
         _echo(["", "GRID is the NVML placement grid in units ('?': not known, normalised slots). "
                "'migctl hardware show MODEL' has the details."])
 
@@ -177,7 +169,8 @@ def list_models(output: OutputOption = OutputFormat.text) -> None:
 
 
 @hardware_app.command("show")
-def show_model(model_name: ModelArgument, output: OutputOption = OutputFormat.text) -> None:
+def show_model(model_name: ModelArgument, output: OutputOption = OutputFormat.text,
+               no_headers: NoHeadersOption = False) -> None:
     """Show a model's profiles and a drawing of its slot grid with each profile's placements."""
     model, match = _find_model(model_name)
     data = dict(model.to_dict(), match={"rule": match.rule, "matched": match.matched}, notes=list(model.notes))
@@ -218,7 +211,7 @@ def show_model(model_name: ModelArgument, output: OutputOption = OutputFormat.te
                 )
             )
         headers = ("PROFILE", "ALIASES", "G", "NVML PROFILE", "ID", "SIZE", "STARTS", "MAX", "MiB", "SM", "CE/DEC/ENC/JPG/OFA", "DRIVER", "STATUS")
-        lines += _table(headers, rows)
+        lines += text_table(headers, rows, no_headers=no_headers)
         lines += ["", "Placements: each box is one possible placement of the profile, labelled with its start unit."]
         lines += _placement_drawing(model)
         _echo(lines)
@@ -254,7 +247,8 @@ def _geometry_facts(model: GpuModel, geometry: dict[str, int]) -> dict[str, Any]
 
 
 @hardware_app.command("geometries")
-def list_geometries(model_name: ModelArgument, output: OutputOption = OutputFormat.text) -> None:
+def list_geometries(model_name: ModelArgument, output: OutputOption = OutputFormat.text,
+                    no_headers: NoHeadersOption = False) -> None:
     """Every maximal valid geometry of a model (no instance can be added), with memory used/unused."""
     from migctl.hardware.solver import maximal_geometries
 
@@ -283,7 +277,8 @@ def list_geometries(model_name: ModelArgument, output: OutputOption = OutputForm
                 )
             )
         lines = [f"{len(facts)} maximal geometries of {model.key} (total memory {_memory(model.total_memory_mib)} MiB)", ""]
-        lines += _table(("GEOMETRY", "INSTANCES", "COMPUTE", "UNITS", "USED MiB", "UNUSED MiB", "NOTES"), rows)
+        lines += text_table(("GEOMETRY", "INSTANCES", "COMPUTE", "UNITS", "USED MiB", "UNUSED MiB", "NOTES"), rows,
+                            no_headers=no_headers)
         if notes:
             lines.append("")
             lines += [f"[{i}] {message}" for i, message in enumerate(notes, start=1)]

@@ -191,3 +191,13 @@ def progress(description: str, total: int | None = None) -> Iterator[_NoProgress
 #: row of its text tables (rich tables: ``Table(show_header=not no_headers)``); JSON/YAML are unchanged.
 NoHeadersOption = Annotated[bool, typer.Option(
     "--no-headers", help="Print text tables without their header row (for scripts).")]
+
+
+def text_table(headers: Any, rows: Any, *, none: str = "", no_headers: bool = False) -> list[str]:
+    """A plain aligned text table as lines (no rich, so fast commands stay fast); ``None`` cells print as
+    ``none``; with ``no_headers`` (``--no-headers``) the header row is left out, the widths stay the same."""
+    cells = [[(none if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = [] if no_headers else ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return lines

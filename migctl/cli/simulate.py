@@ -14,7 +14,7 @@ import typer
 
 from migctl.cli.choices import DEFAULT_MAX_PODS, GpuPolicy, HamiVersionChoice, NodeScore, Policy
 from migctl.cli.main import app
-from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, text_table, warn
 from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ def simulate_command(
     strict_config: Annotated[bool, typer.Option("--strict-config", help=(
         "Stop when the device-config has errors (default: report them and simulate what HAMi would do)."))] = False,
     output: OutputOption = OutputFormat.text,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """Simulate HAMi's scheduler: per pod the node, GPUs, MIG profile and geometry, or why it stays Pending.
 
@@ -107,7 +108,7 @@ def simulate_command(
                           node_score=node_score.value, explain=explain, strict_config=strict_config,  # type: ignore[arg-type]
                           on_config=lambda found: _print_findings(found, explain), on_pod=bar.advance)
     _print_warnings(result.warnings, set(result.cluster_notes))
-    emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems))
+    emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems, no_headers))
     if not result.all_scheduled:
         raise typer.Exit(1)
 
@@ -132,15 +133,7 @@ def _print_warnings(warnings: list[str], notes: set[str]) -> None:
 # --- text output -------------------------------------------------------------------------------------
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return lines
-
-
-def _render_text(result: SimulationResult, explain: bool, problems: list[str]) -> None:
+def _render_text(result: SimulationResult, explain: bool, problems: list[str], no_headers: bool = False) -> None:
     out: list[str] = []
     rows = []
     for p in result.pods:
@@ -156,8 +149,8 @@ def _render_text(result: SimulationResult, explain: bool, problems: list[str]) -
             rows.append([p.pod, p.node, f"{a.gpu_index} {a.gpu_id}", a.mode, a.profile, layout, a.slot,
                          a.memory_mib, a.cores])
     if rows:
-        out += _table(["POD", "NODE", "GPU", "MODE", "PROFILE", "GEOMETRY/PLACEMENT", "SLOT", "MEM(MiB)", "CORES"],
-                      rows)
+        out += text_table(["POD", "NODE", "GPU", "MODE", "PROFILE", "GEOMETRY/PLACEMENT", "SLOT", "MEM(MiB)", "CORES"],
+                          rows, none="-", no_headers=no_headers)
     pending = [p for p in result.pods if not p.scheduled]
     if pending:
         out += ["", "Unschedulable:"]
