@@ -174,13 +174,13 @@ def part_defrag(args, trace, nodes, config):
     from migctl.advise.defrag import RunningPod, plan_defrag
     from migctl.hardware.catalogue import load_catalogue
     from migctl.simulate import HamiVersion, SimulationOptions
-    from migctl.simulate.scheduler_config import from_device_config
+    from migctl.config.model import scheduler_nvidia_config
 
     t0 = time.perf_counter()
     cluster, objects, pending, at = saturate(args, trace, nodes, config)
     t1 = time.perf_counter()
     running = [RunningPod.from_object(o) for o in objects if o.get("kind") == "Pod"]
-    sched = from_device_config(config)
+    sched = scheduler_nvidia_config(config)
     options = SimulationOptions(version=HamiVersion("2.9"))
     plan = plan_defrag(cluster, sched, options, running=running, pending=pending, max_moves=args.max_moves,
                        catalogue=load_catalogue(), clock=time.monotonic, deadline=time.monotonic() + args.budget)

@@ -457,13 +457,12 @@ def simulate(
     with errors raises :class:`~migctl.errors.CheckFailed` then. At most ``max_pods`` pods (replicas and
     ``repeat`` included; default ``migctl.simulate.workloads.MAX_PODS``) are expanded: more is an InputError.
     """
-    from migctl.config.model import DeviceConfig
+    from migctl.config.model import DeviceConfig, scheduler_nvidia_config
     from migctl.hardware.catalogue import load_catalogue
     from migctl.simulate.build import evidence_from_cluster, state_from_cluster
     from migctl.simulate.engine import SimulationOptions, Simulator
     from migctl.simulate.feasibility import geometry_problems
     from migctl.simulate.result import SimulationResult
-    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
     from migctl.simulate.version import HamiVersion, infer_version
 
     pod_specs = _pods(pods, repeat, max_pods)
@@ -485,7 +484,7 @@ def simulate(
         on_config(found)
     if found.errors and strict_config:
         raise CheckFailed("the device-config has errors (--strict-config)", hint="run 'migctl validate config'")
-    scheduler = from_device_config(found.config) if found.config is not None else SchedulerConfig.hami_defaults()
+    scheduler = scheduler_nvidia_config(found.config)
     _check_gpu_requests(pod_specs, scheduler)
     if not scheduler.resource_count_name:
         warnings.append("the device-config has no nvidia.resourceCountName: HAMi sees no pod as requesting NVIDIA GPUs")
@@ -938,10 +937,10 @@ def advise_defrag(
     import time
 
     from migctl.advise.defrag import DisruptionBudget, RunningPod, plan_defrag
+    from migctl.config.model import scheduler_nvidia_config
     from migctl.hardware.catalogue import load_catalogue
     from migctl.simulate import SimulationOptions
     from migctl.simulate.build import evidence_from_cluster
-    from migctl.simulate.scheduler_config import SchedulerConfig, from_device_config
     from migctl.simulate.version import HamiVersion, infer_version
 
     found, objects = _defrag_snapshot(cluster) if cluster is not None else _defrag_live(kubeconfig, context)
@@ -965,7 +964,7 @@ def advise_defrag(
     elif getattr(found, "device_config_text", None):
         device_config = read_device_config(found.device_config_text, found.device_config_source or "ConfigMap",
                                            hami_version).config
-    scheduler = from_device_config(device_config) if device_config is not None else SchedulerConfig.hami_defaults()
+    scheduler = scheduler_nvidia_config(device_config)
     if hami_version == "auto":
         version, note = infer_version(evidence_from_cluster(found, scheduler))
     else:

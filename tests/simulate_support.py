@@ -16,12 +16,11 @@ from migctl.simulate import (
     MigTemplate,
     Node,
     Placement,
-    SchedulerConfig,
     SimulationOptions,
     Simulator,
 )
 from migctl.simulate.pod import PodSpec, pod_from_object
-from migctl.simulate.scheduler_config import GeometryEntry
+from migctl.config.model import MigGeometryEntry, NvidiaConfig
 
 A100 = "NVIDIA A100-PCIE-40GB"
 A100_MODELS = ("A100-SXM4-40GB", "A100-40GB-PCIe", "A100-PCIE-40GB")
@@ -47,8 +46,8 @@ CHART_A100 = (
 )
 
 
-def legacy_config(geometries=CHART_A100, **kw: Any) -> SchedulerConfig:
-    return SchedulerConfig(known_mig_geometries=(GeometryEntry(A100_MODELS, geometries),), **kw)
+def legacy_config(geometries=CHART_A100, **kw: Any) -> NvidiaConfig:
+    return NvidiaConfig.hami_defaults(known_mig_geometries=(MigGeometryEntry(A100_MODELS, geometries),), **kw)
 
 
 def _pl(size: int, *starts: int) -> tuple[Placement, ...]:
@@ -110,10 +109,10 @@ def pod(name: str, *, gpu: int | None = None, gpumem: int | None = None, gpucore
     return pod_from_object(obj)
 
 
-def simulate(state: ClusterState, pods: list[PodSpec], *, version: str = "2.10", config: SchedulerConfig | None = None,
+def simulate(state: ClusterState, pods: list[PodSpec], *, version: str = "2.10", config: NvidiaConfig | None = None,
              **opts: Any):
     options = SimulationOptions(version=HamiVersion(version), **opts)
-    return Simulator(state, config or SchedulerConfig.hami_defaults(), options).run(pods)
+    return Simulator(state, config or NvidiaConfig.hami_defaults(), options).run(pods)
 
 
 def placed(result, i: int = 0) -> list[tuple[str, str | None, int | None]]:

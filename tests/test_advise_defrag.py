@@ -22,12 +22,12 @@ from migctl.advise.world import World
 from migctl.cluster.model import Cluster
 from migctl.config.load import load_device_config
 from migctl.simulate import HamiVersion, SimulationOptions
-from migctl.simulate.scheduler_config import from_device_config
+from migctl.config.model import scheduler_nvidia_config
 
 
 def _plan(objects, max_moves=3, pending=None):
     cluster = Cluster.from_objects(objects)
-    config = from_device_config(load_device_config(LEGACY_CONFIG).config)
+    config = scheduler_nvidia_config(load_device_config(LEGACY_CONFIG).config)
     options = SimulationOptions(version=HamiVersion("2.9"))
     running = [RunningPod.from_object(o) for o in objects if o["kind"] == "Pod"]
     budgets = [DisruptionBudget.from_object(o) for o in objects if o["kind"] == "PodDisruptionBudget"]
@@ -116,7 +116,7 @@ def test_every_plan_replays_to_its_figures():
 def test_deleting_a_pod_rebuilds_its_node_as_hami_does():
     """After the delete the GPU is idle again (geometry unlocked), the other node untouched."""
     cluster = Cluster.from_objects(one_move_cluster())
-    config = from_device_config(load_device_config(LEGACY_CONFIG).config)
+    config = scheduler_nvidia_config(load_device_config(LEGACY_CONFIG).config)
     world = World.build(cluster, config, SimulationOptions(version=HamiVersion("2.9")), absent={"default/big"})
     gpu = world.state.nodes["n1"].gpus[0]
     assert gpu.used == 1 and gpu.mig_index == 0

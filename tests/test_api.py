@@ -42,9 +42,10 @@ def test_simulate_is_callable_after_the_package_is_imported():
 
     result = migctl.simulate(str(EXAMPLE), str(PODS))
     assert [p.node for p in result.pods] == ["gpu-node-a", None]
-    from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SchedulerConfig, SimulationOptions, Simulator
+    from migctl.config.model import NvidiaConfig
+    from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SimulationOptions, Simulator
 
-    assert all((ClusterState, Gpu, HamiVersion, Node, SchedulerConfig, SimulationOptions, Simulator))
+    assert all((ClusterState, Gpu, HamiVersion, Node, NvidiaConfig, SimulationOptions, Simulator))
 
 
 def test_api_gives_the_documents_the_commands_print(cli):

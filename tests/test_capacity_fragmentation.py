@@ -6,13 +6,14 @@ import pytest
 
 from migctl.capacity.fragmentation import FragmentationCache, cluster_fragmentation
 from migctl.capacity.shapes import Shape
-from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SchedulerConfig, SimulationOptions, Simulator
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SimulationOptions, Simulator
 from migctl.simulate.state import MigAllocation, MigSlot, MigTemplate, Placement
 from migctl.simulate.synthetic import A100, A100_PROFILES, synthetic_cluster, synthetic_config, synthetic_pods
 
 V29 = SimulationOptions(version=HamiVersion("2.9"))
 V210 = SimulationOptions(version=HamiVersion("2.10"))
-CFG = SchedulerConfig()
+CFG = NvidiaConfig.hami_defaults()
 GEOMETRIES = (
     (MigTemplate("1g.5gb", 5120, 14, 7),),
     (MigTemplate("3g.20gb", 20480, 42, 2),),

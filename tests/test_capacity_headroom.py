@@ -169,19 +169,19 @@ def test_topology_scores_follow_gpu_positions_in_the_node_memo(version):
 
 def test_a_shape_the_config_does_not_count_as_a_gpu_is_refused():
     from migctl.capacity.shapes import ShapeError
-    from migctl.simulate import SchedulerConfig
+    from migctl.config.model import NvidiaConfig
 
     state = synthetic_cluster(2, 2)
-    cfg = SchedulerConfig(resource_count_name="")
+    cfg = NvidiaConfig.hami_defaults(resource_count_name="")
     for method in ("auto", "repeat"):
         with pytest.raises(ShapeError, match="asks for no GPU"):
             headroom(state, cfg, SimulationOptions(), Shape.parse("gpu=1"), method=method)
 
 
 def test_a_limit_stops_counting_with_no_reason():
-    from migctl.simulate import SchedulerConfig
+    from migctl.config.model import NvidiaConfig
 
     state = synthetic_cluster(2, 2)
-    h = headroom(state, SchedulerConfig(), SimulationOptions(), Shape.parse("gpu=1,gpumem=10"), limit=3)
+    h = headroom(state, NvidiaConfig.hami_defaults(), SimulationOptions(), Shape.parse("gpu=1,gpumem=10"), limit=3)
     assert h.fits == 3 and h.next_failure is None and h.method == "repeat"
-    assert headroom(state, SchedulerConfig(), SimulationOptions(), Shape.parse("gpu=1,gpumem=10")).fits > 3
+    assert headroom(state, NvidiaConfig.hami_defaults(), SimulationOptions(), Shape.parse("gpu=1,gpumem=10")).fits > 3

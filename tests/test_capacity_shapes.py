@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from migctl.capacity.shapes import Shape, ShapeError, default_shapes, shape_of_pod, shapes_from_pods
-from migctl.simulate import SchedulerConfig
+from migctl.config.model import NvidiaConfig
 from migctl.simulate.synthetic import synthetic_cluster
 from migctl.simulate.workloads import Document, pods_from_documents
 
@@ -41,7 +41,7 @@ def test_bad_shapes_name_the_field(text, words):
 
 
 def test_to_pod_asks_exactly_the_shape():
-    cfg = SchedulerConfig()
+    cfg = NvidiaConfig.hami_defaults()
     pod = Shape.parse("gpu=2,gpumem=8000,cores=30,mode=mig").to_pod(cfg, name="p")
     (c,) = pod.containers
     assert c.limits == {"nvidia.com/gpu": 2, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30}
@@ -52,7 +52,7 @@ def test_to_pod_asks_exactly_the_shape():
 
 
 def test_percentage_needs_the_resource_name():
-    cfg = SchedulerConfig(resource_memory_percentage_name="")
+    cfg = NvidiaConfig.hami_defaults(resource_memory_percentage_name="")
     with pytest.raises(ShapeError, match="resourceMemoryPercentageName"):
         Shape.parse("gpumem=50%").to_pod(cfg)
 
@@ -93,7 +93,7 @@ kind: Pod
 metadata: {name: web}
 spec: {containers: [{name: c, resources: {limits: {cpu: "1"}}}]}
 """)
-    shapes, notes = shapes_from_pods(pods, SchedulerConfig())
+    shapes, notes = shapes_from_pods(pods, NvidiaConfig.hami_defaults())
     assert [(str(s), w) for s, w in shapes] == [("gpu=1,gpumem=10000,mode=mig", 0.75), ("gpu=2", 0.25)]
     assert notes == ["1 pod(s) ask for no GPU and are left out"]
 
@@ -108,7 +108,7 @@ spec:
   - {name: b, resources: {limits: {nvidia.com/gpu: 1}}}
 """)
     with pytest.raises(ShapeError, match="pod default/two: 2 containers ask for GPUs"):
-        shapes_from_pods(pods, SchedulerConfig())
+        shapes_from_pods(pods, NvidiaConfig.hami_defaults())
 
 
 from hypothesis import given, strategies as st  # noqa: E402
@@ -119,4 +119,4 @@ from hypothesis import given, strategies as st  # noqa: E402
 def test_text_round_trip(count, mem, pct, use_pct, cores, mode):
     shape = Shape(count, None if use_pct else mem, pct if use_pct else None, cores, mode)
     assert Shape.parse(str(shape)) == shape
-    assert shape_of_pod(shape.to_pod(SchedulerConfig()), SchedulerConfig()) == shape
+    assert shape_of_pod(shape.to_pod(NvidiaConfig.hami_defaults()), NvidiaConfig.hami_defaults()) == shape

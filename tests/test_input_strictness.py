@@ -11,7 +11,7 @@ import pytest
 
 from migctl.cluster.quantity import parse_quantity
 from migctl.simulate.requests import container_request, gpu_quantity_problem
-from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.config.model import NvidiaConfig
 from migctl.simulate.version import HamiVersion
 from migctl.simulate.pod import pod_from_object
 
@@ -98,7 +98,7 @@ def test_gpu_quantity_rules():
         assert gpu_quantity_problem(bad) is not None, bad
     pod = pod_from_object({"metadata": {"name": "p"}, "spec": {"containers": [
         {"name": "c", "resources": {"limits": {"nvidia.com/gpu": "9223372036854775808"}}}]}})
-    req = container_request(pod.containers[0], SchedulerConfig(), HamiVersion.V2_10)
+    req = container_request(pod.containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_10)
     assert req is not None and req.nums == 2**63 - 1  # Kubernetes caps a quantity at 2^63-1
 
 

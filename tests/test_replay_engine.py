@@ -15,10 +15,11 @@ from migctl.replay.engine import DROP, QUEUE, GpuMeter, ReplayOptions, percentil
 from migctl.replay.probe import gpu_only_failure
 from migctl.replay.run import ClusterInput, Settings, run_variant
 from migctl.replay.trace import GpuAsk, Task, Trace
-from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SchedulerConfig, SimulationOptions, Simulator
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SimulationOptions, Simulator
 from migctl.simulate.build import state_from_cluster
 from migctl.simulate.pod import pod_from_object
-from migctl.simulate.scheduler_config import from_device_config
+from migctl.config.model import scheduler_nvidia_config
 from migctl.simulate.synthetic import synthetic_cluster, synthetic_config, synthetic_pods
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ HAND = [("a", 0, 10, 30000), ("b", 5, 10, 30000), ("c", 10, 5, 10000), ("d", 12,
 
 def _run(on_fail: str, *, memo: bool = True, scale: float = 1.0):
     state = _one_gpu_node()
-    sim = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions(version=HamiVersion("2.10")))
+    sim = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions(version=HamiVersion("2.10")))
     pods = [_pod(n, m) for n, _, _, m in HAND]
     meter = GpuMeter(state, compute_slices=lambda g: 7, legacy=False)
     return replay(sim, pods, [a for _, a, _, _ in HAND], [d for _, _, d, _ in HAND],
@@ -94,7 +95,7 @@ def test_scale_arrivals_shortens_gaps_only():
 
 def test_waiting_at_end_and_percentile():
     state = _one_gpu_node()
-    sim = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions())
+    sim = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions())
     pods = [_pod("big", 30000), _pod("never", 50000), _pod("late", 30000)]
     f = replay(sim, pods, [0, 1, 2], [None, 1, 1], meter=GpuMeter(state, compute_slices=lambda g: 7))
     assert (f.placed, f.waiting, f.dropped) == (1, 2, 0)  # "big" never leaves
@@ -136,7 +137,7 @@ def test_shortcut_gives_the_same_replay_as_trying_every_pod(version):
 ])
 def test_replay_of_one_pod_equals_simulate(snapshot, version, config):
     cluster = load_snapshot(DATA / snapshot)
-    cfg = from_device_config(load_device_config(config).config) if config else SchedulerConfig.hami_defaults()
+    cfg = scheduler_nvidia_config(load_device_config(config).config) if config else NvidiaConfig.hami_defaults()
     hv = HamiVersion(version)
     for pod in synthetic_pods(40, seed=11):
         sim_state = state_from_cluster(cluster, cfg, hv, catalogue=load_catalogue())

@@ -15,11 +15,12 @@ from migctl.config.load import load_device_config
 from migctl.hardware.catalogue import load_catalogue
 from migctl.replay.cluster import GpuModels, node_objects
 from migctl.replay.openb import TraceNode
-from migctl.simulate import HamiVersion, SchedulerConfig, SimulationOptions, Simulator
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import HamiVersion, SimulationOptions, Simulator
 from migctl.simulate.build import state_from_cluster
 from migctl.simulate.pod import pod_from_object
 from migctl.simulate.release import Departures
-from migctl.simulate.scheduler_config import from_device_config
+from migctl.config.model import scheduler_nvidia_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NODES = (TraceNode("m1", 64000, 262144, 2, "T4", "t:1"), TraceNode("m2", 64000, 262144, 1, "T4", "t:2"),
@@ -40,17 +41,17 @@ SHAPES = (
 MODES = (None, "mig", "hami-core")
 
 
-def _config(version: str) -> SchedulerConfig:
+def _config(version: str) -> NvidiaConfig:
     if version == "2.9":
-        return from_device_config(load_device_config(EXAMPLES / "device-config.yaml").config)
-    return SchedulerConfig.hami_defaults()
+        return scheduler_nvidia_config(load_device_config(EXAMPLES / "device-config.yaml").config)
+    return NvidiaConfig.hami_defaults()
 
 
-def _objects(config: SchedulerConfig) -> list[dict]:
-    return node_objects(NODES, GpuModels("a100-40gb"), MIG, load_catalogue(), config.device_split_count)
+def _objects(config: NvidiaConfig) -> list[dict]:
+    return node_objects(NODES, GpuModels("a100-40gb"), MIG, load_catalogue(), config.effective_device_split_count)
 
 
-def _state(objects: list[dict], config: SchedulerConfig, version: HamiVersion):
+def _state(objects: list[dict], config: NvidiaConfig, version: HamiVersion):
     return state_from_cluster(Cluster.from_objects(objects), config, version, catalogue=load_catalogue())
 
 
@@ -116,7 +117,7 @@ def test_legacy_geometry_unlocks_when_its_last_slot_frees():
     config = _config("2.9")
     hv = HamiVersion("2.9")
     objects = node_objects((TraceNode("m", 64000, 262144, 1, "T4", "t:1"),), GpuModels("a100-40gb"), {"m"},
-                           load_catalogue(), config.device_split_count)
+                           load_catalogue(), config.effective_device_split_count)
     state = _state(objects, config, hv)
     dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
     gpu = state.nodes["m"].gpus[0]
@@ -138,7 +139,7 @@ def test_v2_10_reservations_and_hami_core_counters_go_with_their_pod():
     config = _config("2.10")
     hv = HamiVersion("2.10")
     objects = node_objects((TraceNode("m", 64000, 262144, 1, "T4", "t:1"), TraceNode("c", 64000, 262144, 1, "T4", "t:2")),
-                           GpuModels("a100-40gb"), {"m"}, load_catalogue(), config.device_split_count)
+                           GpuModels("a100-40gb"), {"m"}, load_catalogue(), config.effective_device_split_count)
     state = _state(objects, config, hv)
     dep = Departures(Simulator(state, config, SimulationOptions(version=hv)))
     mig, core = state.nodes["m"].gpus[0], state.nodes["c"].gpus[0]

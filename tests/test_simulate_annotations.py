@@ -9,7 +9,8 @@ from conftest import REPO
 import migctl
 from migctl.cluster import codecs
 from migctl.cluster.model import Pod
-from migctl.simulate import HamiVersion, SchedulerConfig, SimulationOptions, Simulator
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import HamiVersion, SimulationOptions, Simulator
 from migctl.simulate.synthetic import synthetic_cluster
 from migctl.simulate.workloads import Document, pods_from_documents
 
@@ -60,7 +61,7 @@ def test_legacy_slot_suffixes_round_trip():
             "spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1,
                                                                             "nvidia.com/gpumem": 4000}}}]}}
     pods = pods_from_documents([Document(copy.deepcopy(spec), "t", 1)], repeat=3)
-    result = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions(version=HamiVersion("2.9"))).run(pods)
+    result = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions(version=HamiVersion("2.9"))).run(pods)
     slotted = [p for p in result.pods if p.scheduled and p.allocations[0].template is not None]
     assert slotted, "the synthetic cluster placed no legacy MIG pod"
     for placed in slotted:

@@ -20,7 +20,8 @@ from simulate_support import (
     simulate,
 )
 
-from migctl.simulate import HamiVersion, SchedulerConfig
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import HamiVersion
 from migctl.simulate.requests import mutate
 
 MIG = {"nvidia.com/vgpu-mode": "mig"}
@@ -136,7 +137,7 @@ def test_v2_9_webhook_leaves_init_containers_alone():
     r10 = simulate(cluster(node("n1", [core_gpu(0)])), pods, version="2.10")
     assert r10.pods[0].annotations[ALLOCATED] == "GPU-0,NVIDIA,1000,0:;GPU-0,NVIDIA,2000,0:;"
 
-    cfg = SchedulerConfig.hami_defaults()
+    cfg = NvidiaConfig.hami_defaults()
     exclusive = pod("x", init=[ctr("init", gpu=1)], containers=[ctr("app", gpu=1)])
     init9, app9 = mutate(exclusive, cfg, HamiVersion.V2_9).containers
     init10, app10 = mutate(exclusive, cfg, HamiVersion.V2_10).containers
@@ -241,7 +242,7 @@ def _state(cluster_, version: str, config=None):
     from migctl.simulate.build import state_from_cluster
 
     notes: list[str] = []
-    state = state_from_cluster(cluster_, config or SchedulerConfig.hami_defaults(), HamiVersion(version), notes=notes)
+    state = state_from_cluster(cluster_, config or NvidiaConfig.hami_defaults(), HamiVersion(version), notes=notes)
     return state, notes
 
 

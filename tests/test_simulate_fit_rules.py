@@ -21,7 +21,8 @@ from simulate_support import (
     simulate,
 )
 
-from migctl.simulate import Gpu, HamiVersion, SchedulerConfig
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import Gpu, HamiVersion
 from migctl.simulate.requests import UNSET_PERCENTAGE, container_request, mutate, pod_options
 from migctl.simulate.scoring import device_score, node_score, sort_gpus
 from migctl.simulate.state import MigTemplate
@@ -253,7 +254,7 @@ def test_init_containers_fit_on_a_fresh_copy_and_count_at_peak():
 def test_webhook_adds_default_gpu_num_when_only_memory_is_limited():
     r = simulate(one(core_gpu(0)), [pod("p", gpumem=1000)])
     assert r.pods[0].annotations["hami.io/vgpu-devices-allocated"] == "GPU-0,NVIDIA,1000,0:;"
-    cfg = SchedulerConfig(default_gpu_num=0)
+    cfg = NvidiaConfig.hami_defaults(default_gpu_num=0)
     r = simulate(one(core_gpu(0)), [pod("p", gpumem=1000)], config=cfg)
     assert r.pods[0].scheduled and r.pods[0].allocations == []
 
@@ -272,25 +273,25 @@ def test_webhook_denies_privileged_gpu_containers():
 
 
 def test_request_construction():
-    cfg = SchedulerConfig(default_memory=0, memory_factor=2)
+    cfg = NvidiaConfig.hami_defaults(default_memory=0, memory_factor=2)
     p = mutate(pod("p", gpu=2, gpumem=1000), cfg, HamiVersion.V2_10)
     req = container_request(p.containers[0], cfg, HamiVersion.V2_10)
     assert (req.nums, req.memreq, req.mem_percentage, req.coresreq) == (2, 2000, UNSET_PERCENTAGE, 0)
-    p = mutate(pod("p", gpu=1), SchedulerConfig(default_memory=4000), HamiVersion.V2_10)
-    req = container_request(p.containers[0], SchedulerConfig(default_memory=4000), HamiVersion.V2_10)
+    p = mutate(pod("p", gpu=1), NvidiaConfig.hami_defaults(default_memory=4000), HamiVersion.V2_10)
+    req = container_request(p.containers[0], NvidiaConfig.hami_defaults(default_memory=4000), HamiVersion.V2_10)
     # the exclusive default ignores defaultMemory (quirk): memory 4000 but cores 100
     assert (req.memreq, req.coresreq) == (4000, 100)
     bad = pod("p", gpu=1, gpumem="8Gi")
-    assert container_request(bad.containers[0], SchedulerConfig(), HamiVersion.V2_10) is None
+    assert container_request(bad.containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_10) is None
     # v2.9 checks "no memory asked" on the Go int, then converts with int32(): 8Gi = 2^33 wraps
     # to 0 and the pod asks for no memory at all
-    req = container_request(bad.containers[0], SchedulerConfig(), HamiVersion.V2_9)
+    req = container_request(bad.containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_9)
     assert (req.memreq, req.mem_percentage) == (0, UNSET_PERCENTAGE)
-    assert container_request(pod("p", gpu=0).containers[0], SchedulerConfig(), HamiVersion.V2_10) is None
+    assert container_request(pod("p", gpu=0).containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_10) is None
     clamp = pod("p", gpu=1, pct=0)
-    req = container_request(clamp.containers[0], SchedulerConfig(), HamiVersion.V2_10)
+    req = container_request(clamp.containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_10)
     assert req.mem_percentage == 100  # <= 0 becomes "unset", then the whole card
-    req = container_request(clamp.containers[0], SchedulerConfig(), HamiVersion.V2_9)
+    req = container_request(clamp.containers[0], NvidiaConfig.hami_defaults(), HamiVersion.V2_9)
     assert req.mem_percentage == 0
 
 

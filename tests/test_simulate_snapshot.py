@@ -11,9 +11,10 @@ import json
 from simulate_support import pod
 
 from migctl.cluster.model import Cluster
-from migctl.simulate import HamiVersion, SchedulerConfig, SimulationOptions, Simulator
+from migctl.config.model import NvidiaConfig
+from migctl.simulate import HamiVersion, SimulationOptions, Simulator
 from migctl.simulate.build import evidence_from_cluster, state_from_cluster
-from migctl.simulate.scheduler_config import from_device_config
+from migctl.config.model import scheduler_nvidia_config
 from migctl.simulate.version import infer_version
 
 PROFILE_1G_AT_6 = [{"name": "1g.5gb", "memoryMB": 5120, "core": 14, "sliceCount": 1,
@@ -37,7 +38,7 @@ def running(name: str, node: str, devices: str, mig: list[dict] | None = None, p
 
 def run(objects: list[dict], pods, version: str | None = None, config=None):
     cluster = Cluster.from_objects(objects)
-    cfg = config or SchedulerConfig.hami_defaults()
+    cfg = config or NvidiaConfig.hami_defaults()
     v = HamiVersion(version) if version else infer_version(evidence_from_cluster(cluster, cfg))[0]
     state = state_from_cluster(cluster, cfg, v)
     return Simulator(state, cfg, SimulationOptions(version=v)).run(pods), state
@@ -77,7 +78,7 @@ def test_finished_pods_free_their_reservation():
 def test_legacy_slots_from_existing_pods_lock_the_geometry():
     from migctl.config.model import DeviceConfig
 
-    cfg = from_device_config(DeviceConfig.from_dict({"nvidia": {
+    cfg = scheduler_nvidia_config(DeviceConfig.from_dict({"nvidia": {
         "resourceCountName": "nvidia.com/gpu", "resourceMemoryName": "nvidia.com/gpumem",
         "resourceCoreName": "nvidia.com/gpucores", "defaultGPUNum": 1,
         "knownMigGeometries": [{"models": ["A100-PCIE-40GB"], "allowedGeometries": [
@@ -107,18 +108,18 @@ def test_not_ready_and_unschedulable_nodes():
 
 def test_v2_10_profiles_derived_from_the_catalogue_and_the_allowlist():
     from migctl.hardware.catalogue import load_catalogue
-    from migctl.simulate.scheduler_config import AllowlistEntry
+    from migctl.config.model import MigAllowlistEntry
 
     legacy_gpu = {k: v for k, v in MIG_GPU.items() if k != "migProfiles"} | {"count": 10}
     cluster = Cluster.from_objects([gpu_node("node1", [legacy_gpu])])
     notes: list[str] = []
-    state = state_from_cluster(cluster, SchedulerConfig.hami_defaults(), HamiVersion.V2_10,
+    state = state_from_cluster(cluster, NvidiaConfig.hami_defaults(), HamiVersion.V2_10,
                                catalogue=load_catalogue(), notes=notes)
     gpu = state.nodes["node1"].gpus[0]
     # the chart's default allowlist for A100-40GB: 1g/2g/3g/7g (no 4g); count = the 1g instance count
     assert [p.name for p in gpu.profiles] == ["1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"]
     assert gpu.count == 7 and [p.core for p in gpu.profiles] == [15, 29, 43, 100]
     assert any("Helm chart's default" in n for n in notes)
-    other = SchedulerConfig(mig_profile_allowlist=(AllowlistEntry(("H100",), ("1g.10gb",)),))
+    other = NvidiaConfig.hami_defaults(mig_profile_allowlist=(MigAllowlistEntry(("H100",), ("1g.10gb",)),))
     state = state_from_cluster(cluster, other, HamiVersion.V2_10, catalogue=load_catalogue(), notes=notes)
     assert state.nodes["node1"].gpus == []  # no matching entry: the plugin does not register the GPU

@@ -687,7 +687,7 @@ def plan_defrag(cluster: Any, config: Any, options: Any, *, running: Sequence[Ru
     """The library entry point of ``migctl advise defrag``.
 
     ``cluster`` is a :class:`migctl.cluster.model.Cluster` (its usage is HAMi's rebuild),
-    ``config``/``options`` the simulator's :class:`SchedulerConfig` and :class:`SimulationOptions`,
+    ``config``/``options`` the simulator's :class:`~migctl.config.model.NvidiaConfig` and :class:`SimulationOptions`,
     ``running`` the snapshot's Pod objects as :class:`RunningPod` (owners, labels), ``budgets`` its
     PodDisruptionBudgets. ``pending`` defaults to the snapshot's Pending pods that ask for GPUs
     (the recreated form of their Pod objects, in snapshot order).

@@ -106,7 +106,7 @@ class World:
     """The cluster, its running snapshot pods per node, and the pods placed since (per node, in order)."""
 
     state: ClusterState
-    config: Any  # SchedulerConfig
+    config: Any  # migctl.config.model.NvidiaConfig
     options: Any  # SimulationOptions
     cluster: Any  # migctl.cluster.model.Cluster (nodes; pods are those in ``running``)
     catalogue: Any

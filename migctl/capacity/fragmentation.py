@@ -34,7 +34,7 @@ API (stable; ``migctl replay`` calls it per event)::
                         #   free_units, uncovered_units)]
     frag.to_dict()      # the JSON form `migctl capacity -o json` prints under "fragmentation"
 
-``state`` is a :class:`migctl.simulate.ClusterState`, ``config`` a :class:`migctl.simulate.SchedulerConfig`,
+``state`` is a :class:`migctl.simulate.ClusterState`, ``config`` a :class:`migctl.config.model.NvidiaConfig`,
 ``options`` a :class:`migctl.simulate.SimulationOptions` (version and policies), shapes
 :class:`~migctl.capacity.shapes.Shape` with weights (normalised here). Nothing is mutated.
 

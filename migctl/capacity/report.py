@@ -89,12 +89,10 @@ class CapacityReport:
 
 
 def scheduler_config(cluster: Any) -> Any:
-    """The cluster's device-config as the simulator's SchedulerConfig (HAMi's defaults without one)."""
-    from migctl.simulate import SchedulerConfig
-    from migctl.simulate.scheduler_config import from_device_config
+    """The ``nvidia`` section of the cluster's device-config the scheduler runs with (HAMi's defaults without one)."""
+    from migctl.config.model import scheduler_nvidia_config
 
-    dc = getattr(cluster, "device_config", None)
-    return from_device_config(dc) if dc is not None else SchedulerConfig.hami_defaults()
+    return scheduler_nvidia_config(getattr(cluster, "device_config", None))
 
 
 def capacity_report(cluster: Any, *, hami_version: str = "auto", node_policy: str = "binpack",

@@ -113,9 +113,9 @@ class Shape:
     def pod_object(self, config: Any = None, *, name: str = "capacity-probe",
                    namespace: str = "migctl-capacity") -> dict[str, Any]:
         """The Pod object (a dict) asking for this shape with the config's resource names."""
-        from migctl.simulate import SchedulerConfig
+        from migctl.config.model import NvidiaConfig
 
-        cfg = config if config is not None else SchedulerConfig.hami_defaults()
+        cfg = config if config is not None else NvidiaConfig.hami_defaults()
         limits: dict[str, Any] = {cfg.resource_count_name: self.count}
         if self.memory_mib is not None:
             limits[cfg.resource_memory_name] = self.memory_mib

@@ -352,18 +352,7 @@ def shifted_layout(pod: Pod, resource_count_name: str = DEFAULT_COUNT_NAME) -> t
 
 def templates_from_config(config: Any) -> TemplatesFor | None:
     """``knownMigGeometries`` lookup by HAMi's first-substring rule, from a ``DeviceConfig`` (or None)."""
-    if config is None:
-        return None
-    nvidia = getattr(config, "nvidia", None)
-    geometries_for = getattr(nvidia, "geometries_for", None)
-    if geometries_for is None:
-        return None
-
-    def lookup(device_type: str) -> Sequence[Geometry] | None:
-        entry = geometries_for(device_type)
-        return None if entry is None else entry.geometries
-
-    return lookup
+    return None if config is None else config.nvidia.mig_geometries
 
 
 def detect_design(node: Node, pods: Iterable[Pod]) -> str | None:

@@ -26,6 +26,8 @@ from typing import Any
 DEVICE_CONFIG_KEY = "device-config.yaml"
 
 __all__ = [
+    "CHART_MIG_PROFILE_ALLOWLIST",
+    "DEFAULT_DEVICE_SPLIT_COUNT",
     "DeviceConfig",
     "NvidiaConfig",
     "MigGeometryEntry",
@@ -34,6 +36,7 @@ __all__ = [
     "NodeConfigEntry",
     "NodeConfigFile",
     "VENDOR_SECTIONS",
+    "scheduler_nvidia_config",
 ]
 
 # HAMi pkg/scheduler/config/config.go Config: the top-level sections of config.Config (biren is HEAD only).
@@ -233,10 +236,40 @@ class NvidiaConfig:
         )
         return cls(**values)
 
+    @classmethod
+    def hami_defaults(cls, **changes: Any) -> NvidiaConfig:
+        """HAMi's built-in ``nvidia`` defaults (``config.InitDefaultDevices``, HAMi ``pkg/device/nvidia/device.go``):
+        the standard resource names, one GPU per request, no MIG config; ``changes`` override fields."""
+        defaults: dict[str, Any] = {
+            "resource_count_name": "nvidia.com/gpu",
+            "resource_memory_name": "nvidia.com/gpumem",
+            "resource_memory_percentage_name": "nvidia.com/gpumem-percentage",
+            "resource_core_name": "nvidia.com/gpucores",
+            "resource_priority_name": "nvidia.com/priority",
+            "default_gpu_num": 1,
+        }
+        return cls(**{**defaults, **changes})
+
     @property
     def effective_memory_factor(self) -> int:
         """``memoryFactor`` 0 (absent) behaves as 1."""
         return self.memory_factor if self.memory_factor > 0 else 1
+
+    @property
+    def effective_device_split_count(self) -> int:
+        """``deviceSplitCount``, or 10 (the HAMi Helm chart's default device-config) when absent or not positive."""
+        split = self.device_split_count
+        return split if split is not None and split > 0 else DEFAULT_DEVICE_SPLIT_COUNT
+
+    def mig_geometries(self, device_type: str) -> tuple[Geometry, ...]:
+        """The legacy geometries HAMi attaches to this device type (``()`` when no entry matches)."""
+        entry = self.geometries_for(device_type)
+        return entry.geometries if entry is not None else ()
+
+    def allowed_profiles(self, device_type: str) -> tuple[str, ...]:
+        """The v2.10 allowlisted profile names for this device type (``()`` when no entry matches)."""
+        entry = self.allowlist_for(device_type)
+        return entry.profiles if entry is not None else ()
 
     def geometries_for(self, device_type: str) -> MigGeometryEntry | None:
         """The legacy entry HAMi uses for a GPU of this type: the first with a model string contained in it.
@@ -276,20 +309,7 @@ class DeviceConfig:
     @classmethod
     def hami_defaults(cls) -> DeviceConfig:
         """HAMi's built-in defaults (``config.InitDefaultDevices``, HAMi ``pkg/device/nvidia/device.go``): no MIG config."""
-        return cls(
-            nvidia=NvidiaConfig(
-                resource_count_name="nvidia.com/gpu",
-                resource_memory_name="nvidia.com/gpumem",
-                resource_memory_percentage_name="nvidia.com/gpumem-percentage",
-                resource_core_name="nvidia.com/gpucores",
-                resource_priority_name="nvidia.com/priority",
-                overwrite_env=False,
-                default_memory=0,
-                default_cores=0,
-                default_gpu_num=1,
-            ),
-            has_nvidia=True,
-        )
+        return cls(nvidia=NvidiaConfig.hami_defaults(), has_nvidia=True)
 
     @classmethod
     def from_dict(cls, data: Any) -> DeviceConfig:
@@ -300,6 +320,30 @@ class DeviceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"nvidia": self.nvidia.to_dict(), **dict(self.vendors)}
+
+
+def scheduler_nvidia_config(config: DeviceConfig | None) -> NvidiaConfig:
+    """The ``nvidia`` section HAMi's scheduler runs with: the loaded config's (absent keys at Go's zero
+    value, as HAMi's YAML parser leaves them), or HAMi's built-in defaults when no config was loaded."""
+    return config.nvidia if config is not None else NvidiaConfig.hami_defaults()
+
+
+#: ``deviceSplitCount`` of the HAMi Helm chart's default device-config (vGPU slots per GPU in hami-core mode).
+DEFAULT_DEVICE_SPLIT_COUNT = 10
+
+#: The Helm chart's default ``migProfileAllowlist`` (HAMi v2.10, HAMi v2.10.0 pkg/device/devices.go
+#: AllowedMigProfiles): what the device plugin discovers with when a snapshot's config has no allowlist.
+CHART_MIG_PROFILE_ALLOWLIST: tuple[MigAllowlistEntry, ...] = tuple(MigAllowlistEntry(m, p) for m, p in (
+    (("A30",), ("1g.6gb", "2g.12gb", "4g.24gb")),
+    (("A100-SXM4-40GB", "A100-40GB-PCIe", "A100-PCIE-40GB"), ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb")),
+    (("A100-SXM4-80GB", "A100-80GB-PCIe", "A100-PCIE-80GB"), ("1g.10gb", "2g.20gb", "3g.40gb", "7g.79gb")),
+    (("H100-PCIE-80GB", "H100-SXM5-80GB"), ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb")),
+    (("H100-PCIE-94GB", "H100-SXM5-94GB"), ("1g.12gb", "2g.24gb", "3g.47gb", "7g.94gb")),
+    (("H20", "H100 on GH200"), ("1g.12gb", "2g.24gb", "3g.48gb", "7g.96gb")),
+    (("H200 NVL", "H200-SXM5"), ("1g.18gb", "2g.35gb", "3g.71gb", "7g.141gb")),
+    (("B200",), ("1g.23gb", "2g.45gb", "3g.90gb", "7g.180gb")),
+    (("RTX PRO 6000 Blackwell Server Edition",), ("1g.24gb", "2g.48gb", "4g.96gb")),
+))
 
 
 # JSON key (lower case; Go's encoding/json matches keys case-insensitively) -> (attribute, reader).

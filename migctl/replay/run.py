@@ -154,15 +154,14 @@ def prepare(trace: Trace, cluster_input: ClusterInput, settings: Settings, *,
     """Build the variant's cluster, scheduler config, simulator and the trace's pods."""
     from migctl.cluster.model import Cluster
     from migctl.hardware.catalogue import load_catalogue
-    from migctl.simulate import HamiVersion, SchedulerConfig, SimulationOptions, Simulator
+    from migctl.config.model import scheduler_nvidia_config
+    from migctl.simulate import HamiVersion, SimulationOptions, Simulator
     from migctl.simulate.build import evidence_from_cluster, state_from_cluster
-    from migctl.simulate.scheduler_config import from_device_config
     from migctl.simulate.version import infer_version
 
     check_settings(settings)
     catalogue = load_catalogue()
-    config = (from_device_config(settings.device_config) if settings.device_config is not None
-              else SchedulerConfig.hami_defaults())
+    config = scheduler_nvidia_config(settings.device_config)
     models = GpuModels.parse(settings.gpu_model)
     notes: list[str] = []
     if cluster_input.snapshot is not None:
@@ -173,8 +172,8 @@ def prepare(trace: Trace, cluster_input: ClusterInput, settings: Settings, *,
     else:
         names = [n.name for n in cluster_input.nodes]
         mig = MigNodes.parse(settings.mig_nodes).select(names)
-        split = config.device_split_count if config.device_split_count > 0 else 10
-        cluster = Cluster.from_objects(node_objects(cluster_input.nodes, models, mig, catalogue, split),
+        cluster = Cluster.from_objects(node_objects(cluster_input.nodes, models, mig, catalogue,
+                                                    config.effective_device_split_count),
                                        source=cluster_input.source)
     if settings.hami_version == "auto":
         version, note = infer_version(evidence_from_cluster(cluster, config))

@@ -9,10 +9,13 @@ Pure core (no I/O). The pieces, in the order a pod meets them:
 - :mod:`~migctl.simulate.scoring`: GPU and node scores and sorts (HAMi pkg/scheduler/policy/gpu_policy.go–4.9);
 - :mod:`~migctl.simulate.engine`: pods one after another (:class:`Simulator`).
 
+The scheduler reads the device-config's ``nvidia`` section as :class:`migctl.config.model.NvidiaConfig`
+(``DeviceConfig.nvidia``, or ``NvidiaConfig.hami_defaults()`` without a config).
+
 Typical use (or the whole ``migctl simulate`` in one call: :func:`migctl.api.simulate`)::
 
     state = ClusterState(); state.add(Node("n1", gpus=[Gpu(...)]))
-    result = Simulator(state, SchedulerConfig.hami_defaults(), SimulationOptions()).run(pods)
+    result = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions()).run(pods)
 """
 
 import sys
@@ -21,13 +24,12 @@ from typing import Any
 
 from migctl.simulate.engine import SimulationOptions, Simulator
 from migctl.simulate.result import PodResult, SimulationResult
-from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.state import ClusterState, Gpu, MigProfileSpec, MigTemplate, Node, Placement
 from migctl.simulate.version import HamiVersion
 
 __all__ = [
     "ClusterState", "Gpu", "HamiVersion", "MigProfileSpec", "MigTemplate", "Node", "Placement", "PodResult",
-    "SchedulerConfig", "SimulationOptions", "SimulationResult", "Simulator",
+    "SimulationOptions", "SimulationResult", "Simulator",
 ]
 
 

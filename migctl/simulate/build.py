@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from migctl.simulate.scheduler_config import CHART_ALLOWLIST, SchedulerConfig
+from migctl.config.model import CHART_MIG_PROFILE_ALLOWLIST, NvidiaConfig
 from migctl.simulate.state import (
     ClusterState,
     MigProfileSpec,
@@ -22,7 +22,7 @@ from migctl.simulate.state import (
 from migctl.simulate.version import HamiVersion, VersionEvidence
 
 
-def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> VersionEvidence:
+def evidence_from_cluster(cluster: Any, config: NvidiaConfig | None) -> VersionEvidence:
     """Facts for :func:`~migctl.simulate.version.infer_version` (HAMi v2.9.0 and v2.10.0 (PR #2378))."""
     profiles = any(n.register is not None and n.register.has_mig_profiles for n in cluster.nodes)
     allocations = any(p.mig_allocations for p in cluster.pods)
@@ -36,7 +36,7 @@ def evidence_from_cluster(cluster: Any, config: SchedulerConfig | None) -> Versi
     )
 
 
-def derive_mig_profiles(device_type: str, config: SchedulerConfig,
+def derive_mig_profiles(device_type: str, config: NvidiaConfig,
                         catalogue: Any) -> tuple[tuple[MigProfileSpec, ...], int, str | None]:
     """``migProfiles`` as the v2.10 device plugin would publish them for this GPU type.
 
@@ -55,11 +55,11 @@ def derive_mig_profiles(device_type: str, config: SchedulerConfig,
     note = None
     allowlist = config.mig_profile_allowlist
     if not allowlist:
-        allowlist = CHART_ALLOWLIST
+        allowlist = CHART_MIG_PROFILE_ALLOWLIST
         note = "the config has no migProfileAllowlist; the Helm chart's default is assumed"
     names: tuple[str, ...] = ()
     for entry in allowlist:
-        if any(m in device_type for m in entry.models):
+        if entry.matches(device_type):
             names = entry.profiles
             break
     if not names:
@@ -104,7 +104,7 @@ def _pods_allocatable(node: Any) -> int | None:
         return None
 
 
-def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersion, *,
+def state_from_cluster(cluster: Any, config: NvidiaConfig, version: HamiVersion, *,
                        catalogue: Any = None, notes: list[str] | None = None) -> ClusterState:
     """Convert a :class:`migctl.cluster.model.Cluster` (usage rebuilt per node) into a ClusterState.
 
@@ -123,7 +123,7 @@ def state_from_cluster(cluster: Any, config: SchedulerConfig, version: HamiVersi
     derived_cache: dict[str, tuple[tuple[MigProfileSpec, ...], int]] = {}
     for knode in cluster.nodes:
         pods = by_node.get(knode.name, [])
-        usage = build_node_usage(knode, pods, templates_for=config.geometries_for, design=design,
+        usage = build_node_usage(knode, pods, templates_for=config.mig_geometries, design=design,
                                  resource_count_name=config.resource_count_name or "nvidia.com/gpu")
         for w in usage.warnings:
             notes.append(getattr(w, "message", str(w)))

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from migctl.config.model import NvidiaConfig
 from migctl.simulate.fit import Allocation, NodeFit, fit_pod
 from migctl.simulate.kube_filters import kube_filter, least_allocated_score
 from migctl.simulate.mig import legacy_mark
@@ -31,7 +32,6 @@ from migctl.simulate.requests import ContainerRequests, Denied, PodOptions, muta
 from migctl.simulate.result import (
     NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations, failure_text,
 )
-from migctl.simulate.scheduler_config import SchedulerConfig
 from migctl.simulate.scoring import combined_node_score, node_score
 from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocation, Node
 from migctl.simulate.version import HamiVersion
@@ -111,7 +111,7 @@ class _SignatureCache:
 class Simulator:
     """Places pods on a :class:`ClusterState`, mutating it as each pod lands."""
 
-    def __init__(self, state: ClusterState, config: SchedulerConfig, options: SimulationOptions | None = None) -> None:
+    def __init__(self, state: ClusterState, config: NvidiaConfig, options: SimulationOptions | None = None) -> None:
         self.state = state
         self.config = config
         self.options = options or SimulationOptions()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from migctl.simulate.pod import ContainerSpec, PodSpec
 from migctl.cluster import codecs
 from migctl.cluster.quantity import as_int64, parse_quantity
-from migctl.simulate.scheduler_config import SchedulerConfig
+from migctl.config.model import NvidiaConfig
 from migctl.simulate.version import HamiVersion
 
 UNSET_PERCENTAGE = 101  # HAMi's sentinel for "gpumem-percentage not given"
@@ -77,7 +77,7 @@ class InvalidGpuRequest(ValueError):
     """A GPU resource value the API server would refuse (not a whole quantity >= 0); names pod, container, field."""
 
 
-def gpu_resource_names(cfg: SchedulerConfig) -> tuple[str, ...]:
+def gpu_resource_names(cfg: NvidiaConfig) -> tuple[str, ...]:
     """The resource names HAMi reads GPU requests from: the device-config's (``nvidia.resource*Name``)."""
     names = (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_memory_percentage_name,
              cfg.resource_core_name, cfg.resource_priority_name)
@@ -107,7 +107,7 @@ def _shown(value: object) -> str:
     return "null" if value is None else shorten(value)
 
 
-def check_gpu_requests(pod: PodSpec, cfg: SchedulerConfig) -> None:
+def check_gpu_requests(pod: PodSpec, cfg: NvidiaConfig) -> None:
     """:class:`InvalidGpuRequest` for the first GPU resource of ``pod`` that is not a whole quantity >= 0."""
     names = gpu_resource_names(cfg)
     for c in pod.containers:
@@ -142,7 +142,7 @@ def _get(c: ContainerSpec, name: str, *, limits_only: bool = False):
     return c.requests.get(name)
 
 
-def mutate(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> PodSpec:
+def mutate(pod: PodSpec, cfg: NvidiaConfig, version: HamiVersion) -> PodSpec:
     """The webhook's mutation of the containers (HAMi pkg/device/nvidia/device.go MutateAdmission); raises :class:`Denied`.
 
     v2.9.0's ``Handle`` (pkg/scheduler/webhook.go) loops over ``pod.Spec.Containers`` only: init
@@ -187,7 +187,7 @@ def _int32(value: int) -> int:
     return (value + 2**31) % 2**32 - 2**31
 
 
-def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersion) -> ContainerRequest | None:
+def container_request(c: ContainerSpec, cfg: NvidiaConfig, version: HamiVersion) -> ContainerRequest | None:
     """``GenerateResourceRequests``: None when the container asks for no NVIDIA GPU."""
     count = _get(c, cfg.resource_count_name)
     if count is None:
@@ -233,7 +233,7 @@ def container_request(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersi
     return ContainerRequest(nums=int(nums), memreq=int(memnum), mem_percentage=int(pct), coresreq=int(cores))
 
 
-def pod_requests(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> tuple[ContainerRequests, ...]:
+def pod_requests(pod: PodSpec, cfg: NvidiaConfig, version: HamiVersion) -> tuple[ContainerRequests, ...]:
     """Per-container requests, init containers first (``device.Resourcereqs``, HAMi pkg/scheduler/scheduler.go Filter)."""
     out = []
     for c in pod.containers:
@@ -243,7 +243,7 @@ def pod_requests(pod: PodSpec, cfg: SchedulerConfig, version: HamiVersion) -> tu
     return tuple(out)
 
 
-def _ignored_reason(c: ContainerSpec, cfg: SchedulerConfig, version: HamiVersion) -> str | None:
+def _ignored_reason(c: ContainerSpec, cfg: NvidiaConfig, version: HamiVersion) -> str | None:
     """Why a container that asks for GPUs gets no request from HAMi (v2.10: a gpumem it cannot read)."""
     count = _get(c, cfg.resource_count_name)
     if count is None or not (_count(count) or 0) > 0 or version.legacy:

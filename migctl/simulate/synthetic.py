@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from migctl.simulate.pod import PodSpec, pod_from_object
-from migctl.simulate.scheduler_config import GeometryEntry, SchedulerConfig
+from migctl.config.model import MigGeometryEntry, NvidiaConfig
 from migctl.simulate.state import ClusterState, Gpu, MigProfileSpec, MigTemplate, Node, Placement
 
 A100 = "NVIDIA A100-PCIE-40GB"
@@ -34,8 +34,8 @@ A100_GEOMETRIES = (
 )
 
 
-def synthetic_config() -> SchedulerConfig:
-    return SchedulerConfig(known_mig_geometries=(GeometryEntry(("A100-PCIE-40GB",), A100_GEOMETRIES),))
+def synthetic_config() -> NvidiaConfig:
+    return NvidiaConfig.hami_defaults(known_mig_geometries=(MigGeometryEntry(("A100-PCIE-40GB",), A100_GEOMETRIES),))
 
 
 def synthetic_cluster(nodes: int = 1000, gpus_per_node: int = 8, *, seed: int = 1) -> ClusterState:
