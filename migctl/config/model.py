@@ -266,11 +266,6 @@ class NvidiaConfig:
         entry = self.geometries_for(device_type)
         return entry.geometries if entry is not None else ()
 
-    def allowed_profiles(self, device_type: str) -> tuple[str, ...]:
-        """The v2.10 allowlisted profile names for this device type (``()`` when no entry matches)."""
-        entry = self.allowlist_for(device_type)
-        return entry.profiles if entry is not None else ()
-
     def geometries_for(self, device_type: str) -> MigGeometryEntry | None:
         """The legacy entry HAMi uses for a GPU of this type: the first with a model string contained in it.
 
