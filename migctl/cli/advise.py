@@ -33,12 +33,6 @@ class Emit(str, Enum):
     kubectl = "kubectl"
 
 
-def _note(message: str) -> None:
-    from rich.markup import escape
-
-    warn(escape(message))
-
-
 # ------------------------------------------------------------------ advise config
 
 
@@ -181,7 +175,7 @@ def defrag_command(
                               max_moves=max_moves, config=config_file, hami_version=hami_version.value,
                               node_policy=node_policy.value, gpu_policy=gpu_policy.value, budget=budget,
                               on_read=lambda: bar.update("searching moves"))
-    _note(found.version_note)
+    warn(found.version_note)
     if emit_as is Emit.kubectl:
         for line in found.kubectl():
             sys.stdout.write(line + "\n")

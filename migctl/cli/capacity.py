@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
 
 
-
 @app.command("capacity")
 def capacity_command(
     cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", dir_okay=False, help=(
@@ -73,16 +72,10 @@ def capacity_command(
                                  node_policy=node_policy.value, gpu_policy=gpu_policy.value,
                                  node_score=node_score.value, node=node, max_pods=max_pods,
                                  on_step=lambda what: (bar.update(f"counting {what}"), bar.advance()))
-    _warn(report.version_note)
+    warn(report.version_note)
     for note in report.notes[:20]:
-        _warn(note)
+        warn(note)
     emit(report.to_dict(), output, lambda: render_text(report, no_headers=no_headers))
-
-
-def _warn(message: str) -> None:
-    from rich.markup import escape
-
-    warn(escape(message))
 
 
 # --- text output ------------------------------------------------------------------------------------

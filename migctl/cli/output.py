@@ -149,8 +149,11 @@ def emit(data: Any, fmt: OutputFormat, render_text: Callable[[], None]) -> None:
 
 
 def warn(message: str) -> None:
-    """A warning for people, on stderr (safe in JSON mode)."""
-    stderr_console().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    """A warning for people, on stderr (safe in JSON mode); ``message`` is plain text, taken literally
+    (``[t-s]`` or a pod's ``[0]`` is not rich markup)."""
+    from rich.markup import escape
+
+    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False)
 
 
 class _NoProgress:

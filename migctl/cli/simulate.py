@@ -24,13 +24,6 @@ if TYPE_CHECKING:
 MAX_NOTES = 20  # cluster notes printed on stderr; the JSON output has them all
 
 
-def _warn(message: str) -> None:
-    """``warn`` with our text taken literally (``[t-s]`` is not rich markup)."""
-    from rich.markup import escape
-
-    warn(escape(message))
-
-
 def _print_findings(found: ConfigFindings, explain: bool) -> None:
     """Config findings on stderr, above the result: errors in full, warnings in full with
     ``--explain`` or when few, else counted by code (``-o json`` keeps every one)."""
@@ -123,11 +116,11 @@ def _print_warnings(warnings: list[str], notes: set[str]) -> None:
                 continue
             shown += 1
         elif skipped:
-            _warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
+            warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
             skipped = 0
-        _warn(w)
+        warn(w)
     if skipped:
-        _warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
+        warn(f"... and {skipped} more notes about the cluster (all are in -o json: 'cluster_notes')")
 
 
 # --- text output -------------------------------------------------------------------------------------
