@@ -9,8 +9,8 @@ import pytest
 from migctl.errors import InputError
 from migctl.hardware.catalogue import load_catalogue
 from migctl.replay.cluster import GpuModels, MigNodes, node_objects
-from migctl.replay.openb import TraceError, looks_like_openb, parse_node_list, parse_pod_list
-from migctl.replay.trace import GpuAsk, gpu_request, materialize
+from migctl.replay.openb import looks_like_openb, parse_node_list, parse_pod_list
+from migctl.replay.trace import GpuAsk, TraceError, gpu_request, materialize
 
 REPO = Path(__file__).resolve().parent.parent
 # ../shared/data/openb beside the repository (a git worktree one level deeper looks one more up)

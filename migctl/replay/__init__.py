@@ -23,10 +23,10 @@ Typical use::
 """
 
 from migctl.replay.engine import ReplayFigures, ReplayOptions, Sample, replay
-from migctl.replay.openb import TraceError, TraceNode, parse_node_list, parse_pod_list
+from migctl.replay.openb import TraceNode, parse_node_list, parse_pod_list
 from migctl.replay.podyaml import trace_from_documents
 from migctl.replay.run import ClusterInput, Settings, apply_variant, compare, run_variant
-from migctl.replay.trace import GpuAsk, Task, Trace, gpu_request
+from migctl.replay.trace import GpuAsk, Task, Trace, TraceError, gpu_request
 
 __all__ = [
     "ClusterInput", "GpuAsk", "ReplayFigures", "ReplayOptions", "Sample", "Settings", "Task", "Trace", "TraceError",

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from migctl.errors import InputError
-from migctl.replay.openb import TraceError, TraceNode
+from migctl.replay.openb import TraceNode
+from migctl.replay.trace import TraceError
 
 REGISTER = "hami.io/node-nvidia-register"
 

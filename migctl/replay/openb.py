@@ -16,15 +16,10 @@ import csv
 import io
 from dataclasses import dataclass
 
-from migctl.errors import InputError
-from migctl.replay.trace import GpuAsk, Task, Trace
+from migctl.replay.trace import GpuAsk, Task, Trace, TraceError, parse_seconds
 
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "creation_time", "deletion_time")
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-
-
-class TraceError(InputError):
-    """A trace or node list that cannot be read (exit 2); the message names file, line and column."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +83,6 @@ def _int(value: str, name: str, line: int, column: str, *, minimum: int = 0, max
     return number
 
 
-def _time(value: str, name: str, line: int, column: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise TraceError(f"{name}:{line}: column {column}: expected seconds, got {value!r}") from None
-    if not t >= 0 or t == float("inf"):
-        raise TraceError(f"{name}:{line}: column {column}: expected seconds >= 0, got {value!r}")
-    return t
-
-
 def parse_pod_list(text: str, name: str) -> Trace:
     """The openb pod list as a :class:`Trace` (tasks in file order)."""
     tasks = []
@@ -113,10 +98,10 @@ def parse_pod_list(text: str, name: str) -> Trace:
         gpu_milli = _int(row["gpu_milli"], name, line, "gpu_milli", maximum=1000) if row["gpu_milli"] else 0
         if num_gpu == 1 and gpu_milli == 0:
             raise TraceError(f"{name}:{line}: column gpu_milli: a task with num_gpu 1 needs a share 1..1000")
-        created = _time(row["creation_time"], name, line, "creation_time")
+        created = parse_seconds(row["creation_time"], f"{name}:{line}: column creation_time")
         duration = None
         if row["deletion_time"]:
-            deleted = _time(row["deletion_time"], name, line, "deletion_time")
+            deleted = parse_seconds(row["deletion_time"], f"{name}:{line}: column deletion_time")
             if deleted < created:
                 raise TraceError(f"{name}:{line}: column deletion_time: {row['deletion_time']} is before "
                                  f"creation_time {row['creation_time']}")

@@ -9,19 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migctl.replay.openb import TraceError
-from migctl.replay.trace import ARRIVAL, DURATION, Task, Trace
+from migctl.replay.trace import ARRIVAL, DURATION, Task, Trace, TraceError, parse_seconds
 from migctl.simulate.workloads import Document, WorkloadError, pods_from_documents
-
-
-def _seconds(value: str, where: str, key: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise TraceError(f"{where}: annotation {key}: expected seconds, got {value!r}") from None
-    if not t >= 0 or t == float("inf"):
-        raise TraceError(f"{where}: annotation {key}: expected seconds >= 0, got {value!r}")
-    return t
 
 
 def trace_from_documents(documents: Iterable[Document], source: str) -> Trace:
@@ -39,7 +28,7 @@ def trace_from_documents(documents: Iterable[Document], source: str) -> Trace:
         if pod.key in seen:
             raise TraceError(f"{where}: pod {pod.key} already given at {seen[pod.key]}: a trace needs unique names")
         seen[pod.key] = where
-        arrival = _seconds(pod.annotations[ARRIVAL], where, ARRIVAL) if ARRIVAL in pod.annotations else 0.0
-        duration = _seconds(pod.annotations[DURATION], where, DURATION) if DURATION in pod.annotations else None
+        arrival = parse_seconds(pod.annotations[ARRIVAL], f"{where}: annotation {ARRIVAL}") if ARRIVAL in pod.annotations else 0.0
+        duration = parse_seconds(pod.annotations[DURATION], f"{where}: annotation {DURATION}") if DURATION in pod.annotations else None
         tasks.append(Task(pod.key, arrival, duration, where, pod=pod))
     return Trace(tuple(tasks), source, "pods")

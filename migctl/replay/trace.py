@@ -15,7 +15,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from migctl.errors import InputError
+
 from migctl.simulate.pod import ContainerSpec, PodSpec
+
+class TraceError(InputError):
+    """A trace or node list that cannot be read (exit 2); the message names file, line and column."""
+
+
+def parse_seconds(value: str, where: str) -> float:
+    """A trace time: seconds, a finite number >= 0; ``where`` starts the error ("file:line: column c")."""
+    try:
+        t = float(value)
+    except ValueError:
+        raise TraceError(f"{where}: expected seconds, got {value!r}") from None
+    if not t >= 0 or t == float("inf"):
+        raise TraceError(f"{where}: expected seconds >= 0, got {value!r}")
+    return t
+
 
 ARRIVAL = "migctl.io/arrival"
 DURATION = "migctl.io/duration"
