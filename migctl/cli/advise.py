@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from migctl.cli.choices import GpuPolicy, OnFail, Policy
+from migctl.cli.choices import ContextOption, GpuPolicy, KubeconfigOption, OnFail, Policy
 from migctl.cli.choices import HamiVersionChoice as VersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
@@ -162,8 +162,8 @@ def defrag_command(
     emit_as: Annotated[Emit, typer.Option("--emit", help=(
         "report: the plan and its proof; kubectl: only the commands that carry it out."))] = Emit.report,
     explain: Annotated[bool, typer.Option("--explain", help="Say what the search tried, step by step.")] = False,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """At most N pod moves (delete a controller-owned pod, HAMi places it again elsewhere) that make the most

@@ -13,10 +13,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import DEFAULT_MAX_PODS, GpuPolicy, HamiVersionChoice, NodeScore, Policy
+from migctl.cli.choices import (
+    ConfigMapOption,
+    ContextOption,
+    DEFAULT_MAX_PODS,
+    GpuPolicy,
+    HamiVersionChoice,
+    KubeconfigOption,
+    NamespaceOption,
+    NodeScore,
+    Policy,
+    SelectorOption,
+)
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
-from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
@@ -26,8 +36,8 @@ if TYPE_CHECKING:
 def capacity_command(
     cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", dir_okay=False, help=(
         "Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only."))] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Kubeconfig for the live cluster.")] = None,
-    context: Annotated[str | None, typer.Option("--context", metavar="NAME", help="Kubeconfig context.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", dir_okay=False, help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the cluster's ConfigMap, else HAMi's defaults."))] = None,
     namespace: NamespaceOption = None,

@@ -1,8 +1,33 @@
-"""Option choices shared by several commands (only the standard library: command modules import it at load)."""
+"""Options and option choices shared by several commands: one declaration, one help text.
+
+Only typer and the standard library: command modules import it at load.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
+
+import typer
+
+#: ``--kubeconfig`` / ``--context``: which cluster (the one resolution order is ``migctl.kube.find_config``).
+KubeconfigOption = Annotated[str | None, typer.Option(
+    "--kubeconfig", metavar="FILE", show_default=False,
+    help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).")]
+ContextOption = Annotated[str | None, typer.Option(
+    "--context", metavar="NAME", show_default=False, help="The kubeconfig context to use.")]
+#: ``-n`` and ``--config-map``: where HAMi's ConfigMap is (pods are always read from every namespace).
+NamespaceOption = Annotated[str | None, typer.Option(
+    "-n", "--namespace", metavar="NAMESPACE", show_default=False,
+    help="Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).")]
+ConfigMapOption = Annotated[str | None, typer.Option(
+    "--config-map", metavar="NAMESPACE/NAME", show_default=False,
+    help="HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels).")]
+#: ``-l/--selector``: which nodes to read (server-side on a live cluster, the same grammar on snapshots).
+SelectorOption = Annotated[str | None, typer.Option(
+    "-l", "--selector", metavar="SELECTOR", show_default=False,
+    help="Only nodes with these labels, and the pods on them (kubectl's grammar: a=b, a!=b, a in (b,c), "
+         "a notin (b), a, !a; comma means and).")]
 
 #: ``--max-pods`` default: ``migctl.simulate.workloads.MAX_PODS`` (kept here so command modules load without
 #: the simulator; tests/test_simulate_limits.py holds the two equal).

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from migctl.cli.choices import ConfigMapOption, ContextOption, KubeconfigOption, NamespaceOption
 from migctl.cli.main import app
 
 cluster_app = typer.Typer(
@@ -40,16 +41,10 @@ def snapshot_command(
         typer.Option("-o", "--output", metavar="FORMAT",
                      help="json or yaml (default: from the file's extension, .json for JSON, else YAML)."),
     ] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
-                                                   help="Path to the kubeconfig file.")] = None,
-    context: Annotated[str | None, typer.Option("--context", metavar="NAME",
-                                                help="The kubeconfig context to use.")] = None,
-    namespace: Annotated[str | None, typer.Option(
-        "-n", "--namespace", metavar="NAMESPACE", show_default=False,
-        help="Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).")] = None,
-    config_map: Annotated[str | None, typer.Option(
-        "--config-map", metavar="NAMESPACE/NAME", show_default=False,
-        help="HAMi's scheduler device ConfigMap to save (default: found by the Helm chart's name or labels).")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    config_map: ConfigMapOption = None,
     all_pods: Annotated[bool, typer.Option("--all-pods", help="Also save Succeeded/Failed pods.")] = False,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000,
                                            help="Objects per LIST page from the API server.")] = 500,

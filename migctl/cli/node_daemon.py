@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from migctl.cli.choices import ContextOption, KubeconfigOption
 from migctl.cli.duration import DurationOption
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress
 from migctl.errors import InputError, UnreachableError
@@ -36,10 +37,6 @@ except ModuleNotFoundError as exc:  # the node commands are not there: register 
         raise
     node_app = None
 
-KubeconfigOption = Annotated[
-    Optional[Path], typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).")
-]
-ContextOption = Annotated[Optional[str], typer.Option("--context", help="Kubeconfig context to use.")]
 
 DEFAULT_METRICS_PORT = 9477
 
@@ -56,7 +53,7 @@ def set_geometry(
     wait: bool = False,
     timeout: float = 600.0,
     poll_interval: float = 1.0,
-    kubeconfig: Path | None = None,
+    kubeconfig: str | None = None,
     context: str | None = None,
     output: OutputFormat = OutputFormat.text,
     check: bool = True,
@@ -110,7 +107,7 @@ def _daemon_logging(level: str) -> Iterator[None]:
 def run_daemon(
     node: str,
     *,
-    kubeconfig: Path | None = None,
+    kubeconfig: str | None = None,
     context: str | None = None,
     state_dir: Path | None = None,
     metrics_port: int | None = DEFAULT_METRICS_PORT,
@@ -141,7 +138,7 @@ def run_daemon(
         stall_timeout=stall_timeout,
         mig_parted=load_mig_parted_config(mig_parted_config) if mig_parted_config else None,
     )
-    api = NodeApi(api_client_for(str(kubeconfig) if kubeconfig else None, context), node)
+    api = NodeApi(api_client_for(kubeconfig or None, context), node)
     engine = NvmlEngine(state_dir=str(state_dir) if state_dir else None, lock_timeout=lock_timeout)
     daemon = Daemon(api, engine, options)
     with _daemon_logging(log_level):

@@ -12,10 +12,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import DEFAULT_MAX_PODS, GpuPolicy, HamiVersionChoice, NodeScore, Policy
+from migctl.cli.choices import (
+    ConfigMapOption,
+    ContextOption,
+    DEFAULT_MAX_PODS,
+    GpuPolicy,
+    HamiVersionChoice,
+    KubeconfigOption,
+    NamespaceOption,
+    NodeScore,
+    Policy,
+    SelectorOption,
+)
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, text_table, warn
-from migctl.cli.status import ConfigMapOption, NamespaceOption, SelectorOption
 
 if TYPE_CHECKING:
     from migctl.api import ConfigFindings
@@ -58,8 +68,8 @@ def simulate_command(
                                                          "Jobs; multi-document files; - for stdin).")],
     cluster_file: Annotated[Path | None, typer.Option("--cluster", metavar="FILE", help=(
         "Cluster snapshot (kubectl get nodes,pods -A -o yaml). Default: the live cluster, read-only."))] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig for the live cluster.")] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context for the live cluster.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     namespace: NamespaceOption = None,
     config_map: ConfigMapOption = None,
     selector: SelectorOption = None,

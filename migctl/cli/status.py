@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from migctl.cli.choices import ConfigMapOption, ContextOption, KubeconfigOption, NamespaceOption, SelectorOption
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption
 
@@ -39,20 +40,6 @@ StatusOutput = Annotated[
 ]
 
 
-#: ``-n`` and ``--config-map``: where HAMi's ConfigMap is (pods are always read from every namespace).
-NamespaceOption = Annotated[str | None, typer.Option(
-    "-n", "--namespace", metavar="NAMESPACE", show_default=False,
-    help="Namespace HAMi is installed in, where its ConfigMap is found (default: every namespace).")]
-ConfigMapOption = Annotated[str | None, typer.Option(
-    "--config-map", metavar="NAMESPACE/NAME", show_default=False,
-    help="HAMi's scheduler device ConfigMap (default: found by the Helm chart's name or labels).")]
-#: ``-l/--selector``: which nodes to read (server-side on a live cluster, the same grammar on snapshots).
-SelectorOption = Annotated[str | None, typer.Option(
-    "-l", "--selector", metavar="SELECTOR", show_default=False,
-    help="Only nodes with these labels, and the pods on them (kubectl's grammar: a=b, a!=b, a in (b,c), "
-         "a notin (b), a, !a; comma means and).")]
-
-
 @app.command("status")
 def status_command(
     cluster_file: Annotated[
@@ -60,10 +47,8 @@ def status_command(
         typer.Option("--cluster", metavar="FILE", dir_okay=False,
                      help="Read a snapshot file (kubectl get nodes,pods -A -o yaml) instead of the live cluster."),
     ] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
-                                                   help="Path to the kubeconfig file.")] = None,
-    context: Annotated[str | None, typer.Option("--context", metavar="NAME",
-                                                help="The kubeconfig context to use.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", metavar="FILE", dir_okay=False,

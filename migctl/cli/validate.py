@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import HamiVersionChoice
+from migctl.cli.choices import (
+    ConfigMapOption,
+    ContextOption,
+    HamiVersionChoice,
+    KubeconfigOption,
+    NamespaceOption,
+)
 from migctl.cli.main import app
 from migctl.errors import ExitCode
 
@@ -153,19 +159,13 @@ def validate_config(
         "--from-cluster", help="Read HAMi's ConfigMap from the cluster: found by the Helm chart's name "
                                "(<release>-hami-scheduler-device, or -device-plugin with --kind node-config) or "
                                "labels in any namespace.")] = False,
-    namespace: Annotated[str | None, typer.Option(
-        "--namespace", "-n", help="Namespace HAMi is installed in (default: search every namespace).",
-        show_default=False)] = None,
+    namespace: NamespaceOption = None,
     name: Annotated[str | None, typer.Option(
         "--name", help="ConfigMap name (default: found by the chart's name suffix or labels).",
         show_default=False)] = None,
-    config_map: Annotated[str | None, typer.Option(
-        "--config-map", metavar="NAMESPACE/NAME", help="The ConfigMap to read (instead of finding it).",
-        show_default=False)] = None,
-    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to a kubeconfig file.",
-                                                   show_default=False)] = None,
-    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.",
-                                                show_default=False)] = None,
+    config_map: ConfigMapOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     kind: Annotated[ConfigKindChoice, typer.Option(
         "--kind", help="What the input is: detected from its content, or forced.", case_sensitive=False)
     ] = ConfigKindChoice.auto,
