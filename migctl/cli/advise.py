@@ -15,7 +15,18 @@ from typing import Annotated, Any
 
 import typer
 
-from migctl.cli.choices import ContextOption, GpuPolicy, KubeconfigOption, OnFail, Policy
+from migctl.cli.choices import (
+    ContextOption,
+    GpuModelOption,
+    GpuPolicy,
+    GpuPolicyOption,
+    KubeconfigOption,
+    MigNodesOption,
+    NodePolicyOption,
+    OnFail,
+    OnFailOption,
+    Policy,
+)
 from migctl.cli.choices import HamiVersionChoice as VersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
@@ -46,20 +57,17 @@ def config_command(
         "Cluster snapshot whose nodes are used (running pods are ignored)."))] = None,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "The current device-config. Default: the snapshot's ConfigMap, else HAMi's built-in defaults."))] = None,
-    gpu_model: Annotated[str, typer.Option("--gpu-model", metavar="KEY", help=(
-        "Catalogue model for the node list's GPUs (migctl hardware list)."))] = "a100-40gb",
-    mig_nodes: Annotated[str, typer.Option("--mig-nodes", metavar="N|P%|NAMES", help=(
-        "The current MIG node share (node list only)."))] = "50%",
+    gpu_model: GpuModelOption = "a100-40gb",
+    mig_nodes: MigNodesOption = "50%",
     splits: Annotated[str, typer.Option("--splits", metavar="P%,...", help=(
         "MIG node shares the search may advise ('' to keep the current split)."))] = ",".join(
         ("0%", "25%", "50%", "75%", "100%")),
     hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
         "2.9: advise knownMigGeometries and the split; 2.10: node/GPU policies and the split."))]
     = VersionChoice.v2_9,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="The current node policy.")] = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="The current GPU policy.")] = GpuPolicy.spread,
-    on_fail: Annotated[OnFail, typer.Option("--on-fail", help="Replay: a pod that does not fit waits or is dropped.")]
-    = OnFail.queue,
+    node_policy: NodePolicyOption = Policy.binpack,
+    gpu_policy: GpuPolicyOption = GpuPolicy.spread,
+    on_fail: OnFailOption = OnFail.queue,
     scale_arrivals: Annotated[float, typer.Option("--scale-arrivals", metavar="K", min=0.0, help=(
         "Replay: divide the gaps between arrivals by K."))] = 1.0,
     budget: Annotated[float, typer.Option("--budget", min=0.0, metavar="SECONDS", help=(
@@ -153,10 +161,8 @@ def defrag_command(
         "HAMi device-config.yaml. Default: the ConfigMap in the cluster, else HAMi's built-in defaults."))] = None,
     hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help="HAMi generation (auto: inferred).")]
     = VersionChoice.auto,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy.")]
-    = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy.")]
-    = GpuPolicy.spread,
+    node_policy: NodePolicyOption = Policy.binpack,
+    gpu_policy: GpuPolicyOption = GpuPolicy.spread,
     budget: Annotated[float, typer.Option("--budget", min=0.0, metavar="SECONDS", help=(
         "Stop searching after this long with the best plan so far."))] = 60.0,
     emit_as: Annotated[Emit, typer.Option("--emit", help=(

@@ -18,10 +18,13 @@ from migctl.cli.choices import (
     ContextOption,
     DEFAULT_MAX_PODS,
     GpuPolicy,
+    GpuPolicyOption,
     HamiVersionChoice,
     KubeconfigOption,
     NamespaceOption,
+    NodePolicyOption,
     NodeScore,
+    NodeScoreOption,
     Policy,
     SelectorOption,
 )
@@ -54,10 +57,9 @@ def capacity_command(
         "weighted by their share."))] = None,
     node: Annotated[str | None, typer.Option("--node", metavar="NAME", help=(
         "Drill into one node: its GPUs, slot grids and stranded units."))] = None,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy.")] = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy.")] = GpuPolicy.spread,
-    node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
-        "hami: what HAMi does; combined: GPU memory + CPU + memory (as simulate)."))] = NodeScore.hami,
+    node_policy: NodePolicyOption = Policy.binpack,
+    gpu_policy: GpuPolicyOption = GpuPolicy.spread,
+    node_score: NodeScoreOption = NodeScore.hami,
     max_pods: Annotated[int, typer.Option("--max-pods", min=1, metavar="N", help=(
         "The most pods --workload expands (replicas included); more is refused (exit 2)."))] = DEFAULT_MAX_PODS,
     output: OutputOption = OutputFormat.text,

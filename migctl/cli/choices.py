@@ -70,3 +70,20 @@ class OnFail(str, Enum):
 
     queue = "queue"
     drop = "drop"
+
+
+#: The scheduler's defaults, as HAMi's scheduler flags set them (pods override them with annotations).
+NodePolicyOption = Annotated[Policy, typer.Option(
+    "--node-policy", help="Scheduler default node policy (pods override with hami.io/node-scheduler-policy).")]
+GpuPolicyOption = Annotated[GpuPolicy, typer.Option(
+    "--gpu-policy", help="Scheduler default GPU policy (pods override with hami.io/gpu-scheduler-policy).")]
+NodeScoreOption = Annotated[NodeScore, typer.Option("--node-score", help=(
+    "hami: what HAMi does (GPU usage only); combined: HAMi's dynamic MIG design: GPU memory plus CPU and memory."))]
+#: How trace and node-list GPUs map to the hardware catalogue (replay, advise config).
+GpuModelOption = Annotated[str, typer.Option("--gpu-model", metavar="KEY", help=(
+    "Catalogue model for every trace GPU, or TRACE_MODEL=KEY,... ('migctl hardware list')."))]
+MigNodesOption = Annotated[str, typer.Option("--mig-nodes", metavar="N|P%|NAME,...", help=(
+    "Nodes of the node list in MIG mode (the others hami-core); a count or share is spread evenly."))]
+OnFailOption = Annotated[OnFail, typer.Option("--on-fail", help=(
+    "Replay: a pod that does not fit waits and is retried after each departure (queue), or is counted "
+    "and dropped (drop)."))]

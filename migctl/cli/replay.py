@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from migctl.cli.choices import GpuPolicy, OnFail, Policy
+from migctl.cli.choices import (
+    GpuModelOption,
+    GpuPolicy,
+    GpuPolicyOption,
+    MigNodesOption,
+    NodePolicyOption,
+    OnFail,
+    OnFailOption,
+    Policy,
+)
 from migctl.cli.choices import HamiVersionChoice as VersionChoice
 from migctl.cli.main import app
 from migctl.cli.output import OutputFormat, OutputOption, emit, progress, warn
@@ -32,17 +41,13 @@ def replay_command(
         "With --cluster: keep the snapshot's running pods (they never leave). Default: ignore them."))] = False,
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: HAMi's built-in defaults."))] = None,
-    gpu_model: Annotated[str, typer.Option("--gpu-model", metavar="KEY", help=(
-        "Catalogue model for every trace GPU, or TRACE_MODEL=KEY,... ('migctl hardware list')."))] = "a100-40gb",
-    mig_nodes: Annotated[str, typer.Option("--mig-nodes", metavar="N|P%|NAME,...", help=(
-        "Nodes of the node list in MIG mode (the others hami-core); a count or share is spread evenly."))] = "50%",
+    gpu_model: GpuModelOption = "a100-40gb",
+    mig_nodes: MigNodesOption = "50%",
     hami_version: Annotated[VersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation; auto infers it from the config (knownMigGeometries: 2.9)."))] = VersionChoice.auto,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler node policy.")] = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler GPU policy.")] = GpuPolicy.spread,
-    on_fail: Annotated[OnFail, typer.Option("--on-fail", help=(
-        "queue: a pod that does not fit waits and is retried after each departure; drop: it is counted "
-        "and dropped."))] = OnFail.queue,
+    node_policy: NodePolicyOption = Policy.binpack,
+    gpu_policy: GpuPolicyOption = GpuPolicy.spread,
+    on_fail: OnFailOption = OnFail.queue,
     scale_arrivals: Annotated[float, typer.Option("--scale-arrivals", metavar="K", min=1e-9, help=(
         "Divide the gaps between arrivals by K (durations stay) to stress the cluster."))] = 1.0,
     variants: Annotated[list[str] | None, typer.Option("--variant", metavar="KEY=VALUE[,KEY=VALUE]", help=(

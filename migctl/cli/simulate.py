@@ -17,10 +17,13 @@ from migctl.cli.choices import (
     ContextOption,
     DEFAULT_MAX_PODS,
     GpuPolicy,
+    GpuPolicyOption,
     HamiVersionChoice,
     KubeconfigOption,
     NamespaceOption,
+    NodePolicyOption,
     NodeScore,
+    NodeScoreOption,
     Policy,
     SelectorOption,
 )
@@ -76,16 +79,12 @@ def simulate_command(
     config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE", help=(
         "HAMi device-config.yaml (raw or the ConfigMap). Default: the ConfigMap in the cluster, else HAMi's "
         "built-in defaults."))] = None,
-    node_policy: Annotated[Policy, typer.Option("--node-policy", help="Scheduler default node policy "
-                                                "(pods override with hami.io/node-scheduler-policy).")] = Policy.binpack,
-    gpu_policy: Annotated[GpuPolicy, typer.Option("--gpu-policy", help="Scheduler default GPU policy "
-                                                  "(pods override with hami.io/gpu-scheduler-policy).")] = GpuPolicy.spread,
+    node_policy: NodePolicyOption = Policy.binpack,
+    gpu_policy: GpuPolicyOption = GpuPolicy.spread,
     hami_version: Annotated[HamiVersionChoice, typer.Option("--hami-version", help=(
         "HAMi generation to follow: 2.9 (knownMigGeometries templates) or 2.10 (migProfiles + placements); "
         "auto infers it from the cluster and config."))] = HamiVersionChoice.auto,
-    node_score: Annotated[NodeScore, typer.Option("--node-score", help=(
-        "hami: what HAMi does (GPU usage only); combined: HAMi's dynamic MIG design: GPU memory plus CPU and memory."))]
-    = NodeScore.hami,
+    node_score: NodeScoreOption = NodeScore.hami,
     repeat: Annotated[int, typer.Option("--repeat", min=1, metavar="N", help="Submit the pods N times.")] = 1,
     max_pods: Annotated[int, typer.Option("--max-pods", min=1, metavar="N", help=(
         "The most pods to expand (replicas x --repeat); more is refused (exit 2)."))] = DEFAULT_MAX_PODS,

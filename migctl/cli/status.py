@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from migctl.cli.choices import ConfigMapOption, ContextOption, KubeconfigOption, NamespaceOption, SelectorOption
+from migctl.cli.choices import (
+    ConfigMapOption,
+    ContextOption,
+    KubeconfigOption,
+    NamespaceOption,
+    SelectorOption,
+)
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption
 

@@ -83,17 +83,23 @@ def _int(value: str, name: str, line: int, column: str, *, minimum: int = 0, max
     return number
 
 
+def _unique(row: dict[str, str], column: str, seen: dict[str, int], name: str, line: int) -> str:
+    """The row's key column: not empty and not on an earlier line (``seen`` records it)."""
+    key = row[column]
+    if not key:
+        raise TraceError(f"{name}:{line}: column {column}: empty")
+    if key in seen:
+        raise TraceError(f"{name}:{line}: column {column}: {key!r} already on line {seen[key]}")
+    seen[key] = line
+    return key
+
+
 def parse_pod_list(text: str, name: str) -> Trace:
     """The openb pod list as a :class:`Trace` (tasks in file order)."""
     tasks = []
     seen: dict[str, int] = {}
     for line, row in _rows(text, name, POD_COLUMNS):
-        pod = row["name"]
-        if not pod:
-            raise TraceError(f"{name}:{line}: column name: empty")
-        if pod in seen:
-            raise TraceError(f"{name}:{line}: column name: {pod!r} already on line {seen[pod]}")
-        seen[pod] = line
+        pod = _unique(row, "name", seen, name, line)
         num_gpu = _int(row["num_gpu"], name, line, "num_gpu", maximum=64)
         gpu_milli = _int(row["gpu_milli"], name, line, "gpu_milli", maximum=1000) if row["gpu_milli"] else 0
         if num_gpu == 1 and gpu_milli == 0:
@@ -119,12 +125,7 @@ def parse_node_list(text: str, name: str) -> list[TraceNode]:
     nodes = []
     seen: dict[str, int] = {}
     for line, row in _rows(text, name, NODE_COLUMNS):
-        node = row["sn"]
-        if not node:
-            raise TraceError(f"{name}:{line}: column sn: empty")
-        if node in seen:
-            raise TraceError(f"{name}:{line}: column sn: {node!r} already on line {seen[node]}")
-        seen[node] = line
+        node = _unique(row, "sn", seen, name, line)
         nodes.append(TraceNode(
             node, _int(row["cpu_milli"], name, line, "cpu_milli"), _int(row["memory_mib"], name, line, "memory_mib"),
             _int(row["gpu"], name, line, "gpu", maximum=64), row["model"], f"{name}:{line}"))
