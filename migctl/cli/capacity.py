@@ -14,19 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migctl.cli.choices import (
-    ConfigMapOption,
-    ContextOption,
-    DEFAULT_MAX_PODS,
-    GpuPolicy,
-    GpuPolicyOption,
-    HamiVersionChoice,
-    KubeconfigOption,
-    NamespaceOption,
-    NodePolicyOption,
-    NodeScore,
-    NodeScoreOption,
-    Policy,
-    SelectorOption,
+    ConfigMapOption, ContextOption, DEFAULT_MAX_PODS, GpuPolicy, GpuPolicyOption, HamiVersionChoice,
+    KubeconfigOption, NamespaceOption, NodePolicyOption, NodeScore, NodeScoreOption, Policy, SelectorOption,
 )
 from migctl.cli.main import app
 from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
