@@ -34,6 +34,7 @@ __all__ = [
     "MigTemplate",
     "MigAllowlistEntry",
     "NodeConfigEntry",
+    "NodeDefaultConfig",
     "NodeConfigFile",
     "VENDOR_SECTIONS",
     "scheduler_nvidia_config",
@@ -171,6 +172,30 @@ class MigAllowlistEntry:
         return {"models": list(self.models), "profiles": list(self.profiles)}
 
 
+@dataclass(frozen=True)
+class NodeDefaultConfig:
+    """HAMi's ``NodeDefaultConfig``: the device plugin's per-node settings, inlined in the ``nvidia:`` section
+    and overridden per node by ``nodeconfig`` entries (HAMi ``pkg/device/nvidia/device.go`` NodeDefaultConfig;
+    pointers in Go, so ``None`` is "not set")."""
+
+    device_split_count: int | None = None
+    device_memory_scaling: float | None = None
+    device_core_scaling: float | None = None
+    pre_configured_device_memory: int | None = None
+    lib_cuda_log_level: str | None = None
+    enable_numa_topology: bool | None = None
+
+
+# YAML key -> (attribute, reader) of NodeDefaultConfig (nodeconfig entries match the keys case-insensitively).
+_NODE_DEFAULT_FIELDS: dict[str, tuple[str, Any]] = {
+    "deviceSplitCount": ("device_split_count", _opt_int),
+    "deviceMemoryScaling": ("device_memory_scaling", _opt_float),
+    "deviceCoreScaling": ("device_core_scaling", _opt_float),
+    "preConfiguredDeviceMemory": ("pre_configured_device_memory", _opt_int),
+    "libCudaLogLevel": ("lib_cuda_log_level", _opt_str),
+    "enableNumaTopology": ("enable_numa_topology", _opt_bool),
+}
+
 # YAML key -> (attribute, reader) for the scalar fields of NvidiaConfig (HAMi pkg/device/nvidia/device.go NvidiaConfig).
 _NVIDIA_FIELDS: dict[str, tuple[str, Any]] = {
     "resourceCountName": ("resource_count_name", _str),
@@ -186,17 +211,12 @@ _NVIDIA_FIELDS: dict[str, tuple[str, Any]] = {
     "disableCoreLimit": ("disable_core_limit", _bool),
     "gpuCorePolicy": ("gpu_core_policy", _str),
     "runtimeClassName": ("runtime_class_name", _str),
-    "deviceSplitCount": ("device_split_count", _opt_int),
-    "deviceMemoryScaling": ("device_memory_scaling", _opt_float),
-    "deviceCoreScaling": ("device_core_scaling", _opt_float),
-    "preConfiguredDeviceMemory": ("pre_configured_device_memory", _opt_int),
-    "libCudaLogLevel": ("lib_cuda_log_level", _opt_str),
-    "enableNumaTopology": ("enable_numa_topology", _opt_bool),
+    **_NODE_DEFAULT_FIELDS,
 }
 
 
 @dataclass(frozen=True)
-class NvidiaConfig:
+class NvidiaConfig(NodeDefaultConfig):
     """The ``nvidia:`` section (``NvidiaConfig`` with ``NodeDefaultConfig`` inlined), absent keys at Go's zero value."""
 
     resource_count_name: str = ""
@@ -212,12 +232,6 @@ class NvidiaConfig:
     disable_core_limit: bool = False
     gpu_core_policy: str = ""
     runtime_class_name: str = ""
-    device_split_count: int | None = None
-    device_memory_scaling: float | None = None
-    device_core_scaling: float | None = None
-    pre_configured_device_memory: int | None = None
-    lib_cuda_log_level: str | None = None
-    enable_numa_topology: bool | None = None
     known_mig_geometries: tuple[MigGeometryEntry, ...] = ()
     mig_profile_allowlist: tuple[MigAllowlistEntry, ...] = ()
 
@@ -345,29 +359,19 @@ CHART_MIG_PROFILE_ALLOWLIST: tuple[MigAllowlistEntry, ...] = tuple(MigAllowlistE
 _NODE_FIELDS: dict[str, tuple[str, Any]] = {
     "name": ("name", _str),
     "operatingmode": ("operating_mode", _str),
-    "devicesplitcount": ("device_split_count", _opt_int),
-    "devicememoryscaling": ("device_memory_scaling", _opt_float),
-    "devicecorescaling": ("device_core_scaling", _opt_float),
-    "preconfigureddevicememory": ("pre_configured_device_memory", _opt_int),
-    "libcudaloglevel": ("lib_cuda_log_level", _opt_str),
-    "enablenumatopology": ("enable_numa_topology", _opt_bool),
+    **{key.lower(): value for key, value in _NODE_DEFAULT_FIELDS.items()},
     "migstrategy": ("mig_strategy", _str),
     "enablegetpreferredallocation": ("enable_get_preferred_allocation", _bool),
 }
 
 
 @dataclass(frozen=True)
-class NodeConfigEntry:
-    """One ``nodeconfig`` entry of the device plugin's config.json (HAMi device-plugin ConfigMap config.json)."""
+class NodeConfigEntry(NodeDefaultConfig):
+    """One ``nodeconfig`` entry of the device plugin's config.json (HAMi device-plugin ConfigMap config.json):
+    a node's name and mode, and the :class:`NodeDefaultConfig` values it overrides."""
 
     name: str = ""
     operating_mode: str = ""
-    device_split_count: int | None = None
-    device_memory_scaling: float | None = None
-    device_core_scaling: float | None = None
-    pre_configured_device_memory: int | None = None
-    lib_cuda_log_level: str | None = None
-    enable_numa_topology: bool | None = None
     mig_strategy: str = ""
     filter_uuids: tuple[str, ...] = ()
     filter_indexes: tuple[int, ...] = ()
