@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data" / "simulate"
-SEED_PODS = REPO / "examples" / "pods.yaml"
+SEED_PODS = DATA / "seed-pods.yaml"  # the guide's pods as written (both gpu-pod1); examples/pods.yaml names the second gpu-pod2
 EMPTY_A100 = DATA / "a100-mig-empty.yaml"
 MIXED = DATA / "mixed-v2.10.yaml"
 SEED_CONFIG = DATA / "seed-device-config.yaml"
