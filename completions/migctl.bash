@@ -29,7 +29,7 @@ _migctl_options() {
         'cluster') echo '-h --help' ;;
         'cluster snapshot') echo '-f --file -o --output --kubeconfig --context -n --namespace --config-map --all-pods --page-size -h --help' ;;
         'node') echo '-h --help' ;;
-        'node status') echo '--gpu -o --output -h --help' ;;
+        'node status') echo '--gpu -o --output --no-headers -h --help' ;;
         'node apply-geometry') echo '--gpu --dry-run --force --template --config -f --config-file -c --selected-config --state-dir --lock-timeout -o --output -h --help' ;;
         'node set-geometry') echo '--gpu --wait --timeout --no-check --kubeconfig --context -o --output -h --help' ;;
         'node daemon') echo '--node --kubeconfig --context --state-dir --metrics-port --resync-interval --retry-interval --lock-timeout --stall-timeout --allow-hami-managed --mig-parted-config --once --log-level -o --output -h --help' ;;

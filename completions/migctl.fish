@@ -240,6 +240,7 @@ complete -c migctl -n '__migctl_at \'node\'' -f -a 'daemon' -d 'Run on a GPU nod
 complete -c migctl -n '__migctl_at \'node\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node status\'' -l gpu -x -d 'GPU index, GPU UUID, or \'all\'.'
 complete -c migctl -n '__migctl_at \'node status\'' -s o -l output -x -a 'text json yaml' -d 'Output format: text for people, json or yaml for programs (stdout only).'
+complete -c migctl -n '__migctl_at \'node status\'' -l no-headers -d 'Print text tables without their header row (for scripts).'
 complete -c migctl -n '__migctl_at \'node status\'' -s h -l help -d 'Show this message and exit.'
 complete -c migctl -n '__migctl_at \'node status\'' -f
 complete -c migctl -n '__migctl_at \'node apply-geometry\'' -l gpu -x -d 'GPU index, GPU UUID, or \'all\'.'

@@ -51,6 +51,16 @@ def test_status_json_shape(cli, fake_env):
     assert yaml_out.exit_code == 0 and "geometry: 3g.20gb:1,1g.5gb:2" in yaml_out.stdout
 
 
+def test_status_no_headers_drops_the_instance_table_header(cli, fake_env):
+    assert cli("node", "apply-geometry", "3g.20gb:1,1g.5gb:2", "--gpu", "0").exit_code == 0
+    with_header = cli("node", "status", "--gpu", "0").stdout
+    without = cli("node", "status", "--gpu", "0", "--no-headers")
+    assert without.exit_code == 0, without.stderr
+    assert "MIG UUID" in with_header and "MIG UUID" not in without.stdout
+    rows = [line.split() for line in without.stdout.splitlines() if line.startswith(("3g.", "1g."))]
+    assert [(r[0], r[1]) for r in rows] == [("3g.20gb", "0:4"), ("1g.5gb", "4:1"), ("1g.5gb", "5:1")]
+
+
 def test_status_text_draws_slot_grid(cli, fake_env):
     cli("node", "apply-geometry", "3g.20gb:1,2g.10gb:1,1g.5gb:2", "--gpu", "0")
     state = fake_env()

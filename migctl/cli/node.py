@@ -21,7 +21,7 @@ node_app = typer.Typer(
 )
 
 from migctl.cli.main import app  # noqa: E402
-from migctl.cli.output import OutputFormat, OutputOption, emit  # noqa: E402
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit  # noqa: E402
 from migctl.cli.duration import DurationOption  # noqa: E402
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def slot_grid(gpu: GpuInfo, width: int = 5) -> list[str]:
     return [header, "".join(cells).rstrip()]
 
 
-def _render_status(gpus: list[GpuInfo]) -> None:
+def _render_status(gpus: list[GpuInfo], no_headers: bool = False) -> None:
     from rich.table import Table
 
     from migctl.cli.output import stdout_console
@@ -114,7 +114,7 @@ def _render_status(gpus: list[GpuInfo]) -> None:
         for line in slot_grid(g):
             console.print(f"    {line}", markup=False)
         if g.instances:
-            table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0))
+            table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_header=not no_headers)
             for column in ("profile", "placement", "GI", "CI", "MIG UUID", "processes"):
                 table.add_column(column)
             for gi in g.instances:
@@ -134,13 +134,14 @@ def _render_status(gpus: list[GpuInfo]) -> None:
 def status_command(
     gpu: GpuOption = "all",
     output: OutputOption = OutputFormat.text,
+    no_headers: NoHeadersOption = False,
 ) -> None:
     """Show each GPU's MIG mode, geometry, instances (placement, IDs, MIG UUID, processes)."""
     from migctl.nvml.session import open_session
 
     with open_session() as session:
         gpus = session.gpus(gpu)
-    emit(status_dict(gpus), output, lambda: _render_status(gpus))
+    emit(status_dict(gpus), output, lambda: _render_status(gpus, no_headers))
 
 
 # --------------------------------------------------------------------------------------------
