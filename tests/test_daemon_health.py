@@ -23,7 +23,7 @@ FAST = dict(resync_interval=0.5, backoff_initial=0.05, backoff_max=0.2, retry_ba
 
 
 @contextlib.contextmanager
-def serving(kube, engine, **options) -> Iterator[tuple[Daemon, str]]:  # noqa: F811
+def serving(kube, engine, **options) -> Iterator[tuple[Daemon, str]]:
     daemon = Daemon(NodeApi(kube.api_client(), NODE, request_timeout=2), engine, DaemonOptions(**{**FAST, **options}))
     stop = threading.Event()
     thread = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
