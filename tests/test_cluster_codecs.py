@@ -14,9 +14,9 @@ from migctl.cluster.codecs import (
     ContainerDevice,
     DeviceInfo,
     MigAllocation,
-    MigPlacement,
     MigProfile,
 )
+from migctl.hardware.solver import Placement
 
 UTC = timezone.utc
 
@@ -61,7 +61,7 @@ def test_json_register_v210_mig_profiles():
     reg = codecs.decode_node_register(text)
     assert reg.has_mig_profiles
     (p,) = reg.devices[0].mig_profiles
-    assert p == MigProfile("2g.10gb", 9984, 29, 2, (MigPlacement(0, 2), MigPlacement(2, 2), MigPlacement(4, 2)))
+    assert p == MigProfile("2g.10gb", 9984, 29, 2, (Placement(0, 2), Placement(2, 2), Placement(4, 2)))
 
 
 def test_json_keys_match_case_insensitively_like_go():
@@ -108,7 +108,7 @@ _profile = st.builds(
     MigProfile,
     name=st.sampled_from(["1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"]),
     memory_mib=_int32, core=st.integers(0, 100), slice_count=st.integers(0, 8),
-    placements=st.lists(st.builds(MigPlacement, st.integers(0, 7), st.integers(0, 8)), max_size=4).map(tuple),
+    placements=st.lists(st.builds(Placement, st.integers(0, 7), st.integers(0, 8)), max_size=4).map(tuple),
 )
 _device = st.builds(
     DeviceInfo, id=_uuid, index=st.integers(0, 15), count=_int32, devmem=_int32, devcore=st.integers(0, 100),
@@ -256,7 +256,7 @@ def test_mig_allocations_decode_with_and_without_runtime_identity():
             '"profile":"2g.10gb","placement":{"start":2,"size":2},"migUUID":"MIG-1","gpuInstanceID":3,'
             '"computeInstanceID":0}]')
     a, b = codecs.decode_mig_allocations(text)
-    assert a == MigAllocation(0, 0, "GPU-aaa", "2g.10gb", MigPlacement(0, 2))
+    assert a == MigAllocation(0, 0, "GPU-aaa", "2g.10gb", Placement(0, 2))
     assert not a.runtime_ready and b.runtime_ready and b.gpu_instance_id == 3 and b.compute_instance_id == 0
 
 
@@ -289,7 +289,7 @@ def test_mig_allocations_garbage(text, fragment):
 
 _alloc = st.builds(
     lambda c, d, g, p, start, size, rt: MigAllocation(
-        c, d, g, p, MigPlacement(start, size),
+        c, d, g, p, Placement(start, size),
         *(("MIG-" + g[4:], rt[0], rt[1]) if rt else (None, None, None)),
     ),
     st.integers(0, 3), st.integers(0, 3), _uuid, st.sampled_from(["1g.5gb", "3g.20gb"]),
@@ -304,8 +304,8 @@ def test_mig_allocations_round_trip(allocs):
 
 
 def test_placement_overlap_rule():
-    assert MigPlacement(0, 4).overlaps(MigPlacement(2, 2))
-    assert not MigPlacement(0, 2).overlaps(MigPlacement(2, 2))
+    assert Placement(0, 4).overlaps(Placement(2, 2))
+    assert not Placement(0, 2).overlaps(Placement(2, 2))
 
 
 def test_geometry_applied():

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from migctl.cluster import codecs
-from migctl.cluster.codecs import DeviceInfo, MigPlacement, MigProfile
+from migctl.cluster.codecs import DeviceInfo, MigProfile
 from migctl.cluster.model import Node, Pod
 from migctl.cluster.usage import (
     DESIGN_CURRENT,
@@ -16,6 +16,7 @@ from migctl.cluster.usage import (
     shifted_layout,
     platter_mig,
 )
+from migctl.hardware.solver import Placement
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,8 @@ def test_legacy_slot_on_hami_core_gpu_marks_it_unhealthy():
 
 
 PROFILES = (
-    MigProfile("1g.5gb", 4864, 15, 1, tuple(MigPlacement(i, 1) for i in range(7))),
-    MigProfile("2g.10gb", 9984, 29, 2, (MigPlacement(0, 2), MigPlacement(2, 2), MigPlacement(4, 2))),
+    MigProfile("1g.5gb", 4864, 15, 1, tuple(Placement(i, 1) for i in range(7))),
+    MigProfile("2g.10gb", 9984, 29, 2, (Placement(0, 2), Placement(2, 2), Placement(4, 2))),
 )
 
 

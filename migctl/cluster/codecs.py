@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migctl import node_protocol
+from migctl.hardware.solver import Placement
 from migctl.yamlio.numbers import NumberTooLong, loads_json
 
 # --- annotation keys (HAMi pkg/device/devices.go, node annotations; HAMi pkg/device/devices.go EncodePodSingleDevice) ---
@@ -65,18 +66,6 @@ class AnnotationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class MigPlacement:
-    """``MigPlacement{start, size}`` in placement units (HAMi plugin/register.go RegisterInAnnotation)."""
-
-    start: int
-    size: int
-
-    def overlaps(self, other: MigPlacement) -> bool:
-        """HAMi's overlap rule (HAMi v2.10.0 pkg/device/nvidia/device.go selectMigCandidate): ``a.start < b.end and b.start < a.end``."""
-        return self.start < other.start + other.size and other.start < self.start + self.size
-
-
-@dataclass(frozen=True, slots=True)
 class MigProfile:
     """One entry of ``migProfiles`` in a v2.10 register annotation (``MemoryMB`` etc. from NVML)."""
 
@@ -84,7 +73,7 @@ class MigProfile:
     memory_mib: int
     core: int
     slice_count: int
-    placements: tuple[MigPlacement, ...] = ()
+    placements: tuple[Placement, ...] = ()  # HAMi's MigPlacement{start, size}: the one Placement
 
     @property
     def memory_mb(self) -> int:
@@ -191,7 +180,7 @@ def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
             raise AnnotationError(f"{where}: placement {i} must be an object")
         p = _fold(p, _PLACEMENT_KEYS)
         placements.append(
-            MigPlacement(
+            Placement(
                 _int_field(p, "start", f"{where} placement {i}", lo=0, hi=2**32 - 1),
                 _int_field(p, "size", f"{where} placement {i}", lo=0, hi=2**32 - 1),
             )
@@ -609,7 +598,7 @@ class MigAllocation:
     device_index: int
     gpu_uuid: str
     profile: str
-    placement: MigPlacement
+    placement: Placement
     mig_uuid: str | None = None
     gpu_instance_id: int | None = None
     compute_instance_id: int | None = None
@@ -655,7 +644,7 @@ def decode_mig_allocations(text: str) -> tuple[MigAllocation, ...]:
             device_index=_int_field(obj, "deviceIndex", where, lo=-(2**63), hi=2**63 - 1),
             gpu_uuid=_str_field(obj, "gpuUUID", where),
             profile=_str_field(obj, "profile", where),
-            placement=MigPlacement(start, size),
+            placement=Placement(start, size),
             mig_uuid=_str_field(obj, "migUUID", where) or None,
             gpu_instance_id=None if gi is None else _int_field(obj, "gpuInstanceID", where, **uint32),
             compute_instance_id=None if ci is None else _int_field(obj, "computeInstanceID", where, **uint32),

@@ -16,6 +16,7 @@ from typing import Any
 from migctl.cluster import codecs, generation
 from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
 from migctl.hardware.geometry import Geometry
+from migctl.hardware.solver import Placement, solve
 from migctl.cluster.usage import (
     DESIGN_CURRENT,
     MODE_MIG,
@@ -32,7 +33,7 @@ class Instance:
 
     profile: str
     used: bool
-    placement: codecs.MigPlacement | None = None  # in placement units, when known
+    placement: Placement | None = None  # in placement units, when known
     slot: int | None = None  # legacy: index in the expanded geometry (the [t-s] slot)
     memory_mib: int | None = None
     core: int | None = None
@@ -268,7 +269,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]] = {}  # solver results per (model, geometry)
+    layouts: dict[Any, dict[str, list[Placement]]] = {}  # solver results per (model, geometry)
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -309,7 +310,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
-    layouts: dict[Any, dict[str, list[codecs.MigPlacement]]],
+    layouts: dict[Any, dict[str, list[Placement]]],
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -445,7 +446,7 @@ def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
 
 
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
-                layouts: dict[Any, dict[str, list[codecs.MigPlacement]]]) -> GpuStatus:
+                layouts: dict[Any, dict[str, list[Placement]]]) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
@@ -536,20 +537,18 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
     return out
 
 
-def _place(model: Any, counts: dict[str, int]) -> dict[str, list[codecs.MigPlacement]]:
-    """Where the solver puts a geometry on an empty GPU: profile -> [(start, size)] by start."""
-    placements: dict[str, list[codecs.MigPlacement]] = {}
+def _place(model: Any, counts: dict[str, int]) -> dict[str, list[Placement]]:
+    """Where the solver puts a geometry on an empty GPU: profile -> the placements of its instances by start."""
+    placements: dict[str, list[Placement]] = {}
     if model is None:
         return placements
     try:
-        from migctl.hardware.solver import solve
-
         solution = solve(model, counts)
-    except (ImportError, ValueError, KeyError):
+    except (ValueError, KeyError):
         return placements
     if solution.feasible:
         for placed in sorted(solution.placements, key=lambda p: p.start):
-            placements.setdefault(placed.profile, []).append(codecs.MigPlacement(placed.start, placed.size))
+            placements.setdefault(placed.profile, []).append(placed.placement)
     return placements
 
 

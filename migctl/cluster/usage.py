@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migctl.cluster.codecs import MigAllocation, MigPlacement, MigProfile
+from migctl.cluster.codecs import MigAllocation, MigProfile
 from migctl.cluster.model import ClusterWarning, Node, Pod
 from migctl.cluster.quantity import as_int64, cpu_millis, memory_bytes
 from migctl.config.model import Geometry
 from migctl.hardware.geometry import Geometry as HwGeometry
+from migctl.hardware.solver import Placement
 
 MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"
@@ -64,7 +65,7 @@ class MigAllocationUsage:
     """HAMi's ``MigAllocation`` in ``DeviceUsage.MigAllocationsInUse`` (v2.10), plus who holds it."""
 
     profile: str
-    placement: MigPlacement
+    placement: Placement
     mig_uuid: str = ""
     gpu_instance_id: int = 0
     compute_instance_id: int = 0

@@ -38,14 +38,14 @@ from migctl.hardware.geometry import GeometryCounts, sort_geometry
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
 
-__all__ = ["PlacedInstance", "Solution", "solve", "maximal_geometries", "can_create", "full_gpu_profile"]
+__all__ = ["Placement", "PlacedInstance", "Solution", "solve", "maximal_geometries", "can_create", "full_gpu_profile"]
 
 
-@dataclass(frozen=True, order=True)
-class PlacedInstance:
-    """One GPU instance of ``profile`` at NVML placement ``start`` (occupying ``size`` units)."""
+class _UnitRange:
+    """The rules of a range ``[start, start + size)`` of placement units, shared by :class:`Placement`
+    and :class:`PlacedInstance` (so either may be tested against the other)."""
 
-    profile: str
+    __slots__ = ()
     start: int
     size: int
 
@@ -58,8 +58,38 @@ class PlacedInstance:
     def mask(self) -> int:
         return ((1 << self.size) - 1) << self.start
 
-    def overlaps(self, other: PlacedInstance) -> bool:
-        return self.start < other.end and other.start < self.end
+    def overlaps(self, other: _UnitRange) -> bool:
+        """``a.start < b.end and b.start < a.end``: NVML's rule, and HAMi's (HAMi v2.10.0
+        pkg/device/nvidia/device.go selectMigCandidate)."""
+        return self.start < other.start + other.size and other.start < self.start + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Placement(_UnitRange):
+    """THE placement range ``{start, size}`` in placement units: NVML's ``nvmlGpuInstancePlacement_t``
+    (nvml.h), which HAMi's ``MigPlacement{Start, Size}`` mirrors (HAMi v2.10.0 pkg/device/devices.go).
+
+    One type for every placement: a placed instance's :attr:`PlacedInstance.placement`, the register
+    annotation's ``migProfiles`` placements and the ``hami.io/vgpu-mig-allocations`` entries
+    (``migctl.cluster.codecs``), the simulator's reservations and the instances ``migctl status`` shows.
+    """
+
+    start: int
+    size: int
+
+
+@dataclass(frozen=True, order=True)
+class PlacedInstance(_UnitRange):
+    """One GPU instance of ``profile`` at NVML placement ``start`` (occupying ``size`` units)."""
+
+    profile: str
+    start: int
+    size: int
+
+    @property
+    def placement(self) -> Placement:
+        """Where it sits, as THE placement value."""
+        return Placement(self.start, self.size)
 
     def __str__(self) -> str:
         return f"{self.profile}@{self.start}:{self.size}"
@@ -313,7 +343,7 @@ def _resolve_existing(model: GpuModel, existing: Iterable[PlacedInstance]) -> tu
 
 
 def _describe_block(profile: Profile, occupied: list[PlacedInstance], units: int) -> str:
-    blockers = sorted({str(p) for p in occupied if any(p.overlaps(PlacedInstance("", s, profile.placement_size)) for s in profile.placement_starts)})
+    blockers = sorted({str(p) for p in occupied if any(p.overlaps(Placement(s, profile.placement_size)) for s in profile.placement_starts)})
     starts = ",".join(str(s) for s in profile.placement_starts)
     where = f"its placements (starts {starts}; size {profile.placement_size} of {units} units)"
     if blockers:

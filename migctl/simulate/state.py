@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migctl.cluster.codecs import MigPlacement, MigProfile
+from migctl.cluster.codecs import MigProfile
 from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, DeviceUsage, MigAllocationUsage, MigTemplateUsage
 from migctl.config.model import Geometry as _TemplateGeometry
 from migctl.config.model import MigTemplate as _MigTemplate
+from migctl.hardware.solver import Placement
 
 MIG_MODE = MODE_MIG
 HAMI_CORE_MODE = MODE_HAMI_CORE
@@ -34,8 +35,7 @@ MigTemplate = _MigTemplate
 Geometry = _TemplateGeometry
 #: one instance of the legacy geometry in effect (HAMi ``MigTemplateUsage``)
 MigSlot = MigTemplateUsage
-#: ``MigPlacement{start, size}`` in placement units (HAMi v2.10 ``pkg/device/nvidia``)
-Placement = MigPlacement
+# ``Placement`` (imported above) is THE placement value, HAMi's ``MigPlacement{start, size}`` (hardware.solver)
 #: a ``migProfiles`` entry published by the v2.10 device plugin
 MigProfileSpec = MigProfile
 #: a v2.10 reservation in use on a GPU: a profile at a placement (``DeviceUsage.MigAllocationsInUse``)
