@@ -8,7 +8,7 @@ from migctl.capacity.fragmentation import FragmentationCache, cluster_fragmentat
 from migctl.capacity.shapes import Shape
 from migctl.config.model import NvidiaConfig
 from migctl.simulate import ClusterState, Gpu, HamiVersion, Node, SimulationOptions, Simulator
-from migctl.simulate.state import MigAllocation, MigSlot, MigTemplate, Placement
+from migctl.simulate.state import MigAllocationUsage, MigSlot, MigTemplate, Placement
 from migctl.simulate.synthetic import A100, A100_PROFILES, synthetic_cluster, synthetic_config, synthetic_pods
 
 V29 = SimulationOptions(version=HamiVersion("2.9"))
@@ -77,7 +77,8 @@ def test_v210_free_units_no_placement_covers():
     # 3g.20gb at 0-3 and 2g.10gb at 4-5: units 6 and 7 free; a 1g placement covers 6, nothing covers 7
     gpu = Gpu("G0", 0, 7, 40960, 100, A100, mode="mig", used=2, usedmem=19968 + 9984, usedcores=72,
               profiles=A100_PROFILES,
-              allocations=[MigAllocation("3g.20gb", Placement(0, 4)), MigAllocation("2g.10gb", Placement(4, 2))])
+              allocations=[MigAllocationUsage.reserve("G0", "3g.20gb", Placement(0, 4)),
+                           MigAllocationUsage.reserve("G0", "2g.10gb", Placement(4, 2))])
     shapes = [(S("gpumem=4000,mode=mig"), 1), (S("gpumem=9000,mode=mig"), 1)]
     g = cluster_fragmentation(_state(gpu), CFG, V210, shapes).nodes[0].gpus[0]
     assert g.free_units == (6, 7) and g.uncovered_units == (7,)

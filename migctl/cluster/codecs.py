@@ -592,7 +592,11 @@ def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | lis
 
 @dataclass(frozen=True)
 class MigAllocation:
-    """One entry of ``hami.io/vgpu-mig-allocations``; the runtime identity is all-or-nothing."""
+    """One entry of ``hami.io/vgpu-mig-allocations``; the runtime identity is all-or-nothing.
+
+    THE MIG allocation value: a GPU's allocations in use (``cluster.usage.MigAllocationUsage``) hold it as
+    decoded, and the simulator's reservations are built as one (``MigAllocationUsage.reserve``).
+    """
 
     container_index: int
     device_index: int

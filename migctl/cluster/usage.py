@@ -62,27 +62,39 @@ class MigInUse:
 
 @dataclass(slots=True)
 class MigAllocationUsage:
-    """HAMi's ``MigAllocation`` in ``DeviceUsage.MigAllocationsInUse`` (v2.10), plus who holds it."""
+    """One entry of HAMi's ``DeviceUsage.MigAllocationsInUse`` (v2.10): THE ``MigAllocation`` value
+    (:class:`migctl.cluster.codecs.MigAllocation`) and who holds it.
 
-    profile: str
-    placement: Placement
-    mig_uuid: str = ""
-    gpu_instance_id: int = 0
-    compute_instance_id: int = 0
-    runtime_ready: bool = False
+    HAMi copies each decoded ``hami.io/vgpu-mig-allocations`` entry into the usage (runtime IDs as zero
+    values beside a ``RuntimeReady`` flag; HAMi v2.10.0 pkg/scheduler/scheduler.go getNodesUsage); here the
+    usage holds the decoded value itself, and :meth:`reserve` makes the one a scheduler adds.
+    """
+
+    allocation: MigAllocation
     pod: str | None = None  # "namespace/name"; None for a reservation simulate adds
 
     @classmethod
-    def from_allocation(cls, a: MigAllocation, pod: str | None = None) -> MigAllocationUsage:
-        return cls(
-            profile=a.profile,
-            placement=a.placement,
-            mig_uuid=a.mig_uuid or "",
-            gpu_instance_id=a.gpu_instance_id or 0,
-            compute_instance_id=a.compute_instance_id or 0,
-            runtime_ready=a.runtime_ready,
-            pod=pod,
-        )
+    def reserve(cls, gpu_uuid: str, profile: str, placement: Placement) -> MigAllocationUsage:
+        """A reservation the scheduler adds (HAMi v2.10.0 pkg/device/nvidia/device.go AddResourceUsage: a
+        profile at a placement): no annotation entry numbers it yet (container and device index -1, which
+        no decoded entry has) and no instance is realised (no runtime identity)."""
+        return cls(MigAllocation(-1, -1, gpu_uuid, profile, placement))
+
+    @property
+    def profile(self) -> str:
+        return self.allocation.profile
+
+    @property
+    def placement(self) -> Placement:
+        return self.allocation.placement
+
+    @property
+    def mig_uuid(self) -> str | None:
+        return self.allocation.mig_uuid
+
+    @property
+    def runtime_ready(self) -> bool:
+        return self.allocation.runtime_ready
 
 
 @dataclass(slots=True)
@@ -462,7 +474,7 @@ def build_node_usage(
                                              "HAMi marks the GPU unhealthy", pod, dev.id)
                     continue
                 a = allocations[entry.uuid].pop(0)
-                held = MigAllocationUsage.from_allocation(a, pod.key)
+                held = MigAllocationUsage(a, pod.key)
                 dev.allocations.append(held)
                 on_device.mig_instances.append(held)
             elif dev.mode == MODE_MIG and usage.design == DESIGN_CURRENT:
@@ -486,7 +498,7 @@ def build_node_usage(
                                          "HAMi marks the GPU unhealthy", pod, gpu_uuid)
             else:
                 for a in left:
-                    held = MigAllocationUsage.from_allocation(a, pod.key)
+                    held = MigAllocationUsage(a, pod.key)
                     dev.allocations.append(held)
                     for p in dev.pods:
                         if p.pod == pod.key:

@@ -33,7 +33,7 @@ from migctl.simulate.result import (
     NodeVerdict, PodResult, SimulationResult, aggregate_reason, encode_annotations, failure_text,
 )
 from migctl.simulate.scoring import combined_node_score, node_score
-from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocation, Node
+from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocationUsage, Node
 from migctl.simulate.version import HamiVersion
 
 
@@ -434,4 +434,4 @@ def record_pod_devices(gpus: list[Gpu], allocations: list[Allocation], version: 
     for a in allocations:
         gpu = by_id.get(a.gpu_id)
         if gpu is not None and a.placement is not None and a.profile is not None:
-            gpu.allocations.append(MigAllocation(a.profile, a.placement))
+            gpu.allocations.append(MigAllocationUsage.reserve(gpu.id, a.profile, a.placement))

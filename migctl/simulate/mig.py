@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from migctl.simulate.state import Gpu, MigAllocation, MigProfileSpec, MigSlot, Placement, expand_geometry
+from migctl.simulate.state import Gpu, MigAllocationUsage, MigProfileSpec, MigSlot, Placement, expand_geometry
 
 # ---------------------------------------------------------------- legacy (v2.9)
 
@@ -170,7 +170,7 @@ def current_add_usage(gpu: Gpu, usedmem: int) -> tuple[MigProfileSpec, Placement
     if cand is None:
         raise MigAllocateError("no MIG profile placement left")
     profile, placement = cand
-    gpu.allocations.append(MigAllocation(profile.name, placement))
+    gpu.allocations.append(MigAllocationUsage.reserve(gpu.id, profile.name, placement))
     gpu.used += 1
     gpu.usedmem += profile.memory_mib
     gpu.usedcores += profile.core

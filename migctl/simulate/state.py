@@ -35,11 +35,11 @@ MigTemplate = _MigTemplate
 Geometry = _TemplateGeometry
 #: one instance of the legacy geometry in effect (HAMi ``MigTemplateUsage``)
 MigSlot = MigTemplateUsage
-# ``Placement`` (imported above) is THE placement value, HAMi's ``MigPlacement{start, size}`` (hardware.solver)
 #: a ``migProfiles`` entry published by the v2.10 device plugin
 MigProfileSpec = MigProfile
-#: a v2.10 reservation in use on a GPU: a profile at a placement (``DeviceUsage.MigAllocationsInUse``)
-MigAllocation = MigAllocationUsage
+# Imported above under their own names: ``Placement``, THE placement value (HAMi's ``MigPlacement{start,
+# size}``, hardware.solver), and ``MigAllocationUsage``, a v2.10 reservation in use on a GPU
+# (``DeviceUsage.MigAllocationsInUse``; the simulator adds one with ``MigAllocationUsage.reserve``).
 
 
 def expand_geometry(geometry: Geometry) -> list[MigSlot]:
