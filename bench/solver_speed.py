@@ -14,7 +14,8 @@ import time
 
 from migctl.hardware.catalogue import load_catalogue
 from migctl.hardware.geometry import parse_geometry
-from migctl.hardware.solver import PlacedInstance, maximal_geometries, solve
+from migctl.hardware.placement import PlacedInstance
+from migctl.hardware.solver import maximal_geometries, solve
 
 CASES = [
     ("a100-40gb", "1g.5gb:7", ()),

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from migctl.apply.plan import Current, plan_geometry, plan_layout, teardown_writes
 from migctl.hardware.catalogue import load_catalogue
-from migctl.hardware.solver import PlacedInstance, solve
+from migctl.hardware.placement import PlacedInstance
+from migctl.hardware.solver import solve
 
 CATALOGUE = load_catalogue()
 MODELS = [m for m in CATALOGUE if m.profiles]

@@ -16,7 +16,7 @@ from migctl.cluster.codecs import (
     MigAllocation,
     MigProfile,
 )
-from migctl.hardware.solver import Placement
+from migctl.hardware.placement import Placement
 
 UTC = timezone.utc
 

@@ -16,7 +16,7 @@ from migctl.cluster.usage import (
     shifted_layout,
     platter_mig,
 )
-from migctl.hardware.solver import Placement
+from migctl.hardware.placement import Placement
 
 
 @dataclass(frozen=True)

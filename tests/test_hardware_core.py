@@ -8,7 +8,8 @@ import yaml
 from migctl.hardware.catalogue import build_catalogue, load_catalogue
 from migctl.hardware.geometry import format_geometry, parse_geometry
 from migctl.hardware.profile_name import canonical_profile_name, parse_profile_name
-from migctl.hardware.solver import PlacedInstance, maximal_geometries, solve
+from migctl.hardware.placement import PlacedInstance
+from migctl.hardware.solver import maximal_geometries, solve
 
 from conftest import REFERENCE
 

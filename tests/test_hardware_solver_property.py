@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migctl.hardware.catalogue import load_catalogue
-from migctl.hardware.solver import PlacedInstance, maximal_geometries, solve
+from migctl.hardware.placement import PlacedInstance
+from migctl.hardware.solver import maximal_geometries, solve
 
 CATALOGUE = load_catalogue()
 MODELS = list(CATALOGUE)

@@ -38,7 +38,7 @@ from migctl.apply.journal import Journal, node_lock, state_dir
 from migctl.apply.plan import Action, Current, Plan, PlanCache, plan_layout
 from migctl.errors import ExitCode, InputError, MigctlError
 from migctl.hardware.geometry import MIG_OFF, Geometry
-from migctl.hardware.solver import PlacedInstance
+from migctl.hardware.placement import PlacedInstance
 
 if TYPE_CHECKING:
     from migctl.nvml.adapter import GpuInfo

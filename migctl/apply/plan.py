@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from migctl.hardware.geometry import Geometry
-from migctl.hardware.solver import HasPlacement, PlacedInstance, solve
+from migctl.hardware.placement import HasPlacement, PlacedInstance
+from migctl.hardware.solver import solve
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel

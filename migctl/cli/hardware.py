@@ -19,7 +19,8 @@ from migctl.errors import InputError
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, ModelMatch
-    from migctl.hardware.solver import PlacedInstance, Solution
+    from migctl.hardware.placement import PlacedInstance
+    from migctl.hardware.solver import Solution
 
 hardware_app = typer.Typer(
     name="hardware",
@@ -291,7 +292,7 @@ def list_geometries(model_name: ModelArgument, output: OutputOption = OutputForm
 
 
 def _parse_existing(text: str, model: GpuModel) -> list[PlacedInstance]:
-    from migctl.hardware.solver import PlacedInstance
+    from migctl.hardware.placement import PlacedInstance
 
     instances = []
     for item in (part.strip() for part in text.split(",")):

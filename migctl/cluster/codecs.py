@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migctl import node_protocol
-from migctl.hardware.solver import Placement
+from migctl.hardware.placement import Placement
 from migctl.yamlio.numbers import NumberTooLong, loads_json
 
 # --- annotation keys (HAMi pkg/device/devices.go, node annotations; HAMi pkg/device/devices.go EncodePodSingleDevice) ---
@@ -592,7 +592,8 @@ def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | lis
 
 @dataclass(frozen=True)
 class MigAllocation:
-    """One entry of ``hami.io/vgpu-mig-allocations``; the runtime identity is all-or-nothing.
+    """One entry of ``hami.io/vgpu-mig-allocations`` (HAMi v2.10.0 pkg/device/nvidia/mig_allocations.go
+    MigAllocation); the runtime identity is all-or-nothing.
 
     THE MIG allocation value: a GPU's allocations in use (``cluster.usage.MigAllocationUsage``) hold it as
     decoded, and the simulator's reservations are built as one (``MigAllocationUsage.reserve``).

@@ -16,7 +16,7 @@ from typing import Any
 from migctl.cluster import codecs, generation
 from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
 from migctl.hardware.geometry import Geometry
-from migctl.hardware.solver import Placement, solve
+from migctl.hardware.placement import Placement
 from migctl.cluster.usage import (
     DESIGN_CURRENT,
     MODE_MIG,
@@ -543,8 +543,10 @@ def _place(model: Any, counts: dict[str, int]) -> dict[str, list[Placement]]:
     if model is None:
         return placements
     try:
+        from migctl.hardware.solver import solve
+
         solution = solve(model, counts)
-    except (ValueError, KeyError):
+    except (ImportError, ValueError, KeyError):
         return placements
     if solution.feasible:
         for placed in sorted(solution.placements, key=lambda p: p.start):

@@ -25,7 +25,7 @@ from migctl.cluster.model import ClusterWarning, Node, Pod
 from migctl.cluster.quantity import as_int64, cpu_millis, memory_bytes
 from migctl.config.model import Geometry
 from migctl.hardware.geometry import Geometry as HwGeometry
-from migctl.hardware.solver import Placement
+from migctl.hardware.placement import Placement
 
 MODE_HAMI_CORE = "hami-core"
 MODE_MIG = "mig"

@@ -34,91 +34,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migctl.hardware.geometry import GeometryCounts, sort_geometry
+from migctl.hardware.placement import Placement, PlacedInstance
 
 if TYPE_CHECKING:
     from migctl.hardware.catalogue import GpuModel, Profile
 
-__all__ = ["Placement", "PlacedInstance", "Solution", "solve", "maximal_geometries", "can_create", "full_gpu_profile"]
-
-
-class _UnitRange:
-    """The rules of a range ``[start, start + size)`` of placement units, shared by :class:`Placement`
-    and :class:`PlacedInstance` (so either may be tested against the other)."""
-
-    __slots__ = ()
-    start: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        """One past the last unit used."""
-        return self.start + self.size
-
-    @property
-    def mask(self) -> int:
-        return ((1 << self.size) - 1) << self.start
-
-    def overlaps(self, other: _UnitRange) -> bool:
-        """``a.start < b.end and b.start < a.end``: NVML's rule, and HAMi's (HAMi v2.10.0
-        pkg/device/nvidia/device.go selectMigCandidate)."""
-        return self.start < other.start + other.size and other.start < self.start + self.size
-
-
-@dataclass(frozen=True, slots=True)
-class Placement(_UnitRange):
-    """THE placement range ``{start, size}`` in placement units: NVML's ``nvmlGpuInstancePlacement_t``
-    (nvml.h), which HAMi's ``MigPlacement{Start, Size}`` mirrors (HAMi v2.10.0 pkg/device/devices.go).
-
-    One type for every placement: a placed instance's :attr:`PlacedInstance.placement`, the register
-    annotation's ``migProfiles`` placements and the ``hami.io/vgpu-mig-allocations`` entries
-    (``migctl.cluster.codecs``), the simulator's reservations and the instances ``migctl status`` shows.
-    """
-
-    start: int
-    size: int
-
-
-@dataclass(frozen=True, order=True)
-class PlacedInstance(_UnitRange):
-    """One GPU instance of ``profile`` at NVML placement ``start`` (occupying ``size`` units)."""
-
-    profile: str
-    start: int
-    size: int
-
-    @property
-    def placement(self) -> Placement:
-        """Where it sits, as THE placement value."""
-        return Placement(self.start, self.size)
-
-    def __str__(self) -> str:
-        return f"{self.profile}@{self.start}:{self.size}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "start": self.start, "size": self.size}
-
-
-class HasPlacement:
-    """Base of a value built around one :class:`PlacedInstance` (``placed``): its profile, start and size.
-
-    The apply planner's ``Current`` and the NVML adapter's ``GpuInstance`` add live facts (IDs,
-    processes) around the one placed-instance value.
-    """
-
-    __slots__ = ()
-    placed: PlacedInstance
-
-    @property
-    def profile(self) -> str:
-        return self.placed.profile
-
-    @property
-    def start(self) -> int:
-        return self.placed.start
-
-    @property
-    def size(self) -> int:
-        return self.placed.size
+__all__ = ["Solution", "solve", "maximal_geometries", "can_create", "full_gpu_profile"]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.errors import CheckFailed, InputError, UnreachableError
 from migctl.hardware.geometry import MIG_OFF, Geometry, geometry_from_names
-from migctl.hardware.solver import HasPlacement, PlacedInstance
+from migctl.hardware.placement import HasPlacement, PlacedInstance
 from migctl.nvml.tables import CI_PROFILE_COUNT, GI_ENUM_ATTRIBUTE, GI_PROFILE_COUNT
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from migctl.cluster.codecs import MigProfile
 from migctl.cluster.usage import MODE_HAMI_CORE, MODE_MIG, DeviceUsage, MigAllocationUsage, MigTemplateUsage
 from migctl.config.model import Geometry as _TemplateGeometry
 from migctl.config.model import MigTemplate as _MigTemplate
-from migctl.hardware.solver import Placement
+from migctl.hardware.placement import Placement
 
 MIG_MODE = MODE_MIG
 HAMI_CORE_MODE = MODE_HAMI_CORE
@@ -38,7 +38,7 @@ MigSlot = MigTemplateUsage
 #: a ``migProfiles`` entry published by the v2.10 device plugin
 MigProfileSpec = MigProfile
 # Imported above under their own names: ``Placement``, THE placement value (HAMi's ``MigPlacement{start,
-# size}``, hardware.solver), and ``MigAllocationUsage``, a v2.10 reservation in use on a GPU
+# size}``, hardware.placement), and ``MigAllocationUsage``, a v2.10 reservation in use on a GPU
 # (``DeviceUsage.MigAllocationsInUse``; the simulator adds one with ``MigAllocationUsage.reserve``).
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migctl.hardware.solver import PlacedInstance
+from migctl.hardware.placement import PlacedInstance
 from migctl.nvml.fake.boards import (
     _CI_ENUMS_UNSUPPORTED,
     BoardProfile,
