@@ -226,10 +226,8 @@ def _static_key(g: Any) -> tuple:
 
 
 def _idle(g: Any) -> Any:
-    c = g.copy()
+    c = _hami.blank(g)
     c.health, c.cordoned = True, False
-    c.used = c.usedmem = c.usedcores = 0
-    c.usage_list, c.mig_index, c.allocations = [], -1, []
     return c
 
 

@@ -104,8 +104,8 @@ class Residents:
         rebuild(node.gpus, residents, version)
 
 
-def _blank(gpu: Gpu) -> Gpu:
-    """The GPU as registered, with no pod on it."""
+def blank(gpu: Gpu) -> Gpu:
+    """A copy of the GPU as registered, with no pod on it (the base of a GPU without tracked pods)."""
     g = gpu.copy()
     g.used = g.usedmem = g.usedcores = 0
     g.mig_index = -1
@@ -168,7 +168,7 @@ class Departures:
         for gpu_id in resident.gpu_ids():
             live = by_id[gpu_id]
             base = self._base.get((node.name, gpu_id))
-            fresh = base.copy() if base is not None else _blank(live)
+            fresh = base.copy() if base is not None else blank(live)
             rebuild([fresh], (r for r in remaining if r.holds(gpu_id)), version)
             live.used, live.usedmem, live.usedcores = fresh.used, fresh.usedmem, fresh.usedcores
             live.mig_index, live.usage_list, live.allocations = fresh.mig_index, fresh.usage_list, fresh.allocations
