@@ -7,9 +7,9 @@ tally, ``getNodesUsage`` (``pkg/scheduler/scheduler.go`` at v2.9.0; ``buildNodeU
 rebuilds each node's ``DeviceUsage`` from the annotations of the pods still in its cache. So the
 node is rebuilt from the snapshot pods that remain (the same :func:`migctl.cluster.usage.build_node_usage`
 the snapshot went through) and the pods placed here since are recorded on top, in the order they
-landed, with the function the simulator records placements with
-(:func:`migctl.simulate.engine.record_pod_devices`). A legacy MIG GPU's geometry therefore unlocks
-when its last ``[t-s]`` holder leaves, v2.10 reservations go with their pod, hami-core counters fall.
+landed: the simulator's one release mechanism, :mod:`migctl.simulate.release` (:class:`Residents`,
+:func:`~migctl.simulate.release.rebuild`). A legacy MIG GPU's geometry therefore unlocks when its
+last ``[t-s]`` holder leaves, v2.10 reservations go with their pod, hami-core counters fall.
 
 Pure: no I/O. A :class:`World` is cheap to :meth:`World.copy` (nodes and GPUs are copied, the
 snapshot's pod objects are shared and never mutated).
@@ -22,21 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migctl.simulate import Simulator
-from migctl.simulate.engine import record_pod_devices
 from migctl.simulate.fit import Allocation
 from migctl.simulate.pod import PodSpec
+from migctl.simulate.release import Resident, Residents
 from migctl.simulate.result import PodResult
 from migctl.simulate.state import ClusterState, Node
-
-
-@dataclass(frozen=True, slots=True)
-class Landed:
-    """A pod placed in this world (recorded again whenever its node is rebuilt)."""
-
-    key: str
-    cpu_m: int
-    memory: int
-    allocations: tuple[Allocation, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +101,7 @@ class World:
     cluster: Any  # migctl.cluster.model.Cluster (nodes; pods are those in ``running``)
     catalogue: Any
     running: dict[str, list[Any]]  # node -> snapshot pods (cluster model Pods) that count for usage
-    landed: dict[str, list[Landed]] = field(default_factory=dict)
+    landed: Residents = field(default_factory=Residents)  # pods placed here since (recorded again on a rebuild)
     where: dict[str, str] = field(default_factory=dict)  # running pod key -> node
     shared: set[str] = field(default_factory=set)  # nodes whose objects another world holds too (copy on write)
 
@@ -145,7 +135,7 @@ class World:
         self.shared = names
         state = ClusterState(dict(self.state.nodes), set(self.state.pod_names))
         return World(state, self.config, self.options, self.cluster, self.catalogue,
-                     {n: list(p) for n, p in self.running.items()}, {n: list(p) for n, p in self.landed.items()},
+                     {n: list(p) for n, p in self.running.items()}, self.landed.copy(),
                      dict(self.where), set(names))
 
     def own(self, name: str) -> Node:
@@ -163,9 +153,9 @@ class World:
         """Place one pod as HAMi would (a fresh simulator unless one over this world is given)."""
         sim = simulator if simulator is not None else self.simulator()
         result = sim.place(pod)
-        if result.scheduled and result.node is not None:
-            self.landed.setdefault(result.node, []).append(
-                Landed(pod.key, pod.cpu_request_m(), pod.memory_request(), tuple(result.allocations)))
+        resident = Resident.landed(pod, result)
+        if resident is not None:
+            self.landed.add(resident)
         return result
 
     def place_all(self, pods: list[PodSpec]) -> list[PodResult]:
@@ -199,12 +189,7 @@ class World:
         one = Cluster(nodes=[knode], pods=pods, source=self.cluster.source)
         fresh = state_from_cluster(one, self.config, self.options.version, catalogue=self.catalogue,
                                    notes=[]).nodes[name]
-        for landed in self.landed.get(name, ()):
-            fresh.cpu_requested_m += landed.cpu_m
-            fresh.memory_requested += landed.memory
-            fresh.pods += 1
-            if landed.allocations:
-                record_pod_devices(fresh.gpus, list(landed.allocations), self.options.version)
+        self.landed.restore(fresh, self.options.version)
         old = self.state.nodes.get(name)
         fresh.version = (old.version + 1) if old is not None else 0
         return fresh

@@ -2,7 +2,8 @@
 
 Capacity asks the simulator's own questions, never an estimate: the webhook and HAMi's per-container
 requests (``mutate``, ``pod_requests``, ``pod_options``), HAMi's per-node ``Fit`` on a list of GPUs
-(``fit_pod``, which never mutates its input) and kube-scheduler's filters. If the simulate package moves
+(``fit_pod``, which never mutates its input), kube-scheduler's filters and an idle copy of a GPU
+(``blank``, the base :mod:`migctl.simulate.release` rebuilds on). If the simulate package moves
 these, only this module changes.
 """
 
@@ -14,9 +15,10 @@ from typing import Any
 from migctl.simulate.fit import fit_pod
 from migctl.simulate.kube_filters import TOO_MANY_PODS, kube_filter
 from migctl.cluster.quantity import as_int64
+from migctl.simulate.release import blank
 from migctl.simulate.requests import Denied, mutate, pod_options, pod_requests
 
-__all__ = ["Prepared", "prepare", "fits_on", "kube_reasons", "gpu_state_key", "as_int64", "TOO_MANY_PODS"]
+__all__ = ["Prepared", "prepare", "fits_on", "kube_reasons", "gpu_state_key", "as_int64", "TOO_MANY_PODS", "blank"]
 
 
 @dataclass(frozen=True, slots=True)

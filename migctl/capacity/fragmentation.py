@@ -47,7 +47,7 @@ recomputes one node.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,7 @@ class GpuFragmentation:
             "uuid": self.gpu_id, "index": self.index, "mode": self.mode, "type": self.type,
             "total_mib": self.total_mib, "free_mib": self.free_mib, "stranded_mib": round(self.stranded_mib),
             "in_scope": self.in_scope, "fits": list(self.runs), "reasons": list(self.reasons),
-            "causes": {k: round(v) for k, v in sorted(self.causes.items())},
+            "causes": _rounded(self.causes),
         }
         if self.uncarved_mib is not None or self.free_slots:
             out["free_slots"] = list(self.free_slots)
@@ -97,6 +97,20 @@ class GpuFragmentation:
             out["free_units"] = list(self.free_units)
             out["uncovered_units"] = list(self.uncovered_units or ())
         return out
+
+
+def _sum_causes(gpus: Iterable[GpuFragmentation]) -> dict[str, float]:
+    """The stranded MiB per cause over ``gpus``, added up in their order."""
+    out: dict[str, float] = {}
+    for g in gpus:
+        for k, v in g.causes.items():
+            out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def _rounded(causes: dict[str, float]) -> dict[str, int]:
+    """Causes as reported: whole MiB, by name."""
+    return {k: round(v) for k, v in sorted(causes.items())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +125,8 @@ class NodeFragmentation:
         return self.stranded_mib / self.free_mib if self.free_mib else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        causes: dict[str, float] = {}
-        for g in self.gpus:
-            for k, v in g.causes.items():
-                causes[k] = causes.get(k, 0.0) + v
         return {"name": self.name, "free_mib": self.free_mib, "stranded_mib": round(self.stranded_mib),
-                "fgd": round(self.ratio, 4), "causes": {k: round(v) for k, v in sorted(causes.items())},
+                "fgd": round(self.ratio, 4), "causes": _rounded(_sum_causes(self.gpus)),
                 "gpus": [g.to_dict() for g in self.gpus]}
 
 
@@ -129,12 +139,7 @@ class Fragmentation:
     shapes: tuple[tuple[Shape, float], ...] = ()  # normalised weights
 
     def causes(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for n in self.nodes:
-            for g in n.gpus:
-                for k, v in g.causes.items():
-                    out[k] = out.get(k, 0.0) + v
-        return out
+        return _sum_causes(g for n in self.nodes for g in n.gpus)
 
     def node(self, name: str) -> NodeFragmentation | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -142,7 +147,7 @@ class Fragmentation:
     def to_dict(self, *, nodes: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "cluster": {"free_mib": self.free_mib, "stranded_mib": round(self.stranded_mib),
-                        "fgd": round(self.fgd, 4), "causes": {k: round(v) for k, v in sorted(self.causes().items())}},
+                        "fgd": round(self.fgd, 4), "causes": _rounded(self.causes())},
             "weights": [{"shape": str(s), "weight": round(w, 4)} for s, w in self.shapes],
         }
         if nodes:
@@ -221,10 +226,8 @@ def _static_key(g: Any) -> tuple:
 
 
 def _idle(g: Any) -> Any:
-    c = g.copy()
+    c = _hami.blank(g)
     c.health, c.cordoned = True, False
-    c.used = c.usedmem = c.usedcores = 0
-    c.usage_list, c.mig_index, c.allocations = [], -1, []
     return c
 
 

@@ -353,24 +353,24 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
             if probe.fits(prep(j), node) and place(j, now):
                 unwait(j)
 
-    def depart(now: float) -> None:
-        _, _, i = heapq.heappop(leaving)
-        node_name = outcomes[i].node
-        for gpu in departures.release(pods[i].key):
-            meter.update(gpu)
-        outcomes[i].left_at = now
-        freed.append(node_name)  # type: ignore[arg-type]
-        if waiting:
-            retry(now, node_name)  # type: ignore[arg-type]
+    def depart_until(t: float) -> None:
+        """Every pod due to leave by ``t`` leaves, in time order (the clock and series follow)."""
+        while leaving and leaving[0][0] <= t:
+            now, _, i = heapq.heappop(leaving)
+            sample_until(now, inclusive=False)
+            advance_clock(now)
+            node_name = outcomes[i].node
+            for gpu in departures.release(pods[i].key):
+                meter.update(gpu)
+            outcomes[i].left_at = now
+            freed.append(node_name)  # type: ignore[arg-type]
+            if waiting:
+                retry(now, node_name)  # type: ignore[arg-type]
 
     done = 0
     for i in order:
         t = arrive[i]
-        while leaving and leaving[0][0] <= t:  # departures first at equal times
-            now = leaving[0][0]
-            sample_until(now, inclusive=False)
-            advance_clock(now)
-            depart(now)
+        depart_until(t)  # departures first at equal times
         sample_until(t, inclusive=False)
         advance_clock(t)
         if known_to_fail(i) or not place(i, t):
@@ -387,11 +387,7 @@ def replay(simulator: Simulator, pods: Sequence[PodSpec], arrivals: Sequence[flo
         done += 1
         if on_progress is not None and (done & 255) == 0:
             on_progress(256)
-    while leaving and leaving[0][0] <= horizon:
-        now = leaving[0][0]
-        sample_until(now, inclusive=False)
-        advance_clock(now)
-        depart(now)
+    depart_until(horizon)
     sample_until(horizon, inclusive=True)
     advance_clock(horizon)
     if on_progress is not None and done & 255:

@@ -362,6 +362,12 @@ class Simulator:
             record_pod_devices(node.gpus, allocations, self.options.version)
             for a in allocations:
                 self._touched[(node.name, a.gpu_id)] = None
+        self.node_changed(node)
+
+    def node_changed(self, node: Node) -> None:
+        """``node`` of the state changed (a pod landed, or left: :mod:`migctl.simulate.release`): a new
+        node version (the per-node verdict and score caches key on it) and the node named in the change
+        log the per-signature heaps replay, so it is considered again for every pod signature."""
         node.version += 1
         self._changes.append(node.name)
 
