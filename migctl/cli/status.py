@@ -78,10 +78,11 @@ def status_command(
                                page_size=page_size, namespace=namespace, config_map=config_map,
                                selector=selector)
         report = cluster_status(cluster, node=node)
-    if output in (StatusFormat.json, StatusFormat.yaml):
-        write_document(report, output.value)
-        return
-    render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
+        # still paused: a collection while the output is built would walk the whole model again
+        if output in (StatusFormat.json, StatusFormat.yaml):
+            write_document(report, output.value)
+            return
+        render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
 
 
 def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,

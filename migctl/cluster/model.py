@@ -53,17 +53,18 @@ class ClusterWarning:
 
 
 def _kept(annotations: Any) -> dict[str, str]:
-    if not isinstance(annotations, dict):
+    if not annotations or not isinstance(annotations, dict):
         return {}
+    prefixes = KEPT_ANNOTATION_PREFIXES
     return {
         str(k): v if isinstance(v, str) else str(v)
         for k, v in annotations.items()
-        if isinstance(k, str) and k.startswith(KEPT_ANNOTATION_PREFIXES) and v is not None
+        if isinstance(k, str) and k.startswith(prefixes) and v is not None
     }
 
 
 def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
+    if not value or not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items() if v is not None}
 
@@ -190,19 +191,19 @@ class ContainerResources:
 
 
 def _containers(raw: Any, *, init: bool) -> tuple[ContainerResources, ...]:
+    if not raw or not isinstance(raw, list):
+        return ()
     out = []
-    for c in _list(raw):
+    for c in raw:
         if not isinstance(c, dict):
             continue
-        res = _mapping(c.get("resources"))
-        out.append(
-            ContainerResources(
-                name=str(c.get("name") or ""),
-                requests=_str_map(res.get("requests")),
-                limits=_str_map(res.get("limits")),
-                sidecar=init and c.get("restartPolicy") == "Always",
-            )
-        )
+        res = c.get("resources")
+        if res and isinstance(res, dict):
+            requests, limits = _str_map(res.get("requests")), _str_map(res.get("limits"))
+        else:
+            requests, limits = {}, {}
+        out.append(ContainerResources(str(c.get("name") or ""), requests, limits,
+                                      init and c.get("restartPolicy") == "Always"))
     return tuple(out)
 
 
@@ -255,23 +256,28 @@ class Pod:
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> Pod:
-        meta = _mapping(obj.get("metadata"))
-        spec = _mapping(obj.get("spec"))
-        status = _mapping(obj.get("status"))
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = {}
+        status = obj.get("status")
         pod = cls(
-            namespace=str(meta.get("namespace") or "default"),
-            name=str(meta.get("name") or ""),
-            uid=str(meta.get("uid") or ""),
-            node_name=spec.get("nodeName") or None,
-            phase=str(status.get("phase") or ""),
-            deleting=bool(meta.get("deletionTimestamp")),
-            scheduler_name=str(spec.get("schedulerName") or ""),
-            annotations=_kept(meta.get("annotations")),
-            node_selector=_str_map(spec.get("nodeSelector")),
-            init_containers=_containers(spec.get("initContainers"), init=True),
-            containers=_containers(spec.get("containers"), init=False),
+            str(meta.get("namespace") or "default"),
+            str(meta.get("name") or ""),
+            str(meta.get("uid") or ""),
+            spec.get("nodeName") or None,
+            str(status.get("phase") or "") if isinstance(status, dict) else "",
+            bool(meta.get("deletionTimestamp")),
+            str(spec.get("schedulerName") or ""),
+            _kept(meta.get("annotations")),
+            _str_map(spec.get("nodeSelector")),
+            _containers(spec.get("initContainers"), init=True),
+            _containers(spec.get("containers"), init=False),
         )
-        pod._decode_annotations()
+        if pod.annotations:
+            pod._decode_annotations()
         pod._sum_requests()
         return pod
 
@@ -295,29 +301,29 @@ class Pod:
 
     def _sum_requests(self) -> None:
         """Effective requests as kube-scheduler counts them: max(app + sidecars, each init + sidecars)."""
-
-        def amounts(c: ContainerResources) -> tuple[int, int]:
-            cpu = c.requests.get("cpu", c.limits.get("cpu"))
-            mem = c.requests.get("memory", c.limits.get("memory"))
-            try:
-                return (cpu_millis(cpu) if cpu is not None else 0, memory_bytes(mem) if mem is not None else 0)
-            except ValueError:
-                self.warn("bad-quantity", f"container {c.name!r} has an unreadable cpu/memory request")
-                return (0, 0)
-
         side_cpu = side_mem = init_cpu = init_mem = 0
         for c in self.init_containers:
-            cpu, mem = amounts(c)
+            cpu, mem = self._amounts(c)
             if c.sidecar:
                 side_cpu, side_mem = side_cpu + cpu, side_mem + mem
             else:
                 init_cpu, init_mem = max(init_cpu, side_cpu + cpu), max(init_mem, side_mem + mem)
         app_cpu = app_mem = 0
         for c in self.containers:
-            cpu, mem = amounts(c)
+            cpu, mem = self._amounts(c)
             app_cpu, app_mem = app_cpu + cpu, app_mem + mem
         self.cpu_request_millis = max(init_cpu, side_cpu + app_cpu)
         self.memory_request_bytes = max(init_mem, side_mem + app_mem)
+
+    def _amounts(self, c: ContainerResources) -> tuple[int, int]:
+        requests, limits = c.requests, c.limits
+        cpu = requests.get("cpu", limits.get("cpu")) if limits else requests.get("cpu")
+        mem = requests.get("memory", limits.get("memory")) if limits else requests.get("memory")
+        try:
+            return (cpu_millis(cpu) if cpu is not None else 0, memory_bytes(mem) if mem is not None else 0)
+        except ValueError:
+            self.warn("bad-quantity", f"container {c.name!r} has an unreadable cpu/memory request")
+            return (0, 0)
 
 
 # --- the cluster -----------------------------------------------------------------------------------------

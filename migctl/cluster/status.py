@@ -269,7 +269,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts: dict[Any, dict[str, list[Placement]]] = {}  # solver results per (model, geometry)
+    layouts: dict[Any, Any] = {}  # per run: models by type, solver results, geometry texts, slot placements
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -310,7 +310,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
-    layouts: dict[Any, dict[str, list[Placement]]],
+    layouts: dict[Any, Any],
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -446,7 +446,7 @@ def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
 
 
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
-                layouts: dict[Any, dict[str, list[Placement]]]) -> GpuStatus:
+                layouts: dict[Any, Any]) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
@@ -474,7 +474,11 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
         return gpu
     legacy = dev.legacy_geometry()
     if legacy is not None:
-        gpu.geometry = Geometry(legacy).format(model)
+        key = ("geometry", id(model), tuple(legacy.items()))  # thousands of GPUs share a few geometries
+        text = layouts.get(key)
+        if text is None:
+            text = layouts[key] = Geometry(legacy).format(model)
+        gpu.geometry = text
         gpu.geometry_template = dev.mig_index
         gpu.instances = _legacy_instances(dev, model, layouts)
     elif dev.allocations or design == DESIGN_CURRENT:
@@ -517,24 +521,30 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
         for t, s in p.mig_slots:
             if t == dev.mig_index:
                 holders.setdefault(s, p.pod)
-    counts: dict[str, int] = {}
-    for slot in dev.usage_list:
-        counts[slot.name] = counts.get(slot.name, 0) + 1
-    key = (id(model), tuple(sorted(counts.items())))
-    placements = layouts.get(key)
-    if placements is None:
-        placements = layouts[key] = _place(model, counts)
-    taken: Counter[str] = Counter()
-    out = []
-    for s, slot in enumerate(dev.usage_list):
-        spots = placements.get(slot.name) or placements.get(_canonical_name(slot.name, model)) or []
-        k = taken[slot.name]
-        taken[slot.name] += 1
-        out.append(Instance(
-            profile=slot.name, used=slot.in_use, placement=spots[k] if k < len(spots) else None, slot=s,
-            memory_mib=slot.memory, core=slot.core, pod=holders.get(s),
-        ))
-    return out
+    usage_list = dev.usage_list
+    names = tuple(slot.name for slot in usage_list)
+    slot_key = ("slots", id(model), names)
+    per_slot = layouts.get(slot_key)  # the placement of each slot, the same for every GPU of this layout
+    if per_slot is None:
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        key = (id(model), tuple(sorted(counts.items())))
+        placements = layouts.get(key)
+        if placements is None:
+            placements = layouts[key] = _place(model, counts)
+        taken: Counter[str] = Counter()
+        per_slot = []
+        for name in names:
+            spots = placements.get(name) or placements.get(_canonical_name(name, model)) or []
+            k = taken[name]
+            taken[name] += 1
+            per_slot.append(spots[k] if k < len(spots) else None)
+        layouts[slot_key] = per_slot
+    return [
+        Instance(slot.name, slot.in_use, placement, s, slot.memory, slot.core, holders.get(s))
+        for s, (slot, placement) in enumerate(zip(usage_list, per_slot))
+    ]
 
 
 def _place(model: Any, counts: dict[str, int]) -> dict[str, list[Placement]]:

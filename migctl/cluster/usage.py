@@ -430,9 +430,12 @@ def build_node_usage(
         usage.warnings.append(ClusterWarning(code, message, node=node.name, pod=pod.key if pod else None, gpu=gpu))
 
     legacy = usage.design == DESIGN_LEGACY
+    current = usage.design == DESIGN_CURRENT
+    on_devices: dict[tuple[str, str], PodOnDevice] = {}  # (GPU, pod) -> its entry in dev.pods
     for pod in counted:
         if pod.devices is None:
             continue
+        pod_key = pod.key
         allocations: dict[str, list[MigAllocation]] = {}
         if not legacy:  # v2.9 does not know hami.io/vgpu-mig-allocations
             for a in pod.mig_allocations or ():
@@ -443,9 +446,9 @@ def build_node_usage(
         if legacy:
             entries = pod_device_entries(pod)
         else:
-            entries = collapse_pod_devices(pod, exact_v2_10=usage.design == DESIGN_CURRENT)
+            entries = collapse_pod_devices(pod, exact_v2_10=current)
         for entry in entries:
-            if entry.mig_slot is not None and usage.design == DESIGN_CURRENT:
+            if entry.mig_slot is not None and current:
                 # v2.10 compares the UUID as written: a leftover GPU-…[t-s] matches no GPU
                 warn("unknown-gpu", f"pod {pod.key} holds legacy MIG slot {entry.raw_uuid}, which HAMi v2.10 "
                                     "does not match to any GPU (its usage is not counted)", pod, entry.uuid)
@@ -458,9 +461,9 @@ def build_node_usage(
             dev.used += entry.slots
             dev.usedmem += entry.usedmem
             dev.usedcores += entry.usedcores
-            on_device = next((p for p in dev.pods if p.pod == pod.key), None)
+            on_device = on_devices.get((dev.id, pod_key))
             if on_device is None:
-                on_device = PodOnDevice(pod.key, 0, 0, 0)
+                on_device = on_devices[dev.id, pod_key] = PodOnDevice(pod_key, 0, 0, 0)
                 dev.pods.append(on_device)
             on_device.usedmem += entry.usedmem
             on_device.usedcores += entry.usedcores
@@ -477,7 +480,7 @@ def build_node_usage(
                 held = MigAllocationUsage(a, pod.key)
                 dev.allocations.append(held)
                 on_device.mig_instances.append(held)
-            elif dev.mode == MODE_MIG and usage.design == DESIGN_CURRENT:
+            elif dev.mode == MODE_MIG and current:
                 dev.health = False
                 warn("gpu-disagreement", f"pod {pod.key} uses MIG GPU {dev.id} without a matching "
                                          f"hami.io/vgpu-mig-allocations reservation; HAMi marks the GPU unhealthy",
