@@ -269,7 +269,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts: dict[Any, Any] = {}  # per run: models by type, solver results, geometry texts, slot placements
+    layouts = _Layouts()
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -310,7 +310,7 @@ def _node_status(
     config: Any,
     catalogue: Any,
     now: datetime,
-    layouts: dict[Any, Any],
+    layouts: _Layouts,
 ) -> NodeStatus:
     warnings = list(node.warnings)
     for pod in pods:
@@ -435,18 +435,29 @@ def _allocation_problems(pod: Pod, node: str, now: datetime, warnings: list[Clus
                 node=node, pod=pod.key))
 
 
-def _model_for(catalogue: Any, device_type: str, cache: dict[Any, Any]) -> Any:
+@dataclass(slots=True)
+class _Layouts:
+    """What one status run computes once and every GPU of the same type or layout shares (thousands of GPUs,
+    a few models and geometries)."""
+
+    models: dict[str, Any] = field(default_factory=dict)  # device type -> catalogue model (or None)
+    solved: dict[tuple, dict[str, list[Placement]]] = field(default_factory=dict)  # (model, counts) -> _place
+    geometry_texts: dict[tuple, str] = field(default_factory=dict)  # (model, counts) -> formatted geometry
+    slot_placements: dict[tuple, list[Placement | None]] = field(default_factory=dict)  # (model, slot names)
+
+
+def _model_for(catalogue: Any, device_type: str, layouts: _Layouts) -> Any:
     if catalogue is None:
         return None
-    key = ("model", device_type)
-    if key not in cache:
+    models = layouts.models
+    if device_type not in models:
         match = catalogue.lookup(device_type)
-        cache[key] = None if match is None else match.model
-    return cache[key]
+        models[device_type] = None if match is None else match.model
+    return models[device_type]
 
 
 def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None,
-                layouts: dict[Any, Any]) -> GpuStatus:
+                layouts: _Layouts) -> GpuStatus:
     model = _model_for(catalogue, dev.type, layouts)
     gpu = GpuStatus(
         uuid=dev.id, index=dev.index, type=dev.type, mode=dev.mode, health=dev.health, cordoned=dev.cordoned,
@@ -474,10 +485,10 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
         return gpu
     legacy = dev.legacy_geometry()
     if legacy is not None:
-        key = ("geometry", id(model), tuple(legacy.items()))  # thousands of GPUs share a few geometries
-        text = layouts.get(key)
+        key = (id(model), tuple(legacy.items()))
+        text = layouts.geometry_texts.get(key)
         if text is None:
-            text = layouts[key] = Geometry(legacy).format(model)
+            text = layouts.geometry_texts[key] = Geometry(legacy).format(model)
         gpu.geometry = text
         gpu.geometry_template = dev.mig_index
         gpu.instances = _legacy_instances(dev, model, layouts)
@@ -510,7 +521,7 @@ def _profile_core(dev: DeviceUsage, name: str) -> int | None:
     return None
 
 
-def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> list[Instance]:
+def _legacy_instances(dev: DeviceUsage, model: Any, layouts: _Layouts) -> list[Instance]:
     """The expanded legacy geometry as instances, placed on the model's grid when the solver can.
 
     HAMi never records where a legacy slot sits (HAMi v2.9.0 plugin/server.go, nvidia-mig-parted: the slot index is assumed to equal NVML's
@@ -523,16 +534,16 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
                 holders.setdefault(s, p.pod)
     usage_list = dev.usage_list
     names = tuple(slot.name for slot in usage_list)
-    slot_key = ("slots", id(model), names)
-    per_slot = layouts.get(slot_key)  # the placement of each slot, the same for every GPU of this layout
+    slot_key = (id(model), names)
+    per_slot = layouts.slot_placements.get(slot_key)  # each slot's placement, the same on every GPU of this layout
     if per_slot is None:
         counts: dict[str, int] = {}
         for name in names:
             counts[name] = counts.get(name, 0) + 1
         key = (id(model), tuple(sorted(counts.items())))
-        placements = layouts.get(key)
+        placements = layouts.solved.get(key)
         if placements is None:
-            placements = layouts[key] = _place(model, counts)
+            placements = layouts.solved[key] = _place(model, counts)
         taken: Counter[str] = Counter()
         per_slot = []
         for name in names:
@@ -540,7 +551,7 @@ def _legacy_instances(dev: DeviceUsage, model: Any, layouts: dict[Any, Any]) -> 
             k = taken[name]
             taken[name] += 1
             per_slot.append(spots[k] if k < len(spots) else None)
-        layouts[slot_key] = per_slot
+        layouts.slot_placements[slot_key] = per_slot
     return [
         Instance(slot.name, slot.in_use, placement, s, slot.memory, slot.core, holders.get(s))
         for s, (slot, placement) in enumerate(zip(usage_list, per_slot))

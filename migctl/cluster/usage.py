@@ -501,12 +501,11 @@ def build_node_usage(
                                          "HAMi marks the GPU unhealthy", pod, gpu_uuid)
             else:
                 for a in left:
-                    held = MigAllocationUsage(a, pod.key)
+                    held = MigAllocationUsage(a, pod_key)
                     dev.allocations.append(held)
-                    for p in dev.pods:
-                        if p.pod == pod.key:
-                            p.mig_instances.append(held)
-                            break
+                    on_device = on_devices.get((dev.id, pod_key))
+                    if on_device is not None:
+                        on_device.mig_instances.append(held)
     return usage
 
 
