@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulate_support import cluster, core_gpu, node, pod, simulate
 
+from migctl.config.model import NvidiaConfig
 from migctl.simulate import HamiVersion, SimulationOptions, Simulator
 from migctl.simulate.engine import record_pod_devices
 from migctl.simulate.fit import fit_pod
@@ -160,3 +161,49 @@ def test_fast_reasons_equal_the_full_scan_path_when_the_cluster_is_full():
     assert fast == full
     failing = [g[3] for g in fast if g[1] is None]
     assert len(failing) > 200 and len(set(failing)) > 3
+
+
+def test_static_failure_names_only_verdicts_no_usage_can_lift():
+    from simulate_support import legacy_mig_gpu
+
+    from migctl.simulate.fit import static_failure
+
+    def check(gpus, p, version="2.10"):
+        v = HamiVersion(version)
+        m = mutate(p, NvidiaConfig.hami_defaults(), v)
+        return static_failure(gpus, pod_requests(m, NvidiaConfig.hami_defaults(), v), pod_options(m, v, gpu_policy="spread", node_policy="binpack"), v)
+
+    mig_only = {"nvidia.com/vgpu-mode": "mig"}
+    assert check([core_gpu(0), core_gpu(1)], pod("a", gpu=1, gpumem=1000, annotations=mig_only))  # all the wrong mode
+    assert not check([core_gpu(0), legacy_mig_gpu(1)], pod("b", gpu=1, gpumem=1000, annotations=mig_only), "2.9")
+    assert check([core_gpu(0)], pod("c", gpu=2, gpumem=1000), "2.9")  # more devices than the node has
+    assert check([core_gpu(0, health=False), core_gpu(1, cordoned=True)], pod("d", gpu=1, gpumem=1000))
+    assert not check([core_gpu(0, health=False), core_gpu(1, cordoned=True)], pod("d", gpu=1, gpumem=1000), "2.9")
+    full = core_gpu(0, usedmem=40000, used=1)
+    assert not check([full], pod("e", gpu=1, gpumem=20000))  # memory: the next pod to leave can lift it
+
+
+def test_a_node_that_fails_whatever_its_usage_is_fitted_once_per_shape(monkeypatch):
+    """Pods land on and leave a hami-core node again and again; a MIG-only shape that can never fit
+    there is fitted on it once, and its FailedScheduling text still counts the node."""
+    import migctl.simulate.engine as engine_module
+
+    fitted: list[str] = []
+    real = engine_module.fit_pod
+
+    def counting(gpus, requests, opts, *args, **kwargs):
+        fitted.append(opts.vgpu_mode)
+        return real(gpus, requests, opts, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "fit_pod", counting)
+    state = cluster(node("core", [core_gpu(0, uid="CORE-0")]))
+    sim = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions(version=HamiVersion.V2_10))
+    mig_only = {"nvidia.com/vgpu-mode": "mig"}
+    results = []
+    for i in range(5):
+        results.append(sim.place(pod(f"mig-{i}", gpu=1, gpumem=1000, annotations=mig_only)))
+        results.append(sim.place(pod(f"core-{i}", gpu=1, gpumem=1000, annotations={"nvidia.com/vgpu-mode": "hami-core"})))
+    assert [r.scheduled for r in results] == [False, True] * 5
+    assert {r.reason for r in results[::2]} == {"0/1 nodes are available: 1 CardTypeMismatch."}
+    assert fitted.count("mig") == 1, fitted  # the node changed 5 times; the MIG shape fitted it once
+    assert fitted.count("hami-core") == 5

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migctl.config.model import NvidiaConfig
-from migctl.simulate.fit import Allocation, NodeFit, fit_pod
+from migctl.simulate.fit import Allocation, NodeFit, fit_pod, static_failure
 from migctl.simulate.kube_filters import kube_filter, least_allocated_score
 from migctl.simulate.mig import legacy_mark
 from migctl.simulate.pod import PodSpec
@@ -124,6 +124,9 @@ class Simulator:
         self._gpu_keys: dict[tuple, int] = {}
         self._kube_keys: dict[tuple, int] = {}
         self._kube_cache: dict[tuple[int, str], tuple[int, list[str]]] = {}  # (kube key, node) -> (version, reasons)
+        # (gpu key, node) -> (the node's GPU list, reasons): HAMi's Fit fails there whatever the usage
+        # (fit.static_failure), for as long as the node holds the same GPU list
+        self._static_fail: dict[tuple[int, str], tuple[list[Gpu], list[str]]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -261,6 +264,8 @@ class Simulator:
         reasons = [] if fit.ok else [fit.reason]
         if cached:
             self._fit_cache[key] = (node.version, reasons)
+            if reasons and static_failure(node.gpus, p.requests, p.options, self.options.version):
+                self._static_fail[key] = (node.gpus, reasons)
         return reasons, fit
 
     def _fast_choice(self, p: _Prepared) -> tuple[Node | None, NodeFit | None, str]:
@@ -286,6 +291,7 @@ class Simulator:
         cache.seen_changes = len(self._changes)
         heap, failed, verified = cache.heap, cache.failed, cache.verified
         kube_cache, kube_key = self._kube_cache, p.kube_key
+        static_fail, gpu_key = self._static_fail, p.gpu_key
         fresh = []
         for name in todo:
             node = nodes[name]
@@ -297,6 +303,10 @@ class Simulator:
                 kube_cache[(kube_key, name)] = (node.version, reasons)
             if reasons:
                 failed.set(name, reasons)
+                continue
+            static = static_fail.get((gpu_key, name))
+            if static is not None and static[0] is node.gpus:
+                failed.set(name, static[1])  # fails whatever the usage: not a candidate
                 continue
             failed.discard(name)
             fresh.append((self._order_key(self._score(node, p), p), name, node.version))

@@ -137,10 +137,9 @@ class NodeFit:
 
 def _type_ok(gpu: Gpu, opts: PodOptions) -> bool:
     """``checkType``: use/nouse gputype (case-insensitive substring) and vgpu-mode ⊇ mode."""
-    t = gpu.type.upper()
-    if opts.use_gputype is not None and not any(u.upper() in t for u in opts.use_gputype):
+    if opts.use_gputype is not None and not any(u.upper() in gpu.type.upper() for u in opts.use_gputype):
         return False
-    if opts.nouse_gputype is not None and any(u.upper() in t for u in opts.nouse_gputype):
+    if opts.nouse_gputype is not None and any(u.upper() in gpu.type.upper() for u in opts.nouse_gputype):
         return False
     if opts.vgpu_mode is not None and gpu.mode not in opts.vgpu_mode:
         return False
@@ -240,6 +239,32 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         reasons[ALLOCATED_INSUFFICIENT] = 1 if legacy else len(selected)  # len(tmpDevs) / len(tmpDevs[type])
     result.reason = _dominant(reasons) if reasons else ALLOCATED_INSUFFICIENT
     return result, []
+
+
+def static_failure(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodOptions,
+                   version: HamiVersion) -> bool:
+    """Whether :func:`fit_pod` fails on these GPUs for reasons that no usage change can lift: the first
+    GPU container (the one Fit tries first, on the node's GPUs or a copy with the same devices) asks
+    more devices than the node has (``NodeInsufficientDevice``), or every device fails one of Fit's
+    checks that read only what a device *is* (health, cordon, type and vgpu-mode, UUID: HAMi
+    pkg/device/nvidia/device.go Fit, before any usage is read). Such a verdict, and its reason counts,
+    stay the same whatever lands on or leaves the node, so the simulator need not fit the node again
+    for the same requests while its GPUs are the same devices."""
+    first = next((cr.request for cr in requests if cr.request is not None), None)
+    if first is None:
+        return False
+    legacy = version.legacy
+    if legacy:
+        if first.nums > len(gpus):
+            return True
+    elif first.nums > sum(1 for g in gpus if "nvidia" in g.type.lower()):
+        mig_request = (opts.vgpu_mode is None or "mig" in opts.vgpu_mode) and any(g.is_mig for g in gpus)
+        if not mig_request:
+            return True
+    for dev in gpus:
+        if dev.health and (legacy or not dev.cordoned) and _type_ok(dev, opts) and _uuid_ok(dev, opts):
+            return False
+    return True
 
 
 def _topology_choice(collected: list[Selected], nums: int, legacy: bool) -> tuple[list[Selected], str]:
