@@ -24,7 +24,7 @@ exact path answers (with an error message and line number when the text is not Y
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from migctl.yamlio.numbers import too_long
@@ -56,12 +56,18 @@ def usual(text: str) -> bool:
     return _UNUSUAL.search(text) is None
 
 
-def _plain(text: str) -> Any:
-    """A one-line plain scalar (value or key) resolved like the snapshot reader's event builder."""
+def plain_shape(text: str) -> None:
+    """Raise :class:`NotKubectlYaml` unless ``text`` (a key or value on one line) is a plain scalar whose
+    text is exactly the line's text: no indicator first, no ``: `` or `` #`` inside, no ``:`` or space last."""
     if text[0] in _INDICATORS and not (text[0] == "-" and len(text) > 1 and text[1] != " "):
         raise NotKubectlYaml(text)
     if ": " in text or " #" in text or text[-1] == ":" or text[-1] == " ":
         raise NotKubectlYaml(text)
+
+
+def _plain(text: str) -> Any:
+    """A one-line plain scalar (value or key) resolved like the snapshot reader's event builder."""
+    plain_shape(text)
     if text in _PLAIN:
         return _PLAIN[text]
     if text[0] in "-0123456789" and _DECIMAL_INT.fullmatch(text):
@@ -129,7 +135,8 @@ def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Ite
 
 
 def _item(
-    lines: list[str], i: int, stop: int, keys: dict[str, Any], plains: dict[str, Any], known: dict[str, Any]
+    lines: list[str], i: int, stop: int, keys: dict[str, Any], plains: dict[str, Any], known: dict[str, Any],
+    plain: Callable[[str], Any] = _plain,
 ) -> tuple[Any, int]:
     """Parse the item whose ``- `` line is ``lines[i]``; return it and the index after it.
 
@@ -137,7 +144,8 @@ def _item(
     remembers whole one-line entries already read (most lines repeat from object to object), by shape:
     ``(column, key, value)`` for ``key: scalar`` / ``key:`` (value :data:`_OPEN`), ``(column, scalar)``
     for ``- scalar`` and ``(column, key column, key, value)`` for ``- key: scalar`` / ``- key:``. They
-    are shared by the items of one :func:`iter_items` call and hold only immutable values.
+    are shared by the items of one :func:`iter_items` call and hold only immutable values. ``plain``
+    resolves a plain scalar's text (a key or value) to its value.
     """
     holder: list[Any] = []
     indents = [0]  # the column of each open container
@@ -235,7 +243,7 @@ def _item(
                         cont.append([])
                         continue
                     else:
-                        value = _plain(rest)
+                        value = plain(rest)
                     cont.append(value)
                     if remember and ind > 0:  # column-0 lines start items: never remembered
                         known[line] = (ind, value)
@@ -264,8 +272,8 @@ def _item(
                 raise NotKubectlYaml(f"line {i}: not a 'key: value' line")
             key = keys.get(key_text, keys)
             if key is keys:
-                key = _plain(key_text)
-                if key == "<<":
+                key = plain(key_text)
+                if key_text == "<<":
                     raise NotKubectlYaml("merge key")
                 if len(keys) < 10_000:
                     keys[key_text] = key
@@ -293,7 +301,7 @@ def _item(
             else:
                 value = plains.get(value_text, plains)
                 if value is plains:
-                    value = _plain(value_text)
+                    value = plain(value_text)
                     if len(plains) < 50_000:
                         plains[value_text] = value
             cont[key] = value
@@ -412,3 +420,52 @@ def _literal(header: str, lines: list[str], i: int, ind: int, stop: int) -> tupl
     if header == "|-":
         return text, i
     return text + "\n" + "\n" * trailing, i
+
+
+#: Lines that end a document, start a directive or carry a marker with content: the exact path reads them.
+_MARKERS = re.compile(r"^(?:---.|\.\.\.|%)", re.M)
+
+
+def documents(text: str, plain: Callable[[str], Any] = _plain) -> list[tuple[Any, int]]:
+    """Every document of a multi-document block YAML text as ``(value, first line)``: documents
+    separated by ``---`` lines, each a block mapping at column 0 in the subset this module reads (what
+    ``yaml.dump`` and people write for Kubernetes manifests); ``plain`` resolves plain scalars.
+
+    Like a YAML loader, the text before the first ``---`` is a document only when it holds content,
+    and a document after ``---`` with none is ``None`` (at the line of the next ``---`` or of the end, where
+    PyYAML's composer puts its empty scalar). Raises :class:`NotKubectlYaml` for anything else: a document that is a scalar or a
+    sequence, ``...``/``%`` lines, ``--- content``, ``|+`` (the last line of a document is not the
+    text's), and everything :func:`iter_items` refuses.
+    """
+    if not usual(text) or "|+" in text or _MARKERS.search(text):
+        raise NotKubectlYaml("not plain block documents")
+    lines = text.split("\n")
+    keys: dict[str, Any] = {}
+    plains: dict[str, Any] = {}
+    known: dict[str, Any] = {}
+    out: list[tuple[Any, int]] = []
+    bounds: list[tuple[int, int, bool]] = []  # (first line, end, explicit ---)
+    start, explicit = 0, False
+    for i, line in enumerate(lines):
+        if line == "---":
+            bounds.append((start, i, explicit))
+            start, explicit = i + 1, True
+    bounds.append((start, len(lines), explicit))
+    for first, end, explicit in bounds:
+        content = first
+        while content < end and (not lines[content].strip(" ") or lines[content].lstrip(" ")[0] == "#"):
+            content += 1
+        if content == end:
+            if explicit:  # PyYAML's empty scalar sits where the next token is: the next '---', or the end
+                out.append((None, min(end, len(lines) - 1) + 1))
+            continue
+        head = lines[content]
+        if head[0] == " " or (head[0] == "-" and (len(head) == 1 or head[1] == " ")):
+            raise NotKubectlYaml(f"line {content + 1}: a document that is not a mapping at column 0")
+        # as the one item of a list: '- ' before the first line, every later line two columns in
+        block = ["- " + head] + ["  " + line if line else line for line in lines[content + 1 : end]]
+        value, stop = _item(block, 0, len(block), keys, plains, known, plain)
+        if stop != len(block) or not isinstance(value, dict):
+            raise NotKubectlYaml(f"line {content + 1}: not one mapping")
+        out.append((value, content + 1))
+    return out

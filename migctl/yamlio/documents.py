@@ -94,18 +94,52 @@ def read_text(path: str | Path, what: str, *, limit: int = MAX_TEXT_BYTES) -> st
 def yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
     """Every YAML document of ``text`` as ``(value, first line)``; InputError names ``name`` and the line.
 
-    The values are exactly PyYAML's ``SafeLoader``'s: they are built from libyaml's events, each plain
-    scalar resolved and constructed by the loader's own resolver and constructors (once per distinct
-    text: a pod file repeats most of its scalars), which skips PyYAML's node graph and costs about a
-    third of ``construct_document``. Explicit tags, merge keys, non-scalar keys and every error take
-    PyYAML's own path (:func:`_exact_documents`), whose messages carry the line.
+    The values are exactly PyYAML's ``SafeLoader``'s, each plain scalar resolved and constructed by the
+    loader's own resolver and constructors (once per distinct text: a pod file repeats most of its
+    scalars). Block mappings in the everyday subset of YAML (what ``yaml.dump`` and people write for
+    manifests) are read by the line parser :func:`migctl.yamlio.block_yaml.documents`; any other text
+    is built from libyaml's events, which skips PyYAML's node graph and costs about a third of
+    ``construct_document``. Explicit tags, merge keys, non-scalar keys and every error take PyYAML's
+    own path (:func:`_exact_documents`), whose messages carry the line.
     """
     import yaml
 
+    from migctl.yamlio import block_yaml
+
+    try:
+        return block_yaml.documents(text, _pyyaml_plain())
+    except (block_yaml.NotKubectlYaml, LookupError, TypeError, ValueError):
+        pass
     try:
         return _event_documents(text)
     except (yaml.YAMLError, _Unsupported, ValueError, TypeError, OverflowError):
         return _exact_documents(text, name)
+
+
+def _pyyaml_plain() -> Any:
+    """A plain scalar's text (key or value) to the value PyYAML's safe loader gives it (its resolver,
+    then its constructor unless the text stays a string); anything it would not build is left to the
+    exact path (:class:`~migctl.yamlio.block_yaml.NotKubectlYaml`)."""
+    import yaml
+
+    from migctl.yamlio.block_yaml import NotKubectlYaml, plain_shape
+    from migctl.yamlio.numbers import Loader
+
+    loader = Loader("")
+    resolve, construct, scalar_node = loader.resolve, loader.construct_object, yaml.ScalarNode
+    str_tag, implicit = "tag:yaml.org,2002:str", (True, False)
+
+    def plain(text: str) -> Any:
+        plain_shape(text)
+        tag = resolve(scalar_node, text, implicit)
+        if tag == str_tag:
+            return text
+        try:
+            return construct(scalar_node(tag, text))
+        except Exception as exc:  # a merge key, a number too long...: PyYAML's path says what it is
+            raise NotKubectlYaml(text) from exc
+
+    return plain
 
 
 class _Unsupported(Exception):
