@@ -207,3 +207,23 @@ def test_a_node_that_fails_whatever_its_usage_is_fitted_once_per_shape(monkeypat
     assert {r.reason for r in results[::2]} == {"0/1 nodes are available: 1 CardTypeMismatch."}
     assert fitted.count("mig") == 1, fitted  # the node changed 5 times; the MIG shape fitted it once
     assert fitted.count("hami-core") == 5
+
+
+def test_pods_of_one_shape_share_the_webhook_work_but_keep_their_own_identity():
+    state = cluster(node("n1", [core_gpu(0), core_gpu(1)]))
+    sim = Simulator(state, NvidiaConfig.hami_defaults(), SimulationOptions(version=HamiVersion.V2_10))
+    a = sim.place(pod("a", gpu=1, gpumem=1000))
+    b = sim.place(pod("b", gpu=1, gpumem=1000, namespace="other"))
+    assert len(sim._shapes) == 1  # b reused a's webhook result and signature
+    assert (a.pod, b.pod) == ("default/a", "other/b")
+    assert b.annotations != a.annotations or a.allocations[0].gpu_id != b.allocations[0].gpu_id
+    again = sim.place(pod("a", gpu=1, gpumem=1000))
+    assert any("already exists" in w for w in again.warnings)
+    # a denied shape is denied every time, with its own reason, and an unhashable quantity is no shape
+    bad = [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1}}, "securityContext": {"privileged": True}}]
+    for name in ("p1", "p2"):
+        r = sim.place(pod(name, containers=bad))
+        assert not r.scheduled and "privileged" in r.reason
+    odd = [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 1000, "example.com/x": [1]}}}]
+    shapes = len(sim._shapes)
+    assert sim.place(pod("odd", containers=odd)).scheduled and len(sim._shapes) == shapes

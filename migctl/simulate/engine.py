@@ -37,6 +37,10 @@ from migctl.simulate.state import MIG_MODE, ClusterState, Gpu, MigAllocationUsag
 from migctl.simulate.version import HamiVersion
 
 
+#: The most pod shapes whose webhook result and signature are kept (a real trace may have a shape per pod).
+MAX_SHAPES = 8192
+
+
 @dataclass(frozen=True, slots=True)
 class SimulationOptions:
     version: HamiVersion = HamiVersion.V2_10
@@ -49,7 +53,9 @@ class SimulationOptions:
 
 @dataclass(slots=True)
 class _Prepared:
-    """A pod after the webhook, with everything the per-node verdict depends on."""
+    """A pod after the webhook, with everything the per-node verdict depends on; shared by the pods of
+    one :meth:`~migctl.simulate.pod.PodSpec.scheduling_shape` (``pod`` is the first of them, mutated:
+    only its scheduling fields are read)."""
 
     pod: PodSpec
     requests: tuple[ContainerRequests, ...]
@@ -58,6 +64,7 @@ class _Prepared:
     memory: int
     gpu_pod: bool
     signature: tuple  # everything a node's verdict and score depend on
+    cache: _SignatureCache  # the signature's heap and failing nodes (shared by every pod of the signature)
     gpu_key: int  # what HAMi's fit depends on, interned (shared by pods that differ only in CPU, selectors...)
     kube_key: int  # what kube-scheduler's filters depend on, interned (shared by pods that differ only in GPUs)
 
@@ -104,7 +111,7 @@ class _SignatureCache:
     heap: list = field(default_factory=list)  # (order key, node name, node version) of candidate nodes
     failed: _FailedNodes = field(default_factory=_FailedNodes)
     verified: dict[str, int] = field(default_factory=dict)  # node -> version at which it was seen to fit
-    seen_changes: int = 0
+    seen_changes: int = -1  # len(change log) when a pod of the signature last looked (-1: never)
     reason: tuple[int, str] | None = None  # (changes seen, FailedScheduling text) when nothing fitted then
 
 
@@ -127,6 +134,7 @@ class Simulator:
         # (gpu key, node) -> (the node's GPU list, reasons): HAMi's Fit fails there whatever the usage
         # (fit.static_failure), for as long as the node holds the same GPU list
         self._static_fail: dict[tuple[int, str], tuple[list[Gpu], list[str]]] = {}
+        self._shapes: dict[tuple, _Prepared] = {}  # PodSpec.scheduling_shape() -> the webhook's pod, prepared
 
     # ------------------------------------------------------------------ public
 
@@ -145,11 +153,19 @@ class Simulator:
                 f"pod {pod.key} already exists: the API server would reject it (AlreadyExists); simulated anyway")
         self._names.add(pod.key)
         try:
-            mutated = mutate(pod, self.config, version)
-        except Denied as exc:
-            result.reason = f"admission webhook denied the pod: {exc}"
-            return result
-        prepared = self._prepare(mutated)
+            shape: tuple | None = pod.scheduling_shape()
+            prepared = self._shapes.get(shape)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value somewhere: prepared on its own
+            shape = prepared = None
+        if prepared is None:
+            try:
+                mutated = mutate(pod, self.config, version)
+            except Denied as exc:
+                result.reason = f"admission webhook denied the pod: {exc}"
+                return result
+            prepared = self._prepare(mutated)
+            if shape is not None and len(self._shapes) < MAX_SHAPES:
+                self._shapes[shape] = prepared
         ignored = [f"container {r.container}: {r.ignored}" for r in prepared.requests if r.ignored]
         if ignored:
             result.reason = "; ".join(ignored)
@@ -227,7 +243,10 @@ class Simulator:
         )
         gpu_key = self._gpu_keys.setdefault(signature[:2], len(self._gpu_keys))
         kube_key = self._kube_keys.setdefault(signature[2:], len(self._kube_keys))
-        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, gpu_key, kube_key)
+        cache = self._caches.get(signature)
+        if cache is None:
+            cache = self._caches[signature] = _SignatureCache()
+        return _Prepared(pod, requests, options, cpu_m, memory, gpu_pod, signature, cache, gpu_key, kube_key)
 
     def _score(self, node: Node, p: _Prepared) -> float:
         if not p.gpu_pod:
@@ -280,9 +299,8 @@ class Simulator:
         found no node on an unchanged cluster gets the same text without any work.
         """
         nodes = self.state.nodes
-        cache = self._caches.get(p.signature)
-        if cache is None:
-            cache = self._caches[p.signature] = _SignatureCache()
+        cache = p.cache
+        if cache.seen_changes < 0:
             todo: Iterable[str] = nodes
         else:
             if cache.reason is not None and cache.reason[0] == len(self._changes):
@@ -291,25 +309,39 @@ class Simulator:
         cache.seen_changes = len(self._changes)
         heap, failed, verified = cache.heap, cache.failed, cache.verified
         kube_cache, kube_key = self._kube_cache, p.kube_key
-        static_fail, gpu_key = self._static_fail, p.gpu_key
+        static_fail, gpu_key, gpu_pod = self._static_fail, p.gpu_key, p.gpu_pod
+        # the node-choice key (_order_key of _score), inlined for HAMi's node score: this loop runs for
+        # every node changed since the signature's last pod
+        node_scores = self._node_scores if gpu_pod and self.options.node_score == "hami" else None
+        sign = 1.0 if gpu_pod and p.options.node_policy == "spread" else -1.0
+        failing = failed.reasons
         fresh = []
         for name in todo:
             node = nodes[name]
+            version = node.version
             hit = kube_cache.get((kube_key, name))
-            if hit is not None and hit[0] == node.version:
+            if hit is not None and hit[0] == version:
                 reasons = hit[1]
             else:
                 reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
-                kube_cache[(kube_key, name)] = (node.version, reasons)
+                kube_cache[(kube_key, name)] = (version, reasons)
             if reasons:
                 failed.set(name, reasons)
                 continue
-            static = static_fail.get((gpu_key, name))
-            if static is not None and static[0] is node.gpus:
-                failed.set(name, static[1])  # fails whatever the usage: not a candidate
+            if gpu_pod:
+                static = static_fail.get((gpu_key, name))
+                if static is not None and static[0] is node.gpus:
+                    failed.set(name, static[1])  # fails whatever the usage: not a candidate
+                    continue
+            if name in failing:
+                failed.discard(name)
+            if node_scores is None:
+                fresh.append((self._order_key(self._score(node, p), p), name, version))
                 continue
-            failed.discard(name)
-            fresh.append((self._order_key(self._score(node, p), p), name, node.version))
+            scored = node_scores.get(name)
+            if scored is None or scored[0] != version:
+                scored = node_scores[name] = (version, node_score(node.gpus))
+            fresh.append((sign * scored[1], name, version))
         if len(fresh) > len(heap):
             heap.extend(fresh)
             heapq.heapify(heap)

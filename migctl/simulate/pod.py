@@ -55,6 +55,17 @@ class PodSpec:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    def scheduling_shape(self) -> tuple:
+        """Everything HAMi's webhook and scheduler read of this pod (all but its name, namespace and
+        source): two pods of one shape get the same requests, options and verdicts. ``TypeError`` when
+        a field holds an unhashable value (a list where a quantity belongs)."""
+        return (
+            tuple(self.annotations.items()),
+            tuple((c.name, tuple(c.limits.items()), tuple(c.requests.items()), c.init, c.privileged, c.sidecar)
+                  for c in self.containers),
+            tuple(self.node_selector.items()), self.affinity_terms, self.tolerations, self.node_name,
+        )
+
     @property
     def app_containers(self) -> tuple[ContainerSpec, ...]:
         return tuple(c for c in self.containers if not c.init)
