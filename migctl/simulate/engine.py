@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migctl.config.model import NvidiaConfig
-from migctl.simulate.fit import Allocation, NodeFit, fit_pod, static_failure
+from migctl.simulate.fit import Allocation, NodeFit, device_order, fit_pod, static_failure
 from migctl.simulate.kube_filters import kube_filter, least_allocated_score
 from migctl.simulate.mig import legacy_mark
 from migctl.simulate.pod import PodSpec
@@ -134,6 +134,9 @@ class Simulator:
         # (gpu key, node) -> (the node's GPU list, reasons): HAMi's Fit fails there whatever the usage
         # (fit.static_failure), for as long as the node holds the same GPU list
         self._static_fail: dict[tuple[int, str], tuple[list[Gpu], list[str]]] = {}
+        # (node, GPU policy, numa-bind, weights) -> (version, GPU list, fit.device_order): the GPUs as
+        # Fit sorts them, shared by every signature that fits the node at that version
+        self._orders: dict[tuple, tuple[int, list[Gpu], list[Gpu]]] = {}
         self._shapes: dict[tuple, _Prepared] = {}  # PodSpec.scheduling_shape() -> the webhook's pod, prepared
 
     # ------------------------------------------------------------------ public
@@ -279,7 +282,16 @@ class Simulator:
             hit = self._fit_cache.get(key)
             if hit is not None and hit[0] == node.version:
                 return hit[1], None
-        fit = fit_pod(node.gpus, p.requests, p.options, self.options.version, explain=explain)
+        order = None
+        if cached:
+            opts = p.options
+            okey = (node.name, opts.gpu_policy, opts.numa_bind, opts.weights)
+            known = self._orders.get(okey)
+            if known is None or known[0] != node.version or known[1] is not node.gpus:
+                known = self._orders[okey] = (node.version, node.gpus,
+                                              device_order(node.gpus, opts, self.options.version))
+            order = known[2]
+        fit = fit_pod(node.gpus, p.requests, p.options, self.options.version, explain=explain, order=order)
         reasons = [] if fit.ok else [fit.reason]
         if cached:
             self._fit_cache[key] = (node.version, reasons)

@@ -154,17 +154,31 @@ def _uuid_ok(gpu: Gpu, opts: PodOptions) -> bool:
     return True
 
 
+def device_order(gpus: list[Gpu], opts: PodOptions, version: HamiVersion) -> list[Gpu]:
+    """The GPUs in the order ``fitInDevices`` sorts them for this pod's GPU policy (``sort.Sort``
+    over the device scores, HAMi pkg/scheduler/policy/gpu_policy.go); Fit walks it from the end."""
+    legacy = version.legacy
+    scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
+    return sort_gpus(gpus, scores, opts.gpu_policy, numa_bind=opts.numa_bind, version=version)
+
+
 def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, version: HamiVersion,
-                  *, explain: bool = False, in_place: bool = False) -> tuple[ContainerFit, list[Selected]]:
+                  *, explain: bool = False, in_place: bool = False,
+                  order: list[Gpu] | None = None) -> tuple[ContainerFit, list[Selected]]:
     """``fitInDevices`` up to (not including) AddResourceUsage: sort, count check, ``Fit``.
 
     ``in_place``: leave ``gpus`` in the sorted order, as ``sort.Sort(node.Devices)`` does on the
     pod's shared app copy; the next container's (stable) sort starts from that order, which decides
     its ties (HAMi pkg/scheduler/scheduler.go Filter; HAMi pkg/scheduler/policy/gpu_policy.go).
+    ``order``: :func:`device_order` of ``gpus`` for these options, already computed (not with
+    ``explain``, whose walk shows the scores, nor ``in_place``).
     """
     legacy = version.legacy
-    scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
-    devices = sort_gpus(gpus, scores, opts.gpu_policy, numa_bind=opts.numa_bind, version=version)
+    if order is not None and not explain and not in_place:
+        devices = order
+    else:
+        scores = {id(g): device_score(g, opts.weights, legacy=legacy) for g in gpus}
+        devices = sort_gpus(gpus, scores, opts.gpu_policy, numa_bind=opts.numa_bind, version=version)
     if in_place:
         gpus[:] = devices
     result = ContainerFit(ok=False, total=len(devices))
@@ -435,7 +449,7 @@ def _layout_note(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], layou
 
 
 def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodOptions, version: HamiVersion,
-            *, explain: bool = False) -> NodeFit:
+            *, explain: bool = False, order: list[Gpu] | None = None) -> NodeFit:
     """``calcScore`` / ``scoreNode`` for one node; ``gpus`` is never modified.
 
     v2.9.0 (``calcScore``, pkg/scheduler/score.go): every container, init containers first, on one copy of
@@ -445,7 +459,8 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
 
     On success the allocations carry what AddResourceUsage chose, and where HAMi writes them
     (:func:`annotation_layout`). A pod with a single GPU container (the common case) is fitted on the
-    node's GPUs read-only and only the GPUs it selects are copied for AddResourceUsage.
+    node's GPUs read-only and only the GPUs it selects are copied for AddResourceUsage; ``order`` is
+    then :func:`device_order` of ``gpus`` when the caller keeps it (a node unchanged since).
     """
     result = NodeFit(ok=True)
     gpu_requests = [(i, cr) for i, cr in enumerate(requests) if cr.request is not None]
@@ -462,7 +477,7 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
                 app_copy = [g.copy() for g in gpus]
             work = app_copy
         cfit, selected = fit_container(work, cr.request, opts, version, explain=explain,  # type: ignore[arg-type]
-                                       in_place=work is app_copy)
+                                       in_place=work is app_copy, order=order if single else None)
         result.containers.append((cr.container, cfit))
         if not cfit.ok:
             result.ok = False
