@@ -16,6 +16,7 @@ Problems found while rebuilding (stale devices, out-of-range slots, missing rese
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,8 +183,9 @@ class DeviceUsage:
 
     def geometry_text(self) -> str | None:
         """The canonical text of :meth:`geometry` (for output), or None."""
-        geometry = self.geometry()
-        return None if geometry is None else str(geometry)
+        if self.mig_index < 0 or not self.usage_list:
+            return None
+        return _geometry_text(tuple([slot.name for slot in self.usage_list]))
 
     # HAMi's Go field names, as read-only views of the fields above
     @property
@@ -590,3 +592,13 @@ def _node_resources(usage: NodeUsage, node: Node, pods: list[Pod]) -> None:
         if pod.node_name == node.name and not pod.terminal:
             usage.cpu_requested_millis += pod.cpu_request_millis
             usage.memory_requested_bytes += pod.memory_request_bytes
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometry_text(names: tuple[str, ...]) -> str:
+    """The canonical geometry text of a legacy slot list (profile names, one per slot); a simulation
+    asks it once per placed pod, of a handful of layouts."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return str(HwGeometry(counts))

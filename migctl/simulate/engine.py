@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migctl.config.model import NvidiaConfig
-from migctl.simulate.fit import Allocation, NodeFit, device_order, fit_pod, static_failure
+from migctl.simulate.fit import STATIC_REASONS, Allocation, NodeFit, device_order, fit_pod, static_failure
 from migctl.simulate.kube_filters import kube_filter, least_allocated_score
 from migctl.simulate.mig import legacy_mark
 from migctl.simulate.pod import PodSpec
@@ -295,7 +295,8 @@ class Simulator:
         reasons = [] if fit.ok else [fit.reason]
         if cached:
             self._fit_cache[key] = (node.version, reasons)
-            if reasons and static_failure(node.gpus, p.requests, p.options, self.options.version):
+            if (reasons and fit.reason in STATIC_REASONS
+                    and static_failure(node.gpus, p.requests, p.options, self.options.version)):
                 self._static_fail[key] = (node.gpus, reasons)
         return reasons, fit
 

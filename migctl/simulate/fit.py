@@ -255,6 +255,11 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
     return result, []
 
 
+#: The device verdicts that read only what a device is (see :func:`static_failure`).
+STATIC_REASONS = frozenset({CARD_NOT_HEALTH, CARD_CORDONED, CARD_TYPE_MISMATCH, CARD_UUID_MISMATCH,
+                            NODE_INSUFFICIENT_DEVICE})
+
+
 def static_failure(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodOptions,
                    version: HamiVersion) -> bool:
     """Whether :func:`fit_pod` fails on these GPUs for reasons that no usage change can lift: the first
@@ -263,7 +268,8 @@ def static_failure(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opt
     checks that read only what a device *is* (health, cordon, type and vgpu-mode, UUID: HAMi
     pkg/device/nvidia/device.go Fit, before any usage is read). Such a verdict, and its reason counts,
     stay the same whatever lands on or leaves the node, so the simulator need not fit the node again
-    for the same requests while its GPUs are the same devices."""
+    for the same requests while its GPUs are the same devices. (Only a fit whose reason is one of
+    :data:`STATIC_REASONS` can be one: every device's verdict is then static.)"""
     first = next((cr.request for cr in requests if cr.request is not None), None)
     if first is None:
         return False

@@ -38,12 +38,18 @@ def legacy_filter(gpu: Gpu, memreq: int, queued_usedmem: Iterable[int]) -> bool:
     """
     if not gpu.is_mig:
         return True
+    queued = list(queued_usedmem)
+    if not queued:  # the common case (one device per container so far): nothing to mark, nothing to copy
+        if gpu.usage_list:
+            return any(not s.in_use and s.memory >= memreq for s in gpu.usage_list)
+        found = _first_fitting_geometry(gpu, memreq)
+        return found is not None and any(s.memory >= memreq for s in expand_geometry(gpu.templates[found[0]]))
     usage = [MigSlot(s.name, s.memory, s.core, s.in_use) for s in gpu.usage_list]
     if not usage:
         found = _first_fitting_geometry(gpu, memreq)
         if found is not None:
             usage = expand_geometry(gpu.templates[found[0]])
-    for mem in queued_usedmem:
+    for mem in queued:
         for slot in usage:
             if not slot.in_use and slot.memory >= mem:
                 slot.in_use = True
