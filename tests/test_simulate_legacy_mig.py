@@ -9,6 +9,7 @@ import json
 import pytest
 
 from simulate_support import (
+    CHART_A100,
     T,
     cluster,
     core_gpu,
@@ -166,3 +167,49 @@ def test_legacy_init_and_app_on_one_gpu_share_its_geometry():
     assert not q.scheduled and q.reason == "0/1 nodes are available: 1 CardInsufficientMemory."
     assert (gpu.used, gpu.usedmem, gpu.usedcores) == (2, 40960, 84)
     assert [s.in_use for s in gpu.usage_list] == [True, True]
+
+
+def _filter_by_copy(gpu, memreq, queued):
+    """v2.9's CustomFilterRule written out as HAMi does it: copy the slots (or expand the first geometry
+    with a large enough entry), mark the queued devices, look for a free slot."""
+    from migctl.simulate.mig import _first_fitting_geometry
+    from migctl.simulate.state import MigSlot, expand_geometry
+
+    usage = [MigSlot(s.name, s.memory, s.core, s.in_use) for s in gpu.usage_list]
+    if not usage:
+        found = _first_fitting_geometry(gpu, memreq)
+        if found is not None:
+            usage = expand_geometry(gpu.templates[found[0]])
+    for mem in queued:
+        for slot in usage:
+            if not slot.in_use and slot.memory >= mem:
+                slot.in_use = True
+                break
+        else:
+            return False
+    return any(not s.in_use and s.memory >= memreq for s in usage)
+
+
+def test_legacy_filter_without_queued_devices_answers_as_the_copying_rule():
+    """The shortcut taken when nothing is queued (no copy) agrees with the rule written out, on idle
+    GPUs (geometries with empty entries included) and on every slot pattern of an active geometry."""
+    from itertools import product
+
+    from migctl.simulate.mig import legacy_filter
+    from migctl.simulate.state import expand_geometry
+
+    geometries = CHART_A100 + ((T("3g.20gb", 20480, 0), T("1g.5gb", 5120, 2)),)
+    requests = (0, 1, 5120, 6000, 10240, 20480, 30000, 40960, 50000)
+    for memreq in requests:
+        idle = legacy_mig_gpu(0, geometries)
+        assert legacy_filter(idle, memreq, []) == _filter_by_copy(idle, memreq, []), memreq
+    for index, geometry in enumerate(CHART_A100):
+        slots = len(expand_geometry(geometry))
+        for pattern in product((False, True), repeat=min(slots, 7)):
+            gpu = legacy_mig_gpu(0)
+            gpu.mig_index, gpu.usage_list = index, expand_geometry(geometry)
+            for slot, used in zip(gpu.usage_list, pattern):
+                slot.in_use = used
+            for memreq in requests:
+                assert legacy_filter(gpu, memreq, []) == _filter_by_copy(gpu, memreq, []), (index, pattern, memreq)
+                assert legacy_filter(gpu, memreq, [5120]) == _filter_by_copy(gpu, memreq, [5120])
