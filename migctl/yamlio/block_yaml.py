@@ -1,5 +1,9 @@
 """A line parser for the block YAML that ``kubectl get -o yaml`` prints, several times faster than libyaml.
 
+It reads List items (:func:`iter_items`, snapshots) and whole documents (:func:`documents`, pod files as
+``yaml.dump`` and people write them); the caller says how a plain scalar resolves (``_plain``: the
+snapshot reader's rules; :mod:`migctl.yamlio.documents`: PyYAML's safe loader's).
+
 libyaml hands PyYAML one Python event object per scalar, start and end (about 8 million for a
 100,000-pod snapshot, 5 s before anything is built). kubectl's output uses a small, fixed part of YAML,
 and this module reads exactly that part, a line at a time:
