@@ -131,7 +131,7 @@ class Node:
         for cond in _list(status.get("conditions")):
             if isinstance(cond, dict) and cond.get("type") == "Ready":
                 ready = cond.get("status") == "True"
-        node = cls(
+        return cls.build(
             name=str(meta.get("name") or ""),
             labels=_str_map(meta.get("labels")),
             annotations=_kept(meta.get("annotations")),
@@ -141,6 +141,13 @@ class Node:
             ready=ready,
             taints=tuple(t for t in _list(spec.get("taints")) if isinstance(t, dict)),
         )
+
+    @classmethod
+    def build(cls, **fields: Any) -> Node:
+        """A Node from its object's fields, already read (plain ``str`` maps, kept annotations only),
+        with its annotations decoded: :meth:`from_object` reads a dict into these, the typed JSON
+        snapshot reader (:mod:`migctl.cluster.snapshot_structs`) its structs."""
+        node = cls(**fields)
         node._decode_annotations()
         return node
 
@@ -263,7 +270,7 @@ class Pod:
         if not isinstance(spec, dict):
             spec = {}
         status = obj.get("status")
-        pod = cls(
+        return cls.build(
             str(meta.get("namespace") or "default"),
             str(meta.get("name") or ""),
             str(meta.get("uid") or ""),
@@ -276,7 +283,17 @@ class Pod:
             _containers(spec.get("initContainers"), init=True),
             _containers(spec.get("containers"), init=False),
         )
-        if pod.annotations:
+
+    @classmethod
+    def build(cls, namespace: str, name: str, uid: str, node_name: str | None, phase: str, deleting: bool,
+              scheduler_name: str, annotations: dict[str, str], node_selector: dict[str, str],
+              init_containers: tuple[ContainerResources, ...],
+              containers: tuple[ContainerResources, ...]) -> Pod:
+        """A Pod from its object's fields, already read (see :meth:`Node.build`), with its annotations
+        decoded and its CPU/memory requests summed."""
+        pod = cls(namespace, name, uid, node_name, phase, deleting, scheduler_name, annotations, node_selector,
+                  init_containers, containers)
+        if annotations:
             pod._decode_annotations()
         pod._sum_requests()
         return pod
@@ -390,13 +407,15 @@ class Cluster:
             self.pods.append(Pod.from_object(obj))
         elif kind == "ConfigMap":
             meta = _mapping(obj.get("metadata"))
-            data = _mapping(obj.get("data"))
-            name = str(meta.get("name") or "")
-            # "{{release}}-scheduler-device": normally hami-scheduler-device (HAMi charts/hami/templates/scheduler/device-configmap.yaml)
-            if name.endswith("-scheduler-device") and DEVICE_CONFIGMAP_KEY in data:
-                if self.device_config_text is None:
-                    self.device_config_text = str(data[DEVICE_CONFIGMAP_KEY])
-                    self.device_config_source = f"ConfigMap {meta.get('namespace') or 'default'}/{name}"
+            self.add_config_map(str(meta.get("name") or ""), meta.get("namespace"), _mapping(obj.get("data")))
+
+    def add_config_map(self, name: str, namespace: Any, data: dict[str, Any]) -> None:
+        """Keep the first scheduler device ConfigMap's device-config text (other ConfigMaps are ignored)."""
+        # "{{release}}-scheduler-device": normally hami-scheduler-device (HAMi charts/hami/templates/scheduler/device-configmap.yaml)
+        if name.endswith("-scheduler-device") and DEVICE_CONFIGMAP_KEY in data:
+            if self.device_config_text is None:
+                self.device_config_text = str(data[DEVICE_CONFIGMAP_KEY])
+                self.device_config_source = f"ConfigMap {namespace or 'default'}/{name}"
 
     def finish(self) -> None:
         """Sort nodes by name and drop duplicate nodes/pods (the later object wins)."""

@@ -3,7 +3,9 @@
 A snapshot is a ``v1 List`` of Nodes, Pods and optionally the ``hami-scheduler-device`` ConfigMap. It is
 read item by item by :mod:`migctl.yamlio.kube_list` (the generic List reader: JSON with the C scanner,
 kubectl's YAML with the line parser, anything else through libyaml), so a 100,000-pod file never exists
-as one big tree in memory. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
+as one big tree in memory. A JSON List in the form Kubernetes writes is first decoded straight into typed
+structs holding only the fields the model reads (:mod:`migctl.cluster.snapshot_structs`, msgspec); any
+other JSON takes the item reader. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
 away and the dict is dropped. A file that is not YAML/JSON, or not a List/objects, raises
 :class:`~migctl.errors.InputError` naming the file and line.
 """
@@ -67,7 +69,12 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
             open_regular(path, "r", encoding="utf-8") as fh:
         first = kube_list.first_char(fh)
         fh.seek(0)
-        if first in ("{", "["):
+        typed = _typed_items(path) if first == "{" else None
+        if typed is not None:
+            from migctl.cluster import snapshot_structs
+
+            snapshot_structs.add_items(cluster, typed, on_item)
+        elif first in ("{", "["):
             try:
                 for obj in kube_list.json_items(fh, source):
                     cluster.add_object(obj)
@@ -91,6 +98,16 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     if not cluster.nodes:
         cluster.warnings.append(ClusterWarning("empty-snapshot", f"{path} holds no Node objects"))
     return cluster
+
+
+def _typed_items(path: Path) -> list[Any] | None:
+    """The JSON List's items as typed structs (:mod:`migctl.cluster.snapshot_structs`), or None when the
+    file needs the reference reader."""
+    from migctl.cluster import snapshot_structs  # msgspec: loaded only for JSON snapshots
+
+    with open_regular(path, "rb") as raw:
+        data = raw.read()
+    return snapshot_structs.read_items(data)
 
 
 # --- writing ---------------------------------------------------------------------------------------------
