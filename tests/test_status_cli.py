@@ -386,3 +386,35 @@ def test_no_headers_leaves_out_the_header_row_only(cli):
     without = cli("status", "--cluster", str(EXAMPLE), "--no-headers").stdout.splitlines()
     assert with_headers[0].startswith("NODE")
     assert without == with_headers[1:]
+
+
+@pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
+def test_node_documents_encode_alike_through_msgspec_and_json(cli, tmp_path, generation, monkeypatch):
+    """Large documents are encoded by msgspec: the same bytes as the C json encoder (`-o json` of a
+    cluster with every kind of node problem, and the generated ones), and text msgspec refuses falls back."""
+    import sys
+
+    from migctl.api import cluster_status, load_cluster
+    from migctl.cli.output import json_text
+    from migctl.cli.status import node_json_text
+
+    sys.path.insert(0, str(EXAMPLES.parent / "bench"))
+    from gen_cluster import generate, write
+
+    snapshot = tmp_path / "cluster.json"
+    write(snapshot, generate(12, 8, 200, generation=generation, realistic=True, seed=3), "json")
+    fast = node_json_text(10**6)
+    assert fast is not json_text
+    for source in (snapshot, EXAMPLE, DATA / "problems.yaml", DATA / "v210-current.json", DATA / "v27-colon.yaml"):
+        for node in cluster_status(load_cluster(source)).nodes:
+            doc = node.to_dict()
+            assert fast(doc) == json_text(doc)
+    odd = {"name": "n\ud800", "warnings": [{"message": "é\u2028\x1f"}]}
+    assert fast(odd) == json_text(odd)
+    # the whole -o json document is the same with either encoder
+    monkeypatch.setattr("migctl.cli.status.MSGSPEC_NODES", 0)
+    r_fast = cli("status", "--cluster", snapshot, "-o", "json")
+    monkeypatch.setattr("migctl.cli.status.node_json_text", lambda nodes: json_text)
+    r_json = cli("status", "--cluster", snapshot, "-o", "json")
+    assert r_fast.exit_code == r_json.exit_code == 0
+    assert r_fast.stdout == r_json.stdout and len(json.loads(r_fast.stdout)["nodes"]) == 12

@@ -8,6 +8,7 @@ Exit codes: 0 shown; 2 unreadable snapshot / config or unknown ``--node``; 3 clu
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -111,17 +112,18 @@ def _catalogue() -> Any:
 def write_document(report: ClusterStatus, fmt: str) -> None:
     """The same document as ``emit(report.to_dict())``, written node by node so 5,000 nodes never sit in
     memory as one string (the document's keys: source, generation, config, summary, nodes, warnings).
-    JSON: compact, through the C encoder, one node per line; YAML: libyaml's emitter."""
+    JSON: compact, one node per line (:func:`node_json_text`); YAML: libyaml's emitter."""
     from migctl.cli.output import json_text, yaml_text
 
     head = report.to_dict(with_nodes=False)
     out = sys.stdout
     if fmt == "json":
+        node_json = node_json_text(len(report.nodes))
         out.write("{" + ",".join(f"{json_text(k)}:{json_text(head[k])}"
                                  for k in ("source", "generation", "config", "summary")))
         out.write(',"nodes":[')
         for i, node in enumerate(report.nodes):
-            out.write(("," if i else "") + "\n" + json_text(node.to_dict()))
+            out.write(("," if i else "") + "\n" + node_json(node.to_dict()))
         out.write("\n]," if report.nodes else "],")
         out.write(f'"warnings":{json_text(head["warnings"])}}}\n')
     else:
@@ -134,6 +136,33 @@ def write_document(report: ClusterStatus, fmt: str) -> None:
             out.write("nodes: []\n")
         out.write(yaml_text({"warnings": head["warnings"]}))
     out.flush()
+
+
+#: From this many nodes on, node documents are encoded by msgspec (already loaded for a JSON snapshot).
+MSGSPEC_NODES = 256
+
+
+def node_json_text(nodes: int) -> Callable[[Any], str]:
+    """The encoder of one node's document: :func:`~migctl.cli.output.json_text` (the C ``json`` encoder),
+    or for ``nodes >= MSGSPEC_NODES`` msgspec's, 4x faster (0.10 vs 0.43 s for 5,000 nodes) and byte-for-byte
+    the same for what a node document holds (text, integers, booleans, null, lists, text-keyed objects;
+    no floats, whose spelling differs: ``1e16`` vs ``1e+16``). A document msgspec refuses (text with a
+    lone surrogate, from a ``\\ud800`` escape in the snapshot) is encoded by ``json``."""
+    from migctl.cli.output import json_text
+
+    if nodes < MSGSPEC_NODES and "msgspec" not in sys.modules:
+        return json_text  # msgspec's import (~20 ms) would cost more than it saves
+    import msgspec
+
+    encode = msgspec.json.Encoder().encode
+
+    def node_json(doc: Any) -> str:
+        try:
+            return encode(doc).decode()
+        except (ValueError, TypeError, msgspec.EncodeError):
+            return json_text(doc)
+
+    return node_json
 
 
 # --- text rendering ------------------------------------------------------------------------------------

@@ -499,7 +499,7 @@ def encode_device_cordon(uuids: frozenset[str] | set[str] | list[str]) -> str:
 _MIG_SUFFIX = re.compile(r"^(?P<uuid>[^\[\]]*)\[(?P<t>-?\d+)-(?P<s>-?\d+)\]$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerDevice:
     """One device of one container: ``UUID,Type,Usedmem,Usedcores``.
 

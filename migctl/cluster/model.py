@@ -8,6 +8,7 @@ annotation is decoded once here (:mod:`migctl.cluster.codecs`); a value that doe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -337,10 +338,17 @@ class Pod:
         cpu = requests.get("cpu", limits.get("cpu")) if limits else requests.get("cpu")
         mem = requests.get("memory", limits.get("memory")) if limits else requests.get("memory")
         try:
-            return (cpu_millis(cpu) if cpu is not None else 0, memory_bytes(mem) if mem is not None else 0)
+            return _request_amounts(cpu, mem)
         except ValueError:
             self.warn("bad-quantity", f"container {c.name!r} has an unreadable cpu/memory request")
             return (0, 0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_amounts(cpu: str | None, memory: str | None) -> tuple[int, int]:
+    """A container's (CPU millicores, memory bytes) from its request texts: a cluster's pods repeat a
+    handful of pairs, so each is parsed once (a ValueError is not cached)."""
+    return (cpu_millis(cpu) if cpu is not None else 0, memory_bytes(memory) if memory is not None else 0)
 
 
 # --- the cluster -----------------------------------------------------------------------------------------
