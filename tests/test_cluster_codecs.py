@@ -132,6 +132,42 @@ def test_colon_register_round_trip_nine_fields(devices):
     assert list(codecs.decode_node_register(codecs.encode_node_register_colon(devices)).devices) == devices
 
 
+_ODD = st.one_of(st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.sampled_from([0, 1, -1, 2**31, 2**63]),
+                 st.text(max_size=3), st.just([]), st.just({}))
+_RAW_DEVICE = st.fixed_dictionaries({}, optional={
+    key: st.one_of(plain, _ODD) for key, plain in {
+        "id": _uuid, "index": st.integers(0, 15), "count": _int32, "devmem": _int32, "devcore": st.integers(0, 100),
+        "type": st.just("NVIDIA A100-PCIE-40GB"), "numa": st.integers(-1, 3), "mode": st.just("mig"),
+        "health": st.booleans(), "ID": _uuid, "custominfo": st.none(),
+        "migProfiles": st.sampled_from([[], [{"name": "1g.5gb", "memoryMB": 4864, "core": 14, "sliceCount": 1}]]),
+    }.items()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RAW_DEVICE, min_size=1, max_size=4))
+def test_plain_device_shortcut_decodes_as_the_checked_path(devices):
+    """The shortcut for devices as the plugin writes them builds exactly what the checked path builds
+    (values, and the same error when one is wrong)."""
+    import json
+
+    text = json.dumps(devices)
+
+    def outcome():
+        try:
+            return codecs.decode_node_register(text)
+        except AnnotationError as exc:
+            return str(exc)
+
+    fast = outcome()
+    saved = codecs._plain_device
+    codecs._plain_device = lambda raw, seen: None
+    try:
+        checked = outcome()
+    finally:
+        codecs._plain_device = saved
+    assert fast == checked
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_register_decoder_never_raises_anything_but_annotation_error(text):
@@ -230,6 +266,33 @@ _ctr_device = st.builds(
     ContainerDevice, uuid=_uuid, type=st.just("NVIDIA"), usedmem=_int32, usedcores=st.integers(0, 100),
     mig_slot=st.none() | st.tuples(st.integers(0, 5), st.integers(0, 7)),
 )
+
+
+_FIELD = st.one_of(st.sampled_from(["GPU-a", " GPU-b ", "NVIDIA", "4000", "10", "0", "", " 1", "+1", "-1", "1_0",
+                                    "٣", "²", "999999999", "1234567890", "a[1-2]", "x;y", "a:b"]),
+                   st.text(alphabet="09 ,:;[]-+_aG", max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_FIELD, min_size=1, max_size=6).map(",".join), st.sampled_from([":;", ":", ";", "", ":;;", "::;"]))
+def test_plain_pod_device_shortcut_decodes_as_the_checked_path(record, end):
+    """The shortcut for one container with one device builds exactly what the general decoder builds,
+    and leaves everything else (errors included) to it."""
+    text = record + end
+
+    def outcome():
+        try:
+            return codecs.decode_pod_devices(text)
+        except AnnotationError as exc:
+            return str(exc)
+
+    fast = outcome()
+    saved = codecs._plain_pod_device
+    codecs._plain_pod_device = lambda _text: None
+    try:
+        assert fast == outcome()
+    finally:
+        codecs._plain_pod_device = saved
 
 
 @settings(max_examples=80, deadline=None)

@@ -81,7 +81,7 @@ class MigProfile:
         return self.memory_mib
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """HAMi's ``DeviceInfo`` as published by the device plugin (HAMi plugin/register.go RegisterInAnnotation)."""
 
@@ -197,6 +197,10 @@ def _decode_mig_profile(raw: Any, where: str) -> MigProfile:
 def _decode_device_json(raw: Any, i: int, profiles_seen: tuple[Any, tuple[MigProfile, ...]] | None = None) -> DeviceInfo:
     """One ``DeviceInfo``; ``profiles_seen`` = (raw list, decoded) of the previous GPU, reused when equal
     (every GPU of a node usually publishes the same ``migProfiles``)."""
+    if raw.__class__ is dict and raw.keys() <= _DEVICE_KEYS:
+        device = _plain_device(raw, profiles_seen)
+        if device is not None:
+            return device
     where = f"device {i}"
     if not isinstance(raw, dict):
         raise AnnotationError(f"{where} must be an object, got {_show(raw)}")
@@ -225,6 +229,33 @@ def _decode_device_json(raw: Any, i: int, profiles_seen: tuple[Any, tuple[MigPro
             else tuple(_decode_mig_profile(p, f"{where} MIG profile {k}") for k, p in enumerate(profiles_raw))
         ),
     )
+
+
+def _plain_device(raw: dict[str, Any], profiles_seen: tuple[Any, tuple[MigProfile, ...]] | None) -> DeviceInfo | None:
+    """The device as :func:`_decode_device_json` decodes it when every field is what the plugin writes (keys
+    spelled as in Go, text, in-range integers that are not booleans, a boolean ``health``, no ``migProfiles``
+    or the previous GPU's); None for anything else, which takes the checked path and its messages."""
+    get = raw.get
+    uuid, kind, mode, health = get("id", ""), get("type", ""), get("mode", ""), get("health", False)
+    index, count, devmem, devcore, numa = (get("index", 0), get("count", 0), get("devmem", 0), get("devcore", 0),
+                                           get("numa", 0))
+    if not (uuid.__class__ is str and kind.__class__ is str and mode.__class__ is str and health.__class__ is bool
+            and index.__class__ is int and count.__class__ is int and devmem.__class__ is int
+            and devcore.__class__ is int and numa.__class__ is int):
+        return None
+    lo, hi = _INT32
+    if not (0 <= index <= 2**63 - 1 and lo <= count <= hi and lo <= devmem <= hi and lo <= devcore <= hi
+            and -(2**63) <= numa <= 2**63 - 1):
+        return None
+    profiles_raw = get("migProfiles")
+    profiles: tuple[MigProfile, ...] = ()
+    if profiles_raw:
+        if profiles_seen is None or profiles_seen[0] != profiles_raw:
+            return None
+        profiles = profiles_seen[1]
+    elif profiles_raw is not None and profiles_raw != []:
+        return None
+    return DeviceInfo(uuid, index, count, devmem, devcore, kind, numa, mode, health, profiles)
 
 
 def _decode_register_colon(text: str) -> RegisterAnnotation:
@@ -546,6 +577,9 @@ def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
     """
     if text == "":
         return ()
+    plain = _plain_pod_device(text)
+    if plain is not None:
+        return plain
     body = text[:-1] if text.endswith(";") else text
     lo, hi = _INT32
     containers = []
@@ -578,6 +612,22 @@ def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
             d += 1
         containers.append(tuple(devices))
     return tuple(containers)
+
+
+def _plain_pod_device(text: str) -> tuple[tuple[ContainerDevice, ...], ...] | None:
+    """The usual value, one container holding one whole GPU share (``UUID,Type,Usedmem,Usedcores:;`` with
+    ASCII digits), decoded as :func:`decode_pod_devices` decodes it; None for anything else."""
+    if text[-2:] != ":;" or text.count(":") != 1 or text.count(";") != 1 or "[" in text or "]" in text:
+        return None
+    items = text[:-2].split(",")
+    if len(items) != 4:
+        return None
+    uuid, kind, mem, cores = items
+    uuid = uuid.strip()
+    if not (uuid and 0 < len(mem) <= 9 and 0 < len(cores) <= 9 and mem.isascii() and mem.isdigit()
+            and cores.isascii() and cores.isdigit()):
+        return None
+    return ((ContainerDevice(uuid, kind, int(mem), int(cores)),),)
 
 
 def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | list) -> str:

@@ -30,6 +30,9 @@ from migctl.config.model import DEVICE_CONFIG_KEY as DEVICE_CONFIGMAP_KEY
 #: Annotation prefixes kept on nodes and pods; everything else (last-applied-configuration...) is dropped.
 KEPT_ANNOTATION_PREFIXES = ("hami.io/", "nvidia.com/", "migctl.io/")
 
+#: Pod phases HAMi's scheduler drops from its pod cache (HAMi pkg/scheduler/scheduler.go onUpdatePod).
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
 #: The scheduler's device ConfigMap (HAMi charts/hami/templates/scheduler/device-configmap.yaml).
 DEVICE_CONFIGMAP_NAME = "hami-scheduler-device"
 
@@ -247,7 +250,7 @@ class Pod:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in TERMINAL_PHASES
 
     @property
     def counts_for_usage(self) -> bool:

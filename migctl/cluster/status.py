@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from migctl.cluster import codecs, generation
-from migctl.cluster.model import Cluster, ClusterWarning, Node, Pod
+from migctl.cluster.model import TERMINAL_PHASES, Cluster, ClusterWarning, Node, Pod
 from migctl.hardware.geometry import Geometry
 from migctl.hardware.placement import Placement
 from migctl.cluster.usage import (
@@ -313,14 +313,15 @@ def _node_status(
     layouts: _Layouts,
 ) -> NodeStatus:
     warnings = list(node.warnings)
+    name = node.name
     for pod in pods:
-        if pod.vgpu_node == node.name or pod.node_name == node.name:
+        if pod.warnings and (pod.vgpu_node == name or pod.node_name == name):
             warnings.extend(pod.warnings)
     warnings.extend(usage.warnings)
 
     for pod in pods:
-        if pod.vgpu_node == node.name and not pod.terminal:
-            _allocation_problems(pod, node.name, now, warnings)
+        if pod.vgpu_node == name and pod.phase not in TERMINAL_PHASES and pod.annotations:
+            _allocation_problems(pod, name, now, warnings)
 
     if finding.conflict:
         warnings.append(ClusterWarning("mixed-generation", f"records disagree: {finding.conflict}", node=node.name))

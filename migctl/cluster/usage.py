@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migctl.cluster.codecs import MigAllocation, MigProfile
-from migctl.cluster.model import ClusterWarning, Node, Pod
+from migctl.cluster.model import TERMINAL_PHASES, ClusterWarning, Node, Pod
 from migctl.cluster.quantity import as_int64, cpu_millis, memory_bytes
 from migctl.config.model import Geometry
 from migctl.hardware.geometry import Geometry as HwGeometry
@@ -411,7 +411,9 @@ def build_node_usage(
     with ``resource_count_name``) is warned about.
     """
     pods = list(pods)
-    counted = [p for p in pods if p.counts_for_usage and p.vgpu_node == node.name]
+    name = node.name
+    # Pod.counts_for_usage, inlined (100,000 pods): assigned to this node and not Succeeded/Failed
+    counted = [p for p in pods if p.vgpu_node == name and p.phase not in TERMINAL_PHASES]
     usage = NodeUsage(node=node.name, design=design or detect_design(node, counted))
     _node_resources(usage, node, pods)
 
@@ -588,8 +590,9 @@ def _node_resources(usage: NodeUsage, node: Node, pods: list[Pod]) -> None:
     except ValueError:
         usage.warnings.append(ClusterWarning("bad-quantity", "node allocatable cpu/memory does not parse",
                                              node=node.name))
+    name = node.name
     for pod in pods:
-        if pod.node_name == node.name and not pod.terminal:
+        if pod.node_name == name and pod.phase not in TERMINAL_PHASES:
             usage.cpu_requested_millis += pod.cpu_request_millis
             usage.memory_requested_bytes += pod.memory_request_bytes
 
