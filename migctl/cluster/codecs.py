@@ -615,19 +615,28 @@ def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
 
 
 def _plain_pod_device(text: str) -> tuple[tuple[ContainerDevice, ...], ...] | None:
-    """The usual value, one container holding one whole GPU share (``UUID,Type,Usedmem,Usedcores:;`` with
-    ASCII digits), decoded as :func:`decode_pod_devices` decodes it; None for anything else."""
-    if text[-2:] != ":;" or text.count(":") != 1 or text.count(";") != 1 or "[" in text or "]" in text:
+    """The usual value, one container holding one device (``UUID,Type,Usedmem,Usedcores:;``, the UUID
+    possibly with a legacy slot ``[t-s]``, ASCII digits), decoded as :func:`decode_pod_devices` decodes
+    it; None for anything else."""
+    if text[-2:] != ":;" or text.count(":") != 1 or text.count(";") != 1:
         return None
     items = text[:-2].split(",")
     if len(items) != 4:
         return None
-    uuid, kind, mem, cores = items
-    uuid = uuid.strip()
-    if not (uuid and 0 < len(mem) <= 9 and 0 < len(cores) <= 9 and mem.isascii() and mem.isdigit()
+    raw, kind, mem, cores = items
+    if not (0 < len(mem) <= 9 and 0 < len(cores) <= 9 and mem.isascii() and mem.isdigit()
             and cores.isascii() and cores.isdigit()):
         return None
-    return ((ContainerDevice(uuid, kind, int(mem), int(cores)),),)
+    raw = raw.strip()
+    slot = None
+    if "[" in raw or "]" in raw:
+        try:
+            raw, slot = split_mig_suffix(raw)
+        except AnnotationError:
+            return None
+    if not raw:
+        return None
+    return ((ContainerDevice(raw, kind, int(mem), int(cores), slot),),)
 
 
 def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | list) -> str:
