@@ -2,7 +2,8 @@
 
 The property every test here checks: for any JSON file, ``load_snapshot`` builds exactly the cluster the
 reference reader (``migctl.yamlio.kube_list.json_items`` + ``Cluster.add_object``) builds, or raises the
-same error. The typed path either reads the whole file or none of it (``read_items`` returns None).
+same error. The typed path either reads the whole file or none of it (``read_snapshot`` returns False and
+``load_snapshot`` starts again with the item reader).
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from gen_cluster import generate  # noqa: E402
 
 def reference(path: Path) -> Cluster | InputError:
     """What the item reader builds (the typed path switched off), or the error it raises."""
-    saved = snapshot._typed_items
-    snapshot._typed_items = lambda _path: None
+    saved = snapshot._read_typed
+    snapshot._read_typed = lambda _path, _cluster, _on_item: False
     try:
         return snapshot.load_snapshot(path)
     except InputError as exc:
         return exc
     finally:
-        snapshot._typed_items = saved
+        snapshot._read_typed = saved
 
 
 def loaded(path: Path) -> Cluster | InputError:
@@ -57,7 +58,7 @@ def assert_same(path: Path) -> bool:
         assert fast.pods == ref.pods
         assert (fast.device_config_text, fast.device_config_source, fast.source, fast.warnings) == (
             ref.device_config_text, ref.device_config_source, ref.source, ref.warnings)
-    return snapshot_structs.read_items(path.read_bytes()) is not None
+    return snapshot_structs.read_snapshot(path.read_bytes(), Cluster())
 
 
 def write_list(path: Path, items: list[Any], **dump: Any) -> Path:

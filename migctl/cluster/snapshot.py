@@ -69,12 +69,10 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
             open_regular(path, "r", encoding="utf-8") as fh:
         first = kube_list.first_char(fh)
         fh.seek(0)
-        typed = _typed_items(path) if first == "{" else None
-        if typed is not None:
-            from migctl.cluster import snapshot_structs
-
-            snapshot_structs.add_items(cluster, typed, on_item)
+        if first == "{" and _read_typed(path, cluster, on_item):
+            pass
         elif first in ("{", "["):
+            cluster = Cluster(source=f"snapshot {path}")  # anything the typed reader added is dropped
             try:
                 for obj in kube_list.json_items(fh, source):
                     cluster.add_object(obj)
@@ -100,14 +98,14 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     return cluster
 
 
-def _typed_items(path: Path) -> list[Any] | None:
-    """The JSON List's items as typed structs (:mod:`migctl.cluster.snapshot_structs`), or None when the
-    file needs the reference reader."""
+def _read_typed(path: Path, cluster: Cluster, on_item: Callable[[], None] | None) -> bool:
+    """Read a JSON List through typed structs (:mod:`migctl.cluster.snapshot_structs`); False when the file
+    needs the reference reader (``cluster`` is then to be dropped)."""
     from migctl.cluster import snapshot_structs  # msgspec: loaded only for JSON snapshots
 
     with open_regular(path, "rb") as raw:
         data = raw.read()
-    return snapshot_structs.read_items(data)
+    return snapshot_structs.read_snapshot(data, cluster, on_item)
 
 
 # --- writing ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ where objects belong). For every such value the model's own normalisation (:meth
 build equal models; ``tests/test_snapshot_structs.py`` holds them to it on generated clusters and on
 Hypothesis-drawn odd objects. A file outside that form — any value of another type (a number where a
 quantity string belongs, a ``null`` map), a nested List, JSON that msgspec refuses (``NaN``, a BOM,
-a lone surrogate) — is not partly read: :func:`read_items` returns None and the whole file takes the
+a lone surrogate) — is not partly read: :func:`read_snapshot` returns False and the whole file takes the
 reference reader (:func:`migctl.yamlio.kube_list.json_items`) with its messages naming the line.
 
 Two differences from the reference reader, both outside what any Kubernetes client writes: a number of
@@ -33,7 +33,7 @@ import msgspec
 
 from migctl.cluster.model import KEPT_ANNOTATION_PREFIXES, Cluster, ContainerResources, Node, Pod
 
-__all__ = ["Item", "read_items", "add_items"]
+__all__ = ["Item", "read_snapshot"]
 
 
 class Meta(msgspec.Struct, gc=False):
@@ -94,22 +94,48 @@ class Item(msgspec.Struct, gc=False):
 
 
 class _List(msgspec.Struct, gc=False):
-    items: list[Item]
+    items: list[msgspec.Raw]  # each item's bytes (views of the file's): decoded one at a time
 
 
-_DECODER = msgspec.json.Decoder(_List)
+_LIST = msgspec.json.Decoder(_List)
+_ITEM = msgspec.json.Decoder(Item)
+_REFUSED = (msgspec.DecodeError, msgspec.ValidationError)
 
 
-def read_items(data: bytes) -> list[Item] | None:
-    """The items of a JSON ``v1 List`` in canonical form, or None when the file needs the reference reader."""
+def read_snapshot(data: bytes, cluster: Cluster, on_item: Callable[[], None] | None = None) -> bool:
+    """Add the Nodes, Pods and the device ConfigMap of ``data`` (a JSON ``v1 List``) to ``cluster``.
+
+    False when the file is not in the form the structs read: ``cluster`` is then partly filled and must be
+    dropped, and the file read by the reference reader. The List is split into its items first (msgspec
+    skims it), then each item is decoded and turned into its model object in turn, so only one item's
+    structs exist at a time (a kubectl-sized 340 MiB snapshot would otherwise hold every struct at once).
+    """
     try:
-        items = _DECODER.decode(data).items
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-    for item in items:
-        if item.kind == "List" or (item.kind is None and item.items is not msgspec.UNSET):
-            return None  # a nested List (or a broken one): the reference reader expands it or says why
-    return items
+        raws = _LIST.decode(data).items
+    except _REFUSED:
+        return False
+    decode = _ITEM.decode
+    nodes, pods = cluster.nodes, cluster.pods
+    for i in range(len(raws)):
+        try:
+            item = decode(raws[i])
+        except _REFUSED:
+            return False
+        raws[i] = None  # type: ignore[call-overload]  # nothing of the item is kept past its model object
+        kind = item.kind
+        if kind == "Pod":
+            pods.append(_pod(item))
+        elif kind == "Node":
+            nodes.append(_node(item))
+        elif kind == "ConfigMap":
+            cluster.add_config_map(item.metadata.name, item.metadata.namespace, item.data)
+        elif kind == "List" or (kind is None and item.items is not msgspec.UNSET):
+            return False  # a nested List (or a broken one): the reference reader expands it or says why
+        else:
+            continue
+        if on_item is not None:
+            on_item()
+    return True
 
 
 def _containers(raw: list[Container], *, init: bool) -> tuple[ContainerResources, ...]:
@@ -163,23 +189,3 @@ def _node(item: Item) -> Node:
         ready=ready,
         taints=tuple(spec.taints),
     )
-
-
-def add_items(cluster: Cluster, items: list[Item], on_item: Callable[[], None] | None = None) -> None:
-    """Add the Nodes, Pods and the device ConfigMap of ``items`` to ``cluster``, emptying ``items`` as it
-    goes (each struct is freed once its model object is built)."""
-    nodes, pods = cluster.nodes, cluster.pods
-    for i in range(len(items)):
-        item = items[i]
-        items[i] = None  # type: ignore[call-overload]  # free the struct now, not at the end
-        kind = item.kind
-        if kind == "Pod":
-            pods.append(_pod(item))
-        elif kind == "Node":
-            nodes.append(_node(item))
-        elif kind == "ConfigMap":
-            cluster.add_config_map(item.metadata.name, item.metadata.namespace, item.data)
-        else:
-            continue
-        if on_item is not None:
-            on_item()
