@@ -259,7 +259,12 @@ class Pod:
 
     @property
     def has_legacy_slots(self) -> bool:
-        return bool(self.devices) and any(d.mig_slot for ctr in self.devices for d in ctr)
+        devices = self.devices
+        if not devices:
+            return False
+        if len(devices) == 1 and len(devices[0]) == 1:  # the usual pod: one container, one device
+            return bool(devices[0][0].mig_slot)
+        return any(d.mig_slot for ctr in devices for d in ctr)
 
     def warn(self, code: str, message: str, *, node: str | None = None, gpu: str | None = None) -> None:
         self.warnings.append(ClusterWarning(code, message, node=node or self.vgpu_node or self.node_name,

@@ -467,7 +467,7 @@ def build_node_usage(
             dev.usedcores += entry.usedcores
             on_device = on_devices.get((dev.id, pod_key))
             if on_device is None:
-                on_device = on_devices[dev.id, pod_key] = PodOnDevice(pod_key, 0, 0, 0)
+                on_device = on_devices[dev.id, pod_key] = PodOnDevice(pod_key, 0, 0, 0, [], [])
                 dev.pods.append(on_device)
             on_device.usedmem += entry.usedmem
             on_device.usedcores += entry.usedcores
