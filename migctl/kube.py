@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,29 +224,48 @@ class Client:
         except Exception as exc:  # noqa: BLE001 - every failure is mapped in one place
             raise self.error(exc, what or method) from None
 
-    def read_json(self, method: str, *args: Any, what: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """A call answered as raw JSON (the client's model classes skipped)."""
+    def read_raw(self, method: str, *args: Any, what: str | None = None, **kwargs: Any) -> bytes:
+        """A call's answer as the bytes the API server sent (the client's model classes skipped)."""
         response = self.call(method, *args, what=what, _preload_content=False,
                              _request_timeout=kwargs.pop("_request_timeout", TIMEOUT), **kwargs)
+        return response.data
+
+    def parse_json(self, data: Any, what: str) -> dict[str, Any]:
+        """An answer's JSON object, or UnreachableError naming ``what`` when it is not one."""
         try:
-            body = json.loads(response.data)
+            body = json.loads(data)
         except (ValueError, TypeError):
-            raise UnreachableError(f"{self.where}: {what or method} answered with something that is not JSON") from None
+            raise UnreachableError(f"{self.where}: {what} answered with something that is not JSON") from None
         if not isinstance(body, dict):
-            raise UnreachableError(f"{self.where}: {what or method} answered with an unexpected document")
+            raise UnreachableError(f"{self.where}: {what} answered with an unexpected document")
         return body
 
-    def list_pages(self, method: str, page_size: int, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
-        """Yield the ``items`` of each page of a LIST, following ``metadata.continue``."""
-        token: str | None = None
+    def read_json(self, method: str, *args: Any, what: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """A call answered as raw JSON (the client's model classes skipped)."""
+        return self.parse_json(self.read_raw(method, *args, what=what, **kwargs), what or method)
+
+    def list_pages(self, method: str, page_size: int, *, decode: Callable[[Any], tuple[Any, Any] | None] | None = None,
+                   **kwargs: Any) -> Iterator[Any]:
+        """Yield the ``items`` of each page of a LIST (the object dicts), following ``metadata.continue``.
+
+        ``decode(data)`` may read a page's bytes itself: it returns ``(page, continue token)``, and ``page``
+        is yielded instead of the item list, or None to have the page read as JSON here.
+        """
+        token: Any = None
         while True:
             params = dict(kwargs, limit=page_size)
             if token:
                 params["_continue"] = token
-            body = self.read_json(method, **params)
-            items = body.get("items") or []
-            yield [i for i in items if isinstance(i, dict)]
-            token = (body.get("metadata") or {}).get("continue")
+            data = self.read_raw(method, **params)
+            decoded = decode(data) if decode is not None else None
+            if decoded is not None:
+                page, token = decoded
+                yield page
+            else:
+                body = self.parse_json(data, method)
+                items = body.get("items") or []
+                yield [i for i in items if isinstance(i, dict)]
+                token = (body.get("metadata") or {}).get("continue")
             if not token:
                 return
 

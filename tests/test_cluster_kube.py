@@ -180,3 +180,40 @@ def test_snapshot_to_stdout_with_all_pods(cli, kube, tmp_path):
     assert doc["kind"] == "List" and len(doc["items"]) == 11
     assert "fieldSelector" not in [p for plural, p in kube.list_requests if plural == "pods"][0]
     assert "wrote 3 Nodes, 7 Pods, 1 ConfigMap" in r.stderr
+
+
+def test_typed_pages_build_what_the_dict_pages_build(kube, tmp_path, monkeypatch):
+    """Node and pod pages are decoded by msgspec (``kube_json.read_page``); a page outside Kubernetes'
+    own form is read as dicts. Either way the cluster is the one the dict reader builds, page by page."""
+    import sys
+
+    from migctl.cluster import kube_json
+    from migctl.cluster.kube import read_cluster
+
+    sys.path.insert(0, str(EXAMPLE.parent.parent / "bench"))
+    from gen_cluster import generate
+
+    objects = list(generate(6, 8, 60, generation="v2.10", realistic=True, seed=5))
+    odd_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd", "namespace": "default",
+                                                               "annotations": {"hami.io/vgpu-node": "gpu-node-00000"}},
+               "spec": {"nodeName": "gpu-node-00000", "containers": [{"name": "c", "resources": {
+                   "requests": {"cpu": 2, "memory": "1Gi"}}}]}}  # a number where a quantity string belongs
+    kube.add(*ITEMS, *objects, odd_pod)
+    kc = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    decoded: list[bool] = []
+    real = kube_json.read_page
+
+    def counting(data, kind):
+        page = real(data, kind)
+        decoded.append(page is not None)
+        return page
+
+    monkeypatch.setattr(kube_json, "read_page", counting)
+    typed = read_cluster(kubeconfig=str(kc), page_size=20)
+    assert True in decoded and False in decoded  # typed pages, and the odd pod's page as dicts
+    monkeypatch.setattr(kube_json, "read_page", lambda data, kind: None)
+    reference = read_cluster(kubeconfig=str(kc), page_size=20)
+    assert len(typed.pods) == sum(o["kind"] == "Pod" for o in ITEMS) + 61 and typed.pods == reference.pods
+    assert typed.nodes == reference.nodes
+    assert (typed.device_config_text, typed.device_config_source, typed.warnings) == (
+        reference.device_config_text, reference.device_config_source, reference.warnings)

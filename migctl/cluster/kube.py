@@ -3,7 +3,9 @@
 - the connection (kubeconfig order, ``KUBECONFIG`` merge, in-cluster) and the error mapping are
   :mod:`migctl.kube`'s, shared with every other command that talks to a cluster;
 - LISTs are paged with ``limit``/``continue`` and read as raw JSON (``_preload_content=False``): the
-  client's model classes are skipped, and only the fields the model keeps survive each page;
+  client's model classes are skipped; node and pod pages are decoded by msgspec straight into the fields
+  the model reads (:mod:`migctl.cluster.kube_json`; managedFields and the rest are never built), a page
+  outside Kubernetes' own form as JSON dicts, and only the fields the model keeps survive each page;
 - pods in a terminal phase are left out server-side (``status.phase!=Succeeded,status.phase!=Failed``):
   HAMi's scheduler drops them from its pod cache (``onUpdatePod`` in HAMi's ``pkg/scheduler/scheduler.go``);
 - HAMi's ConfigMaps are found the way its Helm chart names and labels them (:func:`find_config_map`),
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,8 +154,12 @@ def list_objects(
     config_map: str | None = None,
     on_config_map: Callable[[dict[str, Any]], None] | None = None,
     selector: str | None = None,
-) -> Iterator[dict[str, Any]]:
+    typed: Callable[..., Any] | None = None,
+) -> Iterator[Any]:
     """Yield Node, Pod and device-ConfigMap objects (dicts, kind set) from the live cluster, page by page.
+
+    ``typed`` (:func:`migctl.cluster.kube_json.read_page`) reads node and pod pages itself: each page it
+    reads is yielded whole, as it made it, instead of its objects (the others still come as dicts).
 
     ``namespace`` / ``config_map`` (``NAMESPACE/NAME`` or ``NAME``) choose the ConfigMap
     (:func:`find_config_map`); pods always come from every namespace (each one may hold GPUs).
@@ -160,13 +167,17 @@ def list_objects(
     to the API server to list only matching nodes.
     """
     node_kwargs = {"label_selector": selector} if selector else {}
-    for page in session.list_pages("list_node", page_size, **node_kwargs):
-        for item in page:
-            yield _strip(item, "Node")
     pod_kwargs = {"field_selector": ACTIVE_PODS} if active_pods_only else {}
-    for page in session.list_pages("list_pod_for_all_namespaces", page_size, **pod_kwargs):
-        for item in page:
-            yield _strip(item, "Pod")
+    for kind, method, kwargs in (("Node", "list_node", node_kwargs),
+                                 ("Pod", "list_pod_for_all_namespaces", pod_kwargs)):
+        if typed is not None:
+            kwargs = dict(kwargs, decode=functools.partial(typed, kind=kind))
+        for page in session.list_pages(method, page_size, **kwargs):
+            if isinstance(page, list):
+                for item in page:
+                    yield _strip(item, kind)
+            else:
+                yield page
     cm_namespace, cm_name = parse_config_map_ref(config_map, namespace)
     try:
         found = find_config_map(session, SCHEDULER_DEVICE_CONFIG, namespace=cm_namespace, name=cm_name,
@@ -207,13 +218,19 @@ def read_cluster(
     """
     from migctl.cluster.snapshot import gc_paused
 
+    from migctl.cluster import kube_json  # msgspec: pages decoded straight into the fields the model reads
+
     warnings: list[ClusterWarning] = []
     chosen: list[dict[str, Any]] = []
     session = connect(kubeconfig, context)
     cluster = Cluster(source=f"live cluster, {session.where}")
     with gc_paused():
         for obj in list_objects(session, page_size=page_size, warnings=warnings, namespace=namespace,
-                                config_map=config_map, on_config_map=chosen.append, selector=selector):
+                                config_map=config_map, on_config_map=chosen.append, selector=selector,
+                                typed=kube_json.read_page):
+            if isinstance(obj, kube_json.Page):
+                kube_json.add_page(cluster, obj, on_item)
+                continue
             cluster.add_object(obj)
             if on_item is not None:
                 on_item()

@@ -150,7 +150,7 @@ class Node:
     def build(cls, **fields: Any) -> Node:
         """A Node from its object's fields, already read (plain ``str`` maps, kept annotations only),
         with its annotations decoded: :meth:`from_object` reads a dict into these, the typed JSON
-        snapshot reader (:mod:`migctl.cluster.snapshot_structs`) its structs."""
+        snapshot reader (:mod:`migctl.cluster.kube_json`) its structs."""
         node = cls(**fields)
         node._decode_annotations()
         return node

@@ -4,7 +4,7 @@ A snapshot is a ``v1 List`` of Nodes, Pods and optionally the ``hami-scheduler-d
 read item by item by :mod:`migctl.yamlio.kube_list` (the generic List reader: JSON with the C scanner,
 kubectl's YAML with the line parser, anything else through libyaml), so a 100,000-pod file never exists
 as one big tree in memory. A JSON List in the form Kubernetes writes is first decoded straight into typed
-structs holding only the fields the model reads (:mod:`migctl.cluster.snapshot_structs`, msgspec); any
+structs holding only the fields the model reads (:mod:`migctl.cluster.kube_json`, msgspec); any
 other JSON takes the item reader. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
 away and the dict is dropped. A file that is not YAML/JSON, or not a List/objects, raises
 :class:`~migctl.errors.InputError` naming the file and line.
@@ -99,13 +99,13 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
 
 
 def _read_typed(path: Path, cluster: Cluster, on_item: Callable[[], None] | None) -> bool:
-    """Read a JSON List through typed structs (:mod:`migctl.cluster.snapshot_structs`); False when the file
+    """Read a JSON List through typed structs (:mod:`migctl.cluster.kube_json`); False when the file
     needs the reference reader (``cluster`` is then to be dropped)."""
-    from migctl.cluster import snapshot_structs  # msgspec: loaded only for JSON snapshots
+    from migctl.cluster import kube_json  # msgspec: loaded only for JSON snapshots
 
     with open_regular(path, "rb") as raw:
         data = raw.read()
-    return snapshot_structs.read_snapshot(data, cluster, on_item)
+    return kube_json.read_snapshot(data, cluster, on_item)
 
 
 # --- writing ---------------------------------------------------------------------------------------------

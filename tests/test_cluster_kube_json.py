@@ -1,4 +1,4 @@
-"""JSON snapshots read through typed structs (``migctl.cluster.snapshot_structs``) against the item reader.
+"""JSON snapshots read through typed structs (``migctl.cluster.kube_json``) against the item reader.
 
 The property every test here checks: for any JSON file, ``load_snapshot`` builds exactly the cluster the
 reference reader (``migctl.yamlio.kube_list.json_items`` + ``Cluster.add_object``) builds, or raises the
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migctl.cluster import snapshot, snapshot_structs
+from migctl.cluster import snapshot, kube_json
 from migctl.cluster.model import Cluster
 from migctl.errors import InputError
 
@@ -58,7 +58,7 @@ def assert_same(path: Path) -> bool:
         assert fast.pods == ref.pods
         assert (fast.device_config_text, fast.device_config_source, fast.source, fast.warnings) == (
             ref.device_config_text, ref.device_config_source, ref.source, ref.warnings)
-    return snapshot_structs.read_snapshot(path.read_bytes(), Cluster())
+    return kube_json.read_snapshot(path.read_bytes(), Cluster())
 
 
 def write_list(path: Path, items: list[Any], **dump: Any) -> Path:
