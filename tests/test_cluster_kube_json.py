@@ -28,10 +28,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gen_cluster import generate  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def typed_for_any_size(monkeypatch):
+    """The typed reader for these small files too (``load_snapshot`` uses it from 1 MiB on)."""
+    monkeypatch.setattr(snapshot, "TYPED_JSON_MIN_BYTES", 0)
+
+
 def reference(path: Path) -> Cluster | InputError:
     """What the item reader builds (the typed path switched off), or the error it raises."""
     saved = snapshot._read_typed
-    snapshot._read_typed = lambda _path, _cluster, _on_item: False
+    snapshot._read_typed = lambda _path, _cluster, _on_item, _size: False
     try:
         return snapshot.load_snapshot(path)
     except InputError as exc:
