@@ -216,9 +216,8 @@ def read_cluster(
 
     ``cluster.device_config_source`` names the ConfigMap used ("ConfigMap NAMESPACE/NAME"), if any.
     """
-    from migctl.cluster.snapshot import gc_paused
-
     from migctl.cluster import kube_json  # msgspec: pages decoded straight into the fields the model reads
+    from migctl.cluster.snapshot import gc_paused
 
     warnings: list[ClusterWarning] = []
     chosen: list[dict[str, Any]] = []

@@ -149,8 +149,8 @@ class Node:
     @classmethod
     def build(cls, **fields: Any) -> Node:
         """A Node from its object's fields, already read (plain ``str`` maps, kept annotations only),
-        with its annotations decoded: :meth:`from_object` reads a dict into these, the typed JSON
-        snapshot reader (:mod:`migctl.cluster.kube_json`) its structs."""
+        with its annotations decoded: :meth:`from_object` reads a dict into these, the typed JSON reader
+        of snapshots and live LIST pages (:mod:`migctl.cluster.kube_json`) its structs."""
         node = cls(**fields)
         node._decode_annotations()
         return node
