@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -143,29 +144,31 @@ _RAW_DEVICE = st.fixed_dictionaries({}, optional={
     }.items()})
 
 
+def assert_shortcut_agrees(shortcut: str, decode, text: str) -> None:
+    """``decode(text)`` gives the same value, or the same AnnotationError message, with the fast path
+    ``codecs.<shortcut>`` switched off (it then answers None: "not mine")."""
+
+    def outcome():
+        try:
+            return decode(text)
+        except AnnotationError as exc:
+            return str(exc)
+
+    fast = outcome()
+    saved = getattr(codecs, shortcut)
+    setattr(codecs, shortcut, lambda *args: None)
+    try:
+        assert fast == outcome()
+    finally:
+        setattr(codecs, shortcut, saved)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_RAW_DEVICE, min_size=1, max_size=4))
 def test_plain_device_shortcut_decodes_as_the_checked_path(devices):
     """The shortcut for devices as the plugin writes them builds exactly what the checked path builds
     (values, and the same error when one is wrong)."""
-    import json
-
-    text = json.dumps(devices)
-
-    def outcome():
-        try:
-            return codecs.decode_node_register(text)
-        except AnnotationError as exc:
-            return str(exc)
-
-    fast = outcome()
-    saved = codecs._plain_device
-    codecs._plain_device = lambda raw, seen: None
-    try:
-        checked = outcome()
-    finally:
-        codecs._plain_device = saved
-    assert fast == checked
+    assert_shortcut_agrees("_plain_device", codecs.decode_node_register, json.dumps(devices))
 
 
 @settings(max_examples=200, deadline=None)
@@ -279,21 +282,7 @@ _FIELD = st.one_of(st.sampled_from(["GPU-a", " GPU-b ", "NVIDIA", "4000", "10", 
 def test_plain_pod_device_shortcut_decodes_as_the_checked_path(record, end):
     """The shortcut for one container with one device builds exactly what the general decoder builds,
     and leaves everything else (errors included) to it."""
-    text = record + end
-
-    def outcome():
-        try:
-            return codecs.decode_pod_devices(text)
-        except AnnotationError as exc:
-            return str(exc)
-
-    fast = outcome()
-    saved = codecs._plain_pod_device
-    codecs._plain_pod_device = lambda _text: None
-    try:
-        assert fast == outcome()
-    finally:
-        codecs._plain_pod_device = saved
+    assert_shortcut_agrees("_plain_pod_device", codecs.decode_pod_devices, record + end)
 
 
 @settings(max_examples=80, deadline=None)
