@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migctl.cluster.codecs import MigAllocation, MigProfile
+from migctl.cluster.codecs import ContainerDevice, MigAllocation, MigProfile
 from migctl.cluster.model import TERMINAL_PHASES, ClusterWarning, Node, Pod
 from migctl.cluster.quantity import as_int64, cpu_millis, memory_bytes
 from migctl.config.model import Geometry
@@ -447,11 +447,13 @@ def build_node_usage(
             shifted = shifted_layout(pod, resource_count_name)
             if shifted is not None:
                 _warn_shifted(pod, shifted, usage.design, warn)
-        if legacy:
-            entries = pod_device_entries(pod)
+        entries: Sequence[ContainerDevice | CollapsedDevice]
+        if legacy:  # pod_device_entries, without building them: each decoded device is one slot
+            entries = [dev for ctr in pod.devices for dev in ctr]
         else:
             entries = collapse_pod_devices(pod, exact_v2_10=current)
         for entry in entries:
+            slots = 1 if legacy else entry.slots  # type: ignore[union-attr]
             if entry.mig_slot is not None and current:
                 # v2.10 compares the UUID as written: a leftover GPU-…[t-s] matches no GPU
                 warn("unknown-gpu", f"pod {pod.key} holds legacy MIG slot {entry.raw_uuid}, which HAMi v2.10 "
@@ -462,7 +464,7 @@ def build_node_usage(
                 warn("unknown-gpu", f"pod {pod.key} holds {entry.raw_uuid}, which the node does not register "
                                     "(stale allocation; HAMi ignores it)", pod, entry.uuid)
                 continue
-            dev.used += entry.slots
+            dev.used += slots
             dev.usedmem += entry.usedmem
             dev.usedcores += entry.usedcores
             on_device = on_devices.get((dev.id, pod_key))
@@ -471,7 +473,7 @@ def build_node_usage(
                 dev.pods.append(on_device)
             on_device.usedmem += entry.usedmem
             on_device.usedcores += entry.usedcores
-            on_device.slots += entry.slots
+            on_device.slots += slots
             if entry.mig_slot is not None:
                 _mark_legacy_slot(dev, entry.mig_slot, pod, on_device, warn)
             elif allocations.get(entry.uuid):
