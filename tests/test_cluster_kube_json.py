@@ -271,8 +271,20 @@ def test_any_object_reads_alike(tmp_path_factory, items):
     assert_same(path)
 
 
-def test_yaml_snapshots_do_not_load_msgspec():
+@pytest.mark.parametrize("name", ["examples/cluster.yaml", "tests/data/cluster/v210-current.json"])
+def test_yaml_and_small_json_snapshots_do_not_load_msgspec(name):
+    """msgspec's import (13 ms) is paid only for JSON snapshots of 1 MiB and more."""
     code = ("import sys; from migctl.cluster.snapshot import load_snapshot; "
-            f"load_snapshot({str(ROOT / 'examples' / 'cluster.yaml')!r}); print('msgspec' in sys.modules)")
+            f"load_snapshot({str(ROOT / name)!r}); print('msgspec' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_large_json_snapshots_take_the_typed_reader(tmp_path, monkeypatch):
+    monkeypatch.undo()  # the module's fixture lowers the threshold: use the real one here
+    path = write_list(tmp_path / "big.json", list(generate(40, 8, 2500, realistic=True, seed=2)))
+    assert path.stat().st_size >= snapshot.TYPED_JSON_MIN_BYTES
+    calls = []
+    real = kube_json.read_snapshot
+    monkeypatch.setattr(kube_json, "read_snapshot", lambda *args: calls.append(1) or real(*args))
+    assert len(snapshot.load_snapshot(path).pods) == 2500 and calls == [1]
