@@ -169,32 +169,12 @@ def test_legacy_init_and_app_on_one_gpu_share_its_geometry():
     assert [s.in_use for s in gpu.usage_list] == [True, True]
 
 
-def _filter_by_copy(gpu, memreq, queued):
-    """v2.9's CustomFilterRule written out as HAMi does it: copy the slots (or expand the first geometry
-    with a large enough entry), mark the queued devices, look for a free slot."""
-    from migctl.simulate.mig import _first_fitting_geometry
-    from migctl.simulate.state import MigSlot, expand_geometry
-
-    usage = [MigSlot(s.name, s.memory, s.core, s.in_use) for s in gpu.usage_list]
-    if not usage:
-        found = _first_fitting_geometry(gpu, memreq)
-        if found is not None:
-            usage = expand_geometry(gpu.templates[found[0]])
-    for mem in queued:
-        for slot in usage:
-            if not slot.in_use and slot.memory >= mem:
-                slot.in_use = True
-                break
-        else:
-            return False
-    return any(not s.in_use and s.memory >= memreq for s in usage)
-
-
 def test_legacy_filter_without_queued_devices_answers_as_the_copying_rule():
-    """The shortcut taken when nothing is queued (no copy) agrees with the rule written out, on idle
+    """The shortcut taken when nothing is queued (no copy) agrees with the copying rule itself, on idle
     GPUs (geometries with empty entries included) and on every slot pattern of an active geometry."""
     from itertools import product
 
+    from migctl.simulate.mig import _filter_on_copy as _filter_by_copy
     from migctl.simulate.mig import legacy_filter
     from migctl.simulate.state import expand_geometry
 

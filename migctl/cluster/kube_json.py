@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from migctl.cluster.model import KEPT_ANNOTATION_PREFIXES, Cluster, ContainerResources, Node, Pod
+from migctl.cluster.model import Cluster, ContainerResources, Node, Pod, kept_annotations
 
 __all__ = ["Item", "Page", "add_page", "read_page", "read_snapshot"]
 
@@ -194,13 +194,6 @@ def _containers(raw: list[Container], *, init: bool) -> tuple[ContainerResources
     return tuple(out)
 
 
-def _kept(annotations: dict[str, str]) -> dict[str, str]:
-    if not annotations:
-        return {}
-    prefixes = KEPT_ANNOTATION_PREFIXES
-    return {k: v for k, v in annotations.items() if k.startswith(prefixes)}
-
-
 def _pod(item: Item) -> Pod:
     meta, spec = item.metadata, item.spec
     return Pod.build(
@@ -211,7 +204,7 @@ def _pod(item: Item) -> Pod:
         item.status.phase,
         bool(meta.deletionTimestamp),
         spec.schedulerName,
-        _kept(meta.annotations),
+        kept_annotations(meta.annotations),
         spec.nodeSelector,
         _containers(spec.initContainers, init=True) if spec.initContainers else (),
         _containers(spec.containers, init=False) if spec.containers else (),
@@ -227,7 +220,7 @@ def _node(item: Item) -> Node:
     return Node.build(
         name=meta.name,
         labels=meta.labels,
-        annotations=_kept(meta.annotations),
+        annotations=kept_annotations(meta.annotations),
         allocatable=status.allocatable,
         capacity=status.capacity,
         unschedulable=bool(spec.unschedulable),

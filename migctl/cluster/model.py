@@ -56,7 +56,8 @@ class ClusterWarning:
         return out
 
 
-def _kept(annotations: Any) -> dict[str, str]:
+def kept_annotations(annotations: Any) -> dict[str, str]:
+    """The annotations the model keeps (:data:`KEPT_ANNOTATION_PREFIXES`), values as text, ``None`` dropped."""
     if not annotations or not isinstance(annotations, dict):
         return {}
     prefixes = KEPT_ANNOTATION_PREFIXES
@@ -138,7 +139,7 @@ class Node:
         return cls.build(
             name=str(meta.get("name") or ""),
             labels=_str_map(meta.get("labels")),
-            annotations=_kept(meta.get("annotations")),
+            annotations=kept_annotations(meta.get("annotations")),
             allocatable=_str_map(status.get("allocatable")),
             capacity=_str_map(status.get("capacity")),
             unschedulable=bool(spec.get("unschedulable")),
@@ -287,7 +288,7 @@ class Pod:
             str(status.get("phase") or "") if isinstance(status, dict) else "",
             bool(meta.get("deletionTimestamp")),
             str(spec.get("schedulerName") or ""),
-            _kept(meta.get("annotations")),
+            kept_annotations(meta.get("annotations")),
             _str_map(spec.get("nodeSelector")),
             _containers(spec.get("initContainers"), init=True),
             _containers(spec.get("containers"), init=False),

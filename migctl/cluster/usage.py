@@ -263,13 +263,12 @@ class CollapsedDevice:
     slots: int
 
 
-def pod_device_entries(pod: Pod) -> list[CollapsedDevice]:
+def pod_device_entries(pod: Pod) -> list[ContainerDevice]:
     """HAMi v2.9.0's view of a pod's devices: no collapse. ``onAddPod`` / ``PodManager.AddPod``
     (pkg/scheduler/scheduler.go, pkg/device/pods.go) keep the decoded devices unchanged and
     ``getNodesUsage`` adds every entry, init containers' included, as one slot with its memory and
-    cores, in annotation order (containers, then devices)."""
-    return [CollapsedDevice(dev.raw_uuid, dev.uuid, dev.mig_slot, dev.usedmem, dev.usedcores, 1)
-            for ctr in pod.devices or () for dev in ctr]
+    cores, in annotation order (containers, then devices): the decoded devices themselves, each one slot."""
+    return [dev for ctr in pod.devices or () for dev in ctr]
 
 
 def collapse_pod_devices(pod: Pod, *, exact_v2_10: bool = False) -> list[CollapsedDevice]:
@@ -448,12 +447,12 @@ def build_node_usage(
             if shifted is not None:
                 _warn_shifted(pod, shifted, usage.design, warn)
         entries: Sequence[ContainerDevice | CollapsedDevice]
-        if legacy:  # pod_device_entries, without building them: each decoded device is one slot
-            entries = [dev for ctr in pod.devices for dev in ctr]
+        if legacy:
+            entries = pod_device_entries(pod)
         else:
             entries = collapse_pod_devices(pod, exact_v2_10=current)
         for entry in entries:
-            slots = 1 if legacy else entry.slots  # type: ignore[union-attr]
+            slots = 1 if legacy else entry.slots  # type: ignore[union-attr]  # v2.9: each entry is one slot
             if entry.mig_slot is not None and current:
                 # v2.10 compares the UUID as written: a leftover GPU-…[t-s] matches no GPU
                 warn("unknown-gpu", f"pod {pod.key} holds legacy MIG slot {entry.raw_uuid}, which HAMi v2.10 "

@@ -44,6 +44,13 @@ def legacy_filter(gpu: Gpu, memreq: int, queued_usedmem: Iterable[int]) -> bool:
             return any(not s.in_use and s.memory >= memreq for s in gpu.usage_list)
         found = _first_fitting_geometry(gpu, memreq)
         return found is not None and any(s.memory >= memreq for s in expand_geometry(gpu.templates[found[0]]))
+    return _filter_on_copy(gpu, memreq, queued)
+
+
+def _filter_on_copy(gpu: Gpu, memreq: int, queued: list[int]) -> bool:
+    """``CustomFilterRule`` as v2.9 runs it: copy the slots (or expand the first geometry with a large
+    enough entry), mark the queued devices, look for a free slot (:func:`legacy_filter` skips the copy
+    when nothing is queued)."""
     usage = [MigSlot(s.name, s.memory, s.core, s.in_use) for s in gpu.usage_list]
     if not usage:
         found = _first_fitting_geometry(gpu, memreq)
