@@ -369,3 +369,10 @@ def test_mutated_snapshot_files_load_the_same_or_fail_the_same(tmp_path_factory,
     path = tmp_path_factory.mktemp("m") / "snap.yaml"
     path.write_text("\n".join(lines), encoding="utf-8")
     assert _outcome(lambda: load_snapshot(path)) == _outcome(lambda: exact_cluster(path))
+
+
+@pytest.mark.parametrize("text", ["- a: |\n    line one\n    line two", "- a: |+\n    x", "- a: |\n    x\n",
+                                  "- a: |\n    x\n- b: 1", "- a: |\n    x\n  "])
+def test_literal_block_scalar_at_the_end_of_the_text(text):
+    """A ``|`` / ``|+`` scalar on the last line of a file without a final newline has no line break to keep."""
+    assert assert_same_or_refused(text)

@@ -15,6 +15,8 @@ SAMPLES = [
     "", "x", "a: 1\n---\n", "--- 1\n--- null\n...\n", "---\n---\nx: [1, 2.5, yes, ~, 2020-01-01, '1', 0o17, 0x1f, .inf]\n",
     "a: &x {b: 1}\nc: *x\n", "- 1\n- !!str 2\n", "a:\n  <<: {b: 1}\n", "? [1]\n: 2\n", "t: 2001-12-14t21:59:43.10-05:00\n",
     "cpu: 0.5\nmem: 1e3\non: on\nOff: NO\nn: -0b101\nm: 1_000\ns: 190:20:30\n", "a: |\n  x\n  y\nb: >-\n  z\n",
+    # a literal block scalar on the text's last line, without a final line break (nothing to clip)
+    "a: |\n  line one\n\n  line two", "a: |\n  x\n---\nb: |\n  y", "a: |\n  x\n---\nb: 1\n",
 ]
 BAD = ["a: [1\n", "a: 1\n b: 2\n", "k: =\n", "a: !!int x\n", "x: *nope\n", "a: 1\na: 1\n---\n- : :\n  x"]
 

@@ -416,13 +416,15 @@ def _literal(header: str, lines: list[str], i: int, ind: int, stop: int) -> tupl
     while body and body[-1] == "":
         body.pop()
         trailing += 1
+    # the text ends on the scalar's last line: no line break follows it to clip or keep
+    unbroken = i == len(lines) and not trailing
     if i == len(lines) and trailing and lines[-1] == "":  # the text's final newline is no blank line
         trailing -= 1
     text = "\n".join(body)
+    if header == "|-" or unbroken:
+        return text, i
     if header == "|":
         return text + "\n", i
-    if header == "|-":
-        return text, i
     return text + "\n" + "\n" * trailing, i
 
 
@@ -468,6 +470,8 @@ def documents(text: str, plain: Callable[[str], Any] = _plain) -> list[tuple[Any
             raise NotKubectlYaml(f"line {content + 1}: a document that is not a mapping at column 0")
         # as the one item of a list: '- ' before the first line, every later line two columns in
         block = ["- " + head] + ["  " + line if line else line for line in lines[content + 1 : end]]
+        if end < len(lines):
+            block.append("")  # the line break before the next '---' (a block scalar at the end keeps it)
         value, stop = _item(block, 0, len(block), keys, plains, known, plain)
         if stop != len(block) or not isinstance(value, dict):
             raise NotKubectlYaml(f"line {content + 1}: not one mapping")
