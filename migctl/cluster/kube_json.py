@@ -36,7 +36,7 @@ import msgspec
 
 from migctl.cluster.model import Cluster, ContainerResources, Node, Pod, kept_annotations
 
-__all__ = ["Item", "Page", "add_page", "read_page", "read_snapshot"]
+__all__ = ["Item", "Page", "add_item", "add_page", "read_item", "read_page", "read_snapshot"]
 
 
 class Meta(msgspec.Struct, gc=False):
@@ -130,6 +130,27 @@ def read_snapshot(data: bytes, cluster: Cluster, on_item: Callable[[], None] | N
         if _add(cluster, item, kind) and on_item is not None:
             on_item()
     return True
+
+
+_KINDS = ("Node", "Pod", "ConfigMap")
+
+
+def read_item(text: str) -> Item | None:
+    """One List item's JSON (a kubectl YAML item as :mod:`migctl.yamlio.item_json` converts it) as an
+    :class:`Item`, or None when it is not in the form the structs read or not a Node, Pod or ConfigMap
+    (the item is then read as a dict: other kinds are skipped or expanded there, with their messages)."""
+    try:
+        item = _ITEM.decode(text)
+    except _REFUSED:
+        return None
+    kind = item.kind
+    return item if kind.__class__ is str and kind in _KINDS else None
+
+
+def add_item(cluster: Cluster, item: Item, on_item: Callable[[], None] | None = None) -> None:
+    """Add a Node, Pod or ConfigMap from :func:`read_item` to ``cluster`` (``Cluster.add_object``'s dispatch)."""
+    if _add(cluster, item, item.kind) and on_item is not None:
+        on_item()
 
 
 class _PageMetadata(msgspec.Struct, gc=False):

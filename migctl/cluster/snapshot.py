@@ -5,7 +5,9 @@ read item by item by :mod:`migctl.yamlio.kube_list` (the generic List reader: JS
 kubectl's YAML with the line parser, anything else through libyaml), so a 100,000-pod file never exists
 as one big tree in memory. A JSON List in the form Kubernetes writes is first decoded straight into typed
 structs holding only the fields the model reads (:mod:`migctl.cluster.kube_json`, msgspec); any
-other JSON takes the item reader. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
+other JSON takes the item reader. In a large kubectl YAML snapshot, the items whose shape repeats (the
+pods of a cluster, mostly) are turned into JSON by per-shape templates (:mod:`migctl.yamlio.item_json`)
+and decoded the same way; the others take the line parser. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
 away and the dict is dropped. A file that is not YAML/JSON, or not a List/objects, raises
 :class:`~migctl.errors.InputError` naming the file and line.
 """
@@ -90,10 +92,18 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
                 except InputError:
                     raise json_error from None
         else:
-            for obj in kube_list.yaml_items(fh, source):
-                cluster.add_object(obj)
-                if on_item is not None:
-                    on_item()
+            typed = None
+            if os.fstat(fh.fileno()).st_size >= TYPED_YAML_MIN_BYTES or "msgspec" in sys.modules:
+                from migctl.cluster import kube_json  # msgspec: loaded only for large snapshots
+
+                typed = kube_json.read_item
+            for obj in kube_list.yaml_items(fh, source, typed=typed):
+                if obj.__class__ is dict:
+                    cluster.add_object(obj)
+                    if on_item is not None:
+                        on_item()
+                else:
+                    kube_json.add_item(cluster, obj, on_item)
     cluster.finish()
     if not cluster.nodes:
         cluster.warnings.append(ClusterWarning("empty-snapshot", f"{path} holds no Node objects"))
@@ -103,6 +113,11 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
 #: The smallest JSON snapshot read through typed structs: below it, msgspec's import (about 13 ms) costs
 #: more than it saves (a 1 MiB snapshot decodes in about 10 ms either way).
 TYPED_JSON_MIN_BYTES = 1 << 20
+
+
+#: The smallest kubectl YAML snapshot whose repeating items are read as JSON through typed structs
+#: (:mod:`migctl.yamlio.item_json`): the same trade as for JSON (msgspec's import against what it saves).
+TYPED_YAML_MIN_BYTES = 1 << 20
 
 
 def _read_typed(path: Path, cluster: Cluster, on_item: Callable[[], None] | None, size: int) -> bool:

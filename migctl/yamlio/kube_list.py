@@ -11,6 +11,9 @@ model from the dicts; nested Lists are opened, other kinds skipped, anything els
   character, takes the exact path: libyaml's events built by :func:`fast_yaml`, PyYAML's own loader
   for merge keys and for error messages with line numbers (:func:`yaml_items`). Any other YAML layout
   (several documents, single objects, flow style) is one whole-file load (:func:`yaml_whole`).
+  With ``typed``, an item whose shape repeats is turned into JSON by :mod:`migctl.yamlio.item_json`
+  instead and handed to the caller's decoder, which answers a typed object or None (then the item
+  takes the line parser as above).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import IO, Any
 import yaml
 
 from migctl.errors import InputError
-from migctl.yamlio import block_yaml, numbers
+from migctl.yamlio import block_yaml, item_json, numbers
 
 # libyaml when PyYAML has it; long integers refused with the project's own message
 _Loader: Any = numbers.Loader
@@ -213,12 +216,17 @@ def _yaml_error(path: ListSource, exc: yaml.YAMLError, line_offset: int = 0) -> 
     return InputError(f"{path}: not valid YAML: {problem}")
 
 
-def yaml_items(fh: IO[str], path: ListSource, *, line_parser: bool = True) -> Iterator[dict[str, Any]]:
+def yaml_items(
+    fh: IO[str], path: ListSource, *, line_parser: bool = True, typed: Callable[[str], Any] | None = None,
+) -> Iterator[Any]:
     """Split kubectl's layout into items; fall back to a whole-file load for any other layout.
 
     With ``line_parser`` (the default) items are read by :mod:`migctl.yamlio.block_yaml` where the
     file allows it, each item it does not read through :func:`_exact_item`; without, every item takes
-    the exact path (the reference the line parser is tested against).
+    the exact path (the reference the line parser is tested against). With ``typed`` (line parser
+    only), an item :class:`~migctl.yamlio.item_json.ItemTemplates` turns into JSON is passed to
+    ``typed``, and what it answers is yielded in the item's place unless it is None; every other
+    object is yielded as a dict, in the file's order.
     """
     first_item_line = _find_kubectl_items(fh)
     if first_item_line is None:
@@ -227,7 +235,7 @@ def yaml_items(fh: IO[str], path: ListSource, *, line_parser: bool = True) -> It
         return
     rest: list[str] = []
     if line_parser:
-        yield from _line_parsed_items(fh, first_item_line, path, rest)
+        yield from _line_parsed_items(fh, first_item_line, path, rest, typed)
     else:
         for first_line, chunk in _item_chunks(fh, first_item_line, rest):
             yield from _exact_item(chunk, first_line, path)
@@ -243,7 +251,9 @@ _ITEMS_END = re.compile(r"\n(?:[^ \t\r\n#-]|-[^ \t\r\n])")
 _BLOCK_CHARS = 1 << 20
 
 
-def _line_parsed_items(fh: IO[str], first_line: int, path: ListSource, rest: list[str]) -> Iterator[dict[str, Any]]:
+def _line_parsed_items(
+    fh: IO[str], first_line: int, path: ListSource, rest: list[str], typed: Callable[[str], Any] | None = None,
+) -> Iterator[Any]:
     """The items from ``fh`` (at the first ``- `` item, line ``first_line``), read a block at a time.
 
     Only about one block of text and its lines are in memory at once; what follows the items (the
@@ -253,6 +263,7 @@ def _line_parsed_items(fh: IO[str], first_line: int, path: ListSource, rest: lis
     line_no = first_line
     buf = ""
     searched = 0  # buf[:searched] holds no end of the items
+    templates = item_json.ItemTemplates() if typed is not None else None
     while True:
         chunk = fh.read(_BLOCK_CHARS)
         buf += chunk
@@ -270,7 +281,11 @@ def _line_parsed_items(fh: IO[str], first_line: int, path: ListSource, rest: lis
                 continue
             block, buf = buf[: cut + 1], buf[cut + 1 :]
             searched = len(buf)
-        line_no = yield from _block_items(block, line_no, path)
+        if templates is None:
+            line_no = yield from _block_items(block, line_no, path)
+        else:
+            yield from _typed_block_items(block, line_no, path, typed, templates)
+            line_no += block.count("\n")
         if tail is not None:
             break
     lines = tail.split("\n")
@@ -309,6 +324,45 @@ def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[st
             if checked is not None:
                 yield from _expand(checked, path, line_no + first)
     return line_no + len(lines) - 1
+
+
+#: Where a ``- `` item starts in a block (after the first): a column-0 ``-`` then a space, a line end or the end.
+_ITEM_START = re.compile(r"\n-(?=[ \n]|\Z)")
+
+
+def _typed_block_items(
+    block: str, line_no: int, path: ListSource, typed: Any, templates: item_json.ItemTemplates,
+) -> list[Any]:
+    """What :func:`_block_items` yields, as a list, with each item that ``templates`` turns into JSON and
+    ``typed`` decodes in the list as ``typed``'s object; the runs of items between them go through
+    :func:`_block_items`.
+
+    Reading a run of whole items by itself is reading it in its block: the line parser reads items one
+    by one, and a block holds no other column-0 line but blank ones, comments and tab or CR lines,
+    which fail :func:`block_yaml.usual` for the whole block first.
+    """
+    if not block_yaml.usual(block):
+        return list(_block_items(block, line_no, path))
+    starts = [0]
+    starts.extend(m.start() + 1 for m in _ITEM_START.finditer(block))
+    texts = [block[starts[k] : starts[k + 1]] for k in range(len(starts) - 1)]
+    texts.append(block[starts[-1] :])
+    # every item first, then the objects: interleaving reading and building is slower (as in _block_items)
+    objs = [None if doc is None else typed(doc) for doc in map(templates.to_json, texts)]
+    del texts
+    if None not in objs:
+        return objs
+    out: list[Any] = []
+    run = 0  # the first item not yet in ``out``
+    for k, obj in enumerate(objs):
+        if obj is not None:
+            if run < k:
+                out.extend(_block_items(block[starts[run] : starts[k]], line_no + block.count("\n", 0, starts[run]), path))
+            out.append(obj)
+            run = k + 1
+    if run < len(objs):
+        out.extend(_block_items(block[starts[run] :], line_no + block.count("\n", 0, starts[run]), path))
+    return out
 
 
 def _exact_item(chunk: str, first_line: int, path: ListSource) -> Iterator[dict[str, Any]]:

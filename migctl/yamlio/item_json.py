@@ -1,0 +1,260 @@
+"""kubectl's YAML List items as JSON text, through one template per item *shape*: the typed YAML reader.
+
+A 100,000-pod ``kubectl get -o yaml`` snapshot is 3.5 million lines, and the line parser
+(:mod:`migctl.yamlio.block_yaml`) spends about a microsecond and a half on each in Python. But the pods of
+a cluster are printed alike: the same keys at the same columns, in the same order, with only the values
+changing (names, UIDs, node names, annotation values). This module reads an item as a *shape* (its text
+with the values of ``key: value`` lines cut out, by one regular expression in C) and the *values*; the
+first time a shape comes back, the line parser itself reads it once, with a placeholder in each value's
+place, and the result becomes a JSON template whose placeholders are filled by ``%`` formatting. Every
+later item of that shape is one ``re.split``, one dictionary look-up and one ``%``: no Python work per
+line. The JSON is then decoded by msgspec into the typed structs of :mod:`migctl.cluster.kube_json`,
+which skip every field the model does not read.
+
+Only values that need no per-value decision are cut out (:data:`_SLOTS`): a plain scalar that resolves to
+itself as text (not ``true``/``false``/``null``/``~`` or a decimal integer, which the line parser's
+``_plain`` turns into other types; no indicator first; no ``: ``, `` #``, quote or backslash inside; no space
+or colon last) and a one-line single- or double-quoted scalar without quotes or backslashes inside.
+Each such value is a one-line string scalar for the line parser, whatever its text: the structure it
+reads around it is the same as around the placeholder, and its JSON is the text between two double
+quotes (``block_yaml.usual``, checked for the whole block first, leaves no control character to escape).
+Every other value (numbers, booleans, ``{}``, quoted text with quotes inside, block and multi-line
+scalars) stays in the shape, so the template holds what the line parser made of it.
+
+Exactness: a template is made only from the line parser's own reading of the shape with placeholders,
+and it is refused (:meth:`ItemTemplates.to_json` answers None: the caller reads the item with the line
+parser) when that reading fails, stops before the item's end, has a key that is not text, or holds a
+placeholder anywhere but as a whole string value (a value swallowed into a multi-line scalar, say). A
+shape seen once is not turned into a template: an item of a unique shape (a Node, with its GPUs' UUIDs in
+a folded quoted annotation) costs only the split before the line parser reads it. Tests hold the JSON to
+the line parser's value on generated clusters, Hypothesis-drawn items and mutated kubectl text
+(``tests/test_yamlio_item_json.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import partial
+from operator import itemgetter
+from typing import Any
+
+from migctl.yamlio.block_yaml import NotKubectlYaml, _item, _quoted_lines
+
+__all__ = ["ItemTemplates"]
+
+#: A plain scalar that the line parser reads as this very text: not a word or integer ``_plain`` resolves
+#: to another type, no indicator first (``-`` and ``~`` included), a colon or a space only before another
+#: character that keeps it plain (no ``: ``, `` #``, trailing ``:`` or space).
+_TEXT_PLAIN = (
+    r"(?!(?:0|[1-9][0-9]*|true|True|TRUE|false|False|FALSE|null|Null|NULL)$)"
+    r"[^\n'\"\\:\- ?,\[\]{}#&*!|>%@`~]"
+    r"(?:[^\n: ]++|:(?=[^ \n])| (?=[^ #\n]))*+"
+)
+def _slot(first: int) -> str:
+    """The pattern of a value slot whose three groups are numbered from ``first``: ``: `` then a single-quoted
+    scalar without ``''`` (group ``first`` the quote), a double-quoted one without escapes (group
+    ``first + 1``), either possibly folded over more lines, or a text plain scalar, to the end of a line;
+    group ``first + 2`` is the value. The quote groups are optional, not empty, because an empty group
+    would count as matched in the conditionals; possessive runs (Python 3.11) keep the engine from trying
+    shorter matches that cannot end the line (the same matches, about twice as fast)."""
+    q1, q2 = first, first + 1
+    return (rf": (?:(')|(\"))?((?({q1})[^']*+|(?({q2})[^\"\\]*+|{_TEXT_PLAIN})))(?({q1})')(?({q2})\")$")
+
+
+#: Every value slot of an item: ``re.split`` yields shape, quote, quote, value, shape, ...
+_SLOTS = re.compile(_slot(1), re.M)
+_STRIDE = 4
+#: What a value needs escaped between JSON's double quotes (``block_yaml.usual`` leaves no control character
+#: but the line breaks a folded quoted scalar keeps).
+_ESCAPE = ("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n")
+#: The placeholder put in each value's place to read a shape: a private-use character and the slot's number.
+_MARK = "\ue000"
+_PLACED = re.compile('"' + _MARK + r"([0-9]+)\"")
+_MAX_SHAPES = 4096  # templates (and shapes seen once) kept; the cache starts afresh past it
+_RECENT = 4  # templates tried whole on each item before the shape is looked up
+_MATCH_AFTER = 3  # a template gets its own pattern when it has served this many items
+
+
+class _Template:
+    __slots__ = ("fmt", "pick", "shape", "columns", "uses", "match", "quotes", "folds")
+
+    def __init__(self, fmt: str, order: list[int], shape: tuple[str, ...], columns: list[int]) -> None:
+        self.fmt = fmt  # the item's JSON with '"%s"' for each value, '%' doubled elsewhere
+        if len(order) > 1:
+            self.pick: Any = itemgetter(*order)
+        elif order:
+            k = order[0]
+            self.pick = lambda values: (values[k],)
+        else:
+            self.pick = lambda values: ()
+        self.shape = shape
+        self.columns = columns  # each slot's key column (a quoted value's more lines are indented past it)
+        self.uses = 0
+        self.match: Any = None  # the shape's own pattern's fullmatch, once it is compiled
+        self.quotes: list[str] = []  # the quote of each slot in that pattern
+        self.folds: list[int] = []  # the slots where it takes a quoted value over more lines
+
+    def compile(self, parts: list[str]) -> None:
+        """The shape as one pattern, for items quoted as ``parts`` (a split item of the shape) is: its
+        text, and between each two pieces a slot for a text value quoted the same way. An item it matches
+        is this shape with text scalars in the slots, whatever the split would make of it, so the template
+        holds for it: the template is the line parser's reading with a text scalar in each slot. One group
+        per slot and no alternatives: the engine saves no group marks while it matches."""
+        pieces = [re.escape(self.shape[0])]
+        for k, piece in enumerate(self.shape[1:]):
+            quote = _quote(parts, k)
+            self.quotes.append(quote)
+            if quote:  # over more lines only where this item's value is (a node's long annotation)
+                pattern = "[^']*+" if quote == "'" else '[^"\\\\]*+'
+                if "\n" in parts[_STRIDE * k + 3]:
+                    self.folds.append(k)
+                else:
+                    pattern = "[^\\n']*+" if quote == "'" else '[^\\n"\\\\]*+'
+                pieces.append(f": {quote}({pattern}){quote}")
+            else:
+                pieces.append(f": ({_TEXT_PLAIN})$")
+            pieces.append(re.escape(piece))
+        self.match = re.compile("".join(pieces), re.M).fullmatch
+
+
+_REFUSED: Any = object()  # a shape the line parser's reading could not turn into a template
+
+
+class ItemTemplates:
+    """Turns the text of kubectl-style ``- `` List items into JSON, one template per shape.
+
+    One instance serves one file (its caches are the file's shapes). :meth:`to_json` answers None for an
+    item it does not convert; the caller then reads that item with the line parser.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, ...], Any] = {}
+        self._seen: set[tuple[str, ...]] = set()
+        self._recent: list[_Template] = []  # the templates that served the last items, the latest first
+        # the line parser's caches for reading shapes (immutable values only, as block_yaml keeps them)
+        self._keys: dict[str, Any] = {}
+        self._plains: dict[str, Any] = {}
+        self._known: dict[str, Any] = {}
+
+    def to_json(self, text: str) -> str | None:
+        """The JSON of the one ``- `` item ``text`` (starting at its ``-`` line, without or with its final
+        line end; the block it came from passed ``block_yaml.usual``), or None."""
+        recent = self._recent
+        for k, template in enumerate(recent):  # the common case: the shape of one of the last items
+            if template.match is not None:
+                found = template.match(text)
+                if found is not None:
+                    if k:
+                        del recent[k]
+                        recent.insert(0, template)
+                    if template.folds or '"' in text or "\\" in text:
+                        return _fill(template, found.groups(), template.quotes.__getitem__)
+                    return template.fmt % template.pick(found.groups())  # type: ignore[no-any-return]
+        parts = _SLOTS.split(text)
+        shape = tuple(parts[0::_STRIDE])
+        template = self._templates.get(shape)
+        if template is None:
+            if shape not in self._seen:  # a shape seen once is read by the line parser
+                if len(self._seen) >= _MAX_SHAPES:
+                    self._seen.clear()
+                self._seen.add(shape)
+                return None
+            template = self._template(parts, shape)
+            if len(self._templates) >= _MAX_SHAPES:
+                self._templates.clear()
+            self._templates[shape] = template
+        if template is _REFUSED:
+            return None
+        template.uses += 1
+        if template.uses == _MATCH_AFTER:
+            template.compile(parts)
+        if template in recent:
+            recent.remove(template)
+        recent.insert(0, template)
+        del recent[_RECENT:]
+        return _fill(template, parts[_STRIDE - 1 :: _STRIDE], partial(_quote, parts))
+
+    def _template(self, parts: list[str], shape: tuple[str, ...]) -> Any:
+        """The template of ``parts``' shape: the line parser's reading of it with placeholders, as JSON."""
+        slots = len(parts) // _STRIDE
+        pieces = [parts[0]]
+        for k in range(slots):
+            pieces.append(f": {_MARK}{k}")
+            pieces.append(parts[_STRIDE * (k + 1)])
+        text = "".join(pieces)
+        if text.count(_MARK) != slots:  # the item's own text holds the placeholder character
+            return _REFUSED
+        lines = text.split("\n")
+        try:
+            value, end = _item(lines, 0, len(lines), self._keys, self._plains, self._known)
+            if end != len(lines) or not _text_keys(value):
+                return _REFUSED
+            doc = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        except (NotKubectlYaml, LookupError, TypeError, ValueError, RecursionError):  # as iter_items catches
+            return _REFUSED
+        order: list[int] = []
+        segments: list[str] = []
+        pos = 0
+        for match in _PLACED.finditer(doc):
+            segments.append(doc[pos : match.start()].replace("%", "%%"))
+            order.append(int(match.group(1)))
+            pos = match.end()
+        segments.append(doc[pos:].replace("%", "%%"))
+        if doc.count(_MARK) != len(order):  # a placeholder inside a longer string: not a value of its own
+            return _REFUSED
+        columns = []
+        for piece in parts[0::_STRIDE][:slots]:  # the line of each slot's key, up to the key's end
+            line = piece[piece.rfind("\n") + 1 :]
+            rest = line.lstrip(" ")
+            if rest[:1] == "-" and rest[1:2] in ("", " "):  # "- key": the key's column (block_yaml._item's)
+                rest = rest[2:].lstrip(" ")
+            columns.append(len(line) - len(rest))
+        return _Template('"%s"'.join(segments), order, shape, columns)
+
+
+def _quote(parts: list[str], k: int) -> str:
+    """The quote of slot ``k`` of a split item: ``'``, ``"`` or none."""
+    return parts[_STRIDE * k + 1] or parts[_STRIDE * k + 2] or ""
+
+
+def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> str | None:
+    """The template's JSON with the item's ``values`` (the text of each slot; a quoted one folded as
+    the line parser folds it, and escaped for JSON), or None when a folded value is not the line parser's.
+    ``quote(k)`` is slot ``k``'s quote."""
+    joined = "\0".join(values)  # one pass over all the values, in C
+    if "\n" in joined:  # a quoted scalar over several lines
+        values = list(values)
+        for k, value in enumerate(values):
+            if "\n" in value:
+                folded = _fold(value, quote(k), template.columns[k])
+                if folded is None:
+                    return None
+                values[k] = folded
+        joined = "\0".join(values)
+    elif '"' not in joined and "\\" not in joined:
+        return template.fmt % template.pick(values)  # type: ignore[no-any-return]
+    for old, new in _ESCAPE:
+        joined = joined.replace(old, new)
+    return template.fmt % template.pick(joined.split("\0"))  # type: ignore[no-any-return]
+
+
+def _fold(value: str, quote: str, column: int) -> str | None:
+    """A quoted scalar's value that goes on over more lines, read as the line parser reads it (its key at
+    ``column``), or None when the line parser refuses it (a line at or left of the key's column...)."""
+    lines = f"{quote}{value}{quote}".split("\n")
+    try:
+        folded, end = _quoted_lines(lines[0], lines, 1, column)
+    except NotKubectlYaml:
+        return None
+    return folded if end == len(lines) else None
+
+
+def _text_keys(value: Any) -> bool:
+    """Whether every mapping key in ``value`` is text (JSON would turn ``1:`` or ``true:`` into text)."""
+    if value.__class__ is dict:
+        return all(key.__class__ is str and _text_keys(v) for key, v in value.items())
+    if value.__class__ is list:
+        return all(_text_keys(v) for v in value)
+    return True

@@ -1,0 +1,353 @@
+"""kubectl YAML items as JSON through per-shape templates (``migctl.yamlio.item_json``) against the line parser.
+
+The property every test here checks: whatever the text, :meth:`ItemTemplates.to_json` answers None or the
+JSON of exactly what the line parser (``block_yaml.parse_items``) builds for that item, never a template
+filled with values it does not fit; and ``load_snapshot`` on a YAML snapshot builds the same cluster, or
+raises the same error, whether its repeating items take the templates and typed structs or not.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from migctl.cluster import kube_json, snapshot
+from migctl.cluster.snapshot import dump_snapshot, load_snapshot
+from migctl.errors import InputError
+from migctl.yamlio import kube_list
+from migctl.yamlio.block_yaml import NotKubectlYaml, parse_items, usual
+from migctl.yamlio.item_json import _SLOTS, ItemTemplates
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gen_cluster import generate  # noqa: E402
+
+
+def line_parsed(text: str) -> Any:
+    """The line parser's value for one item, or NotKubectlYaml's class when it refuses the text."""
+    try:
+        values = parse_items(text)
+    except NotKubectlYaml:
+        return NotKubectlYaml
+    assert len(values) == 1
+    return values[0]
+
+
+def check(templates: ItemTemplates, text: str) -> bool:
+    """``to_json(text)`` is None or the line parser's value; True when it converted the item."""
+    if not usual(text):  # the reader converts only blocks that pass this check
+        return False
+    doc = templates.to_json(text)
+    if doc is None:
+        return False
+    value = line_parsed(text)
+    assert value is not NotKubectlYaml, f"a template converted text the line parser refuses:\n{text}"
+    assert json.loads(doc) == value, text
+    return True
+
+
+def item_texts(objects: list[dict[str, Any]]) -> list[str]:
+    """Each object as kubectl's YAML prints a List item (``- `` at column 0, two-column indentation)."""
+    buf = io.StringIO()
+    dump_snapshot(objects, buf)
+    lines = buf.getvalue().split("\n")
+    body = lines[lines.index("items:") + 1 :]
+    body = body[: next((k for k, x in enumerate(body) if x[:1] not in ("-", " ")), len(body))]
+    starts = [k for k, line in enumerate(body) if line.startswith("- ")] + [len(body)]
+    texts = ["\n".join(body[a:b]) + "\n" for a, b in zip(starts, starts[1:])]
+    assert len(texts) == len(objects)
+    return texts
+
+
+# --- what a value slot is ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "slot"), [
+    ("a: x y", "x y"), ("a: '12'", "12"), ('a: "q"', "q"), ("a: 007", "007"), ("a: nulls", "nulls"),
+    ("a: b:c d", "b:c d"), ("a: x#y", "x#y"), ("a: ''", ""), ("a: 1.5", "1.5"), ("a: 0x1F", "0x1F"),
+    ("a: é 中", "é 中"), ("a: x: y", "y"),  # the second ': ': the line parser refuses that line's shape
+    ("a: '[{\"id\":1}]'", '[{"id":1}]'), ("a: 'e\\s'", "e\\s"), ('a: "it\'s"', "it's"), ("a: x'y\"z", "x'y\"z"),
+])
+def test_text_values_are_slots(line, slot):
+    assert _SLOTS.split(line)[3] == slot
+
+
+@pytest.mark.parametrize("line", [
+    "a: true", "a: True", "a: FALSE", "a: null", "a: Null", "a: ~", "a: 12", "a: -7", "a: 0",  # other types
+    "a: -x", "a: {}", "a: []", "a: |", "a: >", "a: &x", "a: *x", "a: !t", "a: %x", "a: @x", "a: `x", "a: ?x",
+    "a: x #c", "a: x:", "a: x ", "a:  x", "a: 'x", "a: 'it''s'", "a: \"e\\\\s\"", "a: 'x' ",
+    "a: \"x", "a: 'x\"", "a: \"x'", "a:", "a: ",
+])
+def test_other_values_stay_in_the_shape(line):
+    assert _SLOTS.split(line) == [line]
+
+
+# --- items against the line parser ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
+@pytest.mark.parametrize("realistic", [False, True])
+def test_generated_items_convert_to_the_line_parsers_value(generation, realistic):
+    objects = list(generate(6, 4, 60, generation=generation, realistic=realistic, seed=3))
+    templates = ItemTemplates()
+    converted = [check(templates, text) for text in item_texts(objects)]
+    kinds = [obj["kind"] for obj in objects]
+    pods = [done for done, kind in zip(converted, kinds) if kind == "Pod"]
+    # the first pod of each shape is read by the line parser; the others repeat a template
+    assert sum(pods) >= len(pods) - 6, converted
+
+
+def test_same_shape_other_values():
+    templates = ItemTemplates()
+    base = "- kind: Pod\n  metadata:\n    name: {v}\n    labels:\n      app: {v}\n  spec:\n    nodeName: {v}\n"
+    values = ["p1", "'on'", '"2026-11-28T09:00:00Z"', "x y", "a:b", "'a: b'", "é", "''", "zz%sq", "x%", "a%%b",
+              "'[{\"id\":\"GPU-1\"}]'", "x'y\"z", "'back\\slash'", "a\\b"]
+    results = [check(templates, base.format(v=v)) for v in values]
+    assert results == [False] + [True] * (len(values) - 1)
+    # values that are not text scalars give the item another shape: never the text template
+    for other in ["true", "12", "%", "{}", "'it''s'", "x #c", "|\n        text", "&a x", "'open\n        more'"]:
+        text = base.format(v=other)
+        check(templates, text)
+        check(templates, text)
+
+
+@pytest.mark.parametrize("text", [
+    # a later ': ' inside a quoted scalar that goes on to the next line
+    "- kind: Pod\n  metadata:\n    name: 'abc: foo\n      bar'\n",
+    # 'key: value' text inside a literal block scalar
+    "- kind: Pod\n  data:\n    x: |\n      k: v\n      k2: v2\n",
+    # keys that JSON would turn into text
+    "- kind: Pod\n  data:\n    1: a\n    true: b\n",
+    "- kind: Pod\n  data:\n    null: a\n",
+    # the placeholder character in the item's own text
+    "- kind: Pod\n  data:\n    \ue0000: a\n",
+    "- kind: Pod\n  data:\n    - \ue0001\n    - a\n",
+    # a second column-0 line that is not an item start
+    "- kind: Pod\n  a: b\n-x: c\n",
+    # odd indentation, a nested sequence, a merge key
+    "- kind: Pod\n  a: b\n   c: d\n", "- - kind: Pod\n  a: b\n", "- kind: Pod\n  <<: b\n",
+])
+def test_shapes_the_line_parser_reads_otherwise_are_refused_or_exact(text):
+    templates = ItemTemplates()
+    for _ in range(3):
+        check(templates, text)
+    assert templates.to_json(text) is None or line_parsed(text) is not NotKubectlYaml
+
+
+@pytest.mark.parametrize("value", [
+    "'[{\"id\":\"GPU-1\",\"type\":\"NVIDIA\n        A100\"}, x]'",    # kubectl's folding of a long string
+    "'a\n        b\n\n        c\n\n\n        d'",                     # blank lines keep line breaks
+    "'a   \n        b'", "'a\n           b  '", '"double\n        quoted"',
+    "'at the key\n      column'", "'left\n    of it'", "'column 0\nx'",  # the line parser refuses these
+    "'ends\n        '", "'\n        starts'", "'a: b\n        c: d'", "'a\n        - b'",
+])
+def test_quoted_values_folded_over_lines(value):
+    templates = ItemTemplates()
+    texts = [f"- kind: Node\n  metadata:\n    annotations:\n      v: {value.replace('a', c)}\n      n: {c}\n"
+             for c in "abcdefg"]
+    converted = [check(templates, text) for text in texts]
+    if line_parsed(texts[-1]) is not NotKubectlYaml:
+        assert converted[1:] == [True] * (len(texts) - 1)
+
+
+def test_comments_and_duplicate_keys():
+    templates = ItemTemplates()
+    for v in ["a", "b", "c"]:
+        text = (f"- kind: Pod\n  # note: {v}\n  metadata:\n    name: first-{v}\n    name: {v}\n"
+                f"# column-0 comment: {v}\n  spec: {{}}\n\n")
+        check(templates, text)
+    assert json.loads(templates.to_json(text.replace(": c\n", ": d\n"))) == {
+        "kind": "Pod", "metadata": {"name": "d"}, "spec": {}}
+
+
+_keyish = st.sampled_from(["a", "b", "name", "nvidia.com/gpu", "k:{\"x\":1}", "f:x", "1", "true", "%", "a b"])
+_values = st.one_of(
+    st.sampled_from(["", " ", "a b", "a: b", "a #b", "'", "''", '"', "x\ny", "- x", "{}", "[]", "null", "~",
+                     "True", "010", "0x1F", "-7", "2026-11-28", "|", "> x", "&a", "*a", "!t", "@", "`", "%", "%s",
+                     "a\\b", "é ü 中", "line\n", "\ue0001", "x:", "x: ", ":x", "on", "1Gi", "10.0.0.1/24"]),
+    st.integers(-99, 10**6), st.booleans(), st.none(),
+    st.text(st.sampled_from("ab '\"#:-\n\\%{}"), max_size=40),
+)
+_docs = st.recursive(
+    _values,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keyish, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keyish, _docs, min_size=1, max_size=4), st.lists(st.lists(_values, min_size=1), max_size=4),
+       st.sampled_from([20, 80]))
+def test_items_of_one_shape_with_any_values(skeleton, fills, width):
+    """Items that share a skeleton, their leaves replaced in turn by any values, through one set of templates."""
+    templates = ItemTemplates()
+
+    def refill(doc: Any, values: Any) -> Any:
+        if isinstance(doc, dict):
+            return {k: refill(v, values) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [refill(v, values) for v in doc]
+        return next(values, doc)
+
+    for values in [[], [], *fills]:
+        text = yaml.safe_dump([refill(skeleton, itertools.cycle(values))], default_flow_style=False,
+                              allow_unicode=True, width=width, sort_keys=False)
+        check(templates, text)
+
+
+_NOISE = ["'", '"', "#", ":", ": ", " ", "  ", "-", "- ", "&a ", "*a", "!", "|", "|-", ">", "{", "}", "[", "]",
+          ",", "\\", "?", "%", "@", "`", "~", "\n", "\n  ", "\n-", "\ue000", "x", "true", "1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 4))
+def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
+    """Mutated copies of generated items, read after the originals made their templates."""
+    objects = list(generate(2, 2, 4, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
+                            seed=rnd.randint(1, 9)))
+    texts = item_texts(objects)
+    templates = ItemTemplates()
+    for text in texts * 4:  # each shape's own pattern is made on its third item
+        check(templates, text)
+    for _ in range(4):
+        lines = rnd.choice(texts).split("\n")
+        for _ in range(edits):
+            k = rnd.randrange(len(lines))
+            op = rnd.randrange(3)
+            if op == 0:
+                at = rnd.randrange(len(lines[k]) + 1)
+                lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
+            elif op == 1:
+                lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
+            else:
+                lines.insert(rnd.randrange(len(lines) + 1), lines[k])
+        text = "\n".join(lines)
+        if text.startswith("- "):
+            check(templates, text)
+            check(templates, text)
+
+
+# --- whole snapshots: typed structs against the line parser's dicts ------------------------------------------
+
+
+@pytest.fixture
+def typed_for_any_size(monkeypatch):
+    """The typed YAML reader for these small files too (``load_snapshot`` uses it from 1 MiB on)."""
+    monkeypatch.setattr(snapshot, "TYPED_YAML_MIN_BYTES", 0)
+
+
+def _untyped(fh, path, **kw):
+    return _real_yaml_items(fh, path, **{**kw, "typed": None})
+
+
+_real_yaml_items = kube_list.yaml_items
+
+
+def outcome(path: Path, typed: bool) -> Any:
+    saved = kube_list.yaml_items
+    kube_list.yaml_items = _real_yaml_items if typed else _untyped
+    try:
+        cluster = load_snapshot(path)
+    except InputError as exc:
+        return ("error", exc.message)
+    finally:
+        kube_list.yaml_items = saved
+    return ("cluster", cluster.nodes, cluster.pods, cluster.device_config_text, cluster.device_config_source,
+            cluster.source, [w.to_dict() for w in cluster.all_warnings()])
+
+
+def write_snapshot(path: Path, objects: list[dict[str, Any]]) -> Path:
+    buf = io.StringIO()
+    dump_snapshot(objects, buf)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def count_typed(path: Path) -> int:
+    calls = []
+    real = kube_json.add_item
+    kube_json.add_item = lambda *args: calls.append(1) or real(*args)
+    try:
+        load_snapshot(path)
+    finally:
+        kube_json.add_item = real
+    return len(calls)
+
+
+@pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
+@pytest.mark.parametrize("realistic", [False, True])
+def test_generated_snapshots_build_the_same_cluster(tmp_path, typed_for_any_size, monkeypatch, generation, realistic):
+    monkeypatch.setattr(kube_list, "_BLOCK_CHARS", 4000)  # many blocks: runs of items cut at block ends too
+    path = write_snapshot(tmp_path / "g.yaml", list(generate(6, 4, 80, generation=generation,
+                                                                realistic=realistic, seed=5)))
+    assert outcome(path, typed=True) == outcome(path, typed=False)
+    assert count_typed(path) >= 60
+
+
+@pytest.mark.parametrize("name", ["examples/cluster.yaml", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "data" / "cluster").glob("*.yaml"))])
+def test_shipped_yaml_snapshots(typed_for_any_size, name):
+    assert outcome(ROOT / name, typed=True) == outcome(ROOT / name, typed=False)
+
+
+def test_items_outside_the_structs_form_are_read_as_dicts(tmp_path, typed_for_any_size):
+    objects = list(generate(2, 2, 12, generation="v2.10", seed=1))
+    pods = [o for o in objects if o["kind"] == "Pod"]
+    pods[5]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = 1  # a number, not a quantity
+    pods[6]["kind"] = "Service"  # another kind: skipped, as by the dict reader
+    pods[7]["metadata"]["labels"] = {"a": None}
+    path = write_snapshot(tmp_path / "odd.yaml", objects)
+    assert outcome(path, typed=True) == outcome(path, typed=False)
+
+
+def test_a_bad_item_after_typed_ones_names_its_line(tmp_path, typed_for_any_size):
+    path = write_snapshot(tmp_path / "g.yaml", list(generate(2, 2, 30, generation="v2.10", seed=2)))
+    lines = path.read_text().split("\n")
+    late = max(k for k, line in enumerate(lines) if line == "  kind: Pod")
+    lines.insert(late + 1, "   bad: indent")
+    path.write_text("\n".join(lines))
+    result = outcome(path, typed=True)
+    assert result == outcome(path, typed=False)
+    assert result[0] == "error" and f"{path}:{late + 2}:" in result[1]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.randoms(use_true_random=False), st.integers(1, 5))
+def test_mutated_snapshot_files_build_the_same_cluster_or_fail_the_same(tmp_path_factory, typed_for_any_size,
+                                                                         rnd: random.Random, edits):
+    objects = list(generate(2, 2, 8, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
+                            seed=rnd.randint(1, 9)))
+    buf = io.StringIO()
+    dump_snapshot(objects, buf)
+    lines = buf.getvalue().split("\n")
+    for _ in range(edits):
+        k = rnd.randrange(len(lines))
+        op = rnd.randrange(3)
+        if op == 0:
+            at = rnd.randrange(len(lines[k]) + 1)
+            lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
+        elif op == 1:
+            lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
+        else:
+            lines.insert(rnd.randrange(len(lines) + 1), lines[k])
+    path = tmp_path_factory.mktemp("m") / "snap.yaml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert outcome(path, typed=True) == outcome(path, typed=False)
+
+
+def test_large_yaml_snapshots_take_the_typed_reader(tmp_path):
+    path = write_snapshot(tmp_path / "big.yaml", list(generate(20, 8, 1500, realistic=True, seed=2)))
+    assert path.stat().st_size >= snapshot.TYPED_YAML_MIN_BYTES
+    assert count_typed(path) >= 1400
+
