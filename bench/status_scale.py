@@ -39,7 +39,7 @@ from gen_cluster import generate, write  # noqa: E402
 #: tested against): ``--yaml-parser exact`` shows what the line parser saves.
 EXACT_YAML = (
     "import functools, sys; import migctl.yamlio.kube_list as s; "
-    "s.yaml_items = functools.partial(s.yaml_items, line_parser=False); "
+    "s.yaml_batches = functools.partial(s.yaml_batches, line_parser=False); "
     "from migctl.cli.main import run; sys.argv[0] = 'migctl'; run()"
 )
 

@@ -59,7 +59,8 @@ def exact_cluster(path: Path) -> Cluster:
     """``load_snapshot`` with every YAML item read by the exact (libyaml) path."""
     from migctl.yamlio import kube_list
 
-    with mock.patch.object(kube_list, "yaml_items", functools.partial(kube_list.yaml_items, line_parser=False)):
+    with mock.patch.object(kube_list, "yaml_batches", functools.partial(kube_list.yaml_batches, line_parser=False,
+                                                                         typed=None)):
         return load_snapshot(path)
 
 

@@ -1,7 +1,7 @@
 """kubectl YAML items as JSON through per-shape templates (``migctl.yamlio.item_json``) against the line parser.
 
-The property every test here checks: whatever the text, :meth:`ItemTemplates.to_json` answers None or the
-JSON of exactly what the line parser (``block_yaml.parse_items``) builds for that item, never a template
+The property every test here checks: whatever the text, :meth:`ItemTemplates.read_block` answers None or the
+JSON of exactly what the line parser (``block_yaml.parse_items``) builds for each item, never a template
 filled with values it does not fit; and ``load_snapshot`` on a YAML snapshot builds the same cluster, or
 raises the same error, whether its repeating items take the templates and typed structs or not.
 """
@@ -45,16 +45,19 @@ def line_parsed(text: str) -> Any:
 
 
 def check(templates: ItemTemplates, text: str) -> bool:
-    """``to_json(text)`` is None or the line parser's value; True when it converted the item."""
+    """Each item of ``text`` that ``read_block`` converts is the line parser's value of its own text; True
+    when it converted all of them (the text is one item, or several)."""
     if not usual(text):  # the reader converts only blocks that pass this check
         return False
-    doc = templates.to_json(text)
-    if doc is None:
-        return False
-    value = line_parsed(text)
-    assert value is not NotKubectlYaml, f"a template converted text the line parser refuses:\n{text}"
-    assert json.loads(doc) == value, text
-    return True
+    starts, docs = templates.read_block(text)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    for start, stop, doc in zip(starts, [*starts[1:], len(text)], docs):
+        if doc is not None:
+            item = text[start:stop]
+            value = line_parsed(item)
+            assert value is not NotKubectlYaml, f"a template converted text the line parser refuses:\n{item}"
+            assert json.loads(doc) == value, item
+    return None not in docs
 
 
 def item_texts(objects: list[dict[str, Any]]) -> list[str]:
@@ -142,7 +145,7 @@ def test_shapes_the_line_parser_reads_otherwise_are_refused_or_exact(text):
     templates = ItemTemplates()
     for _ in range(3):
         check(templates, text)
-    assert templates.to_json(text) is None or line_parsed(text) is not NotKubectlYaml
+    assert templates.read_block(text)[1] == [None] or line_parsed(text) is not NotKubectlYaml
 
 
 @pytest.mark.parametrize("value", [
@@ -161,13 +164,31 @@ def test_quoted_values_folded_over_lines(value):
         assert converted[1:] == [True] * (len(texts) - 1)
 
 
+@pytest.mark.parametrize("tail", ["", "\n", "\n\n# column-0 comment\n", "\n-\n", "\n- kind: Pod\n",
+                                  "\n- 'x'\n", "\n-x: 1\n"])
+def test_blocks_of_items_cut_where_the_line_parser_cuts_them(tail):
+    item = "- kind: Pod\n  metadata:\n    name: {}\n  v: '{}\n    more'"
+    block = "\n".join(item.format(f"p{k}", "x" * k) for k in range(8)) + tail
+    check(ItemTemplates(), block)
+    templates = ItemTemplates()
+    starts, docs = templates.read_block(block)
+    lines = block.split("\n")
+    assert [block.count("\n", 0, start) for start in starts] == [
+        k for k, line in enumerate(lines) if line[:1] == "-" and line[1:2] in ("", " ")]
+    assert docs[:7].count(None) == 1  # the first of the shape: the line parser reads it
+    # a value over more lines whose line starts at column 0 is no item start, and no template value
+    folded = "- kind: Pod\n  v: 'a\n- b'\n" * 5
+    check(templates, folded)
+    assert len(templates.read_block(folded)[0]) == 10
+
+
 def test_comments_and_duplicate_keys():
     templates = ItemTemplates()
     for v in ["a", "b", "c"]:
         text = (f"- kind: Pod\n  # note: {v}\n  metadata:\n    name: first-{v}\n    name: {v}\n"
                 f"# column-0 comment: {v}\n  spec: {{}}\n\n")
         check(templates, text)
-    assert json.loads(templates.to_json(text.replace(": c\n", ": d\n"))) == {
+    assert json.loads(templates.read_block(text.replace(": c\n", ": d\n"))[1][0]) == {
         "kind": "Pod", "metadata": {"name": "d"}, "spec": {}}
 
 
@@ -248,21 +269,21 @@ def typed_for_any_size(monkeypatch):
 
 
 def _untyped(fh, path, **kw):
-    return _real_yaml_items(fh, path, **{**kw, "typed": None})
+    return _real_yaml_batches(fh, path, **{**kw, "typed": None})
 
 
-_real_yaml_items = kube_list.yaml_items
+_real_yaml_batches = kube_list.yaml_batches
 
 
 def outcome(path: Path, typed: bool) -> Any:
-    saved = kube_list.yaml_items
-    kube_list.yaml_items = _real_yaml_items if typed else _untyped
+    saved = kube_list.yaml_batches
+    kube_list.yaml_batches = _real_yaml_batches if typed else _untyped
     try:
         cluster = load_snapshot(path)
     except InputError as exc:
         return ("error", exc.message)
     finally:
-        kube_list.yaml_items = saved
+        kube_list.yaml_batches = saved
     return ("cluster", cluster.nodes, cluster.pods, cluster.device_config_text, cluster.device_config_source,
             cluster.source, [w.to_dict() for w in cluster.all_warnings()])
 
@@ -275,14 +296,16 @@ def write_snapshot(path: Path, objects: list[dict[str, Any]]) -> Path:
 
 
 def count_typed(path: Path) -> int:
+    """How many objects of ``path`` ``load_snapshot`` read through the typed structs."""
     calls = []
-    real = kube_json.add_item
-    kube_json.add_item = lambda *args: calls.append(1) or real(*args)
+    real = kube_json.add_objects
+    kube_json.add_objects = lambda cluster, batch, *rest: calls.append(
+        sum(isinstance(obj, kube_json.Item) for obj in batch)) or real(cluster, batch, *rest)
     try:
         load_snapshot(path)
     finally:
-        kube_json.add_item = real
-    return len(calls)
+        kube_json.add_objects = real
+    return sum(calls)
 
 
 @pytest.mark.parametrize("generation", ["v2.9", "v2.10"])

@@ -34,9 +34,9 @@ from typing import Any
 
 import msgspec
 
-from migctl.cluster.model import Cluster, ContainerResources, Node, Pod, kept_annotations
+from migctl.cluster.model import Cluster, ContainerResources, Node, Pod, kept_text_annotations
 
-__all__ = ["Item", "Page", "add_item", "add_page", "read_item", "read_page", "read_snapshot"]
+__all__ = ["Item", "Page", "add_objects", "add_page", "read_items", "read_page", "read_snapshot"]
 
 
 class Meta(msgspec.Struct, gc=False):
@@ -133,24 +133,47 @@ def read_snapshot(data: bytes, cluster: Cluster, on_item: Callable[[], None] | N
 
 
 _KINDS = ("Node", "Pod", "ConfigMap")
+_ITEMS = msgspec.json.Decoder(list[Item])
 
 
-def read_item(text: str) -> Item | None:
-    """One List item's JSON (a kubectl YAML item as :mod:`migctl.yamlio.item_json` converts it) as an
-    :class:`Item`, or None when it is not in the form the structs read or not a Node, Pod or ConfigMap
-    (the item is then read as a dict: other kinds are skipped or expanded there, with their messages)."""
+def read_items(docs: list[str | None]) -> list[Item | None]:
+    """List items' JSON (kubectl YAML items as :mod:`migctl.yamlio.item_json` converts them; None for an
+    item it does not) as :class:`Item` structs, or None for each that is not in the form the structs read or
+    not a Node, Pod or ConfigMap (such an item is then read as a dict: other kinds are skipped or expanded
+    there, with their messages). ``kube_list.yaml_batches``' ``typed``."""
+    texts = [doc for doc in docs if doc is not None]
+    try:  # all at once, the common case
+        items: list[Any] = _ITEMS.decode("[" + ",".join(texts) + "]")
+    except _REFUSED:
+        items = [_item_or_none(text) for text in texts]
+    if len(texts) < len(docs):
+        found = iter(items)
+        items = [None if doc is None else next(found) for doc in docs]
+    return [item if item is not None and item.kind.__class__ is str and item.kind in _KINDS else None
+            for item in items]
+
+
+def _item_or_none(text: str) -> Item | None:
     try:
-        item = _ITEM.decode(text)
+        return _ITEM.decode(text)
     except _REFUSED:
         return None
-    kind = item.kind
-    return item if kind.__class__ is str and kind in _KINDS else None
 
 
-def add_item(cluster: Cluster, item: Item, on_item: Callable[[], None] | None = None) -> None:
-    """Add a Node, Pod or ConfigMap from :func:`read_item` to ``cluster`` (``Cluster.add_object``'s dispatch)."""
-    if _add(cluster, item, item.kind) and on_item is not None:
-        on_item()
+def add_objects(cluster: Cluster, batch: list[Any], on_item: Callable[[], None] | None = None) -> None:
+    """Add a batch of ``kube_list.yaml_batches`` to ``cluster``: each :class:`Item` from :func:`read_items`
+    as the structs' reader adds it, each dict through ``Cluster.add_object``."""
+    pods = cluster.pods
+    for obj in batch:
+        if obj.__class__ is Item:
+            if obj.kind == "Pod":  # _add's first case, inline: most of a snapshot
+                pods.append(_pod(obj))
+            else:
+                _add(cluster, obj, obj.kind)
+        else:
+            cluster.add_object(obj)
+        if on_item is not None:
+            on_item()
 
 
 class _PageMetadata(msgspec.Struct, gc=False):
@@ -225,7 +248,7 @@ def _pod(item: Item) -> Pod:
         item.status.phase,
         bool(meta.deletionTimestamp),
         spec.schedulerName,
-        kept_annotations(meta.annotations),
+        kept_text_annotations(meta.annotations),
         spec.nodeSelector,
         _containers(spec.initContainers, init=True) if spec.initContainers else (),
         _containers(spec.containers, init=False) if spec.containers else (),
@@ -241,7 +264,7 @@ def _node(item: Item) -> Node:
     return Node.build(
         name=meta.name,
         labels=meta.labels,
-        annotations=kept_annotations(meta.annotations),
+        annotations=kept_text_annotations(meta.annotations),
         allocatable=status.allocatable,
         capacity=status.capacity,
         unschedulable=bool(spec.unschedulable),

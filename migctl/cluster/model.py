@@ -68,6 +68,16 @@ def kept_annotations(annotations: Any) -> dict[str, str]:
     }
 
 
+def kept_text_annotations(annotations: dict[str, str]) -> dict[str, str]:
+    """:func:`kept_annotations` of a map already of text keys and values (the typed readers'): the map
+    itself when every key is kept (a pod's annotations usually are all HAMi's)."""
+    prefixes = KEPT_ANNOTATION_PREFIXES
+    for key in annotations:
+        if not key.startswith(prefixes):
+            return {k: v for k, v in annotations.items() if k.startswith(prefixes)}
+    return annotations
+
+
 def _str_map(value: Any) -> dict[str, str]:
     if not value or not isinstance(value, dict):
         return {}

@@ -92,18 +92,17 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
                 except InputError:
                     raise json_error from None
         else:
-            typed = None
             if os.fstat(fh.fileno()).st_size >= TYPED_YAML_MIN_BYTES or "msgspec" in sys.modules:
                 from migctl.cluster import kube_json  # msgspec: loaded only for large snapshots
 
-                typed = kube_json.read_item
-            for obj in kube_list.yaml_items(fh, source, typed=typed):
-                if obj.__class__ is dict:
-                    cluster.add_object(obj)
-                    if on_item is not None:
-                        on_item()
-                else:
-                    kube_json.add_item(cluster, obj, on_item)
+                for batch in kube_list.yaml_batches(fh, source, typed=kube_json.read_items):
+                    kube_json.add_objects(cluster, batch, on_item)
+            else:
+                for batch in kube_list.yaml_batches(fh, source):
+                    for obj in batch:
+                        cluster.add_object(obj)
+                        if on_item is not None:
+                            on_item()
     cluster.finish()
     if not cluster.nodes:
         cluster.warnings.append(ClusterWarning("empty-snapshot", f"{path} holds no Node objects"))

@@ -75,6 +75,8 @@ _PLACED = re.compile('"' + _MARK + r"([0-9]+)\"")
 _MAX_SHAPES = 4096  # templates (and shapes seen once) kept; the cache starts afresh past it
 _RECENT = 4  # templates tried whole on each item before the shape is looked up
 _MATCH_AFTER = 3  # a template gets its own pattern when it has served this many items
+#: The line end before the next ``- `` item (a column-0 ``-`` then a space, a line end or the end).
+_NEXT_ITEM = re.compile(r"\n-(?=[ \n]|\Z)")
 
 
 class _Template:
@@ -98,10 +100,12 @@ class _Template:
 
     def compile(self, parts: list[str]) -> None:
         """The shape as one pattern, for items quoted as ``parts`` (a split item of the shape) is: its
-        text, and between each two pieces a slot for a text value quoted the same way. An item it matches
-        is this shape with text scalars in the slots, whatever the split would make of it, so the template
-        holds for it: the template is the line parser's reading with a text scalar in each slot. One group
-        per slot and no alternatives: the engine saves no group marks while it matches."""
+        text, and between each two pieces a slot for a text value quoted the same way, then the start of
+        the next item or the end. An item it matches is this shape with text scalars in the slots, whatever
+        the split would make of it, so the template holds for it: the template is the line parser's reading
+        with a text scalar in each slot. (No slot takes an item start: a value over more lines whose line
+        starts at column 0 is refused by :func:`_fold`, as by the line parser.) One group per slot and no
+        alternatives: the engine saves no group marks while it matches."""
         pieces = [re.escape(self.shape[0])]
         for k, piece in enumerate(self.shape[1:]):
             quote = _quote(parts, k)
@@ -116,7 +120,8 @@ class _Template:
             else:
                 pieces.append(f": ({_TEXT_PLAIN})$")
             pieces.append(re.escape(piece))
-        self.match = re.compile("".join(pieces), re.M).fullmatch
+        pieces.append(r"(?=-(?:[ \n]|\Z)|\Z)")  # the next item, or the end
+        self.match = re.compile("".join(pieces), re.M).match
 
 
 _REFUSED: Any = object()  # a shape the line parser's reading could not turn into a template
@@ -138,20 +143,43 @@ class ItemTemplates:
         self._plains: dict[str, Any] = {}
         self._known: dict[str, Any] = {}
 
+    def read_block(self, block: str) -> tuple[list[int], list[str | None]]:
+        """Where each ``- `` item of ``block`` starts, and its JSON or None (``block``: whole items, the
+        first at 0, as ``kube_list`` cuts them; it passed ``block_yaml.usual``).
+
+        An item of the shape of one of the last items is matched by that shape's pattern where it starts,
+        and ends where the pattern does (the next item starts there); any other item is cut at the next
+        ``- `` line and split into its shape and values (:meth:`to_json`).
+        """
+        starts: list[int] = []
+        docs: list[str | None] = []
+        recent = self._recent
+        find = block.find
+        pos, end = 0, len(block)
+        while pos < end:
+            starts.append(pos)
+            for k, template in enumerate(recent):  # the common case: the shape of one of the last items
+                if template.match is not None:
+                    found = template.match(block, pos)
+                    if found is not None:
+                        if k:  # one place up: the most used shapes come first
+                            recent[k - 1], recent[k] = template, recent[k - 1]
+                        stop = found.end()
+                        if template.folds or find('"', pos, stop) >= 0 or find("\\", pos, stop) >= 0:
+                            docs.append(_fill(template, found.groups(), template.quotes.__getitem__))
+                        else:
+                            docs.append(template.fmt % template.pick(found.groups()))
+                        break
+            else:
+                after = _NEXT_ITEM.search(block, pos)
+                stop = after.start() + 1 if after is not None else end
+                docs.append(self.to_json(block[pos:stop]))
+            pos = stop
+        return starts, docs
+
     def to_json(self, text: str) -> str | None:
         """The JSON of the one ``- `` item ``text`` (starting at its ``-`` line, without or with its final
-        line end; the block it came from passed ``block_yaml.usual``), or None."""
-        recent = self._recent
-        for k, template in enumerate(recent):  # the common case: the shape of one of the last items
-            if template.match is not None:
-                found = template.match(text)
-                if found is not None:
-                    if k:
-                        del recent[k]
-                        recent.insert(0, template)
-                    if template.folds or '"' in text or "\\" in text:
-                        return _fill(template, found.groups(), template.quotes.__getitem__)
-                    return template.fmt % template.pick(found.groups())  # type: ignore[no-any-return]
+        line end; its block passed ``block_yaml.usual``), or None."""
         parts = _SLOTS.split(text)
         shape = tuple(parts[0::_STRIDE])
         template = self._templates.get(shape)
@@ -170,6 +198,7 @@ class ItemTemplates:
         template.uses += 1
         if template.uses == _MATCH_AFTER:
             template.compile(parts)
+        recent = self._recent
         if template in recent:
             recent.remove(template)
         recent.insert(0, template)
@@ -243,12 +272,21 @@ def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> str 
 def _fold(value: str, quote: str, column: int) -> str | None:
     """A quoted scalar's value that goes on over more lines, read as the line parser reads it (its key at
     ``column``), or None when the line parser refuses it (a line at or left of the key's column...)."""
+    if _FOLDED_ONCE.fullmatch(value) and min(map(len, _INDENTS.findall(value))) > column:
+        # the usual case: no blank line, every line break a single space (block_yaml._quoted_lines' rule)
+        return _FOLD.sub(" ", value)
     lines = f"{quote}{value}{quote}".split("\n")
     try:
         folded, end = _quoted_lines(lines[0], lines, 1, column)
     except NotKubectlYaml:
         return None
     return folded if end == len(lines) else None
+
+
+#: A value over several lines of which none is blank, and each further line indented.
+_FOLDED_ONCE = re.compile(r"[^\n]*+(?:\n +[^ \n][^\n]*+)++")
+_INDENTS = re.compile(r"\n( +)")
+_FOLD = re.compile(r" *\n *")
 
 
 def _text_keys(value: Any) -> bool:

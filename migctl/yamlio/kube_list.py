@@ -216,31 +216,41 @@ def _yaml_error(path: ListSource, exc: yaml.YAMLError, line_offset: int = 0) -> 
     return InputError(f"{path}: not valid YAML: {problem}")
 
 
-def yaml_items(
-    fh: IO[str], path: ListSource, *, line_parser: bool = True, typed: Callable[[str], Any] | None = None,
-) -> Iterator[Any]:
+def yaml_items(fh: IO[str], path: ListSource, *, line_parser: bool = True) -> Iterator[dict[str, Any]]:
     """Split kubectl's layout into items; fall back to a whole-file load for any other layout.
 
     With ``line_parser`` (the default) items are read by :mod:`migctl.yamlio.block_yaml` where the
     file allows it, each item it does not read through :func:`_exact_item`; without, every item takes
-    the exact path (the reference the line parser is tested against). With ``typed`` (line parser
-    only), an item :class:`~migctl.yamlio.item_json.ItemTemplates` turns into JSON is passed to
-    ``typed``, and what it answers is yielded in the item's place unless it is None; every other
-    object is yielded as a dict, in the file's order.
+    the exact path (the reference the line parser is tested against).
+    """
+    for batch in yaml_batches(fh, path, line_parser=line_parser):
+        yield from batch
+
+
+def yaml_batches(
+    fh: IO[str], path: ListSource, *, line_parser: bool = True,
+    typed: Callable[[list[str | None]], list[Any]] | None = None,
+) -> Iterator[list[Any]]:
+    """:func:`yaml_items` a list at a time (a block of kubectl's items, about :data:`_BLOCK_CHARS`).
+
+    With ``typed`` (line parser only), the items of a block that
+    :class:`~migctl.yamlio.item_json.ItemTemplates` turns into JSON are passed to ``typed`` as a list
+    (None for the others); what it answers for an item is in the batch in the item's place, unless it is
+    None: every other object is there as a dict, in the file's order.
     """
     first_item_line = _find_kubectl_items(fh)
     if first_item_line is None:
         fh.seek(0)
-        yield from yaml_whole(fh, path)
+        yield list(yaml_whole(fh, path))
         return
     rest: list[str] = []
     if line_parser:
-        yield from _line_parsed_items(fh, first_item_line, path, rest, typed)
+        yield from _line_parsed_batches(fh, first_item_line, path, rest, typed)
     else:
         for first_line, chunk in _item_chunks(fh, first_item_line, rest):
-            yield from _exact_item(chunk, first_line, path)
+            yield list(_exact_item(chunk, first_line, path))
     if rest:
-        yield from _documents_after(rest, path)
+        yield list(_documents_after(rest, path))
 
 
 #: Where the ``items:`` list ends: a column-0 line that is not a ``- `` item, blank, indented or a comment
@@ -251,10 +261,11 @@ _ITEMS_END = re.compile(r"\n(?:[^ \t\r\n#-]|-[^ \t\r\n])")
 _BLOCK_CHARS = 1 << 20
 
 
-def _line_parsed_items(
-    fh: IO[str], first_line: int, path: ListSource, rest: list[str], typed: Callable[[str], Any] | None = None,
-) -> Iterator[Any]:
-    """The items from ``fh`` (at the first ``- `` item, line ``first_line``), read a block at a time.
+def _line_parsed_batches(
+    fh: IO[str], first_line: int, path: ListSource, rest: list[str],
+    typed: Callable[[list[str | None]], list[Any]] | None = None,
+) -> Iterator[list[Any]]:
+    """The items from ``fh`` (at the first ``- `` item, line ``first_line``), read and listed a block at a time.
 
     Only about one block of text and its lines are in memory at once; what follows the items (the
     List's own keys, then perhaps ``---`` and more documents) goes to ``rest`` as :func:`_item_chunks`
@@ -282,10 +293,10 @@ def _line_parsed_items(
             block, buf = buf[: cut + 1], buf[cut + 1 :]
             searched = len(buf)
         if templates is None:
-            line_no = yield from _block_items(block, line_no, path)
+            yield list(_block_items(block, line_no, path))
         else:
-            yield from _typed_block_items(block, line_no, path, typed, templates)
-            line_no += block.count("\n")
+            yield _typed_block_items(block, line_no, path, typed, templates)
+        line_no += block.count("\n")
         if tail is not None:
             break
     lines = tail.split("\n")
@@ -326,12 +337,9 @@ def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[st
     return line_no + len(lines) - 1
 
 
-#: Where a ``- `` item starts in a block (after the first): a column-0 ``-`` then a space, a line end or the end.
-_ITEM_START = re.compile(r"\n-(?=[ \n]|\Z)")
-
-
 def _typed_block_items(
-    block: str, line_no: int, path: ListSource, typed: Any, templates: item_json.ItemTemplates,
+    block: str, line_no: int, path: ListSource, typed: Callable[[list[str | None]], list[Any]],
+    templates: item_json.ItemTemplates,
 ) -> list[Any]:
     """What :func:`_block_items` yields, as a list, with each item that ``templates`` turns into JSON and
     ``typed`` decodes in the list as ``typed``'s object; the runs of items between them go through
@@ -343,13 +351,9 @@ def _typed_block_items(
     """
     if not block_yaml.usual(block):
         return list(_block_items(block, line_no, path))
-    starts = [0]
-    starts.extend(m.start() + 1 for m in _ITEM_START.finditer(block))
-    texts = [block[starts[k] : starts[k + 1]] for k in range(len(starts) - 1)]
-    texts.append(block[starts[-1] :])
-    # every item first, then the objects: interleaving reading and building is slower (as in _block_items)
-    objs = [None if doc is None else typed(doc) for doc in map(templates.to_json, texts)]
-    del texts
+    starts, docs = templates.read_block(block)
+    objs = typed(docs)
+    del docs
     if None not in objs:
         return objs
     out: list[Any] = []
