@@ -11,9 +11,9 @@ model from the dicts; nested Lists are opened, other kinds skipped, anything els
   character, takes the exact path: libyaml's events built by :func:`fast_yaml`, PyYAML's own loader
   for merge keys and for error messages with line numbers (:func:`yaml_items`). Any other YAML layout
   (several documents, single objects, flow style) is one whole-file load (:func:`yaml_whole`).
-  With ``typed``, an item whose shape repeats is turned into JSON by :mod:`migctl.yamlio.item_json`
-  instead and handed to the caller's decoder, which answers a typed object or None (then the item
-  takes the line parser as above).
+  :func:`yaml_batches` gives the same objects a block at a time; with ``typed``, the items whose shape
+  repeats are turned into JSON by :mod:`migctl.yamlio.item_json` instead and handed to the caller's
+  decoder, which answers a typed object or None for each (then the item takes the line parser as above).
 """
 
 from __future__ import annotations
