@@ -118,6 +118,10 @@ def test_same_shape_other_values():
               "'[{\"id\":\"GPU-1\"}]'", "x'y\"z", "'back\\slash'", "a\\b"]
     results = [check(templates, base.format(v=v)) for v in values]
     assert results == [False] + [True] * (len(values) - 1)
+    # a shape's pattern made from an item with quotes and backslashes to escape, then items without
+    templates = ItemTemplates()
+    ordered = ["'[{\"a\":\"b\\\\c\"}]'"] * 3 + values
+    assert [check(templates, base.format(v=v)) for v in ordered] == [False] + [True] * (len(ordered) - 1)
     # values that are not text scalars give the item another shape: never the text template
     for other in ["true", "12", "%", "{}", "'it''s'", "x #c", "|\n        text", "&a x", "'open\n        more'"]:
         text = base.format(v=other)

@@ -33,6 +33,7 @@ the line parser's value on generated clusters, Hypothesis-drawn items and mutate
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -52,6 +53,10 @@ _TEXT_PLAIN = (
     r"[^\n'\"\\:\- ?,\[\]{}#&*!|>%@`~]"
     r"(?:[^\n: ]++|:(?=[^ \n])| (?=[^ #\n]))*+"
 )
+#: The same without a double quote or a backslash anywhere (nothing to escape in JSON).
+_TEXT_PLAIN_PURE = _TEXT_PLAIN.replace(r"[^\n: ]++", r"[^\n: \"\\]++")
+
+
 def _slot(first: int) -> str:
     """The pattern of a value slot whose three groups are numbered from ``first``: ``: `` then a single-quoted
     scalar without ``''`` (group ``first`` the quote), a double-quoted one without escapes (group
@@ -80,7 +85,7 @@ _NEXT_ITEM = re.compile(r"\n-(?=[ \n]|\Z)")
 
 
 class _Template:
-    __slots__ = ("fmt", "pick", "shape", "columns", "uses", "match", "quotes", "folds")
+    __slots__ = ("fmt", "pick", "shape", "columns", "uses", "match", "quotes", "folds", "escapes")
 
     def __init__(self, fmt: str, order: list[int], shape: tuple[str, ...], columns: list[int]) -> None:
         self.fmt = fmt  # the item's JSON with '"%s"' for each value, '%' doubled elsewhere
@@ -97,6 +102,7 @@ class _Template:
         self.match: Any = None  # the shape's own pattern's fullmatch, once it is compiled
         self.quotes: list[str] = []  # the quote of each slot in that pattern
         self.folds: list[int] = []  # the slots where it takes a quoted value over more lines
+        self.escapes = False  # whether it takes values with a quote or a backslash
 
     def compile(self, parts: list[str]) -> None:
         """The shape as one pattern, for items quoted as ``parts`` (a split item of the shape) is: its
@@ -106,19 +112,23 @@ class _Template:
         with a text scalar in each slot. (No slot takes an item start: a value over more lines whose line
         starts at column 0 is refused by :func:`_fold`, as by the line parser.) One group per slot and no
         alternatives: the engine saves no group marks while it matches."""
+        values = parts[_STRIDE - 1 :: _STRIDE]
+        # values with a quote or a backslash need escaping in JSON: when none of this item's has one, the
+        # pattern takes none (an item with one takes the split), and the JSON needs no escaping pass
+        self.escapes = any('"' in v or "\\" in v for v in values)
+        plain, other = (_TEXT_PLAIN, "") if self.escapes else (_TEXT_PLAIN_PURE, '"\\\\')
         pieces = [re.escape(self.shape[0])]
         for k, piece in enumerate(self.shape[1:]):
             quote = _quote(parts, k)
             self.quotes.append(quote)
             if quote:  # over more lines only where this item's value is (a node's long annotation)
-                pattern = "[^']*+" if quote == "'" else '[^"\\\\]*+'
-                if "\n" in parts[_STRIDE * k + 3]:
+                line_end = "" if "\n" in values[k] else "\\n"
+                if not line_end:
                     self.folds.append(k)
-                else:
-                    pattern = "[^\\n']*+" if quote == "'" else '[^\\n"\\\\]*+'
+                pattern = f"[^{line_end}'{other}]*+" if quote == "'" else f'[^{line_end}"\\\\]*+'
                 pieces.append(f": {quote}({pattern}){quote}")
             else:
-                pieces.append(f": ({_TEXT_PLAIN})$")
+                pieces.append(f": ({plain})$")
             pieces.append(re.escape(piece))
         pieces.append(r"(?=-(?:[ \n]|\Z)|\Z)")  # the next item, or the end
         self.match = re.compile("".join(pieces), re.M).match
@@ -130,14 +140,14 @@ _REFUSED: Any = object()  # a shape the line parser's reading could not turn int
 class ItemTemplates:
     """Turns the text of kubectl-style ``- `` List items into JSON, one template per shape.
 
-    One instance serves one file (its caches are the file's shapes). :meth:`to_json` answers None for an
-    item it does not convert; the caller then reads that item with the line parser.
+    One instance serves one file (its caches are the file's shapes). :meth:`read_block` answers None for
+    an item it does not convert; the caller then reads that item with the line parser.
     """
 
     def __init__(self) -> None:
         self._templates: dict[tuple[str, ...], Any] = {}
         self._seen: set[tuple[str, ...]] = set()
-        self._recent: list[_Template] = []  # the templates that served the last items, the latest first
+        self._recent: list[_Template] = []  # the templates that served the last items, the most used first
         # the line parser's caches for reading shapes (immutable values only, as block_yaml keeps them)
         self._keys: dict[str, Any] = {}
         self._plains: dict[str, Any] = {}
@@ -154,7 +164,6 @@ class ItemTemplates:
         starts: list[int] = []
         docs: list[str | None] = []
         recent = self._recent
-        find = block.find
         pos, end = 0, len(block)
         while pos < end:
             starts.append(pos)
@@ -165,7 +174,7 @@ class ItemTemplates:
                         if k:  # one place up: the most used shapes come first
                             recent[k - 1], recent[k] = template, recent[k - 1]
                         stop = found.end()
-                        if template.folds or find('"', pos, stop) >= 0 or find("\\", pos, stop) >= 0:
+                        if template.folds or template.escapes:
                             docs.append(_fill(template, found.groups(), template.quotes.__getitem__))
                         else:
                             docs.append(template.fmt % template.pick(found.groups()))
@@ -272,8 +281,9 @@ def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> str 
 def _fold(value: str, quote: str, column: int) -> str | None:
     """A quoted scalar's value that goes on over more lines, read as the line parser reads it (its key at
     ``column``), or None when the line parser refuses it (a line at or left of the key's column...)."""
-    if _FOLDED_ONCE.fullmatch(value) and min(map(len, _INDENTS.findall(value))) > column:
-        # the usual case: no blank line, every line break a single space (block_yaml._quoted_lines' rule)
+    if " \n" not in value and _folded_once(column).fullmatch(value):
+        # the usual case: no blank line, no space before a break, each further line indented past the
+        # key: every line break and the next line's indentation is one space (block_yaml._quoted_lines)
         return _FOLD.sub(" ", value)
     lines = f"{quote}{value}{quote}".split("\n")
     try:
@@ -283,10 +293,13 @@ def _fold(value: str, quote: str, column: int) -> str | None:
     return folded if end == len(lines) else None
 
 
-#: A value over several lines of which none is blank, and each further line indented.
-_FOLDED_ONCE = re.compile(r"[^\n]*+(?:\n +[^ \n][^\n]*+)++")
-_INDENTS = re.compile(r"\n( +)")
-_FOLD = re.compile(r" *\n *")
+@functools.lru_cache(maxsize=64)
+def _folded_once(column: int) -> re.Pattern[str]:
+    """A value over several lines, none blank, each further line indented past ``column``."""
+    return re.compile(rf"[^\n]*+(?:\n {{{column + 1},}}+[^ \n][^\n]*+)++")
+
+
+_FOLD = re.compile(r"\n +")
 
 
 def _text_keys(value: Any) -> bool:
