@@ -15,6 +15,7 @@ summary under 5 s and under 1 GiB on one core; ``status`` <= 2x the ``json.load`
     .venv/bin/python bench/status_scale.py --generation v2.10 --realistic --repeat 3
     .venv/bin/python bench/status_scale.py --snapshot-format yaml --keep /tmp/big.yaml       # keep the file
     .venv/bin/python bench/status_scale.py --snapshot /tmp/big.yaml --yaml-parser exact     # before/after
+    .venv/bin/python bench/status_scale.py --snapshot /tmp/big.yaml --twin /tmp/big.json    # with the floor
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="write the snapshot here (and keep it) instead of a temp dir")
     parser.add_argument("--snapshot", type=Path, help="use this existing snapshot file instead of generating one")
+    parser.add_argument("--twin", type=Path, help="with a YAML --snapshot: its data as JSON, for the floor")
     parser.add_argument("--yaml-parser", choices=["lines", "exact"], default="lines",
                         help="exact: read every YAML item with libyaml, as before the line parser")
     args = parser.parse_args()
@@ -99,7 +101,7 @@ def main() -> int:
         twin: Path | None = None
         if args.snapshot:
             snapshot = args.snapshot
-            twin = snapshot if snapshot.suffix == ".json" else None
+            twin = snapshot if snapshot.suffix == ".json" else args.twin
             print(f"snapshot: {snapshot}, {snapshot.stat().st_size / 2**20:.1f} MiB")
         else:
             snapshot = args.keep or Path(tmp) / f"cluster.{args.snapshot_format}"

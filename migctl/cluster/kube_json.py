@@ -1,7 +1,8 @@
 """Kubernetes JSON read straight into typed structs: snapshot files and the live API's LIST pages.
 
-``kubectl get nodes,pods -A -o json`` (and ``migctl cluster snapshot -o json``) and the API server's
-``list_node`` / ``list_pod_for_all_namespaces`` pages are decoded by msgspec
+``kubectl get nodes,pods -A -o json`` (and ``migctl cluster snapshot -o json``), the API server's
+``list_node`` / ``list_pod_for_all_namespaces`` pages, and the items of a kubectl YAML snapshot that
+:mod:`migctl.yamlio.item_json` turns into JSON (:func:`read_items`) are decoded by msgspec
 (https://jcristharif.com/msgspec/) into :class:`Item` structs that hold only the fields the cluster model
 reads; everything else (images, env, managedFields, probes...) is skipped without building a Python
 object, and the model's :class:`~migctl.cluster.model.Node` / ``Pod`` are built from the structs
