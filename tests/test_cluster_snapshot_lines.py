@@ -31,6 +31,7 @@ DATA = Path(__file__).parent / "data" / "cluster"
 sys.path.insert(0, str(ROOT / "bench"))
 
 from gen_cluster import generate  # noqa: E402
+from yaml_mutation import mutate, mutated_snapshot  # noqa: E402
 
 
 def exact(text: str):
@@ -266,9 +267,6 @@ def test_parser_refuses_what_it_does_not_read(text):
 
 # --- the parser on its own: mutated kubectl text ------------------------------------------------------------
 
-_NOISE = ["'", '"', "#", ":", ": ", " ", "  ", "-", "- ", "&a ", "*a", "!", "|", "|-", ">", "{", "}", "[", "]",
-          ",", "\\", "?", "%", "@", "`", "~", "\n", "\n  ", "\t", "x"]
-
 
 @settings(max_examples=400, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 4))
@@ -282,19 +280,7 @@ def test_mutated_kubectl_text_is_parsed_the_same_or_refused(rnd: random.Random, 
     body = body[start:][:40]
     while body and not body[0].startswith("- "):
         body = body[1:] or ["- a: 1"]
-    for _ in range(edits):
-        k = rnd.randrange(len(body))
-        line = body[k]
-        op = rnd.randrange(4)
-        if op == 0:  # insert noise
-            at = rnd.randrange(len(line) + 1)
-            body[k] = line[:at] + rnd.choice(_NOISE) + line[at:]
-        elif op == 1:  # re-indent
-            body[k] = " " * rnd.randrange(0, 9) + line.lstrip(" ")
-        elif op == 2 and len(body) > 1:  # drop a line
-            del body[k]
-        else:  # duplicate a line elsewhere
-            body.insert(rnd.randrange(len(body) + 1), line)
+    mutate(rnd, body, edits, drop=True, columns=9)
     if not body or not body[0].startswith("-"):
         return
     text = "\n".join(body) + "\n"
@@ -352,23 +338,7 @@ def _outcome(load):
 @settings(max_examples=150, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 5))
 def test_mutated_snapshot_files_load_the_same_or_fail_the_same(tmp_path_factory, rnd: random.Random, edits):
-    objs = list(generate(2, 2, 4, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
-                         seed=rnd.randint(1, 9)))
-    buf = io.StringIO()
-    dump_snapshot(objs, buf)
-    lines = buf.getvalue().split("\n")
-    for _ in range(edits):
-        k = rnd.randrange(len(lines))
-        op = rnd.randrange(3)
-        if op == 0:
-            at = rnd.randrange(len(lines[k]) + 1)
-            lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
-        elif op == 1:
-            lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
-        else:
-            lines.insert(rnd.randrange(len(lines) + 1), lines[k])
-    path = tmp_path_factory.mktemp("m") / "snap.yaml"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path = mutated_snapshot(rnd, edits, tmp_path_factory.mktemp("m"), pods=4)
     assert _outcome(lambda: load_snapshot(path)) == _outcome(lambda: exact_cluster(path))
 
 

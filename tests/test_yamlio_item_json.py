@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from gen_cluster import generate  # noqa: E402
+from yaml_mutation import mutate, mutated_snapshot  # noqa: E402
 
 
 def line_parsed(text: str) -> Any:
@@ -231,10 +232,6 @@ def test_items_of_one_shape_with_any_values(skeleton, fills, width):
         check(templates, text)
 
 
-_NOISE = ["'", '"', "#", ":", ": ", " ", "  ", "-", "- ", "&a ", "*a", "!", "|", "|-", ">", "{", "}", "[", "]",
-          ",", "\\", "?", "%", "@", "`", "~", "\n", "\n  ", "\n-", "\ue000", "x", "true", "1"]
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 4))
 def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
@@ -247,16 +244,7 @@ def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
         check(templates, text)
     for _ in range(4):
         lines = rnd.choice(texts).split("\n")
-        for _ in range(edits):
-            k = rnd.randrange(len(lines))
-            op = rnd.randrange(3)
-            if op == 0:
-                at = rnd.randrange(len(lines[k]) + 1)
-                lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
-            elif op == 1:
-                lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
-            else:
-                lines.insert(rnd.randrange(len(lines) + 1), lines[k])
+        mutate(rnd, lines, edits)
         text = "\n".join(lines)
         if text.startswith("- "):
             check(templates, text)
@@ -353,23 +341,7 @@ def test_a_bad_item_after_typed_ones_names_its_line(tmp_path, typed_for_any_size
 @given(st.randoms(use_true_random=False), st.integers(1, 5))
 def test_mutated_snapshot_files_build_the_same_cluster_or_fail_the_same(tmp_path_factory, typed_for_any_size,
                                                                          rnd: random.Random, edits):
-    objects = list(generate(2, 2, 8, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
-                            seed=rnd.randint(1, 9)))
-    buf = io.StringIO()
-    dump_snapshot(objects, buf)
-    lines = buf.getvalue().split("\n")
-    for _ in range(edits):
-        k = rnd.randrange(len(lines))
-        op = rnd.randrange(3)
-        if op == 0:
-            at = rnd.randrange(len(lines[k]) + 1)
-            lines[k] = lines[k][:at] + rnd.choice(_NOISE) + lines[k][at:]
-        elif op == 1:
-            lines[k] = " " * rnd.randrange(0, 7) + lines[k].lstrip(" ")
-        else:
-            lines.insert(rnd.randrange(len(lines) + 1), lines[k])
-    path = tmp_path_factory.mktemp("m") / "snap.yaml"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path = mutated_snapshot(rnd, edits, tmp_path_factory.mktemp("m"), pods=8)
     assert outcome(path, typed=True) == outcome(path, typed=False)
 
 
