@@ -187,6 +187,16 @@ def test_blocks_of_items_cut_where_the_line_parser_cuts_them(tail):
     assert len(templates.read_block(folded)[0]) == 10
 
 
+def test_many_shapes_take_the_split_past_the_pattern_budget(monkeypatch):
+    from migctl.yamlio import item_json
+
+    monkeypatch.setattr(item_json, "_MAX_PATTERNS", 2)
+    templates = ItemTemplates()
+    texts = [f"- kind: Pod\n  k{shape}: {value}\n" for shape in range(4) for value in "abcdef"]
+    assert [check(templates, text) for text in texts].count(False) == 4  # the first item of each shape
+    assert sum(t.match is not None for t in templates._templates.values()) == 2
+
+
 def test_comments_and_duplicate_keys():
     templates = ItemTemplates()
     for v in ["a", "b", "c"]:

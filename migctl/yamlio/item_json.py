@@ -4,31 +4,34 @@ A 100,000-pod ``kubectl get -o yaml`` snapshot is 3.5 million lines, and the lin
 (:mod:`migctl.yamlio.block_yaml`) spends about a microsecond and a half on each in Python. But the pods of
 a cluster are printed alike: the same keys at the same columns, in the same order, with only the values
 changing (names, UIDs, node names, annotation values). This module reads an item as a *shape* (its text
-with the values of ``key: value`` lines cut out, by one regular expression in C) and the *values*; the
-first time a shape comes back, the line parser itself reads it once, with a placeholder in each value's
-place, and the result becomes a JSON template whose placeholders are filled by ``%`` formatting. Every
-later item of that shape is one ``re.split``, one dictionary look-up and one ``%``: no Python work per
-line. The JSON is then decoded by msgspec into the typed structs of :mod:`migctl.cluster.kube_json`,
-which skip every field the model does not read.
+with the values of ``key: value`` lines cut out, by one ``re.split`` in C: :data:`_SLOTS`) and its
+*values*. The second time a shape is seen, the line parser itself reads the shape once, with a
+placeholder in each value's place, and the result becomes a JSON template whose placeholders ``%``
+fills. From its third item on, the shape gets its own pattern (its text, one group per value, then the
+next item's start), and :meth:`ItemTemplates.read_block` matches each item of a recent shape in place in
+the block: no Python work per line, one ``match`` and one ``%`` per item. The JSON is then decoded by
+msgspec into the typed structs of :mod:`migctl.cluster.kube_json`, which skip every field the model does
+not read.
 
-Only values that need no per-value decision are cut out (:data:`_SLOTS`): a plain scalar that resolves to
-itself as text (not ``true``/``false``/``null``/``~`` or a decimal integer, which the line parser's
-``_plain`` turns into other types; no indicator first; no ``: ``, `` #``, quote or backslash inside; no space
-or colon last) and a one-line single- or double-quoted scalar without quotes or backslashes inside.
-Each such value is a one-line string scalar for the line parser, whatever its text: the structure it
-reads around it is the same as around the placeholder, and its JSON is the text between two double
-quotes (``block_yaml.usual``, checked for the whole block first, leaves no control character to escape).
-Every other value (numbers, booleans, ``{}``, quoted text with quotes inside, block and multi-line
-scalars) stays in the shape, so the template holds what the line parser made of it.
+Only values that are text whatever they say are cut out: a plain scalar that resolves to itself (not
+``true``/``false``/``null``/``~`` or a decimal integer, which the line parser's ``_plain`` turns into
+other types; no indicator first; no ``: `` or `` #`` inside; no space or colon last), a single-quoted
+scalar without ``''`` and a double-quoted one without escapes, either possibly folded over more lines
+(folded as the line parser folds them, or refused where it refuses them: :func:`_fold`). For the line
+parser each is a string scalar on the key's line, whatever its text: the structure it reads around it is
+the same as around the placeholder. Its JSON is the text between two double quotes, escaped where it
+holds a quote, a backslash or a kept line break (``block_yaml.usual``, checked for the whole block
+first, leaves no other character to escape). Every other value (numbers, booleans, ``{}``, block
+scalars, quoted text with ``''`` or escapes) stays in the shape, so the template holds what the line
+parser made of it.
 
 Exactness: a template is made only from the line parser's own reading of the shape with placeholders,
-and it is refused (:meth:`ItemTemplates.to_json` answers None: the caller reads the item with the line
-parser) when that reading fails, stops before the item's end, has a key that is not text, or holds a
-placeholder anywhere but as a whole string value (a value swallowed into a multi-line scalar, say). A
-shape seen once is not turned into a template: an item of a unique shape (a Node, with its GPUs' UUIDs in
-a folded quoted annotation) costs only the split before the line parser reads it. Tests hold the JSON to
-the line parser's value on generated clusters, Hypothesis-drawn items and mutated kubectl text
-(``tests/test_yamlio_item_json.py``).
+and it is refused (the item's JSON is None: the caller reads the item with the line parser) when that
+reading fails, stops before the item's end, has a key that is not text, or holds a placeholder anywhere
+but as a whole string value (a value swallowed into a multi-line scalar, say). A shape seen once is not
+turned into a template: an item of a unique shape costs only the split before the line parser reads it.
+Tests hold the JSON to the line parser's value on generated clusters, Hypothesis-drawn items of one shape
+with any values, mutated kubectl text and blocks cut at items (``tests/test_yamlio_item_json.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -80,6 +82,7 @@ _PLACED = re.compile('"' + _MARK + r"([0-9]+)\"")
 _MAX_SHAPES = 4096  # templates (and shapes seen once) kept; the cache starts afresh past it
 _RECENT = 4  # templates tried whole on each item before the shape is looked up
 _MATCH_AFTER = 3  # a template gets its own pattern when it has served this many items
+_MAX_PATTERNS = 256  # shapes given their own pattern per file (each costs a compile, about a millisecond)
 #: The line end before the next ``- `` item (a column-0 ``-`` then a space, a line end or the end).
 _NEXT_ITEM = re.compile(r"\n-(?=[ \n]|\Z)")
 
@@ -99,7 +102,7 @@ class _Template:
         self.shape = shape
         self.columns = columns  # each slot's key column (a quoted value's more lines are indented past it)
         self.uses = 0
-        self.match: Any = None  # the shape's own pattern's fullmatch, once it is compiled
+        self.match: Any = None  # the shape's own pattern's match, once it is compiled
         self.quotes: list[str] = []  # the quote of each slot in that pattern
         self.folds: list[int] = []  # the slots where it takes a quoted value over more lines
         self.escapes = False  # whether it takes values with a quote or a backslash
@@ -148,6 +151,7 @@ class ItemTemplates:
         self._templates: dict[tuple[str, ...], Any] = {}
         self._seen: set[tuple[str, ...]] = set()
         self._recent: list[_Template] = []  # the templates that served the last items, the most used first
+        self._patterns = 0  # the shapes given their own pattern so far
         # the line parser's caches for reading shapes (immutable values only, as block_yaml keeps them)
         self._keys: dict[str, Any] = {}
         self._plains: dict[str, Any] = {}
@@ -205,14 +209,15 @@ class ItemTemplates:
         if template is _REFUSED:
             return None
         template.uses += 1
-        if template.uses == _MATCH_AFTER:
+        if template.uses == _MATCH_AFTER and self._patterns < _MAX_PATTERNS:
+            self._patterns += 1
             template.compile(parts)
         recent = self._recent
         if template in recent:
             recent.remove(template)
         recent.insert(0, template)
         del recent[_RECENT:]
-        return _fill(template, parts[_STRIDE - 1 :: _STRIDE], partial(_quote, parts))
+        return _fill(template, parts[_STRIDE - 1 :: _STRIDE], functools.partial(_quote, parts))
 
     def _template(self, parts: list[str], shape: tuple[str, ...]) -> Any:
         """The template of ``parts``' shape: the line parser's reading of it with placeholders, as JSON."""
