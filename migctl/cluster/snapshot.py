@@ -7,9 +7,9 @@ as one big tree in memory. A JSON List in the form Kubernetes writes is first de
 structs holding only the fields the model reads (:mod:`migctl.cluster.kube_json`, msgspec); any
 other JSON takes the item reader. In a large kubectl YAML snapshot, the items whose shape repeats (the
 pods of a cluster, mostly) are turned into JSON by per-shape templates (:mod:`migctl.yamlio.item_json`)
-and decoded the same way; the others take the line parser. Every item becomes a :class:`~migctl.cluster.model.Node` / ``Pod`` right
-away and the dict is dropped. A file that is not YAML/JSON, or not a List/objects, raises
-:class:`~migctl.errors.InputError` naming the file and line.
+and decoded the same way; the others take the line parser. Every item becomes a
+:class:`~migctl.cluster.model.Node` / ``Pod`` right away and the dict is dropped. A file that is not
+YAML/JSON, or not a List/objects, raises :class:`~migctl.errors.InputError` naming the file and line.
 """
 
 from __future__ import annotations

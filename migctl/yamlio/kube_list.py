@@ -358,14 +358,15 @@ def _typed_block_items(
         return objs
     out: list[Any] = []
     run = 0  # the first item not yet in ``out``
-    for k, obj in enumerate(objs):
+    starts.append(len(block))
+    for k, obj in enumerate([*objs, True]):  # True: the end, after the last run
         if obj is not None:
-            if run < k:
-                out.extend(_block_items(block[starts[run] : starts[k]], line_no + block.count("\n", 0, starts[run]), path))
-            out.append(obj)
+            if run < k:  # the items starts[run:k], by the line parser, at their line in the file
+                first = starts[run]
+                out.extend(_block_items(block[first : starts[k]], line_no + block.count("\n", 0, first), path))
+            if k < len(objs):
+                out.append(obj)
             run = k + 1
-    if run < len(objs):
-        out.extend(_block_items(block[starts[run] :], line_no + block.count("\n", 0, starts[run]), path))
     return out
 
 
