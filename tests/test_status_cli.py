@@ -418,3 +418,21 @@ def test_node_documents_encode_alike_through_msgspec_and_json(cli, tmp_path, gen
     r_json = cli("status", "--cluster", snapshot, "-o", "json")
     assert r_fast.exit_code == r_json.exit_code == 0
     assert r_fast.stdout == r_json.stdout and len(json.loads(r_fast.stdout)["nodes"]) == 12
+
+
+def test_the_model_is_left_to_the_process_end_only_in_a_process_of_its_own(cli):
+    """``migctl`` (a process of its own) leaves the model unfreed at exit; ``run`` in-process frees it."""
+    import gc
+    import subprocess
+    import sys
+
+    frozen = gc.get_freeze_count()
+    inproc = cli("status", "--cluster", EXAMPLE, "-o", "json")
+    assert inproc.exit_code == 0 and gc.get_freeze_count() == frozen  # nothing kept, nothing frozen here
+    code = ("import gc, sys; from migctl.cli.main import main; sys.argv[1:] = sys.argv[2:]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n"
+            "    print(gc.get_freeze_count() > 0, exc.code, file=sys.stderr)")
+    child = subprocess.run([sys.executable, "-c", code, "--", "status", "--cluster", str(EXAMPLE), "-o", "json"],
+                           capture_output=True, text=True, check=False, cwd=EXAMPLES.parent)
+    assert child.stdout == inproc.stdout
+    assert child.stderr.split()[-2:] == ["True", "0"]

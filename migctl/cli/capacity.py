@@ -18,7 +18,7 @@ from migctl.cli.choices import (
     KubeconfigOption, NamespaceOption, NodePolicyOption, NodeScore, NodeScoreOption, Policy, SelectorOption,
 )
 from migctl.cli.main import app
-from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, warn
+from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, leave_to_process_end, progress, warn
 
 if TYPE_CHECKING:
     from migctl.capacity.report import CapacityReport
@@ -77,6 +77,7 @@ def capacity_command(
     for note in report.notes[:20]:
         warn(note)
     emit(report.to_dict(), output, lambda: render_text(report, no_headers=no_headers))
+    leave_to_process_end(cluster, report)
 
 
 # --- text output ------------------------------------------------------------------------------------

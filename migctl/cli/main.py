@@ -183,9 +183,15 @@ def run(argv: list[str] | None = None, *, prog_name: str = PROG_NAME) -> int:
 
 
 def main() -> None:
+    from migctl.cli.output import process_ends_after_command
+
+    process_ends_after_command()
     sys.exit(run())
 
 
 def kubectl_plugin_main() -> None:
     """The ``kubectl-migctl`` executable: kubectl runs it for ``kubectl migctl ...`` (krew installs it)."""
+    from migctl.cli.output import process_ends_after_command
+
+    process_ends_after_command()
     sys.exit(run(prog_name=KUBECTL_PLUGIN_PROG_NAME))

@@ -17,7 +17,9 @@ from migctl.cli.choices import (
     KubeconfigOption, NamespaceOption, NodePolicyOption, NodeScore, NodeScoreOption, Policy, SelectorOption,
 )
 from migctl.cli.main import app
-from migctl.cli.output import NoHeadersOption, OutputFormat, OutputOption, emit, progress, text_table, warn
+from migctl.cli.output import (
+    NoHeadersOption, OutputFormat, OutputOption, emit, leave_to_process_end, progress, text_table, warn,
+)
 
 if TYPE_CHECKING:
     from migctl.api import ConfigFindings
@@ -100,7 +102,9 @@ def simulate_command(
                           on_config=lambda found: _print_findings(found, explain), on_pod=bar.advance)
     _print_warnings(result.warnings, set(result.cluster_notes))
     emit(result.to_dict(explain=explain), output, lambda: _render_text(result, explain, result.node_problems, no_headers))
-    if not result.all_scheduled:
+    all_scheduled = result.all_scheduled
+    leave_to_process_end(cluster, pods, result)
+    if not all_scheduled:
         raise typer.Exit(1)
 
 

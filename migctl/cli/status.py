@@ -72,6 +72,7 @@ def status_command(
 ) -> None:
     """Show the GPU state HAMi records: per node, per GPU, MIG geometry and slots, and problems."""
     from migctl.api import cluster_status
+    from migctl.cli.output import leave_to_process_end
     from migctl.cluster.snapshot import gc_paused
 
     with gc_paused():  # millions of small acyclic objects: the cyclic collector only costs time here
@@ -82,8 +83,9 @@ def status_command(
         # still paused: a collection while the output is built would walk the whole model again
         if output in (StatusFormat.json, StatusFormat.yaml):
             write_document(report, output.value)
-            return
-        render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
+        else:
+            render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
+    leave_to_process_end(cluster, report)
 
 
 def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, context: str | None = None,
