@@ -184,6 +184,8 @@ def warn(message: str) -> None:
 
 
 class _NoProgress:
+    shown = False  # nothing to advance: a loop of many items may skip calling advance
+
     def advance(self, n: int = 1) -> None:
         pass
 
@@ -192,6 +194,8 @@ class _NoProgress:
 
 
 class _RichProgress:
+    shown = True
+
     def __init__(self, progress: Any, task: Any) -> None:
         self._progress = progress
         self._task = task

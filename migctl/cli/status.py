@@ -98,7 +98,8 @@ def load_cluster(cluster_file: Path | None, *, kubeconfig: str | None = None, co
 
     label = f"Reading {cluster_file}" if cluster_file is not None else "Listing nodes and pods"
     with progress(label) as bar:
-        cluster = load(cluster_file, kubeconfig, context, config, page_size=page_size, on_item=bar.advance,
+        cluster = load(cluster_file, kubeconfig, context, config, page_size=page_size,
+                       on_item=bar.advance if bar.shown else None,
                        namespace=namespace, config_map=config_map, selector=selector)
     if cluster_file is None and cluster.device_config_source:
         sys.stderr.write(f"found HAMi's device-config in {cluster.device_config_source}\n")
