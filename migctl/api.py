@@ -300,12 +300,14 @@ def cluster_status(
     on_item: Callable[[], None] | None = None,
     namespace: str | None = None,
     config_map: str | None = None,
+    gpu_pods: bool = True,
 ) -> ClusterStatus:
     """What is on the GPUs right now, per node and GPU, from HAMi's annotations (``migctl status``).
 
     Give a ``cluster`` from :func:`load_cluster`, or the arguments of :func:`load_cluster` to read one.
     ``node`` keeps one node (InputError naming the nodes there are when it is unknown). The result's
-    ``to_dict()`` is the ``status -o json`` document.
+    ``to_dict()`` is the ``status -o json`` document. ``gpu_pods=False`` leaves each GPU's pod list
+    empty (a summary that does not show it: ``migctl status``'s node table).
     """
     from migctl.cluster.snapshot import gc_paused
     from migctl.cluster.status import build_status
@@ -318,7 +320,8 @@ def cluster_status(
             names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
             more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
             raise InputError(f"--node: no node {node!r} in {cluster.source} (nodes: {names}{more})")
-        return build_status(cluster, now=now or datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node)
+        return build_status(cluster, now=now or datetime.now(timezone.utc), catalogue=_catalogue(), only_node=node,
+                            gpu_pods=gpu_pods)
 
 
 def _catalogue() -> Any:

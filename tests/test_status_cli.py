@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -436,3 +437,23 @@ def test_the_model_is_left_to_the_process_end_only_in_a_process_of_its_own(cli):
                            capture_output=True, text=True, check=False, cwd=EXAMPLES.parent)
     assert child.stdout == inproc.stdout
     assert child.stderr.split()[-2:] == ["True", "0"]
+
+
+@pytest.mark.parametrize("path", [EXAMPLE, *sorted(DATA.glob("*.yaml")), *sorted(DATA.glob("*.json"))],
+                         ids=lambda p: p.name)
+def test_the_node_table_is_the_same_without_the_gpus_pod_lists(path, capsys):
+    """``status``'s node table is built without each GPU's pod list: it shows the same as with it."""
+    from migctl.api import cluster_status, load_cluster
+    from migctl.cli.status import render_text
+
+    cluster = load_cluster(path)
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    full, summary = cluster_status(cluster, now=now), cluster_status(cluster, now=now, gpu_pods=False)
+    assert not any(g.pods for n in summary.nodes for g in n.gpus)
+    outputs = []
+    for report in (full, summary):
+        capsys.readouterr()
+        render_text(report, wide=False)
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert summary.summary() == full.summary()

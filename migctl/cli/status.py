@@ -79,12 +79,14 @@ def status_command(
         cluster = load_cluster(cluster_file, kubeconfig=kubeconfig, context=context, config=config,
                                page_size=page_size, namespace=namespace, config_map=config_map,
                                selector=selector)
-        report = cluster_status(cluster, node=node)
+        wide = output is StatusFormat.wide or node is not None
+        # the node table alone shows no GPU's pods: they are not listed for it
+        report = cluster_status(cluster, node=node, gpu_pods=wide or output is not StatusFormat.text)
         # still paused: a collection while the output is built would walk the whole model again
         if output in (StatusFormat.json, StatusFormat.yaml):
             write_document(report, output.value)
         else:
-            render_text(report, wide=output is StatusFormat.wide or node is not None, no_headers=no_headers)
+            render_text(report, wide=wide, no_headers=no_headers)
     leave_to_process_end(cluster, report)
 
 

@@ -234,8 +234,12 @@ def _ago(now: datetime, at: datetime) -> str:
 # --- building --------------------------------------------------------------------------------------------
 
 
-def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only_node: str | None = None) -> ClusterStatus:
-    """The status of every node (or only ``only_node``, still checking the whole cluster's generation)."""
+def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only_node: str | None = None,
+                 gpu_pods: bool = True) -> ClusterStatus:
+    """The status of every node (or only ``only_node``, still checking the whole cluster's generation).
+
+    ``gpu_pods=False`` leaves each GPU's ``pods`` list empty, for a summary that does not show it (the
+    node table of ``migctl status``): 100,000 entries fewer to build at 100,000 pods."""
     config = cluster.device_config
     templates_for = templates_from_config(config)
     by_node = cluster.pods_by_node()
@@ -250,11 +254,11 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
     known = {n.name for n in cluster.nodes}
     for target, pods in by_node.items():
         if target not in known:
-            gpu_pods = [p for p in pods if p.counts_for_usage]
-            if gpu_pods:
+            assigned = [p for p in pods if p.counts_for_usage]
+            if assigned:
                 warnings.append(ClusterWarning(
-                    "unknown-node", f"{len(gpu_pods)} GPU pod(s) are assigned to node {target}, which is not in "
-                                    f"the cluster (e.g. {gpu_pods[0].key})", node=target))
+                    "unknown-node", f"{len(assigned)} GPU pod(s) are assigned to node {target}, which is not in "
+                                    f"the cluster (e.g. {assigned[0].key})", node=target))
 
     for pod in cluster.pods:  # problems of pods no node shows
         if pod.warnings and not (pod.vgpu_node or pod.node_name):
@@ -269,7 +273,7 @@ def build_status(cluster: Cluster, *, now: datetime, catalogue: Any = None, only
             "no-config", "legacy MIG nodes found but no device config (hami-scheduler-device ConfigMap or "
                          "--config): the geometries in effect cannot be shown"))
 
-    layouts = _Layouts()
+    layouts = _Layouts(gpu_pods=gpu_pods)
     nodes = []
     for node in cluster.nodes:
         if only_node is not None and node.name != only_node:
@@ -445,6 +449,7 @@ class _Layouts:
     solved: dict[tuple, dict[str, list[Placement]]] = field(default_factory=dict)  # (model, counts) -> _place
     geometry_texts: dict[tuple, str] = field(default_factory=dict)  # (model, counts) -> formatted geometry
     slot_placements: dict[tuple, list[Placement | None]] = field(default_factory=dict)  # (model, slot names)
+    gpu_pods: bool = True  # whether each GpuStatus lists its pods (build_status's ``gpu_pods``)
 
 
 def _model_for(catalogue: Any, device_type: str, layouts: _Layouts) -> Any:
@@ -471,7 +476,7 @@ def _gpu_status(dev: DeviceUsage, node: Node, catalogue: Any, design: str | None
         if key in applied:
             gpu.migctl_applied = applied[key]
             break
-    for p in dev.pods:
+    for p in dev.pods if layouts.gpu_pods else ():
         entry: dict[str, Any] = {"pod": p.pod, "memory_mib": p.usedmem, "cores": p.usedcores, "slots": p.slots}
         if p.mig_slots:
             entry["mig_slots"] = [f"{t}-{s}" for t, s in p.mig_slots]
