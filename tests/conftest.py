@@ -20,6 +20,15 @@ class CliResult:
 
 
 @pytest.fixture
+def typed_for_any_size(monkeypatch):
+    """Snapshots read through typed structs whatever their size (``load_snapshot`` uses them from
+    ``TYPED_MIN_BYTES``, 1 MiB, on): the typed readers' tests use small files."""
+    from migctl.cluster import snapshot
+
+    monkeypatch.setattr(snapshot, "TYPED_MIN_BYTES", 0)
+
+
+@pytest.fixture
 def cli(capsys, monkeypatch):
     """Run migctl in-process: ``cli("hardware", "list", "-o", "json")`` -> CliResult.
 

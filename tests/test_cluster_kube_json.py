@@ -28,16 +28,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gen_cluster import generate  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def typed_for_any_size(monkeypatch):
-    """The typed reader for these small files too (``load_snapshot`` uses it from 1 MiB on)."""
-    monkeypatch.setattr(snapshot, "TYPED_JSON_MIN_BYTES", 0)
+pytestmark = pytest.mark.usefixtures("typed_for_any_size")  # the typed reader for these small files too
 
 
 def reference(path: Path) -> Cluster | InputError:
     """What the item reader builds (the typed path switched off), or the error it raises."""
     saved = snapshot._read_typed
-    snapshot._read_typed = lambda _path, _cluster, _on_item, _size: False
+    snapshot._read_typed = lambda _path, _cluster, _on_item: False
     try:
         return snapshot.load_snapshot(path)
     except InputError as exc:
@@ -283,7 +280,7 @@ def test_yaml_and_small_json_snapshots_do_not_load_msgspec(name):
 def test_large_json_snapshots_take_the_typed_reader(tmp_path, monkeypatch):
     monkeypatch.undo()  # the module's fixture lowers the threshold: use the real one here
     path = write_list(tmp_path / "big.json", list(generate(40, 8, 2500, realistic=True, seed=2)))
-    assert path.stat().st_size >= snapshot.TYPED_JSON_MIN_BYTES
+    assert path.stat().st_size >= snapshot.TYPED_MIN_BYTES
     calls = []
     real = kube_json.read_snapshot
     monkeypatch.setattr(kube_json, "read_snapshot", lambda *args: calls.append(1) or real(*args))

@@ -264,12 +264,6 @@ def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
 # --- whole snapshots: typed structs against the line parser's dicts ------------------------------------------
 
 
-@pytest.fixture
-def typed_for_any_size(monkeypatch):
-    """The typed YAML reader for these small files too (``load_snapshot`` uses it from 1 MiB on)."""
-    monkeypatch.setattr(snapshot, "TYPED_YAML_MIN_BYTES", 0)
-
-
 def _untyped(fh, path, **kw):
     return _real_yaml_batches(fh, path, **{**kw, "typed": None})
 
@@ -357,6 +351,6 @@ def test_mutated_snapshot_files_build_the_same_cluster_or_fail_the_same(tmp_path
 
 def test_large_yaml_snapshots_take_the_typed_reader(tmp_path):
     path = write_snapshot(tmp_path / "big.yaml", list(generate(20, 8, 1500, realistic=True, seed=2)))
-    assert path.stat().st_size >= snapshot.TYPED_YAML_MIN_BYTES
+    assert path.stat().st_size >= snapshot.TYPED_MIN_BYTES
     assert count_typed(path) >= 1400
 

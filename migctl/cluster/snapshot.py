@@ -73,7 +73,8 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
             open_regular(path, "r", encoding="utf-8") as fh:
         first = kube_list.first_char(fh)
         fh.seek(0)
-        if first == "{" and _read_typed(path, cluster, on_item, os.fstat(fh.fileno()).st_size):
+        typed = _typed_pays(os.fstat(fh.fileno()).st_size)
+        if first == "{" and typed and _read_typed(path, cluster, on_item):
             pass
         elif first in ("{", "["):
             cluster = Cluster(source=f"snapshot {path}")  # anything the typed reader added is dropped
@@ -92,7 +93,7 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
                 except InputError:
                     raise json_error from None
         else:
-            if os.fstat(fh.fileno()).st_size >= TYPED_YAML_MIN_BYTES or "msgspec" in sys.modules:
+            if typed:
                 from migctl.cluster import kube_json  # msgspec: loaded only for large snapshots
 
                 for batch in kube_list.yaml_batches(fh, source, typed=kube_json.read_items):
@@ -109,21 +110,21 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
     return cluster
 
 
-#: The smallest JSON snapshot read through typed structs: below it, msgspec's import (about 13 ms) costs
-#: more than it saves (a 1 MiB snapshot decodes in about 10 ms either way).
-TYPED_JSON_MIN_BYTES = 1 << 20
+#: The smallest snapshot read through typed structs (:mod:`migctl.cluster.kube_json`; in kubectl's YAML, the
+#: items :mod:`migctl.yamlio.item_json` turns into JSON): below it, msgspec's import (about 13 ms) costs more
+#: than it saves (a 1 MiB snapshot decodes in about 10 ms either way).
+TYPED_MIN_BYTES = 1 << 20
 
 
-#: The smallest kubectl YAML snapshot whose repeating items are read as JSON through typed structs
-#: (:mod:`migctl.yamlio.item_json`): the same trade as for JSON (msgspec's import against what it saves).
-TYPED_YAML_MIN_BYTES = 1 << 20
+def _typed_pays(size: int) -> bool:
+    """Whether a snapshot of ``size`` bytes is worth reading through typed structs: large enough to pay
+    for msgspec's import, or msgspec is loaded already."""
+    return size >= TYPED_MIN_BYTES or "msgspec" in sys.modules
 
 
-def _read_typed(path: Path, cluster: Cluster, on_item: Callable[[], None] | None, size: int) -> bool:
+def _read_typed(path: Path, cluster: Cluster, on_item: Callable[[], None] | None) -> bool:
     """Read a JSON List through typed structs (:mod:`migctl.cluster.kube_json`); False when the file
-    needs the reference reader (``cluster`` is then to be dropped), or is too small to gain from it."""
-    if size < TYPED_JSON_MIN_BYTES and "msgspec" not in sys.modules:
-        return False
+    needs the reference reader (``cluster`` is then to be dropped)."""
     from migctl.cluster import kube_json  # msgspec: loaded only for JSON snapshots
 
     with open_regular(path, "rb") as raw:
