@@ -443,7 +443,7 @@ def _allocation_problems(pod: Pod, node: str, now: datetime, warnings: list[Clus
 @dataclass(slots=True)
 class _Layouts:
     """What one status run computes once and every GPU of the same type or layout shares (thousands of GPUs,
-    a few models and geometries)."""
+    a few models and geometries), and the run's ``gpu_pods`` option, which every GPU reads too."""
 
     models: dict[str, Any] = field(default_factory=dict)  # device type -> catalogue model (or None)
     solved: dict[tuple, dict[str, list[Placement]]] = field(default_factory=dict)  # (model, counts) -> _place
