@@ -164,13 +164,9 @@ def _item_or_none(text: str) -> Item | None:
 def add_objects(cluster: Cluster, batch: list[Any], on_item: Callable[[], None] | None = None) -> None:
     """Add a batch of ``kube_list.yaml_batches`` to ``cluster``: each :class:`Item` from :func:`read_items`
     as the structs' reader adds it, each dict through ``Cluster.add_object``."""
-    pods = cluster.pods
     for obj in batch:
         if obj.__class__ is Item:
-            if obj.kind == "Pod":  # _add's first case, inline: most of a snapshot
-                pods.append(_pod(obj))
-            else:
-                _add(cluster, obj, obj.kind)
+            _add(cluster, obj, obj.kind)
         else:
             cluster.add_object(obj)
         if on_item is not None:
