@@ -149,3 +149,48 @@ def test_no_headers_leaves_out_only_the_header_row_in_every_plain_table(cli):
         bare = cli(*argv, "--no-headers").stdout.splitlines()
         at = next(i for i, line in enumerate(full) if line.startswith(head))
         assert bare == full[:at] + full[at + 1:], argv
+
+
+# --- start-up: what a run off a terminal does not import ----------------------------------------------
+
+
+def test_simulate_off_a_terminal_with_a_valid_config_imports_neither_jsonschema_nor_rich():
+    """The shipped config is proven valid without jsonschema (migctl.config.schema.proven_valid) and
+    warnings off a terminal are plain lines: neither library is imported (about 90 ms of start-up)."""
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['migctl', 'simulate', 'examples/pods.yaml', '--cluster', 'examples/cluster.yaml',"
+        " '--config', 'examples/device-config.yaml', '-o', 'json']\n"
+        "try:\n"
+        "    runpy.run_module('migctl', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        "loaded = [m for m in ('jsonschema', 'rich') if m in sys.modules]\n"
+        "print('LOADED', loaded, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    from conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 1, proc.stderr  # the shipped example leaves one pod Pending
+    assert "LOADED []" in proc.stderr
+    assert '"scheduled"' in proc.stdout
+
+
+def test_a_warning_off_a_terminal_is_one_plain_line_taken_literally(capsys, monkeypatch):
+    from migctl.cli.output import warn
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    message = "pod team-a/job-[0] asks for " + "x" * 120 + " [bold]not markup[/bold]"
+    warn(message)
+    assert capsys.readouterr().err == f"warning: {message}\n"  # neither wrapped at 80 columns nor styled
+
+
+def test_a_warning_with_colour_forced_is_styled_by_rich(capsys, monkeypatch):
+    from migctl.cli.output import warn
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    warn("pod job-[0] is [bold]literal[/bold]")
+    err = capsys.readouterr().err
+    assert "\x1b[" in err and "warning:" in err
+    assert "job-[0] is [bold]literal[/bold]" in err

@@ -94,3 +94,158 @@ def test_type_errors_name_what_was_expected():
     }
     d = next(d for d in found if d.code == "wrong-type")
     assert "must be a list, not a string" in d.message
+
+
+# --- the check that proves a document valid without importing jsonschema ------------------------------
+
+from collections import OrderedDict  # noqa: E402
+import datetime  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from migctl.config.schema import _validator, proven_valid  # noqa: E402
+
+
+def _device_config(path: str):
+    doc = yaml.safe_load((REPO / path).read_text())
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict):  # the ConfigMap form
+        doc = yaml.safe_load(doc["data"]["device-config.yaml"])
+    return doc
+
+
+_EXAMPLES = {path.rsplit("/", 1)[-1]: _device_config(path) for path in (
+    "examples/device-config.yaml", "examples/device-configmap.yaml", "examples/device-config-3g-first.yaml",
+    "examples/device-config-mixed-first.yaml", "tests/data/config/hami-chart-v2.10.yaml")}
+_NODE_CONFIG = json.loads((REPO / "examples" / "node-config.json").read_text())
+
+
+def _keywords(schema, out):
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            out.add(key)
+            if key in ("properties", "$defs"):
+                for sub in value.values():
+                    _keywords(sub, out)
+            elif key in ("items", "additionalProperties"):
+                _keywords(value, out)
+    return out
+
+
+def test_the_schema_uses_only_keywords_the_proof_knows():
+    """A keyword the proof does not know makes every document go to jsonschema (correct, but slow):
+    teach ``migctl.config.schema._proves`` the new keyword, the way jsonschema applies it."""
+    known = {"type", "$ref", "properties", "additionalProperties", "required", "items", "minItems", "minLength",
+             "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"}
+    from migctl.config.schema import _ANNOTATIONS
+
+    assert _keywords(device_config_schema(), set()) <= known | _ANNOTATIONS
+
+
+@pytest.mark.parametrize("name", sorted(_EXAMPLES))
+def test_shipped_configs_are_proven_valid_without_jsonschema(name):
+    assert proven_valid(_EXAMPLES[name])
+    assert _validator(None).is_valid(_EXAMPLES[name])
+
+
+def test_the_shipped_node_config_is_proven_valid_without_jsonschema():
+    assert proven_valid(_NODE_CONFIG, "nodeConfigFile")
+    assert _validator("nodeConfigFile").is_valid(_NODE_CONFIG)
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("nvidia", "defaultMemory"), True),  # a bool where a number is due
+    (("nvidia", "defaultMemory"), -1),  # below the minimum
+    (("nvidia", "defaultMemory"), 1.0),  # jsonschema takes 1.0 as an integer: left to it
+    (("nvidia", "defaultMemory"), float("nan")),
+    (("nvidia", "deviceSplitCount"), 0),
+    (("nvidia", "resourceCountName"), 7),
+    (("nvidia", "gpuCorePolicy"), "nope"),  # not in the enum
+    (("nvidia", "knownMigGeometries", 0, "allowedGeometries"), []),
+    (("nvidia", "knownMigGeometries", 0, "allowedGeometries", 0, 0, "name"), "1x.5gb"),  # not a profile name
+    (("nvidia", "knownMigGeometries", 0, "models"), "A100"),
+    (("nvidia", "resourcePriority"), "p"),  # an unknown key
+    (("nvidia", "DefaultMemory"), 1),  # a key in the wrong case
+    (("nvidia", "knownMigGeometries", 0), OrderedDict(models=["A30"], allowedGeometries=[])),  # a dict subclass
+    (("nvidia", "resourceCountName"), datetime.date(2024, 1, 1)),  # a YAML timestamp
+    (("nvidia",), []),
+])
+def test_documents_the_proof_leaves_to_jsonschema(path, value):
+    doc = json.loads(json.dumps(_EXAMPLES["device-config.yaml"]))
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    assert not proven_valid(doc)
+    jsonschema_valid = _validator(None).is_valid(doc)
+    assert jsonschema_valid == (value == 1.0 and type(value) is float)  # only 1.0 is valid, and not proven
+
+
+_ODD = st.sampled_from([
+    float("nan"), float("inf"), -0.0, 1.0, 2.5, True, False, None, "", "1g.5gb", "2g.10gb", "7g.80gb+me", "1G.5GB",
+    "3g.20gb", "A100", "nvidia.com/gpu", "binpack", "spread", "default", "none", -1, 0, 1, 3, 100, 2**63,
+    datetime.date(2024, 1, 1), b"bytes", (1, 2),
+])
+_LEAF = st.one_of(_ODD, st.integers(-5, 200), st.floats(allow_nan=True, allow_infinity=True),
+                  st.text(max_size=12), st.booleans(), st.none())
+_VALUE = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.one_of(st.text(max_size=10), st.sampled_from(["name", "memory", "count", "models",
+                                                                     "allowedGeometries", "core", "1"])),
+                    inner, max_size=3),
+    st.builds(lambda d: OrderedDict(d), st.dictionaries(st.sampled_from(["name", "memory", "count"]), inner,
+                                                        max_size=3)),
+), max_leaves=8)
+
+
+def _places(doc, path=()):
+    """Every (container, key) of a document, for mutation."""
+    out = []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out.append((doc, key, path + (key,)))
+            out.extend(_places(value, path + (key,)))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            out.append((doc, i, path + (i,)))
+            out.extend(_places(value, path + (i,)))
+    return out
+
+
+@st.composite
+def _mutated(draw, base):
+    doc = json.loads(json.dumps(base))
+    for _ in range(draw(st.integers(1, 3))):
+        places = _places(doc)
+        if not places:
+            break
+        container, key, _ = draw(st.sampled_from(places))
+        action = draw(st.sampled_from(["set", "set", "delete", "add", "append"]))
+        if action == "set":
+            container[key] = draw(_VALUE)
+        elif action == "delete":
+            del container[key]
+        elif action == "add" and isinstance(container[key], dict):
+            container[key][draw(st.one_of(st.text(max_size=12), st.sampled_from(
+                ["defaultMemory", "DefaultMemory", "migProfileAllowlist", "nodeconfig", "models", "name", "memory",
+                 "count", "deviceSplitCount", "gpuCorePolicy"]), st.integers(0, 3)))] = draw(_VALUE)
+        elif action == "append" and isinstance(container[key], list):
+            container[key].append(draw(_VALUE))
+    return doc
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_EXAMPLES)).flatmap(lambda name: _mutated(_EXAMPLES[name])))
+def test_a_document_proven_valid_is_valid_to_jsonschema(doc):
+    """The proof is one-sided: whatever it proves, jsonschema finds no error in (it may leave valid
+    documents to jsonschema, never pass an invalid one)."""
+    if proven_valid(doc):
+        assert list(_validator(None).iter_errors(doc)) == []
+        assert schema_diagnostics(doc) == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated(_NODE_CONFIG))
+def test_a_node_config_proven_valid_is_valid_to_jsonschema(doc):
+    if proven_valid(doc, "nodeConfigFile"):
+        assert list(_validator("nodeConfigFile").iter_errors(doc)) == []

@@ -193,3 +193,37 @@ def test_legacy_filter_without_queued_devices_answers_as_the_copying_rule():
             for memreq in requests:
                 assert legacy_filter(gpu, memreq, []) == _filter_by_copy(gpu, memreq, []), (index, pattern, memreq)
                 assert legacy_filter(gpu, memreq, [5120]) == _filter_by_copy(gpu, memreq, [5120])
+
+
+def test_geometry_problems_name_every_gpu_and_match_the_solver_per_gpu():
+    """One verdict per (GPU type, geometry), worked out once, and one sentence per GPU, in order."""
+    from migctl.hardware.catalogue import load_catalogue
+    from migctl.hardware.solver import solve
+    from migctl.simulate.feasibility import geometry_problems
+    from migctl.simulate.state import expand_geometry
+    from simulate_support import A100
+
+    bad = (T("3g.20gb", 20480, 2), T("1g.5gb", 5120, 1))  # 3g x2 leaves no 1g slice on an A100-40GB
+    gpus = []
+    for i, (geometry, gpu_type) in enumerate([(bad, A100), (CHART_A100[2], A100), (bad, A100),
+                                                (bad, "NVIDIA Z999"), (CHART_A100[0], A100), (bad, "NVIDIA Z999")]):
+        gpu = legacy_mig_gpu(i, CHART_A100 + (bad,))
+        gpu.type = gpu_type
+        gpu.mig_index, gpu.usage_list = 0, expand_geometry(geometry)
+        gpus.append((f"n{i % 2}", gpu))
+    idle = legacy_mig_gpu(9)  # no geometry yet: nothing to check
+    problems = geometry_problems(gpus + [("n0", idle)], load_catalogue())
+    catalogue = load_catalogue()
+    expected = []
+    for node_name, gpu in gpus:
+        match = catalogue.lookup(gpu.type)
+        where = f"node {node_name} GPU {gpu.index} ({gpu.id})"
+        if match is None:
+            expected.append(f"{where}: GPU type {gpu.type!r} is not in the hardware catalogue; "
+                            f"geometry {gpu.geometry()} was not checked")
+        elif not (solution := solve(match.model, gpu.geometry())).feasible:
+            expected.append(f"{where}: the device plugin could not create geometry {gpu.geometry()} on "
+                            f"{match.model.key}: {solution.reason}")
+    assert problems == expected
+    assert [p.split(":")[0] for p in problems] == [
+        "node n0 GPU 0 (GPU-0)", "node n0 GPU 2 (GPU-2)", "node n1 GPU 3 (GPU-3)", "node n1 GPU 5 (GPU-5)"]

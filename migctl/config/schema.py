@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,126 @@ def _validator(definition: str | None) -> Any:
     if definition is not None:
         schema = {"$schema": schema["$schema"], "$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
     return Draft202012Validator(schema)
+
+
+# --- proving a document valid without jsonschema ------------------------------------------------------
+#
+# Importing jsonschema (attrs, referencing, rpds, its format checkers and metaschemas) costs about 60 ms
+# of CPU, a quarter of a ``simulate`` run's start-up, for a config that is nearly always valid. So a
+# document is first checked with the few keywords the shipped schema uses, each the way jsonschema's
+# Draft 2020-12 validator applies it (jsonschema/_keywords.py, e.g. ``properties``, ``required``,
+# ``minimum``), and jsonschema runs only when that check cannot prove the document valid. The check
+# is one-sided: it answers "valid" only when every keyword holds for values of the plain types it knows
+# (exact dict, list, str, int, float, bool and None; no bools where numbers are due, no floats where
+# integers are, finite numbers, string keys); anything
+# else, an unknown keyword included, is left to jsonschema, which then finds every error as before.
+# tests/test_config_schema.py holds it to jsonschema's verdict on mutated and generated documents.
+
+#: Keywords that assert nothing (``format`` neither: the validator is built without a format checker).
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default",
+                          "deprecated", "readOnly", "writeOnly", "format"})
+_TYPES: dict[str, Any] = {
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) is int or (type(v) is float and math.isfinite(v)),
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+}
+
+
+#: The types of a document as YAML and JSON loaders build it; for these, jsonschema's ``isinstance``
+#: type checks are the ``type() is`` tests below (bool apart from int, as jsonschema keeps it).
+_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
+
+
+def _number(value: Any) -> bool | None:
+    """True for an int or finite float, False for what a numeric keyword ignores, None when unsure."""
+    if type(value) is int:
+        return True
+    if type(value) is float:
+        return True if math.isfinite(value) else None
+    return False
+
+
+def _proves(schema: Any, value: Any, defs: dict[str, Any]) -> bool:
+    """True when ``value`` is shown valid against ``schema``; False when it is not or when unsure."""
+    if schema is True or schema is False:
+        return schema
+    if type(schema) is not dict or type(value) not in _PLAIN:
+        return False  # a subclass (of dict, str, int...) or another type: jsonschema decides
+    for keyword, arg in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        if keyword == "type":
+            names = [arg] if type(arg) is str else arg
+            if not any(name in _TYPES and _TYPES[name](value) for name in names):
+                return False
+        elif keyword == "$ref":
+            name = arg[len("#/$defs/"):] if type(arg) is str and arg.startswith("#/$defs/") else None
+            if name is None or "/" in name or "~" in name or name not in defs or not _proves(defs[name], value, defs):
+                return False
+        elif keyword in ("properties", "additionalProperties", "required"):
+            if type(value) is not dict:
+                continue
+            if any(type(k) is not str for k in value):
+                return False
+            if keyword == "properties":
+                if not all(_proves(sub, value[k], defs) for k, sub in arg.items() if k in value):
+                    return False
+            elif keyword == "required":
+                if not all(k in value for k in arg):
+                    return False
+            elif "patternProperties" in schema:
+                return False
+            else:
+                known = schema.get("properties", {})
+                if not all(_proves(arg, v, defs) for k, v in value.items() if k not in known):
+                    return False
+        elif keyword in ("items", "minItems"):
+            if type(value) is not list:
+                continue
+            if keyword == "minItems":
+                if len(value) < arg:
+                    return False
+            elif not all(_proves(arg, v, defs) for v in value):
+                return False
+        elif keyword in ("minLength", "pattern"):
+            if type(value) is not str:
+                continue
+            if keyword == "minLength":
+                if len(value) < arg:
+                    return False
+            elif re.search(arg, value) is None:
+                return False
+        elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            number = _number(value)
+            if number is None:
+                return False
+            if number and not (value >= arg if keyword == "minimum" else value <= arg if keyword == "maximum"
+                               else value > arg if keyword == "exclusiveMinimum" else value < arg):
+                return False
+        elif keyword == "enum":
+            if value is not None and type(value) not in (str, int, float, bool):
+                return False
+            if not any(type(value) is type(e) and value == e for e in arg):
+                return False
+        else:
+            return False  # a keyword this check does not know: jsonschema decides
+    return True
+
+
+def proven_valid(document: Any, definition: str | None = None) -> bool:
+    """Whether ``document`` is shown valid against the schema (or one of its ``$defs``) without jsonschema.
+
+    False means "not shown", not "invalid": :func:`schema_diagnostics` then asks jsonschema."""
+    schema = device_config_schema()
+    defs = schema.get("$defs", {})
+    try:
+        return _proves(schema if definition is None else {"$ref": f"#/$defs/{definition}"}, document, defs)
+    except RecursionError:
+        return False
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str | None:
@@ -170,6 +292,8 @@ def _error_diagnostics(error: Any, *, case_sensitive: bool) -> list[Diagnostic]:
 def schema_diagnostics(document: Any, *, definition: str | None = None, case_sensitive: bool = True) -> list[Diagnostic]:
     """Validate ``document`` against the schema (or one of its ``$defs``) and translate each error."""
     out: list[Diagnostic] = []
+    if proven_valid(document, definition):
+        return out
     errors = sorted(_validator(definition).iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     for error in errors:
         if error.validator in ("anyOf", "oneOf") and error.context:

@@ -19,18 +19,27 @@ def geometry_problems(gpus: Iterable[tuple[str, Gpu]], catalogue: Any) -> list[s
     from migctl.hardware.solver import solve
 
     problems = []
+    # the verdict is the same for every GPU of one type and geometry: a cluster has few such pairs
+    verdicts: dict[tuple[str, object], str | None] = {}
     for node, gpu in gpus:
         geometry = gpu.geometry()
         if not geometry:
             continue
-        match = catalogue.lookup(gpu.type) if catalogue is not None else None
-        where = f"node {node} GPU {gpu.index} ({gpu.id})"
-        if match is None:
-            problems.append(f"{where}: GPU type {gpu.type!r} is not in the hardware catalogue; "
-                            f"geometry {geometry} was not checked")
-            continue
-        solution = solve(match.model, geometry)
-        if not solution.feasible:
-            problems.append(f"{where}: the device plugin could not create geometry {geometry} on "
-                            f"{match.model.key}: {solution.reason}")
+        key = (gpu.type, geometry)
+        if key not in verdicts:
+            verdicts[key] = _verdict(gpu.type, geometry, catalogue, solve)
+        problem = verdicts[key]
+        if problem is not None:
+            problems.append(f"node {node} GPU {gpu.index} ({gpu.id}): {problem}")
     return problems
+
+
+def _verdict(gpu_type: str, geometry: Any, catalogue: Any, solve: Any) -> str | None:
+    """Why ``geometry`` cannot be created on a GPU of ``gpu_type`` (None: it can)."""
+    match = catalogue.lookup(gpu_type) if catalogue is not None else None
+    if match is None:
+        return f"GPU type {gpu_type!r} is not in the hardware catalogue; geometry {geometry} was not checked"
+    solution = solve(match.model, geometry)
+    if not solution.feasible:
+        return f"the device plugin could not create geometry {geometry} on {match.model.key}: {solution.reason}"
+    return None

@@ -27,6 +27,7 @@ exact path answers (with an error message and line number when the text is not Y
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -39,7 +40,9 @@ class NotKubectlYaml(Exception):
 
 
 #: Anything that is not printable YAML text, plus tab, CR, BOM and the unicode line breaks (fall back).
-_UNUSUAL = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+#: Compiled on first use (:func:`_unusual`): its character ranges take ``re`` about 4 ms to compile,
+#: and text that is all ASCII, nearly every file, never needs it.
+_UNUSUAL_PATTERN = "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 _DECIMAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _PLAIN = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
           "null": None, "Null": None, "NULL": None, "~": None}
@@ -57,7 +60,12 @@ def usual(text: str) -> bool:
     """True when ``text`` has no tab, CR, BOM, unicode line break or non-printable character."""
     if text.isascii():  # the common case, three times faster than the pattern
         return not text.encode("ascii").translate(None, _ASCII_USUAL)
-    return _UNUSUAL.search(text) is None
+    return _unusual().search(text) is None
+
+
+@functools.cache
+def _unusual() -> re.Pattern[str]:
+    return re.compile(_UNUSUAL_PATTERN)
 
 
 def plain_shape(text: str) -> None:
@@ -108,7 +116,7 @@ NOT_OURS: Any = _NotOurs()
 def iter_items(lines: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(first, end, value)`` for each column-0 ``- `` item in ``lines[start:stop]``.
 
-    ``lines`` hold no line ends (``text.split("\\n")``) and no character :data:`_UNUSUAL` matches (the
+    ``lines`` hold no line ends (``text.split("\\n")``) and no character :data:`_UNUSUAL_PATTERN` matches (the
     caller checks the text once). ``first``/``end`` are the item's line indexes (``end`` exclusive);
     ``value`` is the parsed item, or :data:`NOT_OURS` when the item uses YAML outside kubectl's subset:
     the caller then reads ``lines[first:end]`` with the exact parser. Other lines at column 0 must be
