@@ -76,8 +76,8 @@ def _validator(definition: str | None) -> Any:
 # ``minimum``), and jsonschema runs only when that check cannot prove the document valid. The check
 # is one-sided: it answers "valid" only when every keyword holds for values of the plain types it knows
 # (exact dict, list, str, int, float, bool and None; no bools where numbers are due, no floats where
-# integers are, finite numbers, string keys); anything
-# else, an unknown keyword included, is left to jsonschema, which then finds every error as before.
+# integers are, finite numbers, string keys); anything else, an unknown keyword included, is left to
+# jsonschema, which then finds every error as before.
 # tests/test_config_schema.py holds it to jsonschema's verdict on mutated and generated documents.
 
 #: Keywords that assert nothing (``format`` neither: the validator is built without a format checker).
