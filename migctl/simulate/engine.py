@@ -126,14 +126,15 @@ class Simulator:
         self._caches: dict[tuple, _SignatureCache] = {}
         self._names: set[str] = set(state.pod_names)
         self._touched: dict[tuple[str, str], None] = {}
-        self._fit_cache: dict[tuple, tuple[int, list[str]]] = {}  # (gpu signature, node) -> (version, reasons)
+        # per key, then per node (one dict per key: no (key, node) tuple to build and hash per lookup)
+        self._fit_cache: dict[int, dict[str, tuple[int, list[str]]]] = {}  # gpu key -> node -> (version, reasons)
         self._node_scores: dict[str, tuple[int, float]] = {}  # node -> (version, HAMi node score)
         self._gpu_keys: dict[tuple, int] = {}
         self._kube_keys: dict[tuple, int] = {}
-        self._kube_cache: dict[tuple[int, str], tuple[int, list[str]]] = {}  # (kube key, node) -> (version, reasons)
-        # (gpu key, node) -> (the node's GPU list, reasons): HAMi's Fit fails there whatever the usage
+        self._kube_cache: dict[int, dict[str, tuple[int, list[str]]]] = {}  # kube key -> node -> (version, reasons)
+        # gpu key -> node -> (the node's GPU list, reasons): HAMi's Fit fails there whatever the usage
         # (fit.static_failure), for as long as the node holds the same GPU list
-        self._static_fail: dict[tuple[int, str], tuple[list[Gpu], list[str]]] = {}
+        self._static_fail: dict[int, dict[str, tuple[list[Gpu], list[str]]]] = {}
         # (node, GPU policy, numa-bind, weights) -> (version, GPU list, fit.device_order): the GPUs as
         # Fit sorts them, shared by every signature that fits the node at that version
         self._orders: dict[tuple, tuple[int, list[Gpu], list[Gpu]]] = {}
@@ -278,8 +279,10 @@ class Simulator:
             if reasons or not p.gpu_pod:
                 return reasons, None
         if cached:
-            key = (p.gpu_key, node.name)
-            hit = self._fit_cache.get(key)
+            fits = self._fit_cache.get(p.gpu_key)
+            if fits is None:
+                fits = self._fit_cache[p.gpu_key] = {}
+            hit = fits.get(node.name)
             if hit is not None and hit[0] == node.version:
                 return hit[1], None
         order = None
@@ -294,10 +297,10 @@ class Simulator:
         fit = fit_pod(node.gpus, p.requests, p.options, self.options.version, explain=explain, order=order)
         reasons = [] if fit.ok else [fit.reason]
         if cached:
-            self._fit_cache[key] = (node.version, reasons)
+            fits[node.name] = (node.version, reasons)
             if (reasons and fit.reason in STATIC_REASONS
                     and static_failure(node.gpus, p.requests, p.options, self.options.version)):
-                self._static_fail[key] = (node.gpus, reasons)
+                self._static_fail.setdefault(p.gpu_key, {})[node.name] = (node.gpus, reasons)
         return reasons, fit
 
     def _fast_choice(self, p: _Prepared) -> tuple[Node | None, NodeFit | None, str]:
@@ -321,8 +324,10 @@ class Simulator:
             todo = dict.fromkeys(self._changes[cache.seen_changes:])
         cache.seen_changes = len(self._changes)
         heap, failed, verified = cache.heap, cache.failed, cache.verified
-        kube_cache, kube_key = self._kube_cache, p.kube_key
-        static_fail, gpu_key, gpu_pod = self._static_fail, p.gpu_key, p.gpu_pod
+        kube_cache = self._kube_cache.get(p.kube_key)
+        if kube_cache is None:
+            kube_cache = self._kube_cache[p.kube_key] = {}
+        static_fail, gpu_pod = self._static_fail.get(p.gpu_key), p.gpu_pod
         # the node-choice key (_order_key of _score), inlined for HAMi's node score: this loop runs for
         # every node changed since the signature's last pod
         node_scores = self._node_scores if gpu_pod and self.options.node_score == "hami" else None
@@ -332,17 +337,17 @@ class Simulator:
         for name in todo:
             node = nodes[name]
             version = node.version
-            hit = kube_cache.get((kube_key, name))
+            hit = kube_cache.get(name)
             if hit is not None and hit[0] == version:
                 reasons = hit[1]
             else:
                 reasons = kube_filter(p.pod, node, p.cpu_m, p.memory)
-                kube_cache[(kube_key, name)] = (version, reasons)
+                kube_cache[name] = (version, reasons)
             if reasons:
                 failed.set(name, reasons)
                 continue
-            if gpu_pod:
-                static = static_fail.get((gpu_key, name))
+            if static_fail is not None:
+                static = static_fail.get(name)
                 if static is not None and static[0] is node.gpus:
                     failed.set(name, static[1])  # fails whatever the usage: not a candidate
                     continue

@@ -15,7 +15,6 @@ container several instances.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -109,7 +108,7 @@ class Allocation:
 class ContainerFit:
     ok: bool
     reason: str = ""  # dominant reason when not ok
-    reasons: Counter = field(default_factory=Counter)
+    reasons: dict[str, int] = field(default_factory=dict)  # device reason -> devices that gave it
     total: int = 0  # devices on the node (GenReason's denominator)
     walk: list[DeviceVerdict] = field(default_factory=list)
     note: str = ""  # something the user should know about the choice (topology-aware quirks)
@@ -124,15 +123,26 @@ class ContainerFit:
 
 @dataclass(slots=True)
 class NodeFit:
-    """The outcome of fitting a pod's GPU requests on one node."""
+    """The outcome of fitting a pod's GPU requests on one node; :attr:`detail` says why it fails."""
 
     ok: bool
     reason: str = ""
-    detail: str = ""
+    error: str = ""  # the detail of a failure that is not a container's device walk (MIG allocation)
     allocations: list[Allocation] = field(default_factory=list)
     containers: list[tuple[str, ContainerFit]] = field(default_factory=list)
     entries: int | None = None  # entries HAMi writes in hami.io/vgpu-devices-allocated (None: one per container)
     layout_note: str = ""  # set when HAMi writes devices against the wrong container index
+
+    @property
+    def detail(self) -> str:
+        """``container NAME: <GenReason>`` for the container that does not fit (``error`` for a failed
+        MIG allocation, "" when the pod fits); worked out when asked, as only ``--explain`` shows it."""
+        if self.ok:
+            return ""
+        if self.error:
+            return self.error
+        name, cfit = self.containers[-1]
+        return f"container {name}: {cfit.detail()}"
 
 
 def _type_ok(gpu: Gpu, opts: PodOptions) -> bool:
@@ -216,14 +226,14 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         if not verdict and opts.numa_bind and prev_numa != dev.numa:
             if nums != req.nums:
                 # v2.9 adds len(tmpDevs), the vendor map (1 once anything was queued); v2.10 the devices queued
-                reasons[NUMA_NOT_FIT] += 1 if legacy else len(selected)
+                reasons[NUMA_NOT_FIT] = reasons.get(NUMA_NOT_FIT, 0) + (1 if legacy else len(selected))
             nums = req.nums
             prev_numa = dev.numa
             selected = []
         if not verdict:
             verdict = _check_capacity(dev, req, cores, opts, selected, version, mutex)
         if verdict:
-            reasons[verdict] += 1
+            reasons[verdict] = reasons.get(verdict, 0) + 1
             if explain:
                 walk.append(DeviceVerdict(dev.index, dev.id, scores[id(dev)], verdict))
             i -= 1
@@ -236,7 +246,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
             walk.append(DeviceVerdict(dev.index, dev.id, scores[id(dev)], "selected"))
         if nums == 0:
             result.ok = True
-            result.reasons = Counter()
+            result.reasons = {}
             if explain:  # the GPUs Fit never reached, in the order it would have met them
                 walk += [DeviceVerdict(d.index, d.id, scores[id(d)], "not reached") for d in reversed(devices[:i])]
             return result, selected
@@ -245,7 +255,7 @@ def fit_container(gpus: list[Gpu], req: ContainerRequest, opts: PodOptions, vers
         i -= 1
     if topology and len(selected) >= req.nums:
         result.ok = True
-        result.reasons = Counter()
+        result.reasons = {}
         if len(selected) > req.nums:
             selected, result.note = _topology_choice(selected, req.nums, legacy)
         return result, selected
@@ -361,7 +371,7 @@ def _check_capacity(dev: Gpu, req: ContainerRequest, cores: int, opts: PodOption
     return ""
 
 
-def _dominant(reasons: Counter) -> str:
+def _dominant(reasons: dict[str, int]) -> str:
     """The node's one-word reason: the most frequent device reason (the generic
     AllocatedCardsInsufficientRequest only when it is the only one)."""
     specific = {k: v for k, v in reasons.items() if k != ALLOCATED_INSUFFICIENT} or reasons
@@ -488,7 +498,6 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
         if not cfit.ok:
             result.ok = False
             result.reason = cfit.reason
-            result.detail = f"container {cr.container}: {cfit.detail()}"
             return result
         if single:
             copies: dict[int, Gpu] = {}
@@ -499,7 +508,7 @@ def fit_pod(gpus: list[Gpu], requests: tuple[ContainerRequests, ...], opts: PodO
         except mig.MigAllocateError as exc:
             result.ok = False
             result.reason = MIG_ALLOCATE_FAIL
-            result.detail = f"container {cr.container}: {exc}"
+            result.error = f"container {cr.container}: {exc}"
             return result
     if len(gpu_requests) < len(requests) and not version.legacy:
         layout = annotation_layout(gpus, requests, version)
