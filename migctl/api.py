@@ -362,15 +362,18 @@ def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1, max_pods
     from migctl.simulate.workloads import MAX_PODS, Document, WorkloadError, pods_from_documents
     from migctl.yamlio.documents import read_text, yaml_documents
 
+    from migctl.cluster.snapshot import gc_paused
+
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     documents = []
-    for path in files:
-        name = str(path)
-        documents += [Document(obj, name, line) for obj, line in yaml_documents(read_text(path, "pod file"), name)]
-    try:
-        pods = pods_from_documents(documents, repeat=repeat, max_pods=max_pods or MAX_PODS)
-    except WorkloadError as exc:
-        raise InputError(str(exc)) from None
+    with gc_paused():  # many small acyclic objects, as for a snapshot
+        for path in files:
+            name = str(path)
+            documents += [Document(obj, name, line) for obj, line in yaml_documents(read_text(path, "pod file"), name)]
+        try:
+            pods = pods_from_documents(documents, repeat=repeat, max_pods=max_pods or MAX_PODS)
+        except WorkloadError as exc:
+            raise InputError(str(exc)) from None
     if not pods:
         raise InputError(f"no pods in {', '.join(str(p) for p in files)}",
                          hint="give Pod, Deployment, StatefulSet, ReplicaSet or Job objects")
@@ -460,6 +463,7 @@ def simulate(
     with errors raises :class:`~migctl.errors.CheckFailed` then. At most ``max_pods`` pods (replicas and
     ``repeat`` included; default ``migctl.simulate.workloads.MAX_PODS``) are expanded: more is an InputError.
     """
+    from migctl.cluster.snapshot import gc_paused
     from migctl.config.model import DeviceConfig, scheduler_nvidia_config
     from migctl.hardware.catalogue import load_catalogue
     from migctl.simulate.build import evidence_from_cluster, state_from_cluster
@@ -511,10 +515,13 @@ def simulate(
     simulator = Simulator(state, scheduler, options)
     result = SimulationResult(version, version_note, config_findings=found.findings,
                               config_diagnostics=found.diagnostics, config_source=found.source, cluster_notes=notes)
-    for pod in pod_specs:
-        result.pods.append(simulator.place(pod))
-        if on_pod is not None:
-            on_pod()
+    # placing pods builds no reference cycles (tests/test_api.py holds it): the cyclic collector
+    # would only walk the growing state again and again (a quarter of the run at 1,000 nodes)
+    with gc_paused():
+        for pod in pod_specs:
+            result.pods.append(simulator.place(pod))
+            if on_pod is not None:
+                on_pod()
     result.final_gpus = simulator.touched_gpus()
     result.node_problems = geometry_problems(simulator.touched(), catalogue) if version.legacy else []
     result.warnings = warnings + [w for p in result.pods for w in p.warnings] + result.node_problems
@@ -576,10 +583,13 @@ def capacity_report(
         names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
         raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
+    from migctl.cluster.snapshot import gc_paused
+
     try:
-        return report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
-                               node_score=node_score, shapes=parsed or None, workload=pods, node=node,
-                               catalogue=_catalogue(), on_step=on_step)
+        with gc_paused():  # repeated placement builds no reference cycles (tests/test_api.py)
+            return report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
+                          node_score=node_score, shapes=parsed or None, workload=pods, node=node,
+                          catalogue=_catalogue(), on_step=on_step)
     except ShapeError as exc:
         where = f"--workload {workload}: " if isinstance(workload, (str, os.PathLike)) else (
             "--workload: " if workload is not None else "--shape: ")
@@ -715,7 +725,10 @@ def replay_trace(
         warnings.append("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
     if on_start is not None:
         on_start(len(trace_value) * len(runs))
-    figures = run_compare(trace_value, cluster_input, runs, jobs=jobs, on_progress=on_progress)
+    from migctl.cluster.snapshot import gc_paused
+
+    with gc_paused():  # arrivals and departures build no reference cycles (tests/test_api.py)
+        figures = run_compare(trace_value, cluster_input, runs, jobs=jobs, on_progress=on_progress)
     return ReplayReport(trace_value, cluster_input.source, figures, warnings)
 
 

@@ -227,3 +227,4 @@ def test_pods_of_one_shape_share_the_webhook_work_but_keep_their_own_identity():
     odd = [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1, "nvidia.com/gpumem": 1000, "example.com/x": [1]}}}]
     shapes = len(sim._shapes)
     assert sim.place(pod("odd", containers=odd)).scheduled and len(sim._shapes) == shapes
+
