@@ -359,10 +359,9 @@ def read_pods(paths: PathLike | Sequence[PathLike], *, repeat: int = 1, max_pods
     """Pods from YAML files (Pods, Deployments, StatefulSets, ReplicaSets, Jobs, Lists; ``-`` is stdin),
     each workload expanded into its replicas, everything ``repeat`` times, at most ``max_pods`` pods in all
     (default ``migctl.simulate.workloads.MAX_PODS``). InputError names file, line and field."""
+    from migctl.cluster.snapshot import gc_paused
     from migctl.simulate.workloads import MAX_PODS, Document, WorkloadError, pods_from_documents
     from migctl.yamlio.documents import read_text, yaml_documents
-
-    from migctl.cluster.snapshot import gc_paused
 
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     documents = []
@@ -556,6 +555,7 @@ def capacity_report(
     """
     from migctl.capacity.report import capacity_report as report
     from migctl.capacity.shapes import Shape, ShapeError
+    from migctl.cluster.snapshot import gc_paused
 
     shape_list = list(shapes)
     if shape_list and workload is not None:
@@ -583,8 +583,6 @@ def capacity_report(
         names = ", ".join(n.name for n in cluster.nodes[:10]) or "none"
         more = f" and {len(cluster.nodes) - 10} more" if len(cluster.nodes) > 10 else ""
         raise InputError(f"--node: no node {node!r} in {cluster.source or 'the cluster'} (nodes: {names}{more})")
-    from migctl.cluster.snapshot import gc_paused
-
     try:
         with gc_paused():  # repeated placement builds no reference cycles (tests/test_api.py)
             return report(cluster, hami_version=hami_version, node_policy=node_policy, gpu_policy=gpu_policy,
@@ -675,6 +673,7 @@ def replay_trace(
     """
     import dataclasses
 
+    from migctl.cluster.snapshot import gc_paused
     from migctl.replay.openb import parse_node_list
     from migctl.replay.run import ClusterInput, Settings, apply_variant, check_settings
     from migctl.replay.run import compare as run_compare
@@ -725,8 +724,6 @@ def replay_trace(
         warnings.append("--mig-nodes applies to a node list; a snapshot's nodes keep their registered modes")
     if on_start is not None:
         on_start(len(trace_value) * len(runs))
-    from migctl.cluster.snapshot import gc_paused
-
     with gc_paused():  # arrivals and departures build no reference cycles (tests/test_api.py)
         figures = run_compare(trace_value, cluster_input, runs, jobs=jobs, on_progress=on_progress)
     return ReplayReport(trace_value, cluster_input.source, figures, warnings)
