@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from simulate_support import (
     CHART_A100,
     T,
