@@ -16,6 +16,7 @@ import difflib
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -108,6 +109,14 @@ def _number(value: Any) -> bool | None:
     return False
 
 
+#: The instance type a keyword applies to; jsonschema skips it for any other (jsonschema/_keywords.py).
+_APPLIES_TO: dict[str, type] = {"properties": dict, "additionalProperties": dict, "required": dict,
+                                "items": list, "minItems": list, "minLength": str, "pattern": str}
+#: The numeric bounds, as the test a valid number passes.
+_BOUNDS: dict[str, Any] = {"minimum": operator.ge, "maximum": operator.le, "exclusiveMinimum": operator.gt,
+                           "exclusiveMaximum": operator.lt}
+
+
 def _proves(schema: Any, value: Any, defs: dict[str, Any]) -> bool:
     """True when ``value`` is shown valid against ``schema``; False when it is not or when unsure."""
     if schema is True or schema is False:
@@ -117,6 +126,9 @@ def _proves(schema: Any, value: Any, defs: dict[str, Any]) -> bool:
     for keyword, arg in schema.items():
         if keyword in _ANNOTATIONS:
             continue
+        applies_to = _APPLIES_TO.get(keyword)
+        if applies_to is not None and type(value) is not applies_to:
+            continue
         if keyword == "type":
             names = [arg] if type(arg) is str else arg
             if not any(name in _TYPES and _TYPES[name](value) for name in names):
@@ -125,45 +137,30 @@ def _proves(schema: Any, value: Any, defs: dict[str, Any]) -> bool:
             name = arg[len("#/$defs/"):] if type(arg) is str and arg.startswith("#/$defs/") else None
             if name is None or "/" in name or "~" in name or name not in defs or not _proves(defs[name], value, defs):
                 return False
-        elif keyword in ("properties", "additionalProperties", "required"):
-            if type(value) is not dict:
-                continue
-            if any(type(k) is not str for k in value):
+        elif keyword == "properties":
+            if not all(_proves(sub, value[k], defs) for k, sub in arg.items() if k in value):
                 return False
-            if keyword == "properties":
-                if not all(_proves(sub, value[k], defs) for k, sub in arg.items() if k in value):
-                    return False
-            elif keyword == "required":
-                if not all(k in value for k in arg):
-                    return False
-            elif "patternProperties" in schema:
+        elif keyword == "additionalProperties":
+            if "patternProperties" in schema or any(type(k) is not str for k in value):
                 return False
-            else:
-                known = schema.get("properties", {})
-                if not all(_proves(arg, v, defs) for k, v in value.items() if k not in known):
-                    return False
-        elif keyword in ("items", "minItems"):
-            if type(value) is not list:
-                continue
-            if keyword == "minItems":
-                if len(value) < arg:
-                    return False
-            elif not all(_proves(arg, v, defs) for v in value):
+            known = schema.get("properties", {})
+            if not all(_proves(arg, v, defs) for k, v in value.items() if k not in known):
                 return False
-        elif keyword in ("minLength", "pattern"):
-            if type(value) is not str:
-                continue
-            if keyword == "minLength":
-                if len(value) < arg:
-                    return False
-            elif re.search(arg, value) is None:
+        elif keyword == "required":
+            if not all(k in value for k in arg):
                 return False
-        elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        elif keyword == "items":
+            if not all(_proves(arg, v, defs) for v in value):
+                return False
+        elif keyword in ("minItems", "minLength"):
+            if len(value) < arg:
+                return False
+        elif keyword == "pattern":
+            if re.search(arg, value) is None:
+                return False
+        elif keyword in _BOUNDS:
             number = _number(value)
-            if number is None:
-                return False
-            if number and not (value >= arg if keyword == "minimum" else value <= arg if keyword == "maximum"
-                               else value > arg if keyword == "exclusiveMinimum" else value < arg):
+            if number is None or (number and not _BOUNDS[keyword](value, arg)):
                 return False
         elif keyword == "enum":
             if value is not None and type(value) not in (str, int, float, bool):
