@@ -402,11 +402,10 @@ def _check_gpu_requests(pods: Sequence[PodSpec], scheduler: Any) -> None:
     """Every GPU resource of every pod a whole quantity >= 0 (as the API server insists), else InputError."""
     from migctl.simulate.requests import InvalidGpuRequest, check_gpu_requests
 
-    for pod in pods:
-        try:
-            check_gpu_requests(pod, scheduler)
-        except InvalidGpuRequest as exc:
-            raise InputError(str(exc), hint="the API server accepts only whole numbers >= 0 for GPU resources") from None
+    try:
+        check_gpu_requests(pods, scheduler)
+    except InvalidGpuRequest as exc:
+        raise InputError(str(exc), hint="the API server accepts only whole numbers >= 0 for GPU resources") from None
 
 
 def read_device_config(source: Any, name: str, version: HamiVersionChoice = "auto") -> ConfigFindings:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from migctl.simulate.pod import ContainerSpec, PodSpec
@@ -107,18 +108,29 @@ def _shown(value: object) -> str:
     return "null" if value is None else shorten(value)
 
 
-def check_gpu_requests(pod: PodSpec, cfg: NvidiaConfig) -> None:
-    """:class:`InvalidGpuRequest` for the first GPU resource of ``pod`` that is not a whole quantity >= 0."""
+def check_gpu_requests(pods: Iterable[PodSpec], cfg: NvidiaConfig) -> None:
+    """:class:`InvalidGpuRequest` for the first GPU resource of ``pods`` that is not a whole quantity >= 0.
+
+    A text or integer found valid once is not parsed again: a pod file repeats a few quantities."""
     names = gpu_resource_names(cfg)
-    for c in pod.containers:
-        for where, values in (("limits", c.limits), ("requests", c.requests)):
-            for name in names:
-                if name in values:
-                    problem = gpu_quantity_problem(values[name])
+    valid: set[str | int] = set()
+    for pod in pods:
+        for c in pod.containers:
+            for where, values in (("limits", c.limits), ("requests", c.requests)):
+                for name in names:
+                    if name not in values:
+                        continue
+                    value = values[name]
+                    plain = value.__class__ is str or value.__class__ is int  # not bool, not float: 1 == True == 1.0
+                    if plain and value in valid:
+                        continue
+                    problem = gpu_quantity_problem(value)
                     if problem is not None:
                         source = f"{pod.source}: " if pod.source else ""
                         raise InvalidGpuRequest(f"{source}pod {pod.key} container {c.name}: "
                                                 f"resources.{where}.{name}: {problem}")
+                    if plain:
+                        valid.add(value)
 
 
 def _count(value: object) -> int | None:
