@@ -98,29 +98,31 @@ class PodSpec:
         return max(app + sidecars, peak)
 
 
-def _mapping(value: Any, where: str) -> dict:
+def _mapping(value: Any, where: str, *args: Any) -> dict:
+    """``value`` as a mapping (None: empty); ``where % args`` names the field in the error (formatted
+    only then: a pod has a dozen fields and a pod file thousands of pods)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(value).__name__}")
+        raise ValueError(f"{where % args if args else where}: expected a mapping, got {type(value).__name__}")
     return value
 
 
-def _list(value: Any, where: str) -> list:
+def _list(value: Any, where: str, *args: Any) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+        raise ValueError(f"{where % args if args else where}: expected a list, got {type(value).__name__}")
     return value
 
 
 def _containers(spec: dict, key: str, init: bool) -> list[ContainerSpec]:
     out = []
-    for i, c in enumerate(_list(spec.get(key), f"spec.{key}")):
-        c = _mapping(c, f"spec.{key}[{i}]")
-        res = _mapping(c.get("resources"), f"spec.{key}[{i}].resources")
-        limits = _mapping(res.get("limits"), f"spec.{key}[{i}].resources.limits")
-        requests = _mapping(res.get("requests"), f"spec.{key}[{i}].resources.requests")
+    for i, c in enumerate(_list(spec.get(key), "spec.%s", key)):
+        c = _mapping(c, "spec.%s[%d]", key, i)
+        res = _mapping(c.get("resources"), "spec.%s[%d].resources", key, i)
+        limits = _mapping(res.get("limits"), "spec.%s[%d].resources.limits", key, i)
+        requests = _mapping(res.get("requests"), "spec.%s[%d].resources.requests", key, i)
         for where, values in (("limits", limits), ("requests", requests)):
             for rname in ("cpu", "memory"):
                 if rname in values:
@@ -128,7 +130,7 @@ def _containers(spec: dict, key: str, init: bool) -> list[ContainerSpec]:
                         (milli_value if rname == "cpu" else int_value)(values[rname])
                     except ValueError as exc:
                         raise ValueError(f"spec.{key}[{i}].resources.{where}.{rname}: {exc}") from None
-        sc = _mapping(c.get("securityContext"), f"spec.{key}[{i}].securityContext")
+        sc = _mapping(c.get("securityContext"), "spec.%s[%d].securityContext", key, i)
         out.append(ContainerSpec(
             name=str(c.get("name") or f"{'init' if init else 'container'}-{i}"),
             limits={str(k): v for k, v in limits.items()},
