@@ -114,6 +114,29 @@ def test_closed_stdout_keeps_the_exit_code_in_json_mode_and_for_a_failure():
     assert "Traceback" not in pending.stderr
 
 
+def _run_with_closed_fd(fd: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run migctl with file descriptor ``fd`` closed before it starts (a shell's ``>&-`` / ``2>&-``)."""
+    import os
+
+    from conftest import REPO
+
+    return subprocess.run([*_MIGCTL, *args], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          preexec_fn=lambda: os.close(fd))  # noqa: PLW1509 - a single-threaded test process
+
+
+def test_a_stream_closed_before_the_start_loses_its_output_not_the_exit_code():
+    """Python sets a stream closed at start-up to None; migctl writes it to /dev/null instead of failing."""
+    for fd in (1, 2):
+        valid = _run_with_closed_fd(fd, "validate", "config", "examples/device-config.yaml")
+        assert valid.returncode == 0, (fd, valid.stderr)
+        pending = _run_with_closed_fd(fd, "simulate", "examples/pods.yaml", "--cluster", "examples/cluster.yaml",
+                                      "-o", "json")
+        assert pending.returncode == 1, (fd, pending.stderr)  # the second pod stays Pending
+        assert "Traceback" not in pending.stderr and "internal error" not in pending.stderr
+        if fd == 2:  # the report still reaches stdout
+            assert '"unschedulable":1' in pending.stdout
+
+
 def test_pipefail_head_one_succeeds_every_time():
     """The reported scenario, in a real shell: 5 runs each, no false failure."""
     import shutil

@@ -119,7 +119,14 @@ def leave_to_process_end(*objects: Any) -> None:
 
 
 def guard_stdout() -> PipeSafeStdout:
-    """Install :class:`PipeSafeStdout` as ``sys.stdout`` (idempotent) and return it."""
+    """Install :class:`PipeSafeStdout` as ``sys.stdout`` (idempotent) and return it.
+
+    A stream closed before the process started (``>&-``, ``2>&-``: Python then sets ``sys.stdout`` or
+    ``sys.stderr`` to None) is pointed at ``/dev/null`` first: the command runs to its own result and
+    exit code, its output unread, as with a reader that goes away."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
     if not isinstance(sys.stdout, PipeSafeStdout):
         sys.stdout = PipeSafeStdout(sys.stdout)  # type: ignore[assignment]
     return sys.stdout  # type: ignore[return-value]
