@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+from collections import OrderedDict
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from migctl.config.schema import device_config_schema, did_you_mean, schema_diagnostics
+from migctl.config.schema import _validator, device_config_schema, did_you_mean, proven_valid, schema_diagnostics
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = REPO / "schemas" / "device-config.schema.json"
@@ -97,14 +101,6 @@ def test_type_errors_name_what_was_expected():
 
 
 # --- the check that proves a document valid without importing jsonschema ------------------------------
-
-from collections import OrderedDict  # noqa: E402
-import datetime  # noqa: E402
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from migctl.config.schema import _validator, proven_valid  # noqa: E402
 
 
 def _device_config(path: str):
