@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -112,6 +113,26 @@ def test_closed_stdout_keeps_the_exit_code_in_json_mode_and_for_a_failure():
     pending = _run_with_closed_stdout("simulate", "examples/pods.yaml", "--cluster", "examples/cluster.yaml")
     assert pending.returncode == 1, pending.stderr
     assert "Traceback" not in pending.stderr
+
+
+def test_a_closed_stderr_pipe_keeps_the_report_and_the_exit_code():
+    """Warnings to a stderr whose reader is gone (``2>&1 | head -1``) neither lose the report nor turn
+    the answer into exit 1 (click exits 1 on EPIPE): stderr is pipe-safe like stdout."""
+    import os
+
+    from conftest import REPO
+
+    for args, code in ((["capacity", "--cluster", "examples/cluster.yaml", "-o", "json"], 0),
+                       (["simulate", "examples/pods.yaml", "--cluster", "examples/cluster.yaml", "-o", "json"], 1)):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            proc = subprocess.run([*_MIGCTL, *args], stdout=subprocess.PIPE, stderr=write_end, text=True,
+                                  timeout=120, cwd=REPO)
+        finally:
+            os.close(write_end)
+        assert proc.returncode == code, args
+        assert json.loads(proc.stdout)["hami_version"] == "2.9"  # the whole report, on stdout
 
 
 def _run_with_closed_fd(fd: int, *args: str) -> subprocess.CompletedProcess[str]:

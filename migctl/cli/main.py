@@ -147,9 +147,9 @@ def run(argv: list[str] | None = None, *, prog_name: str = PROG_NAME) -> int:
     """Run the CLI and return the exit code (the testable form of :func:`main`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
-    from migctl.cli.output import guard_stdout
+    from migctl.cli.output import guard_streams
 
-    guard_stdout()  # a reader that closes stdout early (``| head``) does not change the exit code
+    guard_streams()  # a reader that closes stdout or stderr early (``| head``) does not change the exit code
     try:
         load_commands(_modules_needed(args))
         result = app(args=args, prog_name=prog_name, standalone_mode=False)
@@ -169,7 +169,7 @@ def run(argv: list[str] | None = None, *, prog_name: str = PROG_NAME) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    except BrokenPipeError:  # pragma: no cover - PipeSafeStdout catches these; a raw fd write might not
+    except BrokenPipeError:  # pragma: no cover - PipeSafeStream catches these; a raw fd write might not
         # stdout closed early (``migctl ... | head``): not an error of ours, but the result is unknown.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

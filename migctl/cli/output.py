@@ -39,12 +39,14 @@ OutputOption = Annotated[
 ]
 
 
-class PipeSafeStdout:
-    """``sys.stdout`` that survives its reader going away (``migctl ... | head -1``).
+class PipeSafeStream:
+    """``sys.stdout`` or ``sys.stderr`` that survives its reader going away (``migctl ... | head -1``,
+    ``2>&1 | head -1``).
 
-    When a write or flush meets a closed pipe (EPIPE), stdout is pointed at ``/dev/null`` and the
+    When a write or flush meets a closed pipe (EPIPE), the stream is pointed at ``/dev/null`` and the
     command goes on to its own result and exit code, as if the output had been read: a closed stdout
-    never turns a valid config or a schedulable pod into a failure under ``set -o pipefail``.
+    or stderr never turns a valid config or a schedulable pod into a failure under ``set -o pipefail``
+    (click would otherwise exit 1 on the first warning written to a closed stderr).
     Everything else is delegated to the real stream (``isatty``, ``fileno``, ``encoding``...), so
     rich and typer see an ordinary text stream; rich's own broken-pipe handler (which exits 1)
     never runs because no ``BrokenPipeError`` reaches it.
@@ -118,18 +120,18 @@ def leave_to_process_end(*objects: Any) -> None:
         gc.freeze()
 
 
-def guard_stdout() -> PipeSafeStdout:
-    """Install :class:`PipeSafeStdout` as ``sys.stdout`` (idempotent) and return it.
+def guard_streams() -> None:
+    """Install :class:`PipeSafeStream` as ``sys.stdout`` and ``sys.stderr`` (idempotent).
 
     A stream closed before the process started (``>&-``, ``2>&-``: Python then sets ``sys.stdout`` or
     ``sys.stderr`` to None) is pointed at ``/dev/null`` first: the command runs to its own result and
     exit code, its output unread, as with a reader that goes away."""
     for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
-    if not isinstance(sys.stdout, PipeSafeStdout):
-        sys.stdout = PipeSafeStdout(sys.stdout)  # type: ignore[assignment]
-    return sys.stdout  # type: ignore[return-value]
+        stream = getattr(sys, name)
+        if stream is None:
+            stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        if not isinstance(stream, PipeSafeStream):
+            setattr(sys, name, PipeSafeStream(stream))
 
 
 def stdout_console() -> Console:
