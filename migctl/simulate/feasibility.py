@@ -16,8 +16,6 @@ from migctl.simulate.state import Gpu
 
 def geometry_problems(gpus: Iterable[tuple[str, Gpu]], catalogue: Any) -> list[str]:
     """One sentence per GPU (``(node, gpu)``) whose planned legacy geometry cannot be created on its hardware."""
-    from migctl.hardware.solver import solve
-
     problems = []
     # the verdict is the same for every GPU of one type and geometry: a cluster has few such pairs
     verdicts: dict[tuple[str, object], str | None] = {}
@@ -27,15 +25,17 @@ def geometry_problems(gpus: Iterable[tuple[str, Gpu]], catalogue: Any) -> list[s
             continue
         key = (gpu.type, geometry)
         if key not in verdicts:
-            verdicts[key] = _verdict(gpu.type, geometry, catalogue, solve)
+            verdicts[key] = _verdict(gpu.type, geometry, catalogue)
         problem = verdicts[key]
         if problem is not None:
             problems.append(f"node {node} GPU {gpu.index} ({gpu.id}): {problem}")
     return problems
 
 
-def _verdict(gpu_type: str, geometry: Any, catalogue: Any, solve: Any) -> str | None:
+def _verdict(gpu_type: str, geometry: Any, catalogue: Any) -> str | None:
     """Why ``geometry`` cannot be created on a GPU of ``gpu_type`` (None: it can)."""
+    from migctl.hardware.solver import solve
+
     match = catalogue.lookup(gpu_type) if catalogue is not None else None
     if match is None:
         return f"GPU type {gpu_type!r} is not in the hardware catalogue; geometry {geometry} was not checked"

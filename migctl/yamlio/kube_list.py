@@ -308,11 +308,11 @@ def _line_parsed_batches(
 
 
 def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[str, Any]]:
-    """The items of one block of whole items starting at line ``line_no``; returns the next line's number."""
+    """The items of one block of whole items starting at line ``line_no``."""
     if not block_yaml.usual(block):  # tabs, CR line ends, unusual characters: the exact path
         for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
             yield from _exact_item(chunk, first_line, path)
-        return line_no + block.count("\n")
+        return
     lines = block.split("\n")
     # the whole block first, then its objects: interleaving parsing and building is 25% slower
     try:
@@ -320,7 +320,7 @@ def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[st
     except block_yaml.NotKubectlYaml:  # not items at all (the block is cut at items): the exact path
         for first_line, chunk in _item_chunks(io.StringIO(block), line_no, []):
             yield from _exact_item(chunk, first_line, path)
-        return line_no + block.count("\n")
+        return
     del block
     kinds = path.kinds
     for first, stop, value in parsed:
@@ -334,7 +334,6 @@ def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[st
             checked = _check_item(value, path, line_no + first)
             if checked is not None:
                 yield from _expand(checked, path, line_no + first)
-    return line_no + len(lines) - 1
 
 
 def _typed_block_items(
