@@ -285,3 +285,57 @@ def test_large_json_snapshots_take_the_typed_reader(tmp_path, monkeypatch):
     real = kube_json.read_snapshot
     monkeypatch.setattr(kube_json, "read_snapshot", lambda *args: calls.append(1) or real(*args))
     assert len(snapshot.load_snapshot(path).pods) == 2500 and calls == [1]
+
+
+# --- item_builder: kubectl YAML items of one shape built without their JSON ---------------------------------------
+
+_POD = {"apiVersion": "v1", "kind": "\ue0000", "metadata": {
+    "name": "\ue0001", "namespace": "team", "labels": {"app": "\ue0002", "tier": "batch"},
+    "annotations": {"hami.io/vgpu-node": "\ue0003"}, "deletionTimestamp": "\ue0004"},
+    "spec": {"nodeName": "\ue0005", "containers": [{"name": "main", "image": "\ue0006", "resources": {
+        "limits": {"nvidia.com/gpu": "\ue0007"}, "requests": {}}}], "unschedulable": 1,
+        "taints": [{"key": "k", "effect": "\ue0008"}]},
+    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": [True, None, {"x": "\ue0009"}]}]}}
+_SLOTS = {f"\ue000{k}": k for k in range(10)}
+
+
+def test_built_items_are_what_msgspec_decodes_from_their_json():
+    build = kube_json.item_builder(json.dumps(_POD), _SLOTS)
+    assert build is not None
+    for values in [[str(k) for k in range(10)], ["Pod", "p", "", "n", "", "x'y\"z", "a\\b", "é", "\ue0001", "-"]]:
+        text = json.dumps(_POD)
+        for mark, slot in _SLOTS.items():
+            text = text.replace(json.dumps(mark), json.dumps(values[slot]))
+        assert repr(build(values)) == repr(kube_json._ITEM.decode(text))
+
+
+def test_each_built_item_has_containers_of_its_own():
+    build = kube_json.item_builder(json.dumps(_POD), _SLOTS)
+    a, b = build(["v"] * 10), build(["v"] * 10)
+    assert a == b
+    assert a.metadata.labels is not b.metadata.labels and a.spec.containers is not b.spec.containers
+    assert a.spec.taints[0] is not b.spec.taints[0] and a.status.conditions is not b.status.conditions
+    assert a.spec.nodeSelector is not b.spec.nodeSelector  # a default left out: msgspec makes a new one
+
+
+@pytest.mark.parametrize("text", [
+    '{"kind":"List","items":[{"kind":"Pod"}]}',  # a nested List: the reference reader expands it
+    '{"kind":"Pod","metadata":{"labels":"\ue0000"}}',  # the structs refuse the shape: its items are refused
+    '{"kind":"Pod","metadata":{"name":5}}',
+    '{"kind":"Pod","metadata":{"deletionTimestamp":1.5}}',  # not what a YAML template holds
+    '{"kind":"Pod","metadata":{"deletionTimestamp":1' + "0" * 5000 + "}}",  # Python will not write it back
+])
+def test_shapes_left_to_their_json(text):
+    assert kube_json.item_builder(text, {"\ue0000": 0}) is None
+
+
+@pytest.mark.parametrize(("depth", "built"), [(40, True), (400, False)])
+def test_shapes_too_deep_for_python_source_are_left_to_their_json(depth, built):
+    deep: Any = "\ue0000"
+    for _ in range(depth):
+        deep = {"a": [deep]}
+    text = json.dumps({"kind": "Pod", "metadata": {"deletionTimestamp": deep}}, ensure_ascii=False)
+    build = kube_json.item_builder(text, {"\ue0000": 0})
+    assert (build is not None) == built
+    if built:
+        assert build(["x"]) == kube_json._ITEM.decode(text.replace("\ue0000", "x"))

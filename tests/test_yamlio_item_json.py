@@ -2,8 +2,9 @@
 
 The property every test here checks: whatever the text, :meth:`ItemTemplates.read_block` answers None or the
 JSON of exactly what the line parser (``block_yaml.parse_items``) builds for each item, never a template
-filled with values it does not fit; and ``load_snapshot`` on a YAML snapshot builds the same cluster, or
-raises the same error, whether its repeating items take the templates and typed structs or not.
+filled with values it does not fit; with ``kube_json.item_builder``, the typed struct msgspec decodes from
+that JSON; and ``load_snapshot`` on a YAML snapshot builds the same cluster, or raises the same error,
+whether its repeating items take the templates and typed structs (built, or decoded from JSON) or not.
 """
 
 from __future__ import annotations
@@ -45,9 +46,14 @@ def line_parsed(text: str) -> Any:
     return values[0]
 
 
+#: Both ways a shape's items are read: as JSON, and built straight into typed structs.
+BUILDERS = [None, kube_json.item_builder]
+
+
 def check(templates: ItemTemplates, text: str) -> bool:
-    """Each item of ``text`` that ``read_block`` converts is the line parser's value of its own text; True
-    when it converted all of them (the text is one item, or several)."""
+    """Each item of ``text`` that ``read_block`` converts is the line parser's value of its own text (as
+    JSON, or as the typed struct msgspec decodes from that value's JSON); True when it converted all of
+    them (the text is one item, or several)."""
     if not usual(text):  # the reader converts only blocks that pass this check
         return False
     starts, docs = templates.read_block(text)
@@ -57,7 +63,10 @@ def check(templates: ItemTemplates, text: str) -> bool:
             item = text[start:stop]
             value = line_parsed(item)
             assert value is not NotKubectlYaml, f"a template converted text the line parser refuses:\n{item}"
-            assert json.loads(doc) == value, item
+            if doc.__class__ is str:
+                assert json.loads(doc) == value, item
+            else:  # built: msgspec's struct of the line parser's value (it must not refuse that value)
+                assert repr(doc) == repr(kube_json._ITEM.decode(json.dumps(value))), item
     return None not in docs
 
 
@@ -102,25 +111,30 @@ def test_other_values_stay_in_the_shape(line):
 
 @pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
 @pytest.mark.parametrize("realistic", [False, True])
-def test_generated_items_convert_to_the_line_parsers_value(generation, realistic):
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_generated_items_convert_to_the_line_parsers_value(generation, realistic, builder):
     objects = list(generate(6, 4, 60, generation=generation, realistic=realistic, seed=3))
-    templates = ItemTemplates()
+    templates = ItemTemplates(builder)
     converted = [check(templates, text) for text in item_texts(objects)]
     kinds = [obj["kind"] for obj in objects]
     pods = [done for done, kind in zip(converted, kinds) if kind == "Pod"]
     # the first pod of each shape is read by the line parser; the others repeat a template
     assert sum(pods) >= len(pods) - 6, converted
+    if builder is not None:  # from its third item on, a shape's items are built, not decoded from JSON
+        built = [read for text in item_texts(objects) for read in templates.read_block(text)[1]]
+        assert sum(isinstance(read, kube_json.Item) for read in built) >= len(objects) - 6
 
 
-def test_same_shape_other_values():
-    templates = ItemTemplates()
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_same_shape_other_values(builder):
+    templates = ItemTemplates(builder)
     base = "- kind: Pod\n  metadata:\n    name: {v}\n    labels:\n      app: {v}\n  spec:\n    nodeName: {v}\n"
     values = ["p1", "'on'", '"2026-11-28T09:00:00Z"', "x y", "a:b", "'a: b'", "é", "''", "zz%sq", "x%", "a%%b",
               "'[{\"id\":\"GPU-1\"}]'", "x'y\"z", "'back\\slash'", "a\\b"]
     results = [check(templates, base.format(v=v)) for v in values]
     assert results == [False] + [True] * (len(values) - 1)
     # a shape's pattern made from an item with quotes and backslashes to escape, then items without
-    templates = ItemTemplates()
+    templates = ItemTemplates(builder)
     ordered = ["'[{\"a\":\"b\\\\c\"}]'"] * 3 + values
     assert [check(templates, base.format(v=v)) for v in ordered] == [False] + [True] * (len(ordered) - 1)
     # values that are not text scalars give the item another shape: never the text template
@@ -146,8 +160,9 @@ def test_same_shape_other_values():
     # odd indentation, a nested sequence, a merge key
     "- kind: Pod\n  a: b\n   c: d\n", "- - kind: Pod\n  a: b\n", "- kind: Pod\n  <<: b\n",
 ])
-def test_shapes_the_line_parser_reads_otherwise_are_refused_or_exact(text):
-    templates = ItemTemplates()
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_shapes_the_line_parser_reads_otherwise_are_refused_or_exact(text, builder):
+    templates = ItemTemplates(builder)
     for _ in range(3):
         check(templates, text)
     assert templates.read_block(text)[1] == [None] or line_parsed(text) is not NotKubectlYaml
@@ -160,8 +175,9 @@ def test_shapes_the_line_parser_reads_otherwise_are_refused_or_exact(text):
     "'at the key\n      column'", "'left\n    of it'", "'column 0\nx'",  # the line parser refuses these
     "'ends\n        '", "'\n        starts'", "'a: b\n        c: d'", "'a\n        - b'",
 ])
-def test_quoted_values_folded_over_lines(value):
-    templates = ItemTemplates()
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_quoted_values_folded_over_lines(value, builder):
+    templates = ItemTemplates(builder)
     texts = [f"- kind: Node\n  metadata:\n    annotations:\n      v: {value.replace('a', c)}\n      n: {c}\n"
              for c in "abcdefg"]
     converted = [check(templates, text) for text in texts]
@@ -171,11 +187,12 @@ def test_quoted_values_folded_over_lines(value):
 
 @pytest.mark.parametrize("tail", ["", "\n", "\n\n# column-0 comment\n", "\n-\n", "\n- kind: Pod\n",
                                   "\n- 'x'\n", "\n-x: 1\n"])
-def test_blocks_of_items_cut_where_the_line_parser_cuts_them(tail):
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_blocks_of_items_cut_where_the_line_parser_cuts_them(tail, builder):
     item = "- kind: Pod\n  metadata:\n    name: {}\n  v: '{}\n    more'"
     block = "\n".join(item.format(f"p{k}", "x" * k) for k in range(8)) + tail
-    check(ItemTemplates(), block)
-    templates = ItemTemplates()
+    check(ItemTemplates(builder), block)
+    templates = ItemTemplates(builder)
     starts, docs = templates.read_block(block)
     lines = block.split("\n")
     assert [block.count("\n", 0, start) for start in starts] == [
@@ -187,24 +204,29 @@ def test_blocks_of_items_cut_where_the_line_parser_cuts_them(tail):
     assert len(templates.read_block(folded)[0]) == 10
 
 
-def test_many_shapes_take_the_split_past_the_pattern_budget(monkeypatch):
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_many_shapes_take_the_split_past_the_pattern_budget(monkeypatch, builder):
     from migctl.yamlio import item_json
 
     monkeypatch.setattr(item_json, "_MAX_PATTERNS", 2)
-    templates = ItemTemplates()
+    templates = ItemTemplates(builder)
     texts = [f"- kind: Pod\n  k{shape}: {value}\n" for shape in range(4) for value in "abcdef"]
     assert [check(templates, text) for text in texts].count(False) == 4  # the first item of each shape
     assert sum(t.match is not None for t in templates._templates.values()) == 2
 
 
-def test_comments_and_duplicate_keys():
-    templates = ItemTemplates()
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_comments_and_duplicate_keys(builder):
+    templates = ItemTemplates(builder)
     for v in ["a", "b", "c"]:
         text = (f"- kind: Pod\n  # note: {v}\n  metadata:\n    name: first-{v}\n    name: {v}\n"
                 f"# column-0 comment: {v}\n  spec: {{}}\n\n")
         check(templates, text)
-    assert json.loads(templates.read_block(text.replace(": c\n", ": d\n"))[1][0]) == {
-        "kind": "Pod", "metadata": {"name": "d"}, "spec": {}}
+    read = templates.read_block(text.replace(": c\n", ": d\n"))[1][0]
+    if builder is None:
+        assert json.loads(read) == {"kind": "Pod", "metadata": {"name": "d"}, "spec": {}}
+    else:
+        assert read == kube_json.Item("Pod", kube_json.Meta("d"))
 
 
 _keyish = st.sampled_from(["a", "b", "name", "nvidia.com/gpu", "k:{\"x\":1}", "f:x", "1", "true", "%", "a b"])
@@ -220,14 +242,36 @@ _docs = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keyish, inner, max_size=4)),
     max_leaves=12,
 )
+_scalars = st.dictionaries(_keyish, _values, max_size=3)
+#: Objects shaped like the Kubernetes objects the typed structs read (their field names, mostly the types
+#: they take), so that shapes the structs take and shapes they refuse are both drawn.
+_item_like = st.fixed_dictionaries(
+    {"kind": st.one_of(st.sampled_from(["Pod", "Node", "ConfigMap", "List"]), _values)},
+    optional={
+        "metadata": st.fixed_dictionaries({}, optional={
+            "name": _values, "namespace": _values, "uid": _values, "labels": _scalars, "annotations": _scalars,
+            "deletionTimestamp": _docs}),
+        "spec": st.fixed_dictionaries({}, optional={
+            "nodeName": _values, "schedulerName": _values, "nodeSelector": _scalars, "unschedulable": _docs,
+            "taints": st.lists(_scalars, max_size=2),
+            "containers": st.lists(st.fixed_dictionaries({}, optional={
+                "name": _values, "restartPolicy": _docs, "image": _docs,
+                "resources": st.one_of(st.none(), st.fixed_dictionaries(
+                    {}, optional={"requests": _scalars, "limits": _scalars}))}), max_size=2)}),
+        "status": st.fixed_dictionaries({}, optional={
+            "phase": _values, "allocatable": _scalars,
+            "conditions": st.lists(st.fixed_dictionaries({}, optional={"type": _docs, "status": _docs}),
+                                   max_size=2)}),
+        "data": _scalars, "items": _docs, "other": _docs,
+    })
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(_keyish, _docs, min_size=1, max_size=4), st.lists(st.lists(_values, min_size=1), max_size=4),
-       st.sampled_from([20, 80]))
-def test_items_of_one_shape_with_any_values(skeleton, fills, width):
+@given(st.one_of(st.dictionaries(_keyish, _docs, min_size=1, max_size=4), _item_like),
+       st.lists(st.lists(_values, min_size=1), max_size=4), st.sampled_from([20, 80]), st.sampled_from(BUILDERS))
+def test_items_of_one_shape_with_any_values(skeleton, fills, width, builder):
     """Items that share a skeleton, their leaves replaced in turn by any values, through one set of templates."""
-    templates = ItemTemplates()
+    templates = ItemTemplates(builder)
 
     def refill(doc: Any, values: Any) -> Any:
         if isinstance(doc, dict):
@@ -236,20 +280,20 @@ def test_items_of_one_shape_with_any_values(skeleton, fills, width):
             return [refill(v, values) for v in doc]
         return next(values, doc)
 
-    for values in [[], [], *fills]:
+    for values in [[], [], [], [], *fills]:  # a shape is built from its fourth item on
         text = yaml.safe_dump([refill(skeleton, itertools.cycle(values))], default_flow_style=False,
                               allow_unicode=True, width=width, sort_keys=False)
         check(templates, text)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.randoms(use_true_random=False), st.integers(1, 4))
-def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
+@given(st.randoms(use_true_random=False), st.integers(1, 4), st.sampled_from(BUILDERS))
+def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits, builder):
     """Mutated copies of generated items, read after the originals made their templates."""
     objects = list(generate(2, 2, 4, generation=rnd.choice(["v2.9", "v2.10"]), realistic=rnd.random() < 0.5,
                             seed=rnd.randint(1, 9)))
     texts = item_texts(objects)
-    templates = ItemTemplates()
+    templates = ItemTemplates(builder)
     for text in texts * 4:  # each shape's own pattern is made on its third item
         check(templates, text)
     for _ in range(4):
@@ -264,16 +308,19 @@ def test_mutated_items_after_their_shape_is_known(rnd: random.Random, edits):
 # --- whole snapshots: typed structs against the line parser's dicts ------------------------------------------
 
 
-def _untyped(fh, path, **kw):
-    return _real_yaml_batches(fh, path, **{**kw, "typed": None})
-
-
 _real_yaml_batches = kube_list.yaml_batches
+#: How ``load_snapshot`` reads a YAML snapshot's repeating items: built into typed structs (what it does),
+#: decoded into them from JSON, or every item by the line parser.
+_READERS = {
+    "built": _real_yaml_batches,
+    "json": lambda fh, path, **kw: _real_yaml_batches(fh, path, **{**kw, "builder": None}),
+    "lines": lambda fh, path, **kw: _real_yaml_batches(fh, path, **{**kw, "typed": None}),
+}
 
 
-def outcome(path: Path, typed: bool) -> Any:
+def outcome(path: Path, reader: str) -> Any:
     saved = kube_list.yaml_batches
-    kube_list.yaml_batches = _real_yaml_batches if typed else _untyped
+    kube_list.yaml_batches = _READERS[reader]
     try:
         cluster = load_snapshot(path)
     except InputError as exc:
@@ -306,47 +353,51 @@ def count_typed(path: Path) -> int:
 
 @pytest.mark.parametrize("generation", ["v2.9", "v2.10"])
 @pytest.mark.parametrize("realistic", [False, True])
-def test_generated_snapshots_build_the_same_cluster(tmp_path, typed_for_any_size, monkeypatch, generation, realistic):
+@pytest.mark.parametrize("typed", ["built", "json"])
+def test_generated_snapshots_build_the_same_cluster(tmp_path, typed_for_any_size, monkeypatch, generation, realistic, typed):
     monkeypatch.setattr(kube_list, "_BLOCK_CHARS", 4000)  # many blocks: runs of items cut at block ends too
     path = write_snapshot(tmp_path / "g.yaml", list(generate(6, 4, 80, generation=generation,
                                                                 realistic=realistic, seed=5)))
-    assert outcome(path, typed=True) == outcome(path, typed=False)
+    assert outcome(path, typed) == outcome(path, "lines")
     assert count_typed(path) >= 60
 
 
 @pytest.mark.parametrize("name", ["examples/cluster.yaml", *sorted(
     str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "data" / "cluster").glob("*.yaml"))])
-def test_shipped_yaml_snapshots(typed_for_any_size, name):
-    assert outcome(ROOT / name, typed=True) == outcome(ROOT / name, typed=False)
+@pytest.mark.parametrize("typed", ["built", "json"])
+def test_shipped_yaml_snapshots(typed_for_any_size, name, typed):
+    assert outcome(ROOT / name, typed) == outcome(ROOT / name, "lines")
 
 
-def test_items_outside_the_structs_form_are_read_as_dicts(tmp_path, typed_for_any_size):
+@pytest.mark.parametrize("typed", ["built", "json"])
+def test_items_outside_the_structs_form_are_read_as_dicts(tmp_path, typed_for_any_size, typed):
     objects = list(generate(2, 2, 12, generation="v2.10", seed=1))
     pods = [o for o in objects if o["kind"] == "Pod"]
     pods[5]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = 1  # a number, not a quantity
     pods[6]["kind"] = "Service"  # another kind: skipped, as by the dict reader
     pods[7]["metadata"]["labels"] = {"a": None}
     path = write_snapshot(tmp_path / "odd.yaml", objects)
-    assert outcome(path, typed=True) == outcome(path, typed=False)
+    assert outcome(path, typed) == outcome(path, "lines")
 
 
-def test_a_bad_item_after_typed_ones_names_its_line(tmp_path, typed_for_any_size):
+@pytest.mark.parametrize("typed", ["built", "json"])
+def test_a_bad_item_after_typed_ones_names_its_line(tmp_path, typed_for_any_size, typed):
     path = write_snapshot(tmp_path / "g.yaml", list(generate(2, 2, 30, generation="v2.10", seed=2)))
     lines = path.read_text().split("\n")
     late = max(k for k, line in enumerate(lines) if line == "  kind: Pod")
     lines.insert(late + 1, "   bad: indent")
     path.write_text("\n".join(lines))
-    result = outcome(path, typed=True)
-    assert result == outcome(path, typed=False)
+    result = outcome(path, typed)
+    assert result == outcome(path, "lines")
     assert result[0] == "error" and f"{path}:{late + 2}:" in result[1]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.randoms(use_true_random=False), st.integers(1, 5))
+@given(st.randoms(use_true_random=False), st.integers(1, 5), st.sampled_from(["built", "json"]))
 def test_mutated_snapshot_files_build_the_same_cluster_or_fail_the_same(tmp_path_factory, typed_for_any_size,
-                                                                         rnd: random.Random, edits):
+                                                                         rnd: random.Random, edits, typed):
     path = mutated_snapshot(rnd, edits, tmp_path_factory.mktemp("m"), pods=8)
-    assert outcome(path, typed=True) == outcome(path, typed=False)
+    assert outcome(path, typed) == outcome(path, "lines")
 
 
 def test_large_yaml_snapshots_take_the_typed_reader(tmp_path):

@@ -8,7 +8,9 @@ reads; everything else (images, env, managedFields, probes...) is skipped withou
 object, and the model's :class:`~migctl.cluster.model.Node` / ``Pod`` are built from the structs
 (``Node.build`` / ``Pod.build``, the constructors the dict reader calls too). At 5,000 nodes / 100,000 pods
 a snapshot reads in about a third of the time of the C ``json`` module, a kubectl-sized one in less
-than half of a bare ``json.load`` (``bench/README.md``).
+than half of a bare ``json.load`` (``bench/README.md``). Items of a kubectl YAML shape seen often enough
+are not even JSON: :func:`item_builder` makes, once per shape, a function that builds their structs
+from the text of their values.
 
 The structs are typed for the canonical form Kubernetes itself writes (strings in string maps, objects
 where objects belong). For every such value the model's own normalisation (:meth:`Pod.from_object`:
@@ -29,7 +31,7 @@ msgspec is imported here only: ``migctl --help`` and the YAML paths never load i
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,21 +139,96 @@ _KINDS = ("Node", "Pod", "ConfigMap")
 _ITEMS = msgspec.json.Decoder(list[Item])
 
 
-def read_items(docs: list[str | None]) -> list[Item | None]:
-    """List items' JSON (kubectl YAML items as :mod:`migctl.yamlio.item_json` converts them; None for an
-    item it does not) as :class:`Item` structs, or None for each that is not in the form the structs read or
-    not a Node, Pod or ConfigMap (such an item is then read as a dict: other kinds are skipped or expanded
-    there, with their messages). ``kube_list.yaml_batches``' ``typed``."""
-    texts = [doc for doc in docs if doc is not None]
-    try:  # all at once, the common case
-        items: list[Any] = _ITEMS.decode("[" + ",".join(texts) + "]")
-    except _REFUSED:
-        items = [_item_or_none(text) for text in texts]
-    if len(texts) < len(docs):
-        found = iter(items)
-        items = [None if doc is None else next(found) for doc in docs]
+def read_items(docs: list[Any]) -> list[Item | None]:
+    """kubectl YAML items as :mod:`migctl.yamlio.item_json` reads them (an :class:`Item` that
+    :func:`item_builder`'s function built, an item's JSON, or None for an item it does not convert) as
+    :class:`Item` structs, or None for each that is not in the form the structs read or not a Node, Pod
+    or ConfigMap (such an item is then read as a dict: other kinds are skipped or expanded there, with
+    their messages). ``kube_list.yaml_batches``' ``typed``."""
+    texts = [doc for doc in docs if doc.__class__ is str]
+    if texts:
+        try:  # all at once, the common case
+            decoded: list[Any] = _ITEMS.decode("[" + ",".join(texts) + "]")
+        except _REFUSED:
+            decoded = [_item_or_none(text) for text in texts]
+        if len(texts) == len(docs):
+            docs = decoded
+        else:
+            found = iter(decoded)
+            docs = [next(found) if doc.__class__ is str else doc for doc in docs]
     return [item if item is not None and item.kind.__class__ is str and item.kind in _KINDS else None
-            for item in items]
+            for item in docs]
+
+
+_STRUCTS: dict[type, tuple[tuple[str, ...], tuple[Any, ...]]] = {
+    cls: (cls.__struct_fields__, tuple(getattr(cls(), name) for name in cls.__struct_fields__))
+    for cls in (Item, Meta, Spec, Status, Container, Resources, Condition)
+}
+
+
+def item_builder(template: str, placeholders: dict[str, int]) -> Callable[[Sequence[str]], Item] | None:
+    """The function that makes the :class:`Item` of each kubectl YAML item of one shape from the text of
+    its values (``item_json.ItemTemplates``' ``builder``): the Item msgspec decodes from their JSON, without
+    the JSON. None when the shape's items must take their JSON (the structs refuse the shape, or it holds
+    what the function does not write: a nested List's items, a float).
+
+    ``template`` is the shape's JSON with ``placeholders``' keys in the values' places (value ``k`` is the
+    key that maps to ``k``). It is decoded once: every value of the shape is text, so msgspec checks a
+    placeholder exactly as it would check any value in its place, and the fields it keeps are the same
+    for every item of the shape. The function is generated code (as ``dataclasses`` makes ``__init__``):
+    the decoded Item's constructors and containers, each placeholder kept replaced by ``v[k]``, every
+    other value a literal; each call builds new containers, as each decode does.
+    """
+    try:
+        item = _ITEM.decode(template)
+    except _REFUSED:
+        return None
+    if item.items is not msgspec.UNSET:
+        return None
+    try:
+        source = _source(item, placeholders)
+        if source is None:
+            return None
+        namespace: dict[str, Any] = {cls.__name__: cls for cls in _STRUCTS}
+        exec(compile(f"def build(v):\n    return {source}\n", "<kube_json.item_builder>", "exec"), namespace)
+    except (RecursionError, MemoryError, SyntaxError, ValueError):  # nesting or a number Python will not write
+        return None
+    return namespace["build"]  # type: ignore[no-any-return]
+
+
+def _source(value: Any, placeholders: dict[str, int]) -> str | None:
+    """Python source that evaluates to a new ``value``, each placeholder text ``v[k]``; None for a value of
+    a type it does not write."""
+    cls = value.__class__
+    if cls is str:
+        slot = placeholders.get(value)
+        return repr(value) if slot is None else f"v[{slot}]"
+    if cls is dict:
+        entries = []
+        for key, inner in value.items():
+            text = _source(inner, placeholders)
+            if text is None or key.__class__ is not str:
+                return None
+            entries.append(f"{key!r}: {text}")
+        return "{" + ", ".join(entries) + "}"
+    if cls is list:
+        elements = [_source(inner, placeholders) for inner in value]
+        return None if None in elements else "[" + ", ".join(elements) + "]"  # type: ignore[arg-type]
+    if cls is int or cls is bool or value is None:
+        return repr(value)
+    if cls in _STRUCTS:
+        names, defaults = _STRUCTS[cls]
+        args: list[str | None] = []
+        last = 0  # positional arguments up to the last field that is not its default (the rest default)
+        for name, default in zip(names, defaults):
+            inner = getattr(value, name)
+            args.append(_source(inner, placeholders))
+            if inner.__class__ is not default.__class__ or inner != default:
+                last = len(args)
+        if None in args[:last]:
+            return None
+        return f"{cls.__name__}({', '.join(args[:last])})"  # type: ignore[arg-type]
+    return None
 
 
 def _item_or_none(text: str) -> Item | None:

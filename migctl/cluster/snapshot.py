@@ -96,7 +96,8 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
             if typed:
                 from migctl.cluster import kube_json  # msgspec: loaded only for large snapshots
 
-                for batch in kube_list.yaml_batches(fh, source, typed=kube_json.read_items):
+                for batch in kube_list.yaml_batches(fh, source, typed=kube_json.read_items,
+                                                    builder=kube_json.item_builder):
                     kube_json.add_objects(cluster, batch, on_item)
             else:
                 for batch in kube_list.yaml_batches(fh, source):

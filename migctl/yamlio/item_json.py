@@ -11,7 +11,10 @@ fills. From its third item on, the shape gets its own pattern (its text, one gro
 next item's start), and :meth:`ItemTemplates.read_block` matches each item of a recent shape in place in
 the block: no Python work per line, one ``match`` and one ``%`` per item. The JSON is then decoded by
 msgspec into the typed structs of :mod:`migctl.cluster.kube_json`, which skip every field the model does
-not read.
+not read. With a *builder* (``kube_json.item_builder``), a shape given its own pattern also gets a
+function that makes those structs straight from the matched values: the shape's JSON is decoded and
+type-checked once, with placeholders, and its items need neither ``%`` nor a decode (a third less
+time per item).
 
 Only values that are text whatever they say are cut out: a plain scalar that resolves to itself (not
 ``true``/``false``/``null``/``~`` or a decimal integer, which the line parser's ``_plain`` turns into
@@ -39,7 +42,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -88,10 +91,11 @@ _NEXT_ITEM = re.compile(r"\n-(?=[ \n]|\Z)")
 
 
 class _Template:
-    __slots__ = ("fmt", "pick", "shape", "columns", "uses", "match", "quotes", "folds", "escapes")
+    __slots__ = ("doc", "fmt", "pick", "shape", "columns", "uses", "match", "quotes", "folds", "escapes", "build")
 
-    def __init__(self, fmt: str, order: list[int], shape: tuple[str, ...], columns: list[int]) -> None:
-        self.fmt = fmt  # the item's JSON with '"%s"' for each value, '%' doubled elsewhere
+    def __init__(self, doc: str, fmt: str, order: list[int], shape: tuple[str, ...], columns: list[int]) -> None:
+        self.doc = doc  # the item's JSON with the placeholder of each value
+        self.fmt = fmt  # the same with '"%s"' for each value, '%' doubled elsewhere
         if len(order) > 1:
             self.pick: Any = itemgetter(*order)
         elif order:
@@ -106,6 +110,7 @@ class _Template:
         self.quotes: list[str] = []  # the quote of each slot in that pattern
         self.folds: list[int] = []  # the slots where it takes a quoted value over more lines
         self.escapes = False  # whether it takes values with a quote or a backslash
+        self.build: Any = None  # the caller's builder of the shape's items from their values, once compiled
 
     def compile(self, parts: list[str]) -> None:
         """The shape as one pattern, for items quoted as ``parts`` (a split item of the shape) is: its
@@ -140,14 +145,28 @@ class _Template:
 _REFUSED: Any = object()  # a shape the line parser's reading could not turn into a template
 
 
+#: A caller's builder of typed objects: given a shape's JSON, in which value slot ``k`` is the string
+#: ``placeholders``' key of ``k``, it answers a function that makes the object of an item of that shape
+#: from its values (the text of each slot, in order), or None to have the shape's items as JSON.
+Builder = Callable[[str, dict[str, int]], Callable[[Sequence[str]], Any] | None]
+
+
 class ItemTemplates:
-    """Turns the text of kubectl-style ``- `` List items into JSON, one template per shape.
+    """Turns the text of kubectl-style ``- `` List items into JSON, one template per shape, or with a
+    ``builder`` straight into the caller's objects.
 
     One instance serves one file (its caches are the file's shapes). :meth:`read_block` answers None for
     an item it does not convert; the caller then reads that item with the line parser.
+
+    With a ``builder`` (:data:`Builder`), each shape given its own pattern is also handed to it, once:
+    the items of a shape it builds are that function's objects, made from their values without any
+    JSON (``kube_json.item_builder`` builds typed structs: the shape's JSON is type-checked once, with
+    placeholders, and only the values change from item to item). Every value is text, wherever it
+    is: a placeholder in its place is checked as any value would be.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, builder: Builder | None = None) -> None:
+        self._builder = builder
         self._templates: dict[tuple[str, ...], Any] = {}
         self._seen: set[tuple[str, ...]] = set()
         self._recent: list[_Template] = []  # the templates that served the last items, the most used first
@@ -157,16 +176,17 @@ class ItemTemplates:
         self._plains: dict[str, Any] = {}
         self._known: dict[str, Any] = {}
 
-    def read_block(self, block: str) -> tuple[list[int], list[str | None]]:
-        """Where each ``- `` item of ``block`` starts, and its JSON or None (``block``: whole items, the
-        first at 0, as ``kube_list`` cuts them; it passed ``block_yaml.usual``).
+    def read_block(self, block: str) -> tuple[list[int], list[Any]]:
+        """Where each ``- `` item of ``block`` starts, and what it reads as: the builder's object, its JSON
+        or None (``block``: whole items, the first at 0, as ``kube_list`` cuts them; it passed
+        ``block_yaml.usual``).
 
         An item of the shape of one of the last items is matched by that shape's pattern where it starts,
         and ends where the pattern does (the next item starts there); any other item is cut at the next
-        ``- `` line and split into its shape and values (:meth:`to_json`).
+        ``- `` line and split into its shape and values (:meth:`read_item`).
         """
         starts: list[int] = []
-        docs: list[str | None] = []
+        items: list[Any] = []
         recent = self._recent
         pos, end = 0, len(block)
         while pos < end:
@@ -178,21 +198,25 @@ class ItemTemplates:
                         if k:  # one place up: the most used shapes come first
                             recent[k - 1], recent[k] = template, recent[k - 1]
                         stop = found.end()
-                        if template.folds or template.escapes:
-                            docs.append(_fill(template, found.groups(), template.quotes.__getitem__))
+                        if template.folds:
+                            items.append(_fill(template, found.groups(), template.quotes.__getitem__))
+                        elif template.build is not None:
+                            items.append(template.build(found.groups()))
+                        elif template.escapes:
+                            items.append(_fill(template, found.groups(), template.quotes.__getitem__))
                         else:
-                            docs.append(template.fmt % template.pick(found.groups()))
+                            items.append(template.fmt % template.pick(found.groups()))
                         break
             else:
                 after = _NEXT_ITEM.search(block, pos)
                 stop = after.start() + 1 if after is not None else end
-                docs.append(self.to_json(block[pos:stop]))
+                items.append(self.read_item(block[pos:stop]))
             pos = stop
-        return starts, docs
+        return starts, items
 
-    def to_json(self, text: str) -> str | None:
-        """The JSON of the one ``- `` item ``text`` (starting at its ``-`` line, without or with its final
-        line end; its block passed ``block_yaml.usual``), or None."""
+    def read_item(self, text: str) -> Any:
+        """The builder's object or the JSON of the one ``- `` item ``text`` (starting at its ``-`` line,
+        without or with its final line end; its block passed ``block_yaml.usual``), or None."""
         parts = _SLOTS.split(text)
         shape = tuple(parts[0::_STRIDE])
         template = self._templates.get(shape)
@@ -212,6 +236,8 @@ class ItemTemplates:
         if template.uses == _MATCH_AFTER and self._patterns < _MAX_PATTERNS:
             self._patterns += 1
             template.compile(parts)
+            if self._builder is not None:
+                template.build = self._builder(template.doc, _placeholders(len(template.columns)))
         recent = self._recent
         if template in recent:
             recent.remove(template)
@@ -254,7 +280,7 @@ class ItemTemplates:
             if rest[:1] == "-" and rest[1:2] in ("", " "):  # "- key": the key's column (block_yaml._item's)
                 rest = rest[2:].lstrip(" ")
             columns.append(len(line) - len(rest))
-        return _Template('"%s"'.join(segments), order, shape, columns)
+        return _Template(doc, '"%s"'.join(segments), order, shape, columns)
 
 
 def _quote(parts: list[str], k: int) -> str:
@@ -262,10 +288,10 @@ def _quote(parts: list[str], k: int) -> str:
     return parts[_STRIDE * k + 1] or parts[_STRIDE * k + 2] or ""
 
 
-def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> str | None:
-    """The template's JSON with the item's ``values`` (the text of each slot; a quoted one folded as
-    the line parser folds it, and escaped for JSON), or None when a folded value is not the line parser's.
-    ``quote(k)`` is slot ``k``'s quote."""
+def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> Any:
+    """The template's builder's object of the item's ``values`` (the text of each slot; a quoted one folded
+    as the line parser folds it), or its JSON with them (escaped for JSON), or None when a folded value
+    is not the line parser's. ``quote(k)`` is slot ``k``'s quote."""
     joined = "\0".join(values)  # one pass over all the values, in C
     if "\n" in joined:  # a quoted scalar over several lines
         values = list(values)
@@ -275,12 +301,21 @@ def _fill(template: _Template, values: Any, quote: Callable[[int], str]) -> str 
                 if folded is None:
                     return None
                 values[k] = folded
+        if template.build is not None:
+            return template.build(values)
         joined = "\0".join(values)
+    elif template.build is not None:
+        return template.build(values)
     elif '"' not in joined and "\\" not in joined:
-        return template.fmt % template.pick(values)  # type: ignore[no-any-return]
+        return template.fmt % template.pick(values)
     for old, new in _ESCAPE:
         joined = joined.replace(old, new)
-    return template.fmt % template.pick(joined.split("\0"))  # type: ignore[no-any-return]
+    return template.fmt % template.pick(joined.split("\0"))
+
+
+def _placeholders(slots: int) -> dict[str, int]:
+    """Each value slot's placeholder in a template's JSON (``"\\ue000"`` and the slot's number), and the slot."""
+    return {f"{_MARK}{k}": k for k in range(slots)}
 
 
 def _fold(value: str, quote: str, column: int) -> str | None:

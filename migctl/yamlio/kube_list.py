@@ -12,8 +12,9 @@ model from the dicts; nested Lists are opened, other kinds skipped, anything els
   for merge keys and for error messages with line numbers (:func:`yaml_items`). Any other YAML layout
   (several documents, single objects, flow style) is one whole-file load (:func:`yaml_whole`).
   :func:`yaml_batches` gives the same objects a block at a time; with ``typed``, the items whose shape
-  repeats are turned into JSON by :mod:`migctl.yamlio.item_json` instead and handed to the caller's
-  decoder, which answers a typed object or None for each (then the item takes the line parser as above).
+  repeats are turned into JSON (or, with ``builder``, straight into the caller's objects) by
+  :mod:`migctl.yamlio.item_json` instead and handed to the caller's decoder, which answers a typed object
+  or None for each (then the item takes the line parser as above).
 """
 
 from __future__ import annotations
@@ -229,13 +230,13 @@ def yaml_items(fh: IO[str], path: ListSource, *, line_parser: bool = True) -> It
 
 def yaml_batches(
     fh: IO[str], path: ListSource, *, line_parser: bool = True,
-    typed: Callable[[list[str | None]], list[Any]] | None = None,
+    typed: Callable[[list[Any]], list[Any]] | None = None, builder: item_json.Builder | None = None,
 ) -> Iterator[list[Any]]:
     """:func:`yaml_items` a list at a time (a block of kubectl's items, about :data:`_BLOCK_CHARS`).
 
-    With ``typed`` (line parser only), the items of a block that
-    :class:`~migctl.yamlio.item_json.ItemTemplates` turns into JSON are passed to ``typed`` as a list
-    (None for the others); what it answers for an item is in the batch in the item's place, unless it is
+    With ``typed`` (line parser only), what :class:`~migctl.yamlio.item_json.ItemTemplates` (with
+    ``builder``) reads each item of a block as is passed to ``typed`` as a list (the builder's object, the
+    item's JSON or None); what it answers for an item is in the batch in the item's place, unless it is
     None: every other object is there as a dict, in the file's order.
     """
     first_item_line = _find_kubectl_items(fh)
@@ -245,7 +246,7 @@ def yaml_batches(
         return
     rest: list[str] = []
     if line_parser:
-        yield from _line_parsed_batches(fh, first_item_line, path, rest, typed)
+        yield from _line_parsed_batches(fh, first_item_line, path, rest, typed, builder)
     else:
         for first_line, chunk in _item_chunks(fh, first_item_line, rest):
             yield list(_exact_item(chunk, first_line, path))
@@ -263,7 +264,7 @@ _BLOCK_CHARS = 1 << 20
 
 def _line_parsed_batches(
     fh: IO[str], first_line: int, path: ListSource, rest: list[str],
-    typed: Callable[[list[str | None]], list[Any]] | None = None,
+    typed: Callable[[list[Any]], list[Any]] | None = None, builder: item_json.Builder | None = None,
 ) -> Iterator[list[Any]]:
     """The items from ``fh`` (at the first ``- `` item, line ``first_line``), read and listed a block at a time.
 
@@ -274,7 +275,7 @@ def _line_parsed_batches(
     line_no = first_line
     buf = ""
     searched = 0  # buf[:searched] holds no end of the items
-    templates = item_json.ItemTemplates() if typed is not None else None
+    templates = item_json.ItemTemplates(builder) if typed is not None else None
     while True:
         chunk = fh.read(_BLOCK_CHARS)
         buf += chunk
@@ -337,11 +338,11 @@ def _block_items(block: str, line_no: int, path: ListSource) -> Iterator[dict[st
 
 
 def _typed_block_items(
-    block: str, line_no: int, path: ListSource, typed: Callable[[list[str | None]], list[Any]],
+    block: str, line_no: int, path: ListSource, typed: Callable[[list[Any]], list[Any]],
     templates: item_json.ItemTemplates,
 ) -> list[Any]:
-    """What :func:`_block_items` yields, as a list, with each item that ``templates`` turns into JSON and
-    ``typed`` decodes in the list as ``typed``'s object; the runs of items between them go through
+    """What :func:`_block_items` yields, as a list, with each item that ``templates`` reads and ``typed``
+    answers an object for in the list as that object; the runs of items between them go through
     :func:`_block_items`.
 
     Reading a run of whole items by itself is reading it in its block: the line parser reads items one
@@ -350,9 +351,9 @@ def _typed_block_items(
     """
     if not block_yaml.usual(block):
         return list(_block_items(block, line_no, path))
-    starts, docs = templates.read_block(block)
-    objs = typed(docs)
-    del docs
+    starts, read = templates.read_block(block)
+    objs = typed(read)
+    del read
     if None not in objs:
         return objs
     out: list[Any] = []
