@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,23 @@ def test_text_values_are_slots(line, slot):
 ])
 def test_other_values_stay_in_the_shape(line):
     assert _SLOTS.split(line) == [line]
+
+
+#: The text plain scalar as first written: a loop over one-character tokens (the module unrolls it).
+_REFERENCE_PLAIN = (r"(?!(?:0|[1-9][0-9]*|true|True|TRUE|false|False|FALSE|null|Null|NULL)$)"
+                    r"[^\n'\"\\:\- ?,\[\]{}#&*!|>%@`~](?:[^\n: ]++|:(?=[^ \n])| (?=[^ #\n]))*+")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(st.sampled_from("ab1 :#\n\"\\-'~tnu"), max_size=12))
+def test_unrolled_text_plain_matches_what_the_token_loop_matches(text):
+    from migctl.yamlio import item_json
+
+    for pattern, reference in [(item_json._TEXT_PLAIN, _REFERENCE_PLAIN),
+                               (item_json._TEXT_PLAIN_PURE, _REFERENCE_PLAIN.replace(r"[^\n: ]++", r"[^\n: \"\\]++"))]:
+        for start in range(len(text) + 1):
+            new, old = re.compile(pattern, re.M).match(text, start), re.compile(reference, re.M).match(text, start)
+            assert (new and new.end()) == (old and old.end()), (text, start)
 
 
 # --- items against the line parser ------------------------------------------------------------------------------
