@@ -614,29 +614,21 @@ def decode_pod_devices(text: str) -> tuple[tuple[ContainerDevice, ...], ...]:
     return tuple(containers)
 
 
+#: The usual ``hami.io/vgpu-devices-allocated`` value: one container holding one device, its UUID without
+#: spaces, possibly with a legacy slot ``[t-s]`` of ASCII digits, exactly four fields, ASCII numbers of at
+#: most nine digits (so within int32).
+_USUAL_POD_DEVICE = re.compile(r"([^\s,:;\[\]]+)(?:\[([0-9]+)-([0-9]+)\])?,([^,:;]*),([0-9]{1,9}),([0-9]{1,9}):;")
+
+
 def _plain_pod_device(text: str) -> tuple[tuple[ContainerDevice, ...], ...] | None:
-    """The usual value, one container holding one device (``UUID,Type,Usedmem,Usedcores:;``, the UUID
-    possibly with a legacy slot ``[t-s]``, ASCII digits), decoded as :func:`decode_pod_devices` decodes
-    it; None for anything else."""
-    if text[-2:] != ":;" or text.count(":") != 1 or text.count(";") != 1:
+    """The usual value (:data:`_USUAL_POD_DEVICE`), decoded in one match as :func:`decode_pod_devices`
+    decodes it; None for anything else, which that decoder reads (or refuses) itself."""
+    found = _USUAL_POD_DEVICE.fullmatch(text)
+    if found is None:
         return None
-    items = text[:-2].split(",")
-    if len(items) != 4:
-        return None
-    raw, kind, mem, cores = items
-    if not (0 < len(mem) <= 9 and 0 < len(cores) <= 9 and mem.isascii() and mem.isdigit()
-            and cores.isascii() and cores.isdigit()):
-        return None
-    raw = raw.strip()
-    slot = None
-    if "[" in raw or "]" in raw:
-        try:
-            raw, slot = split_mig_suffix(raw)
-        except AnnotationError:
-            return None
-    if not raw:
-        return None
-    return ((ContainerDevice(raw, kind, int(mem), int(cores), slot),),)
+    uuid, template, slot, kind, mem, cores = found.groups()
+    mig_slot = None if template is None else (int(template), int(slot))
+    return ((ContainerDevice(uuid, kind, int(mem), int(cores), mig_slot),),)
 
 
 def encode_pod_devices(containers: tuple[tuple[ContainerDevice, ...], ...] | list) -> str:
