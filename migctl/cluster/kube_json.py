@@ -176,8 +176,9 @@ def item_builder(template: str, placeholders: dict[str, int]) -> Callable[[Seque
     key that maps to ``k``). It is decoded once: every value of the shape is text, so msgspec checks a
     placeholder exactly as it would check any value in its place, and the fields it keeps are the same
     for every item of the shape. The function is generated code (as ``dataclasses`` makes ``__init__``):
-    the decoded Item's constructors and containers, each placeholder kept replaced by ``v[k]``, every
-    other value a literal; each call builds new containers, as each decode does.
+    the decoded Item's constructors and containers, ``v[k]`` where it holds placeholder ``k`` (the values
+    of fields the structs skip are never read), every other value a literal; each call builds new
+    containers, as each decode does.
     """
     try:
         item = _ITEM.decode(template)
