@@ -138,7 +138,7 @@ def test_generated_items_convert_to_the_line_parsers_value(generation, realistic
     pods = [done for done, kind in zip(converted, kinds) if kind == "Pod"]
     # the first pod of each shape is read by the line parser; the others repeat a template
     assert sum(pods) >= len(pods) - 6, converted
-    if builder is not None:  # from its third item on, a shape's items are built, not decoded from JSON
+    if builder is not None:  # once a shape has its own pattern, its items are built, not decoded from JSON
         built = [read for text in item_texts(objects) for read in templates.read_block(text)[1]]
         assert sum(isinstance(read, kube_json.Item) for read in built) >= len(objects) - 6
 
