@@ -112,7 +112,7 @@ def _load_snapshot(path: Path, on_item: Callable[[], None] | None) -> Cluster:
 
 
 #: The smallest snapshot read through typed structs (:mod:`migctl.cluster.kube_json`; in kubectl's YAML, the
-#: items :mod:`migctl.yamlio.item_json` turns into JSON): below it, msgspec's import (about 13 ms) costs more
+#: items of repeating shapes :mod:`migctl.yamlio.item_json` reads): below it, msgspec's import (about 13 ms) costs more
 #: than it saves (a 1 MiB snapshot decodes in about 10 ms either way).
 TYPED_MIN_BYTES = 1 << 20
 

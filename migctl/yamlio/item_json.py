@@ -201,11 +201,9 @@ class ItemTemplates:
                         if k:  # one place up: the most used shapes come first
                             recent[k - 1], recent[k] = template, recent[k - 1]
                         stop = found.end()
-                        if template.folds:
-                            items.append(_fill(template, found.groups(), template.quotes.__getitem__))
-                        elif template.build is not None:
+                        if template.build is not None and not template.folds:
                             items.append(template.build(found.groups()))
-                        elif template.escapes:
+                        elif template.folds or template.escapes:
                             items.append(_fill(template, found.groups(), template.quotes.__getitem__))
                         else:
                             items.append(template.fmt % template.pick(found.groups()))
